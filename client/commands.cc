@@ -1,0 +1,379 @@
+#include "client/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "client/connection.h"
+#include "common/config.h"
+#include "common/report.h"
+
+extern char** environ;
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupts = 0;
+
+void OnInterrupt(int) { g_interrupts = g_interrupts + 1; }
+
+int Fail(const Status& status) {
+  std::cerr << "hone: " << status.message() << "\n";
+  switch (status.code()) {
+    case Status::Code::kInvalidArgument: return kExitUsage;
+    case Status::Code::kUnavailable: return kExitUnavailable;
+    default: return kExitRefused;
+  }
+}
+
+// Opens a connection and makes one call; prints the error and returns its exit code.
+int CallOnce(const ClientOptions& options, const std::string& cmd, const json& args,
+             json* result) {
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  if (s.ok()) s = connection->Call(cmd, args, result);
+  return s.ok() ? kExitOk : Fail(s);
+}
+
+std::string ConfigInline(const json& config) {
+  std::string text;
+  if (!config.is_object()) return text;
+  for (const auto& [name, value] : config.items())
+    text += (text.empty() ? "" : " ") + name + "=" + ValueToString(value);
+  return text;
+}
+
+std::string FormatPct(const json& pct) {
+  if (!pct.is_number()) return "";
+  char text[32];
+  snprintf(text, sizeof text, "%+.1f%%", pct.get<double>());
+  return text;
+}
+
+std::string ProgressLine(const json& p) {
+  std::string line = std::to_string(p.value("configs_explored", 0)) + "/" +
+                     std::to_string(p.value("configs_budget", 0)) + " configs (" +
+                     std::to_string(p.value("configs_total", uint64_t{0})) + " total)";
+  if (p.contains("best")) {
+    line += ", best " + FormatValue(p["best"].value("value", 0.0));
+    if (p.contains("improvement_pct")) line += " (" + FormatPct(p["improvement_pct"]) + ")";
+    line += " at " + ConfigInline(p["best"].value("config", json::object()));
+  }
+  line += ", " + FormatDuration(p.value("elapsed_s", 0.0));
+  if (p.contains("eta_s")) line += ", ETA " + FormatDuration(p["eta_s"].get<double>());
+  return line;
+}
+
+// Prints the progress line on stderr: rewritten in place on a terminal, one line per
+// update elsewhere (CI logs).
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO)) {}
+  ~ProgressPrinter() { Clear(); }
+
+  void Update(const std::string& line) {
+    if (quiet_) return;
+    if (tty_) {
+      std::cerr << "\r\033[K" << line << std::flush;
+      shown_ = true;
+    } else {
+      std::cerr << line << "\n";
+    }
+  }
+  // A message that must stay on screen.
+  void Note(const std::string& line) {
+    Clear();
+    std::cerr << line << "\n";
+  }
+  void Clear() {
+    if (shown_) std::cerr << "\r\033[K" << std::flush;
+    shown_ = false;
+  }
+
+ private:
+  bool quiet_, tty_;
+  bool shown_ = false;
+};
+
+int ExitForState(const std::string& state) {
+  return state == "completed" ? kExitOk : kExitJobNotCompleted;
+}
+
+void PrintReport(const ClientOptions& options, const json& report) {
+  if (options.json || options.format == "json") {
+    std::cout << report.dump() << "\n";
+  } else if (options.format == "env" || options.format == "sh") {
+    std::cout << FormatReportEnv(report, options.format == "sh");
+  } else {
+    std::cout << FormatReportText(report);
+  }
+}
+
+// Follows job `id` on `connection` until it ends, then prints its report.
+int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
+  int64_t watch_id = 0;
+  Status s = connection.Send("watch", {{"job", id}}, &watch_id);
+  ProgressPrinter progress(options.quiet || options.json);
+  struct sigaction action{};
+  action.sa_handler = OnInterrupt;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  bool cancel_sent = false;
+  json report;
+  std::string state;
+  while (s.ok() && state.empty()) {
+    if (g_interrupts > 0 && !cancel_sent) {
+      progress.Note("hone: cancelling job " + std::to_string(id) +
+                    " (Ctrl-C again to stop waiting)");
+      int64_t ignored;
+      s = connection.Send("cancel", {{"job", id}}, &ignored);
+      cancel_sent = true;
+      continue;
+    }
+    if (g_interrupts > 1) return kExitInterrupted;
+    Message message;
+    s = connection.Read(&message, -1);
+    if (s.code() == Status::Code::kFailedPrecondition) {
+      s = Status::OK();  // a signal: loop to act on it
+      continue;
+    }
+    if (!s.ok()) break;
+    if (message.kind == Message::Kind::kError) {
+      if (message.id == watch_id) return Fail(message.error);
+      progress.Note("hone: " + message.error.message());
+      continue;
+    }
+    const json& body = message.body;
+    if (message.kind == Message::Kind::kResult) {
+      // The watch reply: a job that has already ended carries its report.
+      if (message.id == watch_id && body.contains("report")) {
+        report = body["report"];
+        state = body.value("state", "unknown");
+      }
+      continue;
+    }
+    std::string type = body.value("type", "");
+    if (type == "progress") {
+      progress.Update("job " + std::to_string(id) + ": " + ProgressLine(body));
+    } else if (type == "sample" && !body.value("valid", true)) {
+      progress.Note("hone: job " + std::to_string(id) + " trial " +
+                    std::to_string(body.value("trial", 0)) + " (" +
+                    ConfigInline(body.value("config", json::object())) +
+                    "): invalid sample: " + body.value("error", ""));
+    } else if (type == "end") {
+      report = body.value("report", json::object());
+      state = body.value("state", "unknown");
+    }
+  }
+  progress.Clear();
+  if (!s.ok()) {
+    std::cerr << "hone: " << s.message() << "; job " << id
+              << " may have been interrupted: see `hone status " << id << "`\n";
+    return kExitUnavailable;
+  }
+  if (report.contains("message") && !(options.json || options.format == "json"))
+    std::cerr << "hone: job " << id << " " << state << ": "
+              << report["message"].get<std::string>() << "\n";
+  PrintReport(options, report);
+  if (cancel_sent) return kExitInterrupted;
+  return ExitForState(state);
+}
+
+Status ReadFile(const std::string& path, std::string* text) {
+  std::ifstream in(path);
+  if (!in) return Status::InvalidArgument("cannot read config " + path + ": " + strerror(errno));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  *text = buffer.str();
+  return Status::OK();
+}
+
+json Environment() {
+  json env = json::object();
+  for (char** e = environ; *e; ++e) {
+    std::string entry = *e;
+    size_t eq = entry.find('=');
+    if (eq != std::string::npos && eq > 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+  }
+  return env;
+}
+
+std::string FormatTime(double unix_seconds) {
+  if (unix_seconds <= 0) return "-";
+  time_t t = static_cast<time_t>(unix_seconds);
+  char text[32];
+  strftime(text, sizeof text, "%Y-%m-%d %H:%M", localtime(&t));
+  return text;
+}
+
+}  // namespace
+
+int CmdPing(const ClientOptions& options) {
+  json result;
+  int code = CallOnce(options, "ping", json::object(), &result);
+  if (code != kExitOk) return code;
+  if (options.json) std::cout << result.dump() << "\n";
+  else std::cout << "honed is alive at " << options.socket << "\n";
+  return kExitOk;
+}
+
+int CmdVersion(const ClientOptions& options) {
+  json result;
+  int code = CallOnce(options, "version", json::object(), &result);
+  if (code != kExitOk) return code;
+  result["client"] = HONE_VERSION;
+  if (options.json) std::cout << result.dump() << "\n";
+  else std::cout << "hone " << HONE_VERSION << ", honed " << result.value("version", "?")
+                 << " (protocol " << result.value("protocol", 0) << ")\n";
+  return kExitOk;
+}
+
+int CmdSubmit(const ClientOptions& options, const std::string& config,
+              const std::vector<std::string>& command, bool follow) {
+  std::string text;
+  Status s = ReadFile(config, &text);
+  JobSpec spec;
+  // Checked here too, so that a broken file fails fast, even without honed.
+  if (s.ok()) s = ParseConfig(text, config, &spec);
+  if (s.ok()) s = CompleteSpec(command, &spec);
+  if (!s.ok()) {
+    std::cerr << "hone: " << s.message() << "\n";
+    return kExitUsage;
+  }
+  for (const std::string& warning : spec.warnings) std::cerr << "hone: warning: " << warning << "\n";
+  char cwd[4096];
+  if (!getcwd(cwd, sizeof cwd)) return Fail(Status::IOError("cannot read the working directory"));
+  json args = {{"config_text", text},
+               {"config_path", config},
+               {"command", command},
+               {"cwd", cwd},
+               {"env", Environment()}};
+  std::unique_ptr<Connection> connection;
+  s = Connection::Open(options.socket, &connection);
+  json result;
+  if (s.ok()) s = connection->Call("submit", args, &result);
+  if (!s.ok()) return Fail(s);
+  int64_t id = result.value("job", int64_t{0});
+  if (!follow) {
+    if (options.json) std::cout << result.dump() << "\n";
+    else std::cout << id << "\n";
+    return kExitOk;
+  }
+  if (!options.quiet && !options.json)
+    std::cerr << "hone: job " << id << " submitted; Ctrl-C cancels it\n";
+  return Follow(options, *connection, id);
+}
+
+int CmdList(const ClientOptions& options) {
+  json result;
+  int code = CallOnce(options, "list", json::object(), &result);
+  if (code != kExitOk) return code;
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+    return kExitOk;
+  }
+  const json& jobs = result["jobs"];
+  if (jobs.empty()) {
+    std::cout << "no jobs\n";
+    return kExitOk;
+  }
+  printf("%-5s %-12s %-16s %-9s %-10s %s\n", "JOB", "STATE", "SUBMITTED", "CONFIGS", "IMPROVED",
+         "CONFIG");
+  for (const json& job : jobs) {
+    json progress = job.value("progress", json::object());
+    int64_t explored = job.value("configs_explored", progress.value("configs_explored", 0));
+    json pct = job.contains("improvement_pct") ? job["improvement_pct"]
+                                               : progress.value("improvement_pct", json());
+    printf("%-5lld %-12s %-16s %-9lld %-10s %s\n",
+           static_cast<long long>(job.value("job", 0)), job.value("state", "").c_str(),
+           FormatTime(job.value("submitted_at", 0.0)).c_str(), static_cast<long long>(explored),
+           pct.is_number() ? FormatPct(pct).c_str() : "-", job.value("config_path", "").c_str());
+  }
+  return kExitOk;
+}
+
+int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
+  if (!job) {
+    json list;
+    int code = CallOnce(options, "list", json::object(), &list);
+    if (code != kExitOk) return code;
+    if (list["jobs"].empty()) {
+      std::cerr << "hone: no jobs yet\n";
+      return kExitRefused;
+    }
+    job = list["jobs"].back().value("job", int64_t{0});
+  }
+  json result;
+  int code = CallOnce(options, "status", {{"job", *job}}, &result);
+  if (code != kExitOk) return code;
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+    return kExitOk;
+  }
+  std::string state = result.value("state", "");
+  std::cout << "Job " << *job << ": " << state;
+  if (result.contains("phase")) std::cout << " (" << result["phase"].get<std::string>() << ")";
+  std::cout << "\n";
+  std::cout << "Config: " << result.value("config_path", "") << "\n";
+  std::string command;
+  for (const json& arg : result.value("command", json::array()))
+    command += (command.empty() ? "" : " ") + arg.get<std::string>();
+  if (!command.empty()) std::cout << "Command: " << command << "\n";
+  std::cout << "Submitted: " << FormatTime(result.value("submitted_at", 0.0)) << "\n";
+  if (result.contains("progress")) std::cout << "Progress: " << ProgressLine(result["progress"]) << "\n";
+  if (result.contains("best") && result["best"].is_object()) {
+    std::cout << "Best: " << FormatValue(result["best"].value("value", 0.0));
+    if (result.contains("improvement_pct")) std::cout << " (" << FormatPct(result["improvement_pct"]) << ")";
+    std::cout << " at " << ConfigInline(result["best"].value("config", json::object())) << "\n";
+  }
+  if (result.contains("configs_explored"))
+    std::cout << "Configurations explored/total: " << result["configs_explored"].dump() << "/"
+              << result.value("configs_total", json(0)).dump() << "\n";
+  if (result.contains("stop_reason")) std::cout << "Stopped because: " << result["stop_reason"].get<std::string>() << "\n";
+  if (result.contains("message")) std::cout << "Message: " << result["message"].get<std::string>() << "\n";
+  for (const json& w : result.value("warnings", json::array()))
+    std::cout << "Warning: " << w.get<std::string>() << "\n";
+  return kExitOk;
+}
+
+int CmdWatch(const ClientOptions& options, int64_t job) {
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  if (!s.ok()) return Fail(s);
+  return Follow(options, *connection, job);
+}
+
+int CmdCancel(const ClientOptions& options, int64_t job) {
+  json result;
+  int code = CallOnce(options, "cancel", {{"job", job}}, &result);
+  if (code != kExitOk) return code;
+  if (options.json) std::cout << result.dump() << "\n";
+  else std::cout << "job " << job << ": cancel requested (" << result.value("state", "") << ")\n";
+  return kExitOk;
+}
+
+int CmdReport(const ClientOptions& options, int64_t job) {
+  json result;
+  int code = CallOnce(options, "report", {{"job", job}}, &result);
+  if (code != kExitOk) return code;
+  if ((options.format == "env" || options.format == "sh") &&
+      (!result.contains("best") || result["best"].is_null())) {
+    std::cerr << "hone: job " << job << " has no best configuration yet\n";
+    return kExitRefused;
+  }
+  PrintReport(options, result);
+  return kExitOk;
+}
+
+}  // namespace hone

@@ -1,0 +1,40 @@
+// The hone client's commands. Each takes the parsed options, talks to honed through
+// a Connection, prints for a person (or JSON with --json), and returns the exit code.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hone {
+
+// Exit codes, documented in `hone --help` and docs/protocol.md.
+enum ExitCode : int {
+  kExitOk = 0,            // the command succeeded; for run/watch: the job completed
+  kExitJobNotCompleted = 1,  // the job failed, was cancelled or interrupted
+  kExitUsage = 2,         // bad command line or invalid config
+  kExitUnavailable = 3,   // honed could not be reached, or the connection was lost
+  kExitRefused = 4,       // honed refused the request (no such job, not permitted, ...)
+  kExitInterrupted = 130, // Ctrl-C
+};
+
+struct ClientOptions {
+  std::string socket;          // honed's socket
+  bool json = false;           // print JSON on stdout
+  bool quiet = false;          // no progress line
+  std::string format = "text"; // report: text, json, env, sh
+};
+
+int CmdPing(const ClientOptions& options);
+int CmdVersion(const ClientOptions& options);
+// Submits CONFIG with the workload COMMAND; with `follow`, watches it to the end.
+int CmdSubmit(const ClientOptions& options, const std::string& config,
+              const std::vector<std::string>& command, bool follow);
+int CmdList(const ClientOptions& options);
+int CmdStatus(const ClientOptions& options, std::optional<int64_t> job);
+int CmdWatch(const ClientOptions& options, int64_t job);
+int CmdCancel(const ClientOptions& options, int64_t job);
+int CmdReport(const ClientOptions& options, int64_t job);
+
+}  // namespace hone

@@ -1,0 +1,114 @@
+// hone: the command-line client of honed. Parses the command line (CLI11) and calls
+// the matching command in commands.cc.
+#include <CLI/CLI.hpp>
+
+#include "client/commands.h"
+#include "client/connection.h"
+
+namespace {
+
+constexpr const char* kDescription =
+    "hone - submit performance tuning jobs to honed and use their results.\n\n"
+    "hone asks honed, the tuning daemon, to find the knob settings that make a\n"
+    "workload fastest. A config file (the knobs.yaml dialect) lists the knobs and\n"
+    "their values, the metric and whether to maximise or minimise it; honed runs the\n"
+    "workload once per sample with the knobs in its environment ($knob and\n"
+    "$HONE_KNOB_<KNOB>), as you, in your working directory.\n\n"
+    "Examples:\n"
+    "  hone run knobs.yaml -- ./workload.sh      tune and print the report\n"
+    "  hone run --json knobs.yaml -- ./bench     the report as one JSON object\n"
+    "  hone submit knobs.yaml -- ./bench         queue a job, print its number\n"
+    "  hone status 3; hone watch 3; hone cancel 3\n"
+    "  eval \"$(hone report 3 --format sh)\"       use the best settings\n";
+
+constexpr const char* kFooter =
+    "Exit status: 0 success (run/watch: the job completed); 1 the job failed, was\n"
+    "cancelled or interrupted; 2 bad command line or invalid config; 3 honed\n"
+    "unreachable or the connection was lost; 4 honed refused the request (no such\n"
+    "job, not permitted); 130 interrupted by Ctrl-C (the job is cancelled).\n\n"
+    "Environment: HONE_SOCKET, the socket when --socket is not given.\n"
+    "See docs/ in the source tree for the config format and the protocol.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  hone::ClientOptions options;
+  options.socket = hone::DefaultSocketPath();
+  CLI::App app{kDescription, "hone"};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.set_version_flag("--version", std::string("hone ") + HONE_VERSION);
+  app.add_option("--socket", options.socket, "honed's socket ($HONE_SOCKET)")
+      ->capture_default_str();
+  app.add_flag("--json", options.json, "print JSON on stdout (one object per command)");
+
+  std::string config;
+  std::vector<std::string> command;
+  int64_t job = 0;
+  std::optional<int64_t> maybe_job;
+  int exit_code = hone::kExitOk;
+
+  auto add_job_arg = [&](CLI::App* sub, bool required) {
+    auto* opt = sub->add_option("job", job, "job number")->check(CLI::PositiveNumber);
+    if (required) opt->required();
+  };
+  auto add_config_args = [&](CLI::App* sub) {
+    sub->add_option("config", config, "the config file (knobs.yaml)")->required();
+    sub->add_option("command", command,
+                    "the workload, after `--`; overrides the config's workload.run.command");
+  };
+
+  CLI::App* run = app.add_subcommand(
+      "run", "submit a job and follow it to the end, with a progress line on stderr; then "
+             "print the report");
+  add_config_args(run);
+  run->add_flag("-q,--quiet", options.quiet, "no progress line");
+  run->add_option("--format", options.format, "report format: text, json, env or sh")
+      ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  run->callback([&] { exit_code = hone::CmdSubmit(options, config, command, true); });
+
+  CLI::App* submit = app.add_subcommand("submit", "queue a job and print its number");
+  add_config_args(submit);
+  submit->callback([&] { exit_code = hone::CmdSubmit(options, config, command, false); });
+
+  app.add_subcommand("list", "list jobs with their state and result")
+      ->callback([&] { exit_code = hone::CmdList(options); });
+
+  CLI::App* status = app.add_subcommand("status", "show a job's state and progress (default: the latest job)");
+  add_job_arg(status, false);
+  status->callback([&] {
+    if (status->count("job")) maybe_job = job;
+    exit_code = hone::CmdStatus(options, maybe_job);
+  });
+
+  CLI::App* watch = app.add_subcommand("watch", "follow a job until it ends, then print its report");
+  add_job_arg(watch, true);
+  watch->add_flag("-q,--quiet", options.quiet, "no progress line");
+  watch->callback([&] { exit_code = hone::CmdWatch(options, job); });
+
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
+  add_job_arg(cancel, true);
+  cancel->callback([&] { exit_code = hone::CmdCancel(options, job); });
+
+  CLI::App* report = app.add_subcommand(
+      "report", "print a job's report; --format env|sh prints the best settings as "
+                "environment assignments");
+  add_job_arg(report, true);
+  report->add_option("--format", options.format, "text, json, env or sh")
+      ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  report->callback([&] { exit_code = hone::CmdReport(options, job); });
+
+  app.add_subcommand("ping", "check that honed answers")
+      ->callback([&] { exit_code = hone::CmdPing(options); });
+  app.add_subcommand("version", "print the client's and honed's versions")
+      ->callback([&] { exit_code = hone::CmdVersion(options); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : hone::kExitUsage;
+  }
+  return exit_code;
+}

@@ -1,0 +1,515 @@
+#include "common/config.h"
+
+#include <cmath>
+#include <charconv>
+#include <cstdlib>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+// At most this many values per knob from `range` or `options`.
+constexpr size_t kMaxOptionsPerKnob = 1'000'000;
+
+// Reads one config file, turning YAML nodes into spec fields and every problem into
+// a Status that says where it is.
+class ConfigReader {
+ public:
+  ConfigReader(std::string_view filename, JobSpec* spec) : filename_(filename), spec_(spec) {}
+
+  Status ReadRoot(const YAML::Node& root);
+
+ private:
+  Status ReadDomain(const YAML::Node& domain);
+  Status ReadDomainSection(const YAML::Node& section);
+  Status ReadKnob(const std::string& name, const YAML::Node& node);
+  Status ReadRange(const YAML::Node& node, KnobSpec* knob);
+  Status ReadMetric(const std::string& name, const YAML::Node& node);
+  Status ReadTarget(const YAML::Node& node);
+  Status ReadGlobalSettings(const YAML::Node& node);
+  Status ReadWorkload(const YAML::Node& node);
+
+  Status ReadInt(const YAML::Node& node, std::string_view what, int64_t min, int64_t* out);
+  Status ReadNumber(const YAML::Node& node, std::string_view what, double* out);
+  Status ReadSeconds(const YAML::Node& node, std::string_view what, double* out);
+  Status ReadString(const YAML::Node& node, std::string_view what, std::string* out);
+  Status ExpectMap(const YAML::Node& node, std::string_view what);
+
+  std::string Where(const YAML::Node& node) const;
+  Status Error(const YAML::Node& node, std::string_view message) const {
+    return Status::InvalidArgument(Where(node) + ": " + std::string(message));
+  }
+  void Warn(const YAML::Node& node, std::string_view message) {
+    spec_->warnings.push_back(Where(node) + ": " + std::string(message));
+  }
+  void WarnUnknown(const YAML::Node& key, std::string_view section) {
+    Warn(key, "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
+  }
+
+  std::string filename_;
+  JobSpec* spec_;
+};
+
+SourcePos PosOf(const YAML::Node& node) {
+  YAML::Mark mark = node.Mark();
+  if (mark.is_null()) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+std::string ConfigReader::Where(const YAML::Node& node) const {
+  SourcePos pos = PosOf(node);
+  if (pos.line == 0) return filename_;
+  return filename_ + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+}
+
+Status ConfigReader::ExpectMap(const YAML::Node& node, std::string_view what) {
+  if (node.IsMap()) return Status::OK();
+  if (node.IsNull()) return Error(node, std::string(what) + " is empty; expected a mapping");
+  return Error(node, std::string(what) + " must be a mapping of keys to values");
+}
+
+Status ConfigReader::ReadString(const YAML::Node& node, std::string_view what,
+                                std::string* out) {
+  if (!node.IsScalar()) return Error(node, std::string(what) + " must be a string");
+  *out = node.Scalar();
+  return Status::OK();
+}
+
+Status ConfigReader::ReadNumber(const YAML::Node& node, std::string_view what,
+                                double* out) {
+  json value = node.IsScalar() ? ParseScalar(node.Scalar()) : json();
+  if (!value.is_number())
+    return Error(node, std::string(what) + " must be a number");
+  *out = value.get<double>();
+  return Status::OK();
+}
+
+Status ConfigReader::ReadInt(const YAML::Node& node, std::string_view what, int64_t min,
+                             int64_t* out) {
+  json value = node.IsScalar() ? ParseScalar(node.Scalar()) : json();
+  if (!value.is_number_integer() || value.get<int64_t>() < min)
+    return Error(node, std::string(what) + " must be an integer of at least " +
+                           std::to_string(min));
+  *out = value.get<int64_t>();
+  return Status::OK();
+}
+
+Status ConfigReader::ReadSeconds(const YAML::Node& node, std::string_view what,
+                                 double* out) {
+  if (!node.IsScalar() || !ParseDurationSeconds(node.Scalar(), out) || *out <= 0)
+    return Error(node, std::string(what) +
+                           " must be a positive duration: seconds, or a number with "
+                           "ms, s, m or h");
+  return Status::OK();
+}
+
+Status ConfigReader::ReadRoot(const YAML::Node& root) {
+  if (root.IsNull()) return Status::InvalidArgument(filename_ + ": the file is empty");
+  Status s = ExpectMap(root, "the top level");
+  bool saw_domain = false;
+  for (auto it = root.begin(); s.ok() && it != root.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    if (key == "domain") {
+      saw_domain = true;
+      s = ReadDomain(it->second);
+    } else if (key == "global_settings") {
+      s = ReadGlobalSettings(it->second);
+    } else if (key == "workload") {
+      s = ReadWorkload(it->second);
+    } else if (key == "strategy") {
+      s = ReadString(it->second, "strategy", &spec_->settings.strategy);
+      if (s.ok() && spec_->settings.strategy != "random" &&
+          spec_->settings.strategy != "exhaustive")
+        s = Error(it->second, "strategy must be 'random' or 'exhaustive', not '" +
+                                  spec_->settings.strategy + "'");
+    } else {
+      WarnUnknown(it->first, "the top level");
+    }
+  }
+  if (!s.ok()) return s;
+  if (!saw_domain)
+    return Status::InvalidArgument(filename_ +
+                                   ": no 'domain' section; knobs and the target live "
+                                   "under domain.common");
+  if (spec_->knobs.empty())
+    return Status::InvalidArgument(filename_ + ": no knobs defined under domain.common.knobs");
+  if (spec_->target.metric.empty())
+    return Status::InvalidArgument(filename_ +
+                                   ": no target; add e.g. 'target: my_metric:max' under "
+                                   "domain.common");
+  return Status::OK();
+}
+
+Status ConfigReader::ReadDomain(const YAML::Node& domain) {
+  Status s = ExpectMap(domain, "domain");
+  for (auto it = domain.begin(); s.ok() && it != domain.end(); ++it)
+    s = ReadDomainSection(it->second);
+  return s;
+}
+
+Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
+  Status s = ExpectMap(section, "a domain section");
+  for (auto it = section.begin(); s.ok() && it != section.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const YAML::Node& value = it->second;
+    if (key == "knobs") {
+      s = ExpectMap(value, "knobs");
+      for (auto k = value.begin(); s.ok() && k != value.end(); ++k)
+        s = ReadKnob(k->first.Scalar(), k->second);
+    } else if (key == "metrics") {
+      s = ExpectMap(value, "metrics");
+      for (auto m = value.begin(); s.ok() && m != value.end(); ++m)
+        s = ReadMetric(m->first.Scalar(), m->second);
+    } else if (key == "target") {
+      s = ReadTarget(value);
+    } else if (key == "include_metrics") {
+      if (!value.IsSequence()) s = Error(value, "include_metrics must be a list of names");
+    } else if (key == "plugins") {
+      if (value.IsSequence() && value.size() > 0)
+        Warn(value, "plugins are not supported by hone and are ignored");
+    } else {
+      WarnUnknown(it->first, "the domain section");
+    }
+  }
+  return s;
+}
+
+Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
+  for (const KnobSpec& k : spec_->knobs)
+    if (k.name == name) return Error(node, "knob '" + name + "' is defined twice");
+  KnobSpec knob;
+  knob.name = name;
+  knob.pos = PosOf(node);
+  const std::string what = "knob '" + name + "'";
+  Status s = ExpectMap(node, what);
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const YAML::Node& value = it->second;
+    if (key == "options") {
+      if (value.IsSequence()) {
+        for (const YAML::Node& option : value) {
+          if (!option.IsScalar()) {
+            s = Error(option, what + ": every option must be a scalar value");
+            break;
+          }
+          // A quoted scalar stays a string: options: ["1", "2"].
+          knob.options.push_back(option.Tag() == "!" ? json(option.Scalar())
+                                                     : ParseScalar(option.Scalar()));
+        }
+      } else if (value.IsScalar()) {
+        knob.options = ParseOptionList(value.Scalar());
+      } else {
+        s = Error(value, what + ": options must be a list");
+      }
+      if (s.ok() && knob.options.empty()) s = Error(value, what + ": options is empty");
+    } else if (key == "options_script") {
+      s = ReadString(value, what + ": options_script", &knob.options_script);
+    } else if (key == "range") {
+      s = ReadRange(value, &knob);
+    } else if (key == "default") {
+      if (!value.IsScalar()) s = Error(value, what + ": default must be a scalar value");
+      else knob.default_value = value.Tag() == "!" ? json(value.Scalar()) : ParseScalar(value.Scalar());
+    } else if (key == "description") {
+      s = ReadString(value, what + ": description", &knob.description);
+    } else if (key == "get_script" || key == "set_script" || key == "devices_script" ||
+               key == "pre_set_script") {
+      s = Error(it->first, what + ": " + key +
+                               " (script knobs) is not supported yet; this hone tunes "
+                               "application knobs passed as environment variables");
+    } else {
+      WarnUnknown(it->first, what);
+    }
+  }
+  if (!s.ok()) return s;
+  int sources = !knob.options.empty() + !knob.options_script.empty();
+  if (sources == 0)
+    return Error(node, what + " has no values: give options, options_script or range");
+  if (sources > 1)
+    return Error(node, what + ": give only one of options, options_script and range");
+  if (knob.options.size() > kMaxOptionsPerKnob)
+    return Error(node, what + " has " + std::to_string(knob.options.size()) +
+                           " values; at most " + std::to_string(kMaxOptionsPerKnob));
+  spec_->knobs.push_back(std::move(knob));
+  return Status::OK();
+}
+
+Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
+  const std::string what = "knob '" + knob->name + "': range";
+  Status s = ExpectMap(node, what);
+  double min = 0, max = 0, step = 1;
+  bool has_min = false, has_max = false;
+  bool integral = true;
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    double* field = key == "min" ? &min : key == "max" ? &max : key == "step" ? &step : nullptr;
+    if (!field) {
+      s = Error(it->first, what + ": unknown key '" + key + "'; use min, max and step");
+      break;
+    }
+    s = ReadNumber(it->second, what + "." + key, field);
+    if (s.ok() && !ParseScalar(it->second.Scalar()).is_number_integer()) integral = false;
+    has_min |= key == "min";
+    has_max |= key == "max";
+  }
+  if (!s.ok()) return s;
+  if (!has_min || !has_max) return Error(node, what + " needs both min and max");
+  if (!(step > 0)) return Error(node, what + ".step must be positive");
+  if (max < min) return Error(node, what + ".max is below range.min");
+  double count = std::floor((max - min) / step + 1e-9) + 1;
+  if (count > kMaxOptionsPerKnob)
+    return Error(node, what + " has " + std::to_string(static_cast<int64_t>(count)) +
+                           " values; at most " + std::to_string(kMaxOptionsPerKnob));
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) {
+    double v = min + static_cast<double>(i) * step;
+    if (integral) knob->options.push_back(static_cast<int64_t>(std::llround(v)));
+    else knob->options.push_back(std::round(v * 1e9) / 1e9);
+  }
+  return Status::OK();
+}
+
+Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node) {
+  if (spec_->FindMetric(name)) return Error(node, "metric '" + name + "' is defined twice");
+  if (name == "duration")
+    return Error(node, "'duration' is a built-in metric; give yours another name");
+  MetricSpec metric;
+  metric.name = name;
+  metric.pos = PosOf(node);
+  const std::string what = "metric '" + name + "'";
+  Status s = ExpectMap(node, what);
+  bool has_script = false, has_pattern = false;
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const YAML::Node& value = it->second;
+    if (key == "sample_script") {
+      has_script = true;
+      s = ReadString(value, what + ": sample_script", &metric.script);
+    } else if (key == "pattern") {
+      has_pattern = true;
+      s = ReadString(value, what + ": pattern", &metric.pattern);
+      if (s.ok()) {
+        try {
+          std::regex re(metric.pattern, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          s = Error(value, what + ": pattern is not a valid regular expression: " + e.what());
+        }
+      }
+    } else if (key == "source") {
+      s = ReadString(value, what + ": source", &metric.source);
+      if (s.ok() && metric.source != "stdout" && metric.source != "stderr")
+        s = Error(value, what + ": source must be stdout or stderr");
+    } else if (key == "aggregated" || key == "description") {
+      // Accepted for compatibility; every sample is one measurement.
+    } else {
+      WarnUnknown(it->first, what);
+    }
+  }
+  if (!s.ok()) return s;
+  if (has_script == has_pattern)
+    return Error(node, what + " needs exactly one of sample_script and pattern");
+  metric.kind = has_script ? MetricKind::kScript : MetricKind::kPattern;
+  spec_->metrics.push_back(std::move(metric));
+  return Status::OK();
+}
+
+Status ConfigReader::ReadTarget(const YAML::Node& node) {
+  std::string goal;
+  if (node.IsScalar()) {
+    const std::string& text = node.Scalar();
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos)
+      return Error(node, "target '" + text + "' needs a goal: write " + text + ":max or " +
+                             text + ":min");
+    spec_->target.metric = text.substr(0, colon);
+    goal = text.substr(colon + 1);
+  } else if (node.IsMap()) {
+    Status s;
+    if (node["name"]) s = ReadString(node["name"], "target.name", &spec_->target.metric);
+    if (s.ok() && node["goal"]) s = ReadString(node["goal"], "target.goal", &goal);
+    if (!s.ok()) return s;
+    if (spec_->target.metric.empty()) return Error(node, "target needs a name");
+  } else {
+    return Error(node, "target must be 'metric:max', 'metric:min' or {name, goal}");
+  }
+  if (goal == "max") spec_->target.goal = Goal::kMax;
+  else if (goal == "min") spec_->target.goal = Goal::kMin;
+  else return Error(node, "target goal must be max or min, not '" + goal + "'");
+  return Status::OK();
+}
+
+Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
+  Settings& settings = spec_->settings;
+  Status s = ExpectMap(node, "global_settings");
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const YAML::Node& value = it->second;
+    int64_t n = 0;
+    if (key == "min_baseline_samples") {
+      s = ReadInt(value, key, 1, &n);
+      settings.min_baseline_samples = static_cast<int>(std::min<int64_t>(n, 1000));
+    } else if (key == "min_samples_per_config") {
+      s = ReadInt(value, key, 1, &n);
+      settings.min_samples_per_config = static_cast<int>(std::min<int64_t>(n, 1000));
+    } else if (key == "max_configs") {
+      s = ReadInt(value, key, 1, &settings.max_configs);
+    } else if (key == "max_samples") {
+      s = ReadInt(value, key, 1, &settings.max_samples);
+    } else if (key == "max_minutes") {
+      s = ReadNumber(value, key, &settings.max_minutes);
+      if (s.ok() && !(settings.max_minutes > 0)) s = Error(value, "max_minutes must be positive");
+    } else if (key == "seed") {
+      s = ReadInt(value, key, 0, &n);
+      settings.seed = static_cast<uint64_t>(n);
+    } else if (key == "script_timeout") {
+      s = ReadSeconds(value, key, &settings.script_timeout_s);
+    } else {
+      WarnUnknown(it->first, "global_settings");
+    }
+  }
+  return s;
+}
+
+Status ConfigReader::ReadWorkload(const YAML::Node& node) {
+  Status s = ExpectMap(node, "workload");
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const YAML::Node& value = it->second;
+    if (key == "kind") {
+      std::string kind;
+      s = ReadString(value, "workload.kind", &kind);
+      if (s.ok() && kind != "sync")
+        s = Error(value, "workload.kind '" + kind + "' is not supported; use sync");
+    } else if (key == "run") {
+      s = ExpectMap(value, "workload.run");
+      for (auto r = value.begin(); s.ok() && r != value.end(); ++r) {
+        const std::string rkey = r->first.Scalar();
+        if (rkey == "command") {
+          if (r->second.IsSequence()) {
+            for (const YAML::Node& arg : r->second) {
+              if (!arg.IsScalar()) {
+                s = Error(arg, "workload.run.command: every argument must be a string");
+                break;
+              }
+              spec_->workload.argv.push_back(arg.Scalar());
+            }
+          } else {
+            s = ReadString(r->second, "workload.run.command", &spec_->workload.shell);
+          }
+        } else if (rkey == "timeout") {
+          s = ReadSeconds(r->second, "workload.run.timeout", &spec_->workload.timeout_s);
+        } else {
+          WarnUnknown(r->first, "workload.run");
+        }
+      }
+    } else {
+      WarnUnknown(it->first, "workload");
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string_view GoalName(Goal goal) { return goal == Goal::kMax ? "max" : "min"; }
+
+const MetricSpec* JobSpec::FindMetric(std::string_view name) const {
+  for (const MetricSpec& m : metrics)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec) {
+  *spec = JobSpec();
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    std::string where(filename);
+    if (!e.mark.is_null())
+      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    return Status::InvalidArgument(where + ": invalid YAML: " + e.msg);
+  }
+  try {
+    ConfigReader reader(filename, spec);
+    return reader.ReadRoot(root);
+  } catch (const YAML::Exception& e) {
+    // yaml-cpp throws on some malformed shapes (e.g. a non-scalar mapping key).
+    return Status::InvalidArgument(std::string(filename) + ": " + e.what());
+  }
+}
+
+Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
+  if (!command.empty()) {
+    spec->workload.argv = command;
+    spec->workload.shell.clear();
+  }
+  if (spec->workload.empty())
+    return Status::InvalidArgument(
+        "no workload: give the command after '--' (hone run knobs.yaml -- ./bench.sh) or "
+        "set workload.run.command in the config");
+  const std::string& target = spec->target.metric;
+  if (target == "duration" && !spec->FindMetric("duration")) {
+    MetricSpec duration;
+    duration.name = "duration";
+    duration.kind = MetricKind::kDuration;
+    spec->metrics.push_back(duration);
+  }
+  if (!spec->FindMetric(target)) {
+    std::string known;
+    for (const MetricSpec& m : spec->metrics) known += (known.empty() ? "" : ", ") + m.name;
+    return Status::InvalidArgument("target metric '" + target + "' is not defined; " +
+                                   (known.empty() ? std::string("no metrics are defined")
+                                                  : "defined: " + known) +
+                                   " (the built-in 'duration' is always available)");
+  }
+  return Status::OK();
+}
+
+std::vector<json> ParseOptionList(std::string_view output) {
+  std::vector<json> values;
+  std::istringstream in{std::string(output)};
+  std::string token;
+  while (in >> token) values.push_back(ParseScalar(token));
+  return values;
+}
+
+json ParseScalar(std::string_view text) {
+  static const std::regex kInteger(R"([+-]?[0-9]+)");
+  static const std::regex kFloat(R"([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)");
+  std::string s(text);
+  if (std::regex_match(s, kInteger)) {
+    int64_t value = 0;
+    const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
+    auto [ptr, ec] = std::from_chars(begin, s.data() + s.size(), value);
+    if (ec == std::errc() && ptr == s.data() + s.size()) return value;
+  }
+  if (std::regex_match(s, kFloat)) {
+    double value = std::strtod(s.c_str(), nullptr);
+    if (std::isfinite(value)) return value;
+  }
+  return s;
+}
+
+bool ParseDurationSeconds(std::string_view text, double* seconds) {
+  static const std::regex kDuration(R"(\s*([0-9]+\.?[0-9]*)\s*(ms|s|m|h)?\s*)");
+  std::match_results<std::string_view::const_iterator> match;
+  if (!std::regex_match(text.begin(), text.end(), match, kDuration)) return false;
+  double value = std::strtod(std::string(match[1].str()).c_str(), nullptr);
+  std::string unit = match[2].str();
+  double scale = unit == "ms" ? 0.001 : unit == "m" ? 60 : unit == "h" ? 3600 : 1;
+  *seconds = value * scale;
+  return true;
+}
+
+std::string ValueToString(const json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+}  // namespace hone

@@ -1,0 +1,126 @@
+// Config: the knobs.yaml dialect, parsed into a JobSpec.
+//
+// hone accepts the published knobs.yaml dialect verbatim (domain.common.knobs,
+// metrics, target, global_settings, workload) plus hone's additions (range knobs,
+// stdout pattern metrics, the built-in `duration` metric, budgets). docs/configuration.md
+// is the user-facing reference; this header is the contract for code.
+//
+// Parsing is pure: nothing is executed. `options_script` knobs keep their script and
+// get their options later, when the daemon runs the script as the submitting user
+// (see ParseOptionList). Errors name the file, line and column: "knobs.yaml:5:9: ...".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace hone {
+
+// 1-based position in the config file; 0 when unknown.
+struct SourcePos {
+  int line = 0;
+  int column = 0;
+};
+
+struct KnobSpec {
+  std::string name;
+  std::string description;
+  // Candidate values, in order: numbers as JSON numbers, anything else as strings.
+  // Filled from `options` or `range`; empty while `options_script` is unresolved.
+  std::vector<nlohmann::json> options;
+  // Shell command whose output (whitespace-separated) lists the options.
+  std::string options_script;
+  // The baseline value; the first option when absent.
+  std::optional<nlohmann::json> default_value;
+  SourcePos pos;
+};
+
+enum class MetricKind {
+  kScript,    // `sample_script`: run after each sample, the last number printed
+  kPattern,   // `pattern`: regex over the workload's output, the last match
+  kDuration,  // built-in `duration`: the workload's wall-clock seconds
+};
+
+struct MetricSpec {
+  std::string name;
+  MetricKind kind = MetricKind::kScript;
+  std::string script;             // kScript
+  std::string pattern;            // kPattern: ECMAScript regex; group 1, else whole match
+  std::string source = "stdout";  // kPattern: "stdout" or "stderr"
+  SourcePos pos;
+};
+
+enum class Goal { kMax, kMin };
+std::string_view GoalName(Goal goal);
+
+struct Target {
+  std::string metric;
+  Goal goal = Goal::kMax;
+};
+
+// global_settings. Defaults are what a job gets when the file says nothing.
+struct Settings {
+  // Samples of the baseline configuration taken before the search starts.
+  int min_baseline_samples = 2;
+  // Samples of every other configuration.
+  int min_samples_per_config = 1;
+  // Budget: configurations to explore, the baseline included.
+  int64_t max_configs = 100;
+  // Budget: samples in all (0: no limit).
+  int64_t max_samples = 0;
+  // Budget: wall-clock minutes for the whole job (0: no limit).
+  double max_minutes = 0;
+  // Search strategy: "random" or "exhaustive".
+  std::string strategy = "random";
+  // Seed of the strategy's random choices; equal seeds give equal proposals.
+  uint64_t seed = 1;
+  // Seconds a metric script (sample_script) may run.
+  double script_timeout_s = 60;
+};
+
+struct WorkloadSpec {
+  std::vector<std::string> argv;  // executed directly (from `--` or a YAML list)
+  std::string shell;              // or run with /bin/sh -c (a YAML string)
+  double timeout_s = 3600;        // a sample running longer is killed and invalid
+  bool empty() const { return argv.empty() && shell.empty(); }
+};
+
+struct JobSpec {
+  std::vector<KnobSpec> knobs;
+  std::vector<MetricSpec> metrics;
+  Target target;
+  Settings settings;
+  WorkloadSpec workload;
+  // Things accepted but ignored (unknown keys, plugins), as "file:line:col: ..." lines.
+  std::vector<std::string> warnings;
+
+  const MetricSpec* FindMetric(std::string_view name) const;
+};
+
+// Parses `text`, the contents of the file `filename` (used only in messages).
+Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec);
+
+// Checks what can only be checked once the workload is known: that there is one
+// (from the file or `command`, which wins when not empty), and that the target's
+// metric can be measured.
+Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec);
+
+// Splits an options_script's output into option values.
+std::vector<nlohmann::json> ParseOptionList(std::string_view output);
+
+// "28" -> 28, "2.5" -> 2.5, anything else -> the string itself.
+nlohmann::json ParseScalar(std::string_view text);
+
+// "90", "90s", "500ms", "5m", "2h" -> seconds. Returns false on anything else.
+bool ParseDurationSeconds(std::string_view text, double* seconds);
+
+// The YAML/JSON/text form of a value: 28, 2.5, "always".
+std::string ValueToString(const nlohmann::json& value);
+
+}  // namespace hone

@@ -1,0 +1,105 @@
+#include "common/protocol.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Line(const json& object) {
+  // Invalid UTF-8 (a workload's odd output) is replaced, never fatal.
+  return object.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+Status ParseObject(std::string_view line, json* object) {
+  if (line.size() > kMaxLineBytes)
+    return Status::InvalidArgument("message of " + std::to_string(line.size()) +
+                                   " bytes exceeds the limit of " +
+                                   std::to_string(kMaxLineBytes));
+  *object = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (object->is_discarded()) return Status::InvalidArgument("message is not valid JSON");
+  if (!object->is_object()) return Status::InvalidArgument("message is not a JSON object");
+  auto v = object->find("v");
+  if (v != object->end() && (!v->is_number_integer() || v->get<int>() != kProtocolVersion))
+    return Status::InvalidArgument("unsupported protocol version " + v->dump() +
+                                   "; this end speaks version " +
+                                   std::to_string(kProtocolVersion));
+  return Status::OK();
+}
+
+}  // namespace
+
+std::string EncodeRequest(const Request& request) {
+  return Line({{"v", kProtocolVersion},
+               {"id", request.id},
+               {"cmd", request.cmd},
+               {"args", request.args}});
+}
+
+std::string EncodeResult(int64_t id, const json& result) {
+  return Line({{"v", kProtocolVersion}, {"id", id}, {"ok", true}, {"result", result}});
+}
+
+std::string EncodeError(int64_t id, const Status& error) {
+  return Line({{"v", kProtocolVersion},
+               {"id", id},
+               {"ok", false},
+               {"error", {{"code", error.CodeName()}, {"message", error.message()}}}});
+}
+
+std::string EncodeEvent(int64_t id, const json& event) {
+  return Line({{"v", kProtocolVersion}, {"id", id}, {"event", event}});
+}
+
+Status DecodeRequest(std::string_view line, Request* request) {
+  *request = Request();
+  json object;
+  Status s = ParseObject(line, &object);
+  if (!s.ok()) return s;
+  auto id = object.find("id");
+  if (id == object.end() || !id->is_number_integer())
+    return Status::InvalidArgument("request lacks an integer \"id\"");
+  request->id = id->get<int64_t>();
+  auto cmd = object.find("cmd");
+  if (cmd == object.end() || !cmd->is_string())
+    return Status::InvalidArgument("request lacks a string \"cmd\"");
+  request->cmd = cmd->get<std::string>();
+  auto args = object.find("args");
+  if (args != object.end()) {
+    if (!args->is_object()) return Status::InvalidArgument("request \"args\" must be an object");
+    request->args = *args;
+  }
+  return Status::OK();
+}
+
+Status DecodeMessage(std::string_view line, Message* message) {
+  *message = Message();
+  json object;
+  Status s = ParseObject(line, &object);
+  if (!s.ok()) return s;
+  auto id = object.find("id");
+  if (id == object.end() || !id->is_number_integer())
+    return Status::InvalidArgument("message lacks an integer \"id\"");
+  message->id = id->get<int64_t>();
+  if (auto event = object.find("event"); event != object.end()) {
+    message->kind = Message::Kind::kEvent;
+    message->body = *event;
+    return Status::OK();
+  }
+  auto ok = object.find("ok");
+  if (ok == object.end() || !ok->is_boolean())
+    return Status::InvalidArgument("message is neither an event nor a reply");
+  if (ok->get<bool>()) {
+    message->kind = Message::Kind::kResult;
+    message->body = object.value("result", json::object());
+    return Status::OK();
+  }
+  message->kind = Message::Kind::kError;
+  const json error = object.value("error", json::object());
+  std::string code = error.is_object() ? error.value("code", "internal") : "internal";
+  std::string text = error.is_object() ? error.value("message", "unknown error") : "unknown error";
+  message->error = Status::FromCode(Status::CodeFromName(code), text);
+  return Status::OK();
+}
+
+}  // namespace hone

@@ -1,0 +1,118 @@
+#include "common/report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "common/config.h"
+#include "common/space.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+bool IsIdentifier(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+std::string ShellQuote(const std::string& value) {
+  std::string quoted = "'";
+  for (char c : value) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string Number(const json& value) {
+  return value.is_number() ? FormatValue(value.get<double>()) : std::string("-");
+}
+
+std::string ConfigLines(const json& config) {
+  std::string lines;
+  for (const auto& [name, value] : config.items())
+    lines += "  " + name + ": " + ValueToString(value) + "\n";
+  return lines;
+}
+
+}  // namespace
+
+std::string FormatValue(double value) {
+  char text[64];
+  snprintf(text, sizeof text, "%.4g", value);
+  if (std::fabs(value) >= 1e4 && std::fabs(value) < 1e15)
+    snprintf(text, sizeof text, "%.0f", value);
+  return text;
+}
+
+std::string FormatDuration(double seconds) {
+  char text[64];
+  long s = std::lround(seconds);
+  if (seconds < 60) snprintf(text, sizeof text, "%.1fs", seconds);
+  else if (s < 3600) snprintf(text, sizeof text, "%ldm %02lds", s / 60, s % 60);
+  else snprintf(text, sizeof text, "%ldh %02ldm", s / 3600, (s % 3600) / 60);
+  return text;
+}
+
+std::string FormatReportText(const json& report) {
+  std::string out;
+  auto line = [&out](const std::string& label, const std::string& value) {
+    out += label + ": " + value + "\n";
+  };
+  line("Job", std::to_string(report.value("job", 0)) + " (" +
+                  report.value("state", std::string("unknown")) + ")");
+  if (report.contains("message")) line("Message", report["message"].get<std::string>());
+  if (report.contains("target") && report["target"].is_object())
+    line("Target", report["target"].value("metric", "") + ":" +
+                       report["target"].value("goal", ""));
+  const json best = report.value("best", json());
+  if (best.is_object()) {
+    out += "Best known knob settings:\n" + ConfigLines(best.value("config", json::object()));
+  }
+  const json baseline = report.value("baseline", json());
+  if (baseline.is_object())
+    line("Baseline value", Number(baseline.value("value", json())) + " (" +
+                               std::to_string(baseline.value("samples", 0)) + " samples)");
+  if (best.is_object())
+    line("Best value", Number(best.value("value", json())) + " (" +
+                           std::to_string(best.value("samples", 0)) + " samples)");
+  if (report.contains("improvement_pct") && report["improvement_pct"].is_number()) {
+    char pct[32];
+    snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
+    line("Improvement", pct);
+  }
+  if (report.contains("knobs")) line("No. of knobs", std::to_string(report.value("knobs", 0)));
+  if (report.contains("configs_explored"))
+    line("Configurations explored/total",
+         std::to_string(report.value("configs_explored", 0)) + "/" +
+             std::to_string(report.value("configs_total", uint64_t{0})));
+  if (report.contains("samples_valid"))
+    line("Samples taken", std::to_string(report.value("samples_valid", 0) +
+                                         report.value("samples_invalid", 0)) +
+                              " (" + std::to_string(report.value("samples_invalid", 0)) +
+                              " invalid)");
+  if (report.contains("elapsed_s"))
+    line("Optimization time", FormatDuration(report.value("elapsed_s", 0.0)));
+  if (report.contains("stop_reason")) line("Stopped because", report["stop_reason"].get<std::string>());
+  if (report.contains("settings_file"))
+    line("Settings written to", report["settings_file"].get<std::string>());
+  return out;
+}
+
+std::string FormatReportEnv(const json& report, bool shell) {
+  const json best = report.value("best", json());
+  if (!best.is_object() || !best.contains("config")) return "";
+  std::string out;
+  for (const auto& [name, value] : best["config"].items()) {
+    std::string text = ValueToString(value);
+    std::vector<std::string> names;
+    if (IsIdentifier(name)) names.push_back(name);
+    names.push_back(KnobEnvName(name));
+    for (const std::string& n : names)
+      out += shell ? "export " + n + "=" + ShellQuote(text) + "\n" : n + "=" + text + "\n";
+  }
+  return out;
+}
+
+}  // namespace hone

@@ -1,0 +1,30 @@
+// Report formatting: the human and shell forms of a job's report.
+//
+// The report itself is JSON, built by the daemon (TuningSession::Report) and sent
+// as is; design.md and docs/protocol.md list its keys. These functions only format
+// it, so the client and the daemon's settings files agree.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace hone {
+
+// The report as a person reads it: best settings, baseline and best values,
+// improvement, configurations explored, samples, elapsed time, settings file.
+std::string FormatReportText(const nlohmann::json& report);
+
+// The best settings as environment assignments, one per line. Each knob appears
+// under its own name (when that is a valid variable name) and as HONE_KNOB_<NAME>.
+// shell=false: `name=value` (for env(1) and systemd EnvironmentFile=);
+// shell=true: `export name='value'` (for `eval` or `.`).
+std::string FormatReportEnv(const nlohmann::json& report, bool shell);
+
+// "1h 02m", "3m 05s", "12.3s"
+std::string FormatDuration(double seconds);
+
+// 124.0 -> "124", 0.123456 -> "0.1235": four significant digits, no noise.
+std::string FormatValue(double value);
+
+}  // namespace hone

@@ -1,0 +1,123 @@
+#include "common/space.h"
+
+#include <cctype>
+#include <limits>
+#include <set>
+
+#include "common/config.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+// Equal as knob values: 28 == 28.0; strings compare as strings.
+bool SameValue(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return a.get<double>() == b.get<double>();
+  return a == b;
+}
+
+}  // namespace
+
+Status SearchSpace::Create(std::vector<Knob> knobs, SearchSpace* space) {
+  if (knobs.empty()) return Status::InvalidArgument("a search space needs at least one knob");
+  std::set<std::string> names;
+  for (const Knob& knob : knobs) {
+    if (!names.insert(knob.name).second)
+      return Status::InvalidArgument("knob '" + knob.name + "' appears twice");
+    if (knob.values.empty())
+      return Status::InvalidArgument("knob '" + knob.name + "' has no values");
+    if (knob.values.size() > std::numeric_limits<uint32_t>::max())
+      return Status::InvalidArgument("knob '" + knob.name + "' has too many values");
+    for (size_t i = 0; i < knob.values.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (SameValue(knob.values[i], knob.values[j]))
+          return Status::InvalidArgument("knob '" + knob.name + "': value " +
+                                         ValueToString(knob.values[i]) + " appears twice");
+    if (knob.default_index >= knob.values.size())
+      return Status::InvalidArgument("knob '" + knob.name + "': default out of range");
+  }
+  space->knobs_ = std::move(knobs);
+  return Status::OK();
+}
+
+uint64_t SearchSpace::Size() const {
+  uint64_t size = 1;
+  for (const Knob& knob : knobs_) {
+    uint64_t n = knob.values.size();
+    if (size > std::numeric_limits<uint64_t>::max() / n)
+      return std::numeric_limits<uint64_t>::max();
+    size *= n;
+  }
+  return size;
+}
+
+Config SearchSpace::Default() const {
+  Config config;
+  for (const Knob& knob : knobs_) config.push_back(knob.default_index);
+  return config;
+}
+
+bool SearchSpace::Contains(const Config& config) const {
+  if (config.size() != knobs_.size()) return false;
+  for (size_t i = 0; i < config.size(); ++i)
+    if (config[i] >= knobs_[i].values.size()) return false;
+  return true;
+}
+
+json SearchSpace::ToJson(const Config& config) const {
+  json object = json::object();
+  for (size_t i = 0; i < knobs_.size() && i < config.size(); ++i)
+    object[knobs_[i].name] = knobs_[i].values[config[i]];
+  return object;
+}
+
+Status SearchSpace::FromJson(const json& object, Config* config) const {
+  if (!object.is_object()) return Status::InvalidArgument("a configuration must be an object");
+  Config result;
+  for (const Knob& knob : knobs_) {
+    auto it = object.find(knob.name);
+    if (it == object.end())
+      return Status::InvalidArgument("configuration lacks knob '" + knob.name + "'");
+    uint32_t index = 0;
+    while (index < knob.values.size() && !SameValue(knob.values[index], *it)) ++index;
+    if (index == knob.values.size())
+      return Status::InvalidArgument("knob '" + knob.name + "': " + it->dump() +
+                                     " is not one of its values");
+    result.push_back(index);
+  }
+  *config = std::move(result);
+  return Status::OK();
+}
+
+std::map<std::string, std::string> SearchSpace::Environment(const Config& config) const {
+  std::map<std::string, std::string> env;
+  for (size_t i = 0; i < knobs_.size(); ++i) {
+    std::string value = ValueToString(knobs_[i].values[config[i]]);
+    // Named after the knob, where that can be a variable name at all.
+    if (knobs_[i].name.find('=') == std::string::npos) env[knobs_[i].name] = value;
+    env[KnobEnvName(knobs_[i].name)] = value;
+  }
+  return env;
+}
+
+std::string SearchSpace::Key(const Config& config) {
+  std::string key;
+  for (size_t i = 0; i < config.size(); ++i) {
+    if (i) key += ',';
+    key += std::to_string(config[i]);
+  }
+  return key;
+}
+
+std::string KnobEnvName(const std::string& knob_name) {
+  std::string name = "HONE_KNOB_";
+  for (char c : knob_name) {
+    char u = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    name += ((u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9')) ? u : '_';
+  }
+  return name;
+}
+
+}  // namespace hone

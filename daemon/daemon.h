@@ -1,0 +1,27 @@
+// Daemon: wires honed's parts together and runs them until a signal.
+//
+// Startup order: logging, state directory, store, recovery of jobs (interrupted
+// ones marked), socket, READY=1. Shutdown on SIGTERM/SIGINT: STOPPING=1, stop
+// accepting, stop the running job (interrupted, its processes killed), close the
+// connections, return. See docs/architecture.md.
+#pragma once
+
+#include <string>
+
+namespace hone {
+
+struct DaemonOptions {
+  // The Unix socket clients connect to.
+  std::string socket_path = "/run/honed/honed.sock";
+  // Group allowed to use the socket (mode 0660).
+  std::string socket_group = "hone";
+  // Where honed keeps its database and results; created when missing.
+  std::string state_dir = "/var/lib/honed";
+  // trace, debug, info, warn, error.
+  std::string log_level = "info";
+};
+
+// Runs the daemon; returns the process exit code.
+int RunDaemon(const DaemonOptions& options);
+
+}  // namespace hone

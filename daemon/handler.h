@@ -1,0 +1,58 @@
+// RequestHandler: decoded requests in, results out; the daemon's command table.
+//
+// No I/O: the server decodes a line into a Request, passes it here with the peer's
+// credentials, and encodes what comes back. Commands are a table (name, summary,
+// function), so the protocol's command list is generated from it. Runs on the
+// event-loop thread; `jobs` must outlive the handler.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/protocol.h"
+#include "common/status.h"
+#include "daemon/jobs.h"
+
+namespace hone {
+
+class RequestHandler {
+ public:
+  // What a connection lends to a request: who asked, where events go, and the list
+  // of subscriptions the connection must cancel when it closes.
+  struct Context {
+    Peer peer;
+    JobManager::EventSink sink;
+    std::vector<uint64_t>* watches = nullptr;
+  };
+
+  struct Command {
+    std::string_view name;
+    std::string_view summary;
+    Status (RequestHandler::*run)(const Request&, Context&, nlohmann::json*);
+  };
+
+  explicit RequestHandler(JobManager* jobs) : jobs_(jobs) {}
+
+  Status Handle(const Request& request, Context& context, nlohmann::json* result);
+  JobManager* jobs() const { return jobs_; }
+
+  static const std::vector<Command>& Commands();
+
+ private:
+  Status Ping(const Request&, Context&, nlohmann::json* result);
+  Status Version(const Request&, Context&, nlohmann::json* result);
+  Status Help(const Request&, Context&, nlohmann::json* result);
+  Status Submit(const Request&, Context&, nlohmann::json* result);
+  Status List(const Request&, Context&, nlohmann::json* result);
+  Status JobStatus(const Request&, Context&, nlohmann::json* result);
+  Status Watch(const Request&, Context&, nlohmann::json* result);
+  Status Cancel(const Request&, Context&, nlohmann::json* result);
+  Status Report(const Request&, Context&, nlohmann::json* result);
+
+  JobManager* jobs_;
+};
+
+}  // namespace hone

@@ -1,0 +1,669 @@
+#include "daemon/jobs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/report.h"
+
+namespace hone {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// How much of a failing process's stderr goes into a sample's error.
+constexpr size_t kErrorTail = 400;
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Tail(const std::string& text, size_t limit) {
+  size_t end = text.find_last_not_of(" \n\t\r");
+  if (end == std::string::npos) return "";
+  std::string trimmed = text.substr(0, end + 1);
+  if (trimmed.size() <= limit) return trimmed;
+  return "..." + trimmed.substr(trimmed.size() - limit);
+}
+
+std::string WithOutput(std::string message, const std::string& err) {
+  std::string tail = Tail(err, kErrorTail);
+  if (!tail.empty()) message += ": " + tail;
+  return message;
+}
+
+bool IsTerminal(const std::string& state) {
+  return state == "completed" || state == "failed" || state == "cancelled" ||
+         state == "interrupted";
+}
+
+}  // namespace
+
+struct JobManager::Job {
+  JobRow row;
+  JobRequest request;
+  JobSpec spec;
+  SearchSpace space;
+  std::unique_ptr<TuningSession> session;
+  ProcessGroups processes;
+  bool cancel_requested = false;
+  std::string phase;
+  std::chrono::steady_clock::time_point started;
+
+  double Elapsed() const {
+    if (row.state == "running")
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (row.finished_at > 0 && row.started_at > 0) return row.finished_at - row.started_at;
+    return 0;
+  }
+};
+
+// ---- JobRequest -------------------------------------------------------------
+
+Status JobRequest::FromJson(const json& args, JobRequest* request) {
+  *request = JobRequest();
+  auto text = args.find("config_text");
+  if (text == args.end() || !text->is_string())
+    return Status::InvalidArgument("submit needs \"config_text\", the config file's contents");
+  request->config_text = text->get<std::string>();
+  request->config_path = args.value("config_path", std::string("config"));
+  request->cwd = args.value("cwd", std::string("/"));
+  if (request->cwd.empty() || request->cwd[0] != '/')
+    return Status::InvalidArgument("\"cwd\" must be an absolute path");
+  if (auto cmd = args.find("command"); cmd != args.end()) {
+    if (!cmd->is_array()) return Status::InvalidArgument("\"command\" must be a list of strings");
+    for (const json& arg : *cmd) {
+      if (!arg.is_string()) return Status::InvalidArgument("\"command\" must be a list of strings");
+      request->command.push_back(arg.get<std::string>());
+    }
+  }
+  if (auto env = args.find("env"); env != args.end()) {
+    if (!env->is_object()) return Status::InvalidArgument("\"env\" must be an object of strings");
+    for (const auto& [key, value] : env->items()) {
+      if (!value.is_string() || key.empty() || key.find('=') != std::string::npos)
+        return Status::InvalidArgument("\"env\" must map variable names to strings");
+      request->env[key] = value.get<std::string>();
+    }
+  }
+  return Status::OK();
+}
+
+json JobRequest::ToJson() const {
+  return {{"config_text", config_text}, {"config_path", config_path}, {"command", command},
+          {"cwd", cwd},                 {"env", env},                 {"uid", user.uid},
+          {"gid", user.gid},            {"groups", user.groups}};
+}
+
+// ---- Space as JSON ----------------------------------------------------------
+
+json SpaceToJson(const SearchSpace& space) {
+  json knobs = json::array();
+  for (const Knob& knob : space.knobs())
+    knobs.push_back({{"name", knob.name}, {"values", knob.values},
+                     {"default_index", knob.default_index}});
+  return knobs;
+}
+
+Status SpaceFromJson(const json& value, SearchSpace* space) {
+  if (!value.is_array()) return Status::Internal("stored search space is not a list");
+  std::vector<Knob> knobs;
+  for (const json& k : value) {
+    if (!k.is_object() || !k.contains("name") || !k.contains("values"))
+      return Status::Internal("stored search space is malformed");
+    Knob knob;
+    knob.name = k["name"].get<std::string>();
+    knob.values = k["values"].get<std::vector<json>>();
+    knob.default_index = k.value("default_index", 0u);
+    knobs.push_back(std::move(knob));
+  }
+  return SearchSpace::Create(std::move(knobs), space);
+}
+
+std::optional<double> LastNumber(const std::string& text) {
+  static const std::regex kNumber(R"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)");
+  std::optional<double> last;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kNumber);
+       it != std::sregex_iterator(); ++it) {
+    double value = std::strtod(it->str().c_str(), nullptr);
+    if (std::isfinite(value)) last = value;
+  }
+  return last;
+}
+
+// ---- JobManager -------------------------------------------------------------
+
+JobManager::JobManager(asio::any_io_executor executor, Store* store, JobManagerOptions options)
+    : executor_(executor),
+      store_(store),
+      options_(std::move(options)),
+      wake_(executor),
+      runner_done_(executor) {}
+
+JobManager::~JobManager() = default;
+
+JobManager::Job* JobManager::Find(int64_t id) const {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second.get();
+}
+
+Status JobManager::Recover() {
+  std::vector<int64_t> interrupted;
+  Status s = store_->MarkRunningInterrupted(Now(), &interrupted);
+  if (!s.ok()) return s;
+  for (int64_t id : interrupted)
+    spdlog::warn("job {} was running when honed stopped; marked interrupted", id);
+  std::vector<JobRow> rows;
+  s = store_->LoadJobs(&rows);
+  if (!s.ok()) return s;
+  for (JobRow& row : rows) {
+    auto job = std::make_unique<Job>();
+    job->row = std::move(row);
+    Status parsed = JobRequest::FromJson(job->row.request, &job->request);
+    if (parsed.ok()) {
+      const json& r = job->row.request;
+      job->request.user.uid = r.value("uid", 0u);
+      job->request.user.gid = r.value("gid", 0u);
+      job->request.user.groups = r.value("groups", std::vector<gid_t>{});
+      parsed = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
+      if (parsed.ok()) parsed = CompleteSpec(job->request.command, &job->spec);
+    }
+    if (!parsed.ok() && job->row.state == "queued") {
+      job->row.state = "failed";
+      job->row.message = "cannot reload the queued job: " + parsed.message();
+      Persist(*job);
+    }
+    jobs_[job->row.id] = std::move(job);
+  }
+  return Status::OK();
+}
+
+void JobManager::Start() {
+  running_ = true;
+  runner_done_.expires_at(asio::steady_timer::time_point::max());
+  asio::co_spawn(executor_, RunQueue(), asio::detached);
+}
+
+asio::awaitable<void> JobManager::Stop() {
+  stopping_ = true;
+  if (current_) {
+    current_->processes.KillAll();
+  }
+  wake_.cancel();
+  if (running_) co_await runner_done_.async_wait(use_tuple);
+}
+
+Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
+  if (stopping_) return Status::Unavailable("honed is shutting down");
+  auto job = std::make_unique<Job>();
+  Status s = JobRequest::FromJson(args, &job->request);
+  if (!s.ok()) return s;
+  job->request.user = {peer.uid, peer.gid, peer.groups};
+  s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
+  if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
+  if (!s.ok()) return s;
+  if (geteuid() != 0 && peer.uid != geteuid())
+    return Status::PermissionDenied(
+        "honed runs as uid " + std::to_string(geteuid()) +
+        " and can only run workloads as that user, not as uid " + std::to_string(peer.uid) +
+        "; run honed as root (systemctl start honed) or as your own user");
+  job->row.state = "queued";
+  job->row.submitted_at = Now();
+  job->row.uid = peer.uid;
+  job->row.request = job->request.ToJson();
+  s = store_->InsertJob(&job->row);
+  if (!s.ok()) return s;
+  int64_t id = job->row.id;
+  spdlog::info("job {}: submitted by uid {} (pid {}): {}", id, peer.uid, peer.pid,
+               job->request.config_path);
+  *result = {{"job", id}, {"state", "queued"}, {"warnings", job->spec.warnings}};
+  jobs_[id] = std::move(job);
+  wake_.cancel();
+  return Status::OK();
+}
+
+json JobManager::List() const {
+  json jobs = json::array();
+  for (const auto& [id, job] : jobs_) jobs.push_back(Summary(*job));
+  return {{"jobs", jobs}};
+}
+
+json JobManager::Summary(const Job& job) const {
+  json summary = {{"job", job.row.id},
+                  {"state", job.row.state},
+                  {"config_path", job.request.config_path},
+                  {"command", job.request.command},
+                  {"uid", job.row.uid},
+                  {"submitted_at", job.row.submitted_at},
+                  {"elapsed_s", std::round(job.Elapsed() * 10) / 10}};
+  if (job.row.started_at > 0) summary["started_at"] = job.row.started_at;
+  if (job.row.finished_at > 0) summary["finished_at"] = job.row.finished_at;
+  if (!job.row.message.empty()) summary["message"] = job.row.message;
+  if (!job.row.stop_reason.empty()) summary["stop_reason"] = job.row.stop_reason;
+  if (job.row.state == "running") {
+    summary["phase"] = job.phase;
+    if (job.session) summary["progress"] = Progress(job);
+  }
+  if (job.row.report.is_object()) {
+    for (const char* key : {"best", "baseline", "improvement_pct", "configs_explored",
+                            "configs_total"})
+      if (job.row.report.contains(key)) summary[key] = job.row.report[key];
+  }
+  return summary;
+}
+
+Status JobManager::JobStatus(int64_t id, json* result) const {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  *result = Summary(*job);
+  (*result)["warnings"] = job->spec.warnings;
+  return Status::OK();
+}
+
+Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  if (peer.uid != 0 && peer.uid != job->row.uid && peer.uid != geteuid())
+    return Status::PermissionDenied("job " + std::to_string(id) + " belongs to uid " +
+                                    std::to_string(job->row.uid) +
+                                    "; only its submitter or root may cancel it");
+  if (IsTerminal(job->row.state))
+    return Status::FailedPrecondition("job " + std::to_string(id) + " has already ended (" +
+                                      job->row.state + ")");
+  spdlog::info("job {}: cancel requested by uid {}", id, peer.uid);
+  if (job->row.state == "queued") {
+    Finish(*job, "cancelled", "cancelled before it started");
+  } else {
+    job->cancel_requested = true;
+    job->processes.KillAll();
+  }
+  *result = {{"job", id}, {"state", job->row.state}};
+  return Status::OK();
+}
+
+Status JobManager::RebuildSession(Job& job) {
+  if (job.session) return Status::OK();
+  if (job.row.space.is_null()) return Status::OK();  // never started: nothing to report
+  Status s = SpaceFromJson(job.row.space, &job.space);
+  if (!s.ok()) return s;
+  std::vector<StoredTrial> stored;
+  s = store_->LoadTrials(job.row.id, &stored);
+  if (!s.ok()) return s;
+  std::vector<TrialRecord> trials;
+  for (StoredTrial& t : stored) {
+    TrialRecord record;
+    record.number = t.number;
+    record.baseline = t.baseline;
+    record.samples = std::move(t.samples);
+    s = job.space.FromJson(t.config, &record.config);
+    if (!s.ok()) return s.WithContext("stored trial " + std::to_string(t.number));
+    trials.push_back(std::move(record));
+  }
+  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target, &job.space,
+                                                nullptr);
+  job.session->Restore(std::move(trials));
+  return Status::OK();
+}
+
+Status JobManager::Report(int64_t id, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  if (job->row.report.is_object() && job->row.state != "interrupted") {
+    *result = job->row.report;
+    return Status::OK();
+  }
+  Status s = RebuildSession(*job);
+  if (!s.ok()) return s;
+  ReportContext context{job->row.id, job->row.state, job->row.stop_reason, job->row.message,
+                        job->Elapsed(), ""};
+  if (!job->session) {
+    *result = {{"job", id}, {"state", job->row.state},
+               {"target", {{"metric", job->spec.target.metric},
+                           {"goal", GoalName(job->spec.target.goal)}}}};
+    if (!job->row.message.empty()) (*result)["message"] = job->row.message;
+    return Status::OK();
+  }
+  *result = job->session->Report(context);
+  return Status::OK();
+}
+
+Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  *result = Summary(*job);
+  *token = 0;
+  if (IsTerminal(job->row.state)) {
+    json report;
+    if (Report(id, &report).ok()) (*result)["report"] = report;
+    return Status::OK();
+  }
+  *token = next_token_++;
+  watchers_[*token] = {id, std::move(sink)};
+  return Status::OK();
+}
+
+void JobManager::Unwatch(uint64_t token) { watchers_.erase(token); }
+
+void JobManager::Publish(const Job& job, const json& event) {
+  // A sink may unwatch while we iterate (a closed connection): iterate over a copy.
+  std::vector<EventSink> sinks;
+  for (const auto& [token, watcher] : watchers_)
+    if (watcher.job == job.row.id) sinks.push_back(watcher.sink);
+  for (const EventSink& sink : sinks) sink(event);
+  if (event.value("type", "") == "end") {
+    std::erase_if(watchers_, [&](const auto& w) { return w.second.job == job.row.id; });
+  }
+}
+
+size_t JobManager::CountInState(const std::string& state) const {
+  size_t n = 0;
+  for (const auto& [id, job] : jobs_) n += job->row.state == state;
+  return n;
+}
+
+std::string JobManager::StatusLine() const {
+  if (!current_) {
+    size_t queued = CountInState("queued");
+    return queued ? std::to_string(queued) + " job(s) queued" : "idle";
+  }
+  std::string line = "job " + std::to_string(current_->row.id) + ": " + current_->phase;
+  if (current_->session)
+    line += ", " + std::to_string(current_->session->configs_explored()) + "/" +
+            std::to_string(current_->session->ConfigBudget()) + " configs";
+  return line;
+}
+
+void JobManager::Persist(const Job& job) {
+  Status s = store_->UpdateJob(job.row);
+  if (!s.ok()) spdlog::error("job {}: cannot store its state: {}", job.row.id, s.message());
+}
+
+json JobManager::Progress(const Job& job) const {
+  const TuningSession& session = *job.session;
+  double elapsed = job.Elapsed();
+  int64_t explored = session.configs_explored();
+  int64_t budget = session.ConfigBudget();
+  json progress = {{"configs_explored", explored},
+                   {"configs_budget", budget},
+                   {"configs_total", job.space.Size()},
+                   {"samples_valid", session.samples_valid()},
+                   {"samples_invalid", session.samples_invalid()},
+                   {"elapsed_s", std::round(elapsed * 10) / 10}};
+  if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
+    progress["baseline_value"] = *baseline->Mean();
+  if (const TrialRecord* best = session.Best()) {
+    progress["best"] = {{"config", job.space.ToJson(best->config)}, {"value", *best->Mean()}};
+    if (auto pct = session.ImprovementPct(*best->Mean()))
+      progress["improvement_pct"] = std::round(*pct * 100) / 100;
+  }
+  if (explored > 0 && budget > explored) {
+    double eta = elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
+    if (job.spec.settings.max_minutes > 0)
+      eta = std::min(eta, std::max(0.0, job.spec.settings.max_minutes * 60 - elapsed));
+    progress["eta_s"] = std::round(eta);
+  }
+  return progress;
+}
+
+// ---- Running ----------------------------------------------------------------
+
+asio::awaitable<void> JobManager::RunQueue() {
+  while (!stopping_) {
+    Job* next = nullptr;
+    for (auto& [id, job] : jobs_)
+      if (job->row.state == "queued") {
+        next = job.get();
+        break;
+      }
+    if (!next) {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(use_tuple);
+      continue;
+    }
+    current_ = next;
+    co_await RunJob(*next);
+    current_ = nullptr;
+  }
+  running_ = false;
+  runner_done_.cancel();
+}
+
+asio::awaitable<void> JobManager::RunJob(Job& job) {
+  job.row.state = "running";
+  job.row.started_at = Now();
+  job.started = std::chrono::steady_clock::now();
+  job.phase = "resolving knobs";
+  Persist(job);
+  spdlog::info("job {}: started", job.row.id);
+  Publish(job, {{"type", "state"}, {"job", job.row.id}, {"state", "running"}});
+
+  Status s = co_await ResolveSpace(job);
+  if (!s.ok()) {
+    Finish(job, job.cancel_requested ? "cancelled" : stopping_ ? "interrupted" : "failed",
+           s.message());
+    co_return;
+  }
+  job.row.space = SpaceToJson(job.space);
+  Persist(job);
+  std::unique_ptr<Strategy> strategy =
+      MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed);
+  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target, &job.space,
+                                                std::move(strategy));
+  std::map<int64_t, int> seq;  // samples taken per trial
+  for (;;) {
+    if (job.cancel_requested) co_return Finish(job, "cancelled", "cancelled by request");
+    if (stopping_) co_return Finish(job, "interrupted", "honed was stopped");
+    Step step = job.session->Next(job.Elapsed());
+    if (step.kind == Step::Kind::kDone) co_return Finish(job, "completed", step.reason);
+    if (step.kind == Step::Kind::kFailed) co_return Finish(job, "failed", step.reason);
+    job.phase = step.baseline ? "measuring the baseline" : "searching";
+    if (step.first_sample) {
+      s = store_->InsertTrial(job.row.id, step.trial, job.space.ToJson(step.config),
+                              step.baseline);
+      if (!s.ok()) co_return Finish(job, "failed", s.message());
+    }
+    SampleResult sample = co_await TakeSample(job, step.config);
+    if (job.cancel_requested || stopping_) continue;  // a killed sample is not a result
+    s = store_->InsertSample(job.row.id, step.trial, seq[step.trial]++, sample);
+    if (!s.ok()) co_return Finish(job, "failed", s.message());
+    if (!sample.valid)
+      spdlog::warn("job {}: trial {} sample invalid: {}", job.row.id, step.trial, sample.error);
+    job.session->Record(sample);
+    json event = {{"type", "sample"},       {"job", job.row.id},
+                  {"trial", step.trial},    {"baseline", step.baseline},
+                  {"config", job.space.ToJson(step.config)},
+                  {"valid", sample.valid},  {"duration_s", sample.duration_s}};
+    if (sample.valid) event["value"] = sample.value;
+    else event["error"] = sample.error;
+    Publish(job, event);
+    json progress = Progress(job);
+    progress["type"] = "progress";
+    progress["job"] = job.row.id;
+    Publish(job, progress);
+  }
+}
+
+asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
+  std::vector<Knob> knobs;
+  for (const KnobSpec& spec : job.spec.knobs) {
+    Knob knob;
+    knob.name = spec.name;
+    knob.values = spec.options;
+    if (!spec.options_script.empty()) {
+      ProcessSpec process = BaseProcess(job, {});
+      process.argv = ShellArgv(spec.options_script);
+      process.timeout = std::chrono::milliseconds(
+          static_cast<int64_t>(job.spec.settings.script_timeout_s * 1000));
+      ProcessResult result = co_await RunProcess(process, &job.processes);
+      std::string where = "knob '" + spec.name + "': options_script `" + spec.options_script + "`";
+      if (!result.Succeeded())
+        co_return Status::InvalidArgument(WithOutput(where + " " + result.Describe(), result.err));
+      knob.values = ParseOptionList(result.out);
+      if (knob.values.empty())
+        co_return Status::InvalidArgument(where + " printed no options");
+    }
+    if (spec.default_value) {
+      SearchSpace probe;
+      std::vector<Knob> one = {knob};
+      Status s = SearchSpace::Create(one, &probe);
+      Config config;
+      if (s.ok()) s = probe.FromJson(json{{knob.name, *spec.default_value}}, &config);
+      if (!s.ok()) co_return Status::InvalidArgument(
+          "knob '" + spec.name + "': default " + ValueToString(*spec.default_value) +
+          " is not one of its options");
+      knob.default_index = config[0];
+    }
+    knobs.push_back(std::move(knob));
+  }
+  co_return SearchSpace::Create(std::move(knobs), &job.space);
+}
+
+ProcessSpec JobManager::BaseProcess(const Job& job, const Config& config) const {
+  ProcessSpec process;
+  process.env = job.request.env;
+  if (!config.empty())
+    for (auto& [key, value] : job.space.Environment(config)) process.env[key] = value;
+  process.cwd = job.request.cwd;
+  process.user = job.request.user;
+  return process;
+}
+
+asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& config) {
+  const WorkloadSpec& workload = job.spec.workload;
+  ProcessSpec process = BaseProcess(job, config);
+  process.argv = workload.argv.empty() ? ShellArgv(workload.shell) : workload.argv;
+  process.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
+  ProcessResult run = co_await RunProcess(process, &job.processes);
+  SampleResult sample;
+  sample.duration_s = run.elapsed_s;
+  if (!run.Succeeded()) {
+    sample.error = WithOutput("workload " + run.Describe(), run.err);
+    co_return sample;
+  }
+  const MetricSpec& metric = *job.spec.FindMetric(job.spec.target.metric);
+  switch (metric.kind) {
+    case MetricKind::kDuration:
+      sample.valid = true;
+      sample.value = run.elapsed_s;
+      co_return sample;
+    case MetricKind::kPattern: {
+      const std::string& text = metric.source == "stderr" ? run.err : run.out;
+      std::regex re(metric.pattern, std::regex::ECMAScript);
+      std::optional<double> value;
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
+           it != std::sregex_iterator(); ++it) {
+        const std::smatch& m = *it;
+        value = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str());
+      }
+      if (!value) {
+        sample.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
+                       "/ found no number in the workload's " + metric.source;
+        co_return sample;
+      }
+      sample.valid = true;
+      sample.value = *value;
+      co_return sample;
+    }
+    case MetricKind::kScript: {
+      SampleResult measured = co_await MeasureScript(job, metric, process);
+      measured.duration_s = run.elapsed_s;
+      co_return measured;
+    }
+  }
+  co_return sample;
+}
+
+asio::awaitable<SampleResult> JobManager::MeasureScript(Job& job, const MetricSpec& metric,
+                                                        const ProcessSpec& base) {
+  ProcessSpec process = base;
+  process.argv = ShellArgv(metric.script);
+  process.timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(job.spec.settings.script_timeout_s * 1000));
+  ProcessResult result = co_await RunProcess(process, &job.processes);
+  SampleResult sample;
+  std::string where = "metric '" + metric.name + "': sample_script";
+  if (!result.Succeeded()) {
+    sample.error = WithOutput(where + " " + result.Describe(), result.err);
+    co_return sample;
+  }
+  std::optional<double> value = LastNumber(result.out);
+  if (!value) {
+    std::string shown = Tail(result.out, 80);
+    sample.error = where + " printed no number" +
+                   (shown.empty() ? std::string(" (no output)") : " (output: '" + shown + "')");
+    co_return sample;
+  }
+  sample.valid = true;
+  sample.value = *value;
+  co_return sample;
+}
+
+std::string JobManager::WriteSettings(const Job& job, const json& report) {
+  if (options_.results_dir.empty() || !report.contains("best") || report["best"].is_null())
+    return "";
+  std::error_code ec;
+  std::filesystem::create_directories(options_.results_dir, ec);
+  std::string path = options_.results_dir + "/job-" + std::to_string(job.row.id) + ".env";
+  std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << FormatReportEnv(report, /*shell=*/true);
+    out.flush();
+    if (!out) {
+      spdlog::error("job {}: cannot write {}", job.row.id, temp);
+      return "";
+    }
+  }
+  int fd = open(temp.c_str(), O_RDONLY);
+  if (fd >= 0) fsync(fd), close(fd);
+  chmod(temp.c_str(), 0644);
+  if (rename(temp.c_str(), path.c_str()) != 0) return "";
+  return path;
+}
+
+void JobManager::Finish(Job& job, const std::string& state, const std::string& reason) {
+  bool ended_normally = state == "completed";
+  job.row.state = state;
+  job.row.finished_at = Now();
+  if (ended_normally) job.row.stop_reason = reason;
+  else job.row.message = reason;
+  job.phase = state;
+  json report;
+  if (job.session) {
+    ReportContext context{job.row.id, state, job.row.stop_reason, job.row.message,
+                          job.row.finished_at - job.row.started_at, ""};
+    report = job.session->Report(context);
+    if (state == "completed") {
+      std::string file = WriteSettings(job, report);
+      if (!file.empty()) report["settings_file"] = file;
+    }
+  } else {
+    report = {{"job", job.row.id}, {"state", state}, {"message", job.row.message}};
+  }
+  job.row.report = report;
+  Persist(job);
+  if (state == "completed" || state == "cancelled")
+    spdlog::info("job {}: {} ({})", job.row.id, state, reason);
+  else
+    spdlog::warn("job {}: {}: {}", job.row.id, state, reason);
+  Publish(job, {{"type", "end"}, {"job", job.row.id}, {"state", state}, {"report", report}});
+}
+
+}  // namespace hone

@@ -1,0 +1,135 @@
+// JobManager: the queue of tuning jobs, the one job that runs at a time, and the
+// events that watchers follow.
+//
+// Submissions are checked (config parsed, submitter allowed) and stored before they
+// are accepted. A single coroutine takes queued jobs in order and runs each: it
+// resolves options scripts, then drives a TuningSession, running the workload and
+// the metric for every sample as the submitting user, and stores every trial and
+// sample as it happens. Cancel kills the job's processes. Stop (daemon shutdown)
+// marks the running job interrupted; queued jobs wait for the next start.
+//
+// Threading: everything runs on the io_context's single thread; no locking.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/space.h"
+#include "common/status.h"
+#include "daemon/process.h"
+#include "daemon/store.h"
+#include "daemon/tuning.h"
+
+namespace hone {
+
+// Who is on the other end of a connection, from SO_PEERCRED and SO_PEERGROUPS.
+struct Peer {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+};
+
+// What a client submits: the job's config and how to run its workload.
+struct JobRequest {
+  std::string config_text;
+  std::string config_path;            // for messages and listings
+  std::vector<std::string> command;   // the workload after `--`; may be empty
+  std::string cwd;                    // the submitter's working directory
+  std::map<std::string, std::string> env;  // the submitter's environment
+  Credentials user;                   // filled from the peer, never from the client
+
+  static Status FromJson(const nlohmann::json& args, JobRequest* request);
+  nlohmann::json ToJson() const;
+};
+
+struct JobManagerOptions {
+  // Where finished jobs' best settings are written (job-N.env).
+  std::string results_dir;
+};
+
+class JobManager {
+ public:
+  using EventSink = std::function<void(const nlohmann::json& event)>;
+
+  // `store` must outlive the manager.
+  JobManager(boost::asio::any_io_executor executor, Store* store, JobManagerOptions options);
+  ~JobManager();
+
+  // At start: marks jobs that were running as interrupted and loads every job.
+  Status Recover();
+  // Starts the coroutine that runs queued jobs.
+  void Start();
+  // Stops the running job (it becomes interrupted) and waits until the runner ends.
+  boost::asio::awaitable<void> Stop();
+
+  Status Submit(const Peer& peer, const nlohmann::json& args, nlohmann::json* result);
+  nlohmann::json List() const;
+  Status JobStatus(int64_t id, nlohmann::json* result) const;
+  Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
+  Status Report(int64_t id, nlohmann::json* result);
+  // Follows a job: `sink` receives its events until it ends. *token identifies the
+  // subscription for Unwatch; it is 0 when the job has already ended.
+  Status Watch(int64_t id, EventSink sink, uint64_t* token, nlohmann::json* result);
+  void Unwatch(uint64_t token);
+
+  // The number of jobs in the state `state` (for tests and STATUS=).
+  size_t CountInState(const std::string& state) const;
+  std::string StatusLine() const;
+
+ private:
+  struct Job;
+
+  Job* Find(int64_t id) const;
+  boost::asio::awaitable<void> RunQueue();
+  boost::asio::awaitable<void> RunJob(Job& job);
+  boost::asio::awaitable<Status> ResolveSpace(Job& job);
+  boost::asio::awaitable<SampleResult> TakeSample(Job& job, const Config& config);
+  boost::asio::awaitable<SampleResult> MeasureScript(Job& job, const MetricSpec& metric,
+                                                     const ProcessSpec& base);
+  ProcessSpec BaseProcess(const Job& job, const Config& config) const;
+  Status RebuildSession(Job& job);
+  void Finish(Job& job, const std::string& state, const std::string& reason);
+  std::string WriteSettings(const Job& job, const nlohmann::json& report);
+  void Persist(const Job& job);
+  nlohmann::json Progress(const Job& job) const;
+  nlohmann::json Summary(const Job& job) const;
+  void Publish(const Job& job, const nlohmann::json& event);
+
+  boost::asio::any_io_executor executor_;
+  Store* store_;
+  JobManagerOptions options_;
+  std::map<int64_t, std::unique_ptr<Job>> jobs_;
+  struct Watcher {
+    int64_t job;
+    EventSink sink;
+  };
+  std::map<uint64_t, Watcher> watchers_;
+  uint64_t next_token_ = 1;
+  boost::asio::steady_timer wake_;      // cancelled to wake the runner
+  boost::asio::steady_timer runner_done_;  // cancelled when the runner returns
+  bool running_ = false;
+  bool stopping_ = false;
+  Job* current_ = nullptr;
+};
+
+// The JSON form of a search space as stored: [{"name", "values", "default_index"}].
+nlohmann::json SpaceToJson(const SearchSpace& space);
+Status SpaceFromJson(const nlohmann::json& json, SearchSpace* space);
+
+// The last number in `text`, as a metric script prints it.
+std::optional<double> LastNumber(const std::string& text);
+
+}  // namespace hone

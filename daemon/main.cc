@@ -1,0 +1,31 @@
+// honed: the hone daemon. Parses flags and runs the daemon; everything else lives in
+// the hone_daemon library.
+#include <CLI/CLI.hpp>
+
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+  hone::DaemonOptions options;
+  CLI::App app{
+      "honed - the hone performance auto-tuning daemon.\n\n"
+      "honed owns tuning jobs: it runs each job's workload for every sample, as the\n"
+      "user who submitted it, searches for the knob settings that optimise the target\n"
+      "metric, and keeps jobs, trials and samples in a SQLite database so that nothing\n"
+      "is lost on a crash. Clients (hone) talk to it over a Unix socket.\n\n"
+      "Run it with `systemctl start honed`, or by hand for a private instance:\n"
+      "  honed --socket /tmp/hone.sock --state-dir /tmp/hone-state",
+      "honed"};
+  app.set_version_flag("--version", std::string("honed ") + HONE_VERSION);
+  app.add_option("--socket", options.socket_path, "Unix socket to listen on")
+      ->capture_default_str();
+  app.add_option("--socket-group", options.socket_group,
+                 "group allowed to connect (socket mode 0660; applied when root)")
+      ->capture_default_str();
+  app.add_option("--state-dir", options.state_dir, "directory for the database and results")
+      ->capture_default_str();
+  app.add_option("--log-level", options.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  return hone::RunDaemon(options);
+}

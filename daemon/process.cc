@@ -1,0 +1,285 @@
+#include "daemon/process.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace hone {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+using asio::posix::stream_descriptor;
+
+namespace {
+
+constexpr auto kDrainAfterExit = std::chrono::seconds(2);
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// What a child that failed before exec writes to its status pipe.
+struct ChildFailure {
+  int stage;  // index into kStages
+  int error;  // errno
+};
+constexpr const char* kStages[] = {"cannot change to the working directory",
+                                   "cannot set groups", "cannot set gid", "cannot set uid",
+                                   "cannot execute", "cannot set up stdio"};
+
+// The state shared by the coroutine and the timers' handlers.
+struct Child {
+  explicit Child(asio::any_io_executor ex)
+      : out(ex), err(ex), exited(ex), timeout(ex), drain(ex) {}
+  pid_t pid = -1;
+  bool leader_exited = false;
+  bool timed_out = false;
+  stream_descriptor out, err, exited;
+  asio::steady_timer timeout, drain;
+};
+
+// Everything the child needs, laid out before fork so that the child only makes
+// async-signal-safe calls.
+struct ExecPlan {
+  std::vector<std::string> candidates;  // paths to try for argv[0]
+  std::vector<std::string> argv_storage, env_storage;
+  std::vector<char*> argv, envp;
+};
+
+ExecPlan MakePlan(const ProcessSpec& spec) {
+  ExecPlan plan;
+  const std::string& program = spec.argv[0];
+  if (program.find('/') != std::string::npos) {
+    plan.candidates.push_back(program);
+  } else {
+    auto path_it = spec.env.find("PATH");
+    std::string path = path_it != spec.env.end() ? path_it->second
+                                                 : "/usr/local/bin:/usr/bin:/bin";
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      plan.candidates.push_back((dir.empty() ? "." : dir) + "/" + program);
+      start = end + 1;
+    }
+  }
+  plan.argv_storage = spec.argv;
+  for (const auto& [key, value] : spec.env) plan.env_storage.push_back(key + "=" + value);
+  for (std::string& s : plan.argv_storage) plan.argv.push_back(s.data());
+  plan.argv.push_back(nullptr);
+  for (std::string& s : plan.env_storage) plan.envp.push_back(s.data());
+  plan.envp.push_back(nullptr);
+  return plan;
+}
+
+[[noreturn]] void ChildFail(int status_fd, int stage) {
+  ChildFailure failure{stage, errno};
+  ssize_t ignored = write(status_fd, &failure, sizeof failure);
+  (void)ignored;
+  _exit(127);
+}
+
+// Runs in the child after fork: only async-signal-safe calls.
+[[noreturn]] void ExecChild(const ProcessSpec& spec, ExecPlan& plan, int out_fd, int err_fd,
+                            int status_fd, bool switch_user) {
+  setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+    ChildFail(status_fd, 5);
+  if (chdir(spec.cwd.c_str()) != 0) ChildFail(status_fd, 0);
+  if (switch_user) {
+    const Credentials& user = *spec.user;
+    if (setgroups(user.groups.size(), user.groups.data()) != 0) ChildFail(status_fd, 1);
+    if (setgid(user.gid) != 0) ChildFail(status_fd, 2);
+    if (setuid(user.uid) != 0) ChildFail(status_fd, 3);
+  }
+  int first_error = ENOENT;
+  bool have_error = false;
+  for (const std::string& candidate : plan.candidates) {
+    execve(candidate.c_str(), plan.argv.data(), plan.envp.data());
+    // Like execvp: remember the first error that is not "no such file".
+    if (!have_error && errno != ENOENT && errno != ENOTDIR) {
+      first_error = errno;
+      have_error = true;
+    }
+  }
+  errno = first_error;
+  ChildFail(status_fd, 4);
+}
+
+asio::awaitable<void> ReadAll(stream_descriptor& from, std::string& into, size_t limit) {
+  char buffer[16384];
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
+    if (n > 0 && into.size() < limit) into.append(buffer, std::min(n, limit - into.size()));
+    if (ec) co_return;
+  }
+}
+
+// Waits for the leader, then kills what is left of its group and gives the pipes a
+// little time to drain (a grandchild that escaped the group could hold them open).
+asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status) {
+  co_await child->exited.async_wait(stream_descriptor::wait_read, use_tuple);
+  while (waitpid(child->pid, wait_status, 0) < 0 && errno == EINTR) {
+  }
+  child->leader_exited = true;
+  child->timeout.cancel();
+  kill(-child->pid, SIGKILL);
+  child->drain.expires_after(kDrainAfterExit);
+  child->drain.async_wait([child](boost::system::error_code ec) {
+    if (ec) return;
+    boost::system::error_code ignored;
+    child->out.close(ignored);
+    child->err.close(ignored);
+  });
+}
+
+std::string FormatSeconds(double seconds) {
+  char text[32];
+  snprintf(text, sizeof text, seconds < 10 ? "%.1fs" : "%.0fs", seconds);
+  return text;
+}
+
+}  // namespace
+
+std::string ProcessResult::Describe() const {
+  if (!started) return error;
+  if (cancelled) return "cancelled";
+  if (timed_out) return "timed out after " + FormatSeconds(elapsed_s) + " and was killed";
+  if (signal) return std::string("killed by signal ") + strsignal(signal);
+  if (exit_code != 0) return "exited with status " + std::to_string(exit_code);
+  return "succeeded";
+}
+
+void ProcessGroups::KillAll() {
+  cancelled_ = true;
+  for (pid_t pgid : groups_) kill(-pgid, SIGKILL);
+}
+
+std::vector<std::string> ShellArgv(const std::string& command) {
+  return {"/bin/sh", "-c", command};
+}
+
+asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* groups) {
+  ProcessResult result;
+  if (groups && groups->cancelled()) {
+    result.cancelled = true;
+    result.error = "cancelled";
+    co_return result;
+  }
+  if (spec.argv.empty()) {
+    result.error = "no command to run";
+    co_return result;
+  }
+  bool switch_user = false;
+  if (spec.user) {
+    if (geteuid() == 0) {
+      switch_user = true;
+    } else if (spec.user->uid != geteuid()) {
+      result.error = "honed runs as uid " + std::to_string(geteuid()) +
+                     " and cannot run a process as uid " + std::to_string(spec.user->uid);
+      co_return result;
+    }
+  }
+  ExecPlan plan = MakePlan(spec);
+  int out_pipe[2], err_pipe[2], status_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) {
+    result.error = std::string("pipe: ") + strerror(errno);
+    co_return result;
+  }
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+    result.error = std::string("pipe: ") + strerror(errno);
+    close(out_pipe[0]), close(out_pipe[1]);
+    co_return result;
+  }
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    result.error = std::string("pipe: ") + strerror(errno);
+    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
+    co_return result;
+  }
+  auto started_at = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid == 0) ExecChild(spec, plan, out_pipe[1], err_pipe[1], status_pipe[1], switch_user);
+  for (int fd : {out_pipe[1], err_pipe[1], status_pipe[1]}) close(fd);
+  if (pid < 0) {
+    result.error = std::string("fork: ") + strerror(errno);
+    for (int fd : {out_pipe[0], err_pipe[0], status_pipe[0]}) close(fd);
+    co_return result;
+  }
+  setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
+
+  // The status pipe closes at exec (CLOEXEC) or carries the reason exec never came.
+  ChildFailure failure{};
+  ssize_t n;
+  while ((n = read(status_pipe[0], &failure, sizeof failure)) < 0 && errno == EINTR) {
+  }
+  close(status_pipe[0]);
+  if (n == static_cast<ssize_t>(sizeof failure)) {
+    int ignored;
+    waitpid(pid, &ignored, 0);
+    close(out_pipe[0]), close(err_pipe[0]);
+    const std::string& what = failure.stage == 0 ? spec.cwd : spec.argv[0];
+    result.error = std::string(kStages[failure.stage]) + " " + what + ": " +
+                   strerror(failure.error);
+    co_return result;
+  }
+  result.started = true;
+
+  auto executor = co_await asio::this_coro::executor;
+  auto child = std::make_shared<Child>(executor);
+  child->pid = pid;
+  child->out.assign(out_pipe[0]);
+  child->err.assign(err_pipe[0]);
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    // Without a pidfd we cannot wait asynchronously; kill rather than block.
+    kill(-pid, SIGKILL);
+    int ignored;
+    waitpid(pid, &ignored, 0);
+    result.started = false;
+    result.error = std::string("pidfd_open: ") + strerror(errno);
+    co_return result;
+  }
+  child->exited.assign(pidfd);
+  if (groups) groups->Add(pid);
+
+  child->timeout.expires_after(spec.timeout);
+  child->timeout.async_wait([child](boost::system::error_code ec) {
+    if (ec || child->leader_exited) return;
+    child->timed_out = true;
+    kill(-child->pid, SIGKILL);
+  });
+
+  int wait_status = 0;
+  co_await (ReadAll(child->out, result.out, spec.output_limit) &&
+            ReadAll(child->err, result.err, spec.output_limit) &&
+            WaitForExit(child, &wait_status));
+  child->drain.cancel();
+  if (groups) groups->Remove(pid);
+
+  result.elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+  result.timed_out = child->timed_out;
+  if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);
+  result.cancelled = groups && groups->cancelled() && !result.timed_out && result.signal;
+  co_return result;
+}
+
+}  // namespace hone

@@ -1,0 +1,80 @@
+// Process runner: starts a workload or script as a given user and waits for it
+// without blocking the event loop.
+//
+// The child gets its own process group, the environment and working directory it is
+// given, and (when honed is root and a user is given) that user's uid, gid and
+// groups. Its stdout and stderr are captured up to a limit. At the timeout, on
+// cancellation, and after the leader exits, the whole process group is killed, so a
+// workload never outlives its sample. Completion is observed through a pidfd on the
+// io_context; the coroutine must run on the thread that runs that io_context.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+namespace hone {
+
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;  // supplementary groups
+};
+
+struct ProcessSpec {
+  // Executed as is; argv[0] is looked up in the PATH of `env`.
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string cwd = "/";
+  // The user to run as; unset: honed's own user.
+  std::optional<Credentials> user;
+  std::chrono::milliseconds timeout{std::chrono::hours(1)};
+  // Bytes kept of each of stdout and stderr; the rest is read and dropped.
+  size_t output_limit = 1 << 20;
+};
+
+struct ProcessResult {
+  bool started = false;     // false: fork/exec failed, see error
+  bool timed_out = false;   // killed at the timeout
+  bool cancelled = false;   // killed by ProcessGroups::KillAll
+  int exit_code = -1;       // when it exited normally
+  int signal = 0;           // when a signal ended it
+  std::string out;
+  std::string err;
+  std::string error;        // why it did not start (chdir, setuid, exec)
+  double elapsed_s = 0;
+
+  bool Succeeded() const { return started && !timed_out && !cancelled && exit_code == 0; }
+  // One line for the person: "exited with status 3", "timed out after 5s", ...
+  std::string Describe() const;
+};
+
+// The process groups a job has running, so that cancelling the job can kill them.
+// Owned by the job; lives longer than every RunProcess given it.
+class ProcessGroups {
+ public:
+  void Add(pid_t pgid) { groups_.insert(pgid); }
+  void Remove(pid_t pgid) { groups_.erase(pgid); }
+  // Kills every group with SIGKILL and marks later runs as cancelled.
+  void KillAll();
+  bool cancelled() const { return cancelled_; }
+
+ private:
+  std::set<pid_t> groups_;
+  bool cancelled_ = false;
+};
+
+// Runs `spec` to completion. `groups` may be null.
+boost::asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* groups);
+
+// argv that runs `command` with /bin/sh -c.
+std::vector<std::string> ShellArgv(const std::string& command);
+
+}  // namespace hone

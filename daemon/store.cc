@@ -1,0 +1,242 @@
+#include "daemon/store.h"
+
+#include <sqlite3.h>
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  state TEXT NOT NULL,
+  submitted_at REAL NOT NULL,
+  started_at REAL NOT NULL DEFAULT 0,
+  finished_at REAL NOT NULL DEFAULT 0,
+  uid INTEGER NOT NULL,
+  request TEXT NOT NULL,
+  space TEXT,
+  message TEXT NOT NULL DEFAULT '',
+  stop_reason TEXT NOT NULL DEFAULT '',
+  report TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  trial INTEGER NOT NULL,
+  config TEXT NOT NULL,
+  baseline INTEGER NOT NULL,
+  PRIMARY KEY (job_id, trial)
+);
+CREATE TABLE IF NOT EXISTS samples (
+  job_id INTEGER NOT NULL,
+  trial INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  valid INTEGER NOT NULL,
+  value REAL,
+  error TEXT NOT NULL DEFAULT '',
+  duration_s REAL NOT NULL,
+  PRIMARY KEY (job_id, trial, seq)
+);
+)sql";
+
+// A prepared statement that finalizes itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& Bind(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_, i, v)); return *this; }
+  Statement& Bind(int i, double v) { Check(sqlite3_bind_double(stmt_, i, v)); return *this; }
+  Statement& Bind(int i, const std::string& v) {
+    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& BindNull(int i) { Check(sqlite3_bind_null(stmt_, i)); return *this; }
+
+  // Steps once: true while there is a row; errors end up in status().
+  bool Step() {
+    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return false;
+    rc_ = sqlite3_step(stmt_);
+    return rc_ == SQLITE_ROW;
+  }
+  Status Run() {
+    while (Step()) {
+    }
+    return status();
+  }
+  Status status() const {
+    if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) return Status::OK();
+    return Status::IOError(std::string("state database: ") + sqlite3_errmsg(db_));
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) { return sqlite3_column_double(stmt_, col); }
+  bool IsNull(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) {
+    const unsigned char* text = sqlite3_column_text(stmt_, col);
+    return text ? reinterpret_cast<const char*>(text) : "";
+  }
+  json Json(int col) {
+    if (IsNull(col)) return nullptr;
+    return json::parse(Text(col), nullptr, false);
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+std::string Dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+Status Store::Open(const std::string& path, std::unique_ptr<Store>* store) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    Status s = Status::IOError("cannot open state database " + path + ": " +
+                               (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<Store> result(new Store(db));
+  Status s = result->Exec("PRAGMA journal_mode=WAL");
+  if (s.ok()) s = result->Exec("PRAGMA synchronous=FULL");
+  if (s.ok()) s = result->Exec(kSchema);
+  if (!s.ok()) return s.WithContext(path);
+  *store = std::move(result);
+  return Status::OK();
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+Status Store::Exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return Status::OK();
+  Status s = Status::IOError(std::string("state database: ") + (error ? error : "error"));
+  sqlite3_free(error);
+  return s;
+}
+
+Status Store::InsertJob(JobRow* row) {
+  Statement st(db_,
+               "INSERT INTO jobs (state, submitted_at, uid, request) VALUES (?, ?, ?, ?)");
+  st.Bind(1, row->state).Bind(2, row->submitted_at).Bind(3, int64_t{row->uid});
+  st.Bind(4, Dump(row->request));
+  Status s = st.Run();
+  if (s.ok()) row->id = sqlite3_last_insert_rowid(db_);
+  if (s.ok()) s = UpdateJob(*row);
+  return s;
+}
+
+Status Store::UpdateJob(const JobRow& row) {
+  Statement st(db_,
+               "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, space = ?, "
+               "message = ?, stop_reason = ?, report = ? WHERE id = ?");
+  st.Bind(1, row.state).Bind(2, row.started_at).Bind(3, row.finished_at);
+  if (row.space.is_null()) st.BindNull(4); else st.Bind(4, Dump(row.space));
+  st.Bind(5, row.message).Bind(6, row.stop_reason);
+  if (row.report.is_null()) st.BindNull(7); else st.Bind(7, Dump(row.report));
+  st.Bind(8, row.id);
+  return st.Run();
+}
+
+Status Store::InsertTrial(int64_t job, int64_t trial, const json& config, bool baseline) {
+  Statement st(db_, "INSERT INTO trials (job_id, trial, config, baseline) VALUES (?, ?, ?, ?)");
+  st.Bind(1, job).Bind(2, trial).Bind(3, Dump(config)).Bind(4, int64_t{baseline});
+  return st.Run();
+}
+
+Status Store::InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample) {
+  Statement st(db_,
+               "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s) "
+               "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
+  if (sample.valid) st.Bind(5, sample.value); else st.BindNull(5);
+  st.Bind(6, sample.error).Bind(7, sample.duration_s);
+  return st.Run();
+}
+
+Status Store::LoadJobs(std::vector<JobRow>* jobs) {
+  jobs->clear();
+  Statement st(db_,
+               "SELECT id, state, submitted_at, started_at, finished_at, uid, request, space, "
+               "message, stop_reason, report FROM jobs ORDER BY id");
+  while (st.Step()) {
+    JobRow row;
+    row.id = st.Int(0);
+    row.state = st.Text(1);
+    row.submitted_at = st.Double(2);
+    row.started_at = st.Double(3);
+    row.finished_at = st.Double(4);
+    row.uid = static_cast<uint32_t>(st.Int(5));
+    row.request = st.Json(6);
+    row.space = st.Json(7);
+    row.message = st.Text(8);
+    row.stop_reason = st.Text(9);
+    row.report = st.Json(10);
+    jobs->push_back(std::move(row));
+  }
+  return st.status();
+}
+
+Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
+  trials->clear();
+  Statement st(db_, "SELECT trial, config, baseline FROM trials WHERE job_id = ? ORDER BY trial");
+  st.Bind(1, job);
+  while (st.Step()) {
+    StoredTrial trial;
+    trial.number = st.Int(0);
+    trial.config = st.Json(1);
+    trial.baseline = st.Int(2) != 0;
+    trials->push_back(std::move(trial));
+  }
+  Status s = st.status();
+  if (!s.ok()) return s;
+  Statement samples(db_,
+                    "SELECT trial, valid, value, error, duration_s FROM samples "
+                    "WHERE job_id = ? ORDER BY trial, seq");
+  samples.Bind(1, job);
+  size_t at = 0;
+  while (samples.Step()) {
+    int64_t number = samples.Int(0);
+    while (at < trials->size() && (*trials)[at].number < number) ++at;
+    if (at == trials->size() || (*trials)[at].number != number) continue;
+    SampleResult sample;
+    sample.valid = samples.Int(1) != 0;
+    sample.value = samples.IsNull(2) ? 0 : samples.Double(2);
+    sample.error = samples.Text(3);
+    sample.duration_s = samples.Double(4);
+    (*trials)[at].samples.push_back(std::move(sample));
+  }
+  return samples.status();
+}
+
+Status Store::MarkRunningInterrupted(double now, std::vector<int64_t>* ids) {
+  ids->clear();
+  {
+    Statement st(db_, "SELECT id FROM jobs WHERE state = 'running'");
+    while (st.Step()) ids->push_back(st.Int(0));
+    if (Status s = st.status(); !s.ok()) return s;
+  }
+  Statement st(db_,
+               "UPDATE jobs SET state = 'interrupted', finished_at = ?, "
+               "message = 'honed stopped while the job was running' WHERE state = 'running'");
+  st.Bind(1, now);
+  return st.Run();
+}
+
+}  // namespace hone

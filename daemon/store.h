@@ -1,0 +1,73 @@
+// Store: honed's durable state in SQLite (jobs, trials, samples).
+//
+// Every write is committed before the call returns (WAL, synchronous=FULL), so a
+// crash at any instant loses at most the sample being measured. At start honed marks
+// jobs that were running as interrupted (MarkRunningInterrupted). The schema is in
+// docs/architecture.md. Owned by the daemon; used from the event-loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "daemon/tuning.h"
+
+struct sqlite3;
+
+namespace hone {
+
+struct JobRow {
+  int64_t id = 0;
+  std::string state;  // queued, running, completed, failed, cancelled, interrupted
+  double submitted_at = 0, started_at = 0, finished_at = 0;  // Unix seconds; 0: not yet
+  uint32_t uid = 0;
+  // What was submitted: config text and path, command, cwd, env, credentials.
+  nlohmann::json request;
+  // The resolved search space (knobs and their values), once the job has started.
+  nlohmann::json space;
+  std::string message;    // why it failed, was cancelled or interrupted
+  std::string stop_reason;
+  nlohmann::json report;  // the final report, once it ended
+};
+
+// A trial as stored: its configuration as a knob -> value object.
+struct StoredTrial {
+  int64_t number = 0;
+  nlohmann::json config;
+  bool baseline = false;
+  std::vector<SampleResult> samples;
+};
+
+class Store {
+ public:
+  // Opens or creates the database at `path`.
+  static Status Open(const std::string& path, std::unique_ptr<Store>* store);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Inserts `row` and sets row->id.
+  Status InsertJob(JobRow* row);
+  // Writes every mutable field of the row with that id.
+  Status UpdateJob(const JobRow& row);
+  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config, bool baseline);
+  Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
+
+  Status LoadJobs(std::vector<JobRow>* jobs);
+  Status LoadTrials(int64_t job, std::vector<StoredTrial>* trials);
+
+  // Jobs left running by a honed that died become interrupted; returns their ids.
+  Status MarkRunningInterrupted(double now, std::vector<int64_t>* ids);
+
+ private:
+  explicit Store(sqlite3* db) : db_(db) {}
+  Status Exec(const char* sql);
+
+  sqlite3* db_;
+};
+
+}  // namespace hone

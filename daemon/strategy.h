@@ -1,0 +1,69 @@
+// Strategy: the search's ask/tell interface and the simple strategies behind it.
+//
+// The tuner asks for a configuration, measures it, and tells the strategy what it
+// measured (nullopt when every sample failed). A strategy may propose a
+// configuration that was already measured; the tuner then tells it the known value
+// instead of measuring again. Strategies are deterministic for a given seed. Not
+// thread-safe; the space must outlive the strategy.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "common/config.h"
+#include "common/space.h"
+
+namespace hone {
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  // The next configuration to measure; nullopt when the strategy has none left.
+  virtual std::optional<Config> Ask() = 0;
+  // The outcome of measuring `config`: its value, or nullopt when it failed.
+  virtual void Tell(const Config& config, std::optional<double> value) = 0;
+};
+
+// Every configuration in a random order without repeats, including spaces far too
+// large to enumerate (a lazy Fisher-Yates shuffle of the configuration numbers).
+class RandomStrategy : public Strategy {
+ public:
+  RandomStrategy(const SearchSpace* space, uint64_t seed);
+  std::optional<Config> Ask() override;
+  void Tell(const Config& config, std::optional<double> value) override;
+
+ private:
+  const SearchSpace* space_;
+  std::mt19937_64 rng_;
+  uint64_t size_;
+  uint64_t next_ = 0;                                  // positions shuffled so far
+  std::unordered_map<uint64_t, uint64_t> swapped_;     // sparse permutation
+  std::unordered_set<std::string> told_;               // measured before being asked
+};
+
+// Every configuration in order, the last knob fastest (an odometer).
+class ExhaustiveStrategy : public Strategy {
+ public:
+  explicit ExhaustiveStrategy(const SearchSpace* space);
+  std::optional<Config> Ask() override;
+  void Tell(const Config& config, std::optional<double> value) override;
+
+ private:
+  const SearchSpace* space_;
+  std::optional<Config> next_;
+  std::unordered_set<std::string> told_;
+};
+
+// The strategy named in the config ("random", "exhaustive"); null for other names.
+std::unique_ptr<Strategy> MakeStrategy(const std::string& name, const SearchSpace* space,
+                                       uint64_t seed);
+
+// Configuration number <-> Config, mixed radix with the last knob fastest.
+Config ConfigFromNumber(const SearchSpace& space, uint64_t number);
+
+}  // namespace hone

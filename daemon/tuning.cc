@@ -1,0 +1,208 @@
+#include "daemon/tuning.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hone {
+
+using nlohmann::json;
+
+namespace {
+// Give up when the strategy keeps proposing explored configurations.
+constexpr int kMaxDuplicateProposals = 10000;
+
+// Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
+double Round(double value, int digits) {
+  double scale = std::pow(10.0, digits);
+  return std::round(value * scale) / scale;
+}
+}  // namespace
+
+int TrialRecord::valid_count() const {
+  return static_cast<int>(std::count_if(samples.begin(), samples.end(),
+                                        [](const SampleResult& s) { return s.valid; }));
+}
+
+std::optional<double> TrialRecord::Mean() const {
+  double sum = 0;
+  int n = 0;
+  for (const SampleResult& s : samples)
+    if (s.valid) sum += s.value, ++n;
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
+TuningSession::TuningSession(const Settings& settings, const Target& target,
+                             const SearchSpace* space, std::unique_ptr<Strategy> strategy)
+    : settings_(settings), target_(target), goal_(target.goal), space_(space), strategy_(std::move(strategy)) {}
+
+void TuningSession::Restore(std::vector<TrialRecord> trials) {
+  trials_ = std::move(trials);
+  by_key_.clear();
+  samples_valid_ = samples_invalid_ = 0;
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    by_key_[SearchSpace::Key(trials_[i].config)] = i;
+    int valid = trials_[i].valid_count();
+    samples_valid_ += valid;
+    samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
+    if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
+  }
+  current_told_ = true;
+}
+
+bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
+  int wanted = trial.baseline ? settings_.min_baseline_samples
+                              : settings_.min_samples_per_config;
+  if (static_cast<int>(trial.samples.size()) >= wanted) return false;
+  // A configuration that failed once is not measured again; the baseline gets all
+  // its tries, since nothing can be compared without it.
+  return trial.baseline || trial.samples.empty() || trial.valid_count() > 0;
+}
+
+std::optional<std::string> TuningSession::BudgetSpent(double elapsed_s) const {
+  if (settings_.max_samples > 0 && samples_valid_ + samples_invalid_ >= settings_.max_samples)
+    return "budget spent: max_samples (" + std::to_string(settings_.max_samples) + ")";
+  if (settings_.max_minutes > 0 && elapsed_s >= settings_.max_minutes * 60)
+    return "budget spent: max_minutes (" + json(settings_.max_minutes).dump() + ")";
+  return std::nullopt;
+}
+
+void TuningSession::FinishTrial(const TrialRecord& trial) {
+  if (strategy_) strategy_->Tell(trial.config, trial.Mean());
+  current_told_ = true;
+}
+
+Step TuningSession::Next(double elapsed_s) {
+  Step step;
+  if (trials_.empty()) {
+    TrialRecord baseline;
+    baseline.number = 0;
+    baseline.baseline = true;
+    baseline.config = space_->Default();
+    by_key_[SearchSpace::Key(baseline.config)] = 0;
+    trials_.push_back(std::move(baseline));
+    current_told_ = false;
+  }
+  TrialRecord& current = trials_.back();
+  if (TrialNeedsSample(current)) {
+    step.kind = Step::Kind::kSample;
+    step.config = current.config;
+    step.trial = current.number;
+    step.baseline = current.baseline;
+    step.first_sample = current.samples.empty();
+    return step;
+  }
+  if (!current_told_) FinishTrial(current);
+  if (current.baseline && current.valid_count() == 0) {
+    step.kind = Step::Kind::kFailed;
+    std::string why = current.samples.empty() ? "no sample was taken"
+                                              : current.samples.back().error;
+    step.reason = "the baseline configuration produced no valid sample (" + why +
+                  "); nothing can be compared against it";
+    return step;
+  }
+  if (auto spent = BudgetSpent(elapsed_s)) {
+    step.reason = *spent;
+    return step;
+  }
+  if (configs_explored() >= settings_.max_configs) {
+    step.reason = "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
+    return step;
+  }
+  for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {
+    std::optional<Config> proposal = strategy_ ? strategy_->Ask() : std::nullopt;
+    if (!proposal) {
+      step.reason = "every configuration of the space was explored";
+      return step;
+    }
+    auto known = by_key_.find(SearchSpace::Key(*proposal));
+    if (known != by_key_.end()) {
+      strategy_->Tell(*proposal, trials_[known->second].Mean());
+      continue;
+    }
+    TrialRecord trial;
+    trial.number = trials_.back().number + 1;
+    trial.config = *proposal;
+    by_key_[SearchSpace::Key(trial.config)] = trials_.size();
+    trials_.push_back(std::move(trial));
+    current_told_ = false;
+    step.kind = Step::Kind::kSample;
+    step.config = trials_.back().config;
+    step.trial = trials_.back().number;
+    step.first_sample = true;
+    return step;
+  }
+  step.reason = "the strategy proposes only configurations already explored";
+  return step;
+}
+
+void TuningSession::Record(SampleResult sample) {
+  if (trials_.empty()) return;
+  (sample.valid ? samples_valid_ : samples_invalid_)++;
+  trials_.back().samples.push_back(std::move(sample));
+}
+
+const TrialRecord* TuningSession::Baseline() const {
+  for (const TrialRecord& t : trials_)
+    if (t.baseline) return &t;
+  return nullptr;
+}
+
+const TrialRecord* TuningSession::Best() const {
+  const TrialRecord* best = nullptr;
+  for (const TrialRecord& t : trials_) {
+    std::optional<double> mean = t.Mean();
+    if (mean && (!best || Better(*mean, *best->Mean()))) best = &t;
+  }
+  return best;
+}
+
+int64_t TuningSession::ConfigBudget() const {
+  uint64_t size = space_->Size();
+  uint64_t budget = static_cast<uint64_t>(settings_.max_configs);
+  return static_cast<int64_t>(std::min(size, budget));
+}
+
+std::optional<double> TuningSession::ImprovementPct(double value) const {
+  const TrialRecord* baseline = Baseline();
+  std::optional<double> base = baseline ? baseline->Mean() : std::nullopt;
+  if (!base || *base == 0) return std::nullopt;
+  double pct = goal_ == Goal::kMax ? (value - *base) / std::fabs(*base) * 100
+                                   : (*base - value) / std::fabs(*base) * 100;
+  return pct;
+}
+
+json TuningSession::Report(const ReportContext& context) const {
+  json report = {{"job", context.job},
+                 {"state", context.state},
+                 {"target", {{"metric", target_.metric}, {"goal", GoalName(goal_)}}}};
+  if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
+  if (!context.message.empty()) report["message"] = context.message;
+  auto describe = [this](const TrialRecord* t) -> json {
+    if (!t) return nullptr;
+    json entry = {{"config", space_->ToJson(t->config)},
+                  {"trial", t->number},
+                  {"samples", t->valid_count()}};
+    std::optional<double> mean = t->Mean();
+    entry["value"] = mean ? json(*mean) : json(nullptr);
+    return entry;
+  };
+  report["baseline"] = describe(Baseline());
+  const TrialRecord* best = Best();
+  report["best"] = describe(best);
+  std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
+  report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
+  report["configs_explored"] = configs_explored();
+  report["configs_budget"] = ConfigBudget();
+  uint64_t size = space_->Size();
+  report["configs_total"] = size;
+  report["knobs"] = space_->dims();
+  report["samples_valid"] = samples_valid_;
+  report["samples_invalid"] = samples_invalid_;
+  report["elapsed_s"] = Round(context.elapsed_s, 1);
+  report["strategy"] = settings_.strategy;
+  if (!context.settings_file.empty()) report["settings_file"] = context.settings_file;
+  return report;
+}
+
+}  // namespace hone

@@ -1,0 +1,114 @@
+// TuningSession: the decisions of a sync tuning job, without any I/O.
+//
+// The session says what to measure next (Next) and is told each sample's outcome
+// (Record); the job's coroutine does the running. It measures the baseline first
+// (min_baseline_samples samples), then asks the strategy for configurations and
+// measures each min_samples_per_config times, until a budget is spent or the
+// strategy has nothing left. A configuration's value is the mean of its valid
+// samples; the best configuration is the one with the best value. The same class
+// rebuilds the report of a job from its stored trials (Restore). Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/space.h"
+#include "daemon/strategy.h"
+
+namespace hone {
+
+struct SampleResult {
+  bool valid = false;
+  double value = 0;      // the target metric, when valid
+  std::string error;     // why it is invalid
+  double duration_s = 0; // the workload's wall-clock time
+};
+
+struct TrialRecord {
+  int64_t number = 0;  // 0 is the baseline
+  Config config;
+  bool baseline = false;
+  std::vector<SampleResult> samples;
+
+  int valid_count() const;
+  // Mean of the valid samples; nullopt when there are none.
+  std::optional<double> Mean() const;
+};
+
+struct Step {
+  enum class Kind {
+    kSample,  // take one sample of `config` for trial `trial`
+    kDone,    // the job is over; `reason` says why
+    kFailed,  // the job cannot go on; `reason` says why
+  };
+  Kind kind = Kind::kDone;
+  Config config;
+  int64_t trial = 0;
+  bool baseline = false;
+  bool first_sample = false;  // the trial starts with this sample
+  std::string reason;
+};
+
+// What the report says that the session does not know.
+struct ReportContext {
+  int64_t job = 0;
+  std::string state;
+  std::string stop_reason;
+  std::string message;
+  double elapsed_s = 0;
+  std::string settings_file;
+};
+
+class TuningSession {
+ public:
+  // `space` must outlive the session.
+  TuningSession(const Settings& settings, const Target& target, const SearchSpace* space,
+                std::unique_ptr<Strategy> strategy);
+
+  // Replaces the history with stored trials (for reports after a restart).
+  void Restore(std::vector<TrialRecord> trials);
+
+  Step Next(double elapsed_s);
+  // The outcome of the sample that the last kSample step asked for.
+  void Record(SampleResult sample);
+
+  const std::vector<TrialRecord>& trials() const { return trials_; }
+  const TrialRecord* Baseline() const;
+  // The trial with the best mean, the baseline included; null when none is valid.
+  const TrialRecord* Best() const;
+  int64_t configs_explored() const { return static_cast<int64_t>(trials_.size()); }
+  // The configurations this job will explore at most: the budget or the space.
+  int64_t ConfigBudget() const;
+  int64_t samples_valid() const { return samples_valid_; }
+  int64_t samples_invalid() const { return samples_invalid_; }
+  // Percent by which `value` beats the baseline (positive is better).
+  std::optional<double> ImprovementPct(double value) const;
+
+  nlohmann::json Report(const ReportContext& context) const;
+
+ private:
+  bool TrialNeedsSample(const TrialRecord& trial) const;
+  std::optional<std::string> BudgetSpent(double elapsed_s) const;
+  void FinishTrial(const TrialRecord& trial);
+  bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
+
+  Settings settings_;
+  Target target_;
+  Goal goal_;
+  const SearchSpace* space_;
+  std::unique_ptr<Strategy> strategy_;
+  std::vector<TrialRecord> trials_;
+  std::unordered_map<std::string, size_t> by_key_;  // configuration -> index in trials_
+  bool current_told_ = false;  // the last trial has been told to the strategy
+  int64_t samples_valid_ = 0;
+  int64_t samples_invalid_ = 0;
+};
+
+}  // namespace hone
