@@ -160,11 +160,16 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
       if (message.id == watch_id && body.contains("report")) {
         report = body["report"];
         state = body.value("state", "unknown");
+      } else if (message.id == watch_id && body.value("state", "") == "queued") {
+        progress.Update("job " + std::to_string(id) + ": queued behind the running job");
       }
       continue;
     }
     std::string type = body.value("type", "");
-    if (type == "progress") {
+    if (type == "state") {
+      progress.Update("job " + std::to_string(id) + ": " + body.value("state", "") +
+                      ", measuring the baseline");
+    } else if (type == "progress") {
       progress.Update("job " + std::to_string(id) + ": " + ProgressLine(body));
     } else if (type == "sample" && !body.value("valid", true)) {
       progress.Note("hone: job " + std::to_string(id) + " trial " +

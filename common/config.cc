@@ -15,9 +15,6 @@ using nlohmann::json;
 
 namespace {
 
-// At most this many values per knob from `range` or `options`.
-constexpr size_t kMaxOptionsPerKnob = 1'000'000;
-
 // Reads one config file, turning YAML nodes into spec fields and every problem into
 // a Status that says where it is.
 class ConfigReader {
@@ -189,10 +186,12 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
   knob.pos = PosOf(node);
   const std::string what = "knob '" + name + "'";
   Status s = ExpectMap(node, what);
+  bool has_options = false, has_range = false;
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& value = it->second;
     if (key == "options") {
+      has_options = true;
       if (value.IsSequence()) {
         for (const YAML::Node& option : value) {
           if (!option.IsScalar()) {
@@ -212,6 +211,7 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
     } else if (key == "options_script") {
       s = ReadString(value, what + ": options_script", &knob.options_script);
     } else if (key == "range") {
+      has_range = true;
       s = ReadRange(value, &knob);
     } else if (key == "default") {
       if (!value.IsScalar()) s = Error(value, what + ": default must be a scalar value");
@@ -228,7 +228,7 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
     }
   }
   if (!s.ok()) return s;
-  int sources = !knob.options.empty() + !knob.options_script.empty();
+  int sources = has_options + has_range + !knob.options_script.empty();
   if (sources == 0)
     return Error(node, what + " has no values: give options, options_script or range");
   if (sources > 1)

@@ -103,6 +103,9 @@ struct JobSpec {
   const MetricSpec* FindMetric(std::string_view name) const;
 };
 
+// At most this many values per knob, from any source.
+constexpr size_t kMaxOptionsPerKnob = 1'000'000;
+
 // Parses `text`, the contents of the file `filename` (used only in messages).
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec);
 

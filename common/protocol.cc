@@ -11,6 +11,7 @@ std::string Line(const json& object) {
   return object.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+// Parses one line into a JSON object.
 Status ParseObject(std::string_view line, json* object) {
   if (line.size() > kMaxLineBytes)
     return Status::InvalidArgument("message of " + std::to_string(line.size()) +
@@ -19,8 +20,13 @@ Status ParseObject(std::string_view line, json* object) {
   *object = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object->is_discarded()) return Status::InvalidArgument("message is not valid JSON");
   if (!object->is_object()) return Status::InvalidArgument("message is not a JSON object");
-  auto v = object->find("v");
-  if (v != object->end() && (!v->is_number_integer() || v->get<int>() != kProtocolVersion))
+  return Status::OK();
+}
+
+// An absent "v" means the current version.
+Status CheckVersion(const json& object) {
+  auto v = object.find("v");
+  if (v != object.end() && (!v->is_number_integer() || v->get<int64_t>() != kProtocolVersion))
     return Status::InvalidArgument("unsupported protocol version " + v->dump() +
                                    "; this end speaks version " +
                                    std::to_string(kProtocolVersion));
@@ -57,9 +63,11 @@ Status DecodeRequest(std::string_view line, Request* request) {
   Status s = ParseObject(line, &object);
   if (!s.ok()) return s;
   auto id = object.find("id");
+  if (id != object.end() && id->is_number_integer()) request->id = id->get<int64_t>();
+  s = CheckVersion(object);
+  if (!s.ok()) return s;
   if (id == object.end() || !id->is_number_integer())
     return Status::InvalidArgument("request lacks an integer \"id\"");
-  request->id = id->get<int64_t>();
   auto cmd = object.find("cmd");
   if (cmd == object.end() || !cmd->is_string())
     return Status::InvalidArgument("request lacks a string \"cmd\"");
@@ -76,6 +84,7 @@ Status DecodeMessage(std::string_view line, Message* message) {
   *message = Message();
   json object;
   Status s = ParseObject(line, &object);
+  if (s.ok()) s = CheckVersion(object);
   if (!s.ok()) return s;
   auto id = object.find("id");
   if (id == object.end() || !id->is_number_integer())

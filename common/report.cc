@@ -41,7 +41,7 @@ std::string ConfigLines(const json& config) {
 std::string FormatValue(double value) {
   char text[64];
   snprintf(text, sizeof text, "%.4g", value);
-  if (std::fabs(value) >= 1e4 && std::fabs(value) < 1e15)
+  if (std::fabs(value) >= 9999.5 && std::fabs(value) < 1e15)
     snprintf(text, sizeof text, "%.0f", value);
   return text;
 }

@@ -30,11 +30,16 @@ Status SearchSpace::Create(std::vector<Knob> knobs, SearchSpace* space) {
       return Status::InvalidArgument("knob '" + knob.name + "' has no values");
     if (knob.values.size() > std::numeric_limits<uint32_t>::max())
       return Status::InvalidArgument("knob '" + knob.name + "' has too many values");
-    for (size_t i = 0; i < knob.values.size(); ++i)
-      for (size_t j = 0; j < i; ++j)
-        if (SameValue(knob.values[i], knob.values[j]))
-          return Status::InvalidArgument("knob '" + knob.name + "': value " +
-                                         ValueToString(knob.values[i]) + " appears twice");
+    // Numbers compare as numbers (28 == 28.0), everything else by its JSON text.
+    std::set<double> numbers;
+    std::set<std::string> others;
+    for (const json& value : knob.values) {
+      bool fresh = value.is_number() ? numbers.insert(value.get<double>()).second
+                                     : others.insert(value.dump()).second;
+      if (!fresh)
+        return Status::InvalidArgument("knob '" + knob.name + "': value " +
+                                       ValueToString(value) + " appears twice");
+    }
     if (knob.default_index >= knob.values.size())
       return Status::InvalidArgument("knob '" + knob.name + "': default out of range");
   }

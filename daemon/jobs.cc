@@ -517,6 +517,11 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
       knob.values = ParseOptionList(result.out);
       if (knob.values.empty())
         co_return Status::InvalidArgument(where + " printed no options");
+      if (knob.values.size() > kMaxOptionsPerKnob)
+        co_return Status::InvalidArgument(where + " printed " +
+                                          std::to_string(knob.values.size()) +
+                                          " options; at most " +
+                                          std::to_string(kMaxOptionsPerKnob));
     }
     if (spec.default_value) {
       SearchSpace probe;

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -93,7 +95,7 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
 
 // Runs in the child after fork: only async-signal-safe calls.
 [[noreturn]] void ExecChild(const ProcessSpec& spec, ExecPlan& plan, int out_fd, int err_fd,
-                            int status_fd, bool switch_user) {
+                            int status_fd, bool switch_user, pid_t parent) {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
@@ -102,6 +104,8 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
   int null_fd = open("/dev/null", O_RDONLY);
   if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
     ChildFail(status_fd, 5);
+  // Nothing of honed's (the listening socket, the database) may reach the workload.
+  syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
   if (chdir(spec.cwd.c_str()) != 0) ChildFail(status_fd, 0);
   if (switch_user) {
     const Credentials& user = *spec.user;
@@ -109,6 +113,10 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
     if (setgid(user.gid) != 0) ChildFail(status_fd, 2);
     if (setuid(user.uid) != 0) ChildFail(status_fd, 3);
   }
+  // If honed dies (even by SIGKILL), the leader dies with it. Set after the
+  // credential change, which clears it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);
   int first_error = ENOENT;
   bool have_error = false;
   for (const std::string& candidate : plan.candidates) {
@@ -214,8 +222,10 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     co_return result;
   }
   auto started_at = std::chrono::steady_clock::now();
+  pid_t parent = getpid();
   pid_t pid = fork();
-  if (pid == 0) ExecChild(spec, plan, out_pipe[1], err_pipe[1], status_pipe[1], switch_user);
+  if (pid == 0)
+    ExecChild(spec, plan, out_pipe[1], err_pipe[1], status_pipe[1], switch_user, parent);
   for (int fd : {out_pipe[1], err_pipe[1], status_pipe[1]}) close(fd);
   if (pid < 0) {
     result.error = std::string("fork: ") + strerror(errno);

@@ -1,0 +1,1271 @@
+// Specification of the knobs.yaml dialect (common/config.h): what ParseConfig
+// accepts, what it turns it into, and how it reports what it refuses.
+#include "common/config.h"
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+
+using test::kReferenceConfig;
+
+// A config with one knob whose body is `knob_body` (indented to sit under the
+// knob's name), a duration target and nothing else.
+std::string ConfigWithKnob(const std::string& knob_body) {
+  return "domain:\n"
+         "  common:\n"
+         "    knobs:\n"
+         "      k:\n" +
+         knob_body + "    target: duration:min\n";
+}
+
+// A config with one valid knob plus `extra` appended at the top level.
+std::string ConfigWith(const std::string& extra) {
+  return "domain:\n"
+         "  common:\n"
+         "    knobs:\n"
+         "      k:\n"
+         "        options: [1, 2]\n"
+         "    target: duration:min\n" +
+         extra;
+}
+
+// A config with one valid knob and `target_line` (e.g. "target: m:max") under
+// domain.common, plus a metric `m`.
+std::string ConfigWithTarget(const std::string& target_line) {
+  return "domain:\n"
+         "  common:\n"
+         "    knobs:\n"
+         "      k:\n"
+         "        options: [1, 2]\n"
+         "    metrics:\n"
+         "      m:\n"
+         "        sample_script: echo 1\n"
+         "    " +
+         target_line + "\n";
+}
+
+bool Contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------------------
+// The reference configuration.
+
+TEST(ConfigTest, ReferenceConfigParses) {
+  JobSpec spec;
+  Status s = ParseConfig(kReferenceConfig, "knobs.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(spec.warnings.empty()) << spec.warnings.front();
+}
+
+TEST(ConfigTest, ReferenceConfigHasTwoScriptKnobsInFileOrder) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  ASSERT_EQ(spec.knobs.size(), 2u);
+  EXPECT_EQ(spec.knobs[0].name, "inter_op");
+  EXPECT_EQ(spec.knobs[0].options_script, "seq 1 1 28");
+  EXPECT_EQ(spec.knobs[1].name, "intra_op");
+  EXPECT_EQ(spec.knobs[1].options_script, "seq 10 2 56");
+}
+
+TEST(ConfigTest, OptionsScriptKnobsHaveNoOptionsUntilTheScriptRuns) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  ASSERT_EQ(spec.knobs.size(), 2u);
+  EXPECT_TRUE(spec.knobs[0].options.empty());
+  EXPECT_TRUE(spec.knobs[1].options.empty());
+  EXPECT_FALSE(spec.knobs[0].default_value.has_value());
+}
+
+TEST(ConfigTest, ReferenceConfigHasOneScriptMetric) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  ASSERT_EQ(spec.metrics.size(), 1u);
+  EXPECT_EQ(spec.metrics[0].name, "shell.my_target");
+  EXPECT_EQ(spec.metrics[0].kind, MetricKind::kScript);
+  EXPECT_EQ(spec.metrics[0].script, "cat /tmp/result.txt");
+}
+
+TEST(ConfigTest, ReferenceConfigTargetIsMetricWithGoalMax) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  EXPECT_EQ(spec.target.metric, "shell.my_target");
+  EXPECT_EQ(spec.target.goal, Goal::kMax);
+}
+
+TEST(ConfigTest, ReferenceConfigGetsDefaultSettingsAndNoWorkload) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  EXPECT_EQ(spec.settings.min_baseline_samples, 2);
+  EXPECT_EQ(spec.settings.min_samples_per_config, 1);
+  EXPECT_EQ(spec.settings.max_configs, 100);
+  EXPECT_EQ(spec.settings.strategy, "random");
+  EXPECT_TRUE(spec.workload.empty());
+}
+
+TEST(ConfigTest, KnobRecordsItsLine) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  ASSERT_EQ(spec.knobs.size(), 2u);
+  // The knob's body starts on the line after its name.
+  EXPECT_EQ(spec.knobs[0].pos.line, 5);
+  EXPECT_EQ(spec.knobs[1].pos.line, 7);
+}
+
+TEST(ConfigTest, ReferenceConfigCompletesWithCommand) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  Status s = CompleteSpec({"./bench.sh"}, &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.workload.argv, std::vector<std::string>{"./bench.sh"});
+}
+
+// ---------------------------------------------------------------------------
+// Knob values: options, range, default.
+
+TEST(ConfigTest, OptionsListKeepsNumbersAsNumbersInOrder) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        options: [4, 1, 2.5]\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.knobs.size(), 1u);
+  const auto& options = spec.knobs[0].options;
+  ASSERT_EQ(options.size(), 3u);
+  EXPECT_TRUE(options[0].is_number_integer());
+  EXPECT_EQ(options[0], 4);
+  EXPECT_TRUE(options[1].is_number_integer());
+  EXPECT_EQ(options[1], 1);
+  EXPECT_TRUE(options[2].is_number_float());
+  EXPECT_DOUBLE_EQ(options[2].get<double>(), 2.5);
+}
+
+TEST(ConfigTest, OptionsListKeepsQuotedScalarsAsStrings) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [\"1\", '2', always]\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto& options = spec.knobs[0].options;
+  ASSERT_EQ(options.size(), 3u);
+  EXPECT_EQ(options[0], json("1"));
+  EXPECT_EQ(options[1], json("2"));
+  EXPECT_EQ(options[2], json("always"));
+}
+
+TEST(ConfigTest, OptionsAsBlockSequence) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options:\n"
+                                        "          - never\n"
+                                        "          - madvise\n"
+                                        "          - always\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{"never", "madvise", "always"}));
+}
+
+TEST(ConfigTest, OptionsAsScalarIsSplitOnWhitespace) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: 1 2 4 8\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{1, 2, 4, 8}));
+}
+
+TEST(ConfigTest, EmptyOptionsListIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: []\n"), "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "knob 'k': options is empty")) << s.message();
+}
+
+TEST(ConfigTest, NonScalarOptionIsAnError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        options: [1, [2, 3]]\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "every option must be a scalar")) << s.message();
+}
+
+TEST(ConfigTest, IntegerRangeExpandsInclusively) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 10, step: 3}\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto& options = spec.knobs[0].options;
+  EXPECT_EQ(options, (std::vector<json>{1, 4, 7, 10}));
+  for (const json& v : options) EXPECT_TRUE(v.is_number_integer()) << v;
+}
+
+TEST(ConfigTest, RangeStepDefaultsToOne) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        range: {min: 3, max: 6}\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{3, 4, 5, 6}));
+}
+
+TEST(ConfigTest, RangeStopsAtTheLastStepNotAboveMax) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 0, max: 10, step: 4}\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{0, 4, 8}));
+}
+
+TEST(ConfigTest, RangeWithMinEqualToMaxHasOneValue) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        range: {min: 5, max: 5}\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{5}));
+}
+
+TEST(ConfigTest, FloatRangeExpandsWithoutAccumulatedError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        range: {min: 0.1, max: 0.5, step: 0.1}\n"),
+                  "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto& options = spec.knobs[0].options;
+  // Exactly the decimal values, so that 0.1 + 2 * 0.1 shows as 0.3, not
+  // 0.30000000000000004.
+  ASSERT_EQ(options.size(), 5u);
+  EXPECT_EQ(options[0].get<double>(), 0.1);
+  EXPECT_EQ(options[1].get<double>(), 0.2);
+  EXPECT_EQ(options[2].get<double>(), 0.3);
+  EXPECT_EQ(options[3].get<double>(), 0.4);
+  EXPECT_EQ(options[4].get<double>(), 0.5);
+  EXPECT_EQ(ValueToString(options[2]), "0.3");
+}
+
+TEST(ConfigTest, RangeWithFractionalStepGivesFloats) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 2, step: 0.5}\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const auto& options = spec.knobs[0].options;
+  ASSERT_EQ(options.size(), 3u);
+  EXPECT_TRUE(options[1].is_number_float());
+  EXPECT_DOUBLE_EQ(options[0].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(options[1].get<double>(), 1.5);
+  EXPECT_DOUBLE_EQ(options[2].get<double>(), 2.0);
+}
+
+TEST(ConfigTest, RangeStepOfZeroIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 4, step: 0}\n"),
+                         "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "step must be positive")) << s.message();
+}
+
+TEST(ConfigTest, NegativeRangeStepIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 4, step: -1}\n"),
+                         "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "step must be positive")) << s.message();
+}
+
+TEST(ConfigTest, RangeMaxBelowMinIsAnErrorAtTheRange) {
+  JobSpec spec;
+  // Line 5, and the range's mapping starts at column 16.
+  Status s =
+      ParseConfig(ConfigWithKnob("        range: {min: 10, max: 1}\n"), "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(
+      Contains(s.message(), "k.yaml:5:16: knob 'k': range.max is below range.min"))
+      << s.message();
+}
+
+TEST(ConfigTest, RangeWithoutMaxIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1}\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "needs both min and max")) << s.message();
+}
+
+TEST(ConfigTest, RangeWithUnknownKeyIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 4, by: 2}\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "unknown key 'by'")) << s.message();
+}
+
+TEST(ConfigTest, NonNumericRangeBoundIsAnError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithKnob("        range: {min: one, max: 4}\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "range.min must be a number")) << s.message();
+}
+
+TEST(ConfigTest, RangeWithTooManyValuesIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        range: {min: 1, max: 100000000}\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "at most")) << s.message();
+}
+
+// Regression (fixed): options and range both fill KnobSpec::options, so a knob that gives both is
+// accepted with the two lists concatenated instead of being refused.
+TEST(ConfigTest, KnobWithBothOptionsAndRangeIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                        "        range: {min: 5, max: 6}\n"),
+                         "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "only one of")) << s.message();
+}
+
+TEST(ConfigTest, KnobWithBothOptionsAndOptionsScriptIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                        "        options_script: seq 1 3\n"),
+                         "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "only one of")) << s.message();
+}
+
+TEST(ConfigTest, KnobWithoutValuesIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        description: nothing to choose from\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "knob 'k' has no values")) << s.message();
+}
+
+TEST(ConfigTest, DefaultIsKeptAsNumber) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2, 4]\n"
+                                        "        default: 2\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(spec.knobs[0].default_value.has_value());
+  EXPECT_TRUE(spec.knobs[0].default_value->is_number_integer());
+  EXPECT_EQ(*spec.knobs[0].default_value, 2);
+}
+
+TEST(ConfigTest, QuotedDefaultStaysString) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [\"1\", \"2\"]\n"
+                                        "        default: \"2\"\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(spec.knobs[0].default_value.has_value());
+  EXPECT_EQ(*spec.knobs[0].default_value, json("2"));
+}
+
+TEST(ConfigTest, DefaultIsAbsentUnlessGiven) {
+  JobSpec spec;
+  ASSERT_TRUE(
+      ParseConfig(ConfigWithKnob("        options: [1, 2]\n"), "k.yaml", &spec).ok());
+  EXPECT_FALSE(spec.knobs[0].default_value.has_value());
+}
+
+TEST(ConfigTest, NonScalarDefaultIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                        "        default: [1]\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "default must be a scalar")) << s.message();
+}
+
+TEST(ConfigTest, DescriptionIsKept) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                        "        description: worker threads\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].description, "worker threads");
+}
+
+TEST(ConfigTest, BadKnobFieldReportsFileLineAndColumn) {
+  JobSpec spec;
+  // Line 5: "        options: {a: 1}"; the mapping starts at column 18.
+  Status s = ParseConfig(ConfigWithKnob("        options: {a: 1}\n"), "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:5:18: knob 'k': options must be a list"))
+      << s.message();
+}
+
+TEST(ConfigTest, SetScriptIsRejectedAsUnsupportedScriptKnob) {
+  JobSpec spec;
+  const std::string text = ConfigWithKnob(
+      "        options: [1, 2]\n"
+      "        set_script: echo $value > /proc/sys/vm/swappiness\n");
+  Status s = ParseConfig(text, "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  // Reported at the key, line 6 column 9.
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:6:9: knob 'k': set_script")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "not supported")) << s.message();
+}
+
+TEST(ConfigTest, EveryScriptKnobFieldIsRejected) {
+  for (const char* field :
+       {"get_script", "set_script", "devices_script", "pre_set_script"}) {
+    JobSpec spec;
+    Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n        " +
+                                          std::string(field) + ": 'true'\n"),
+                           "k.yaml", &spec);
+    EXPECT_FALSE(s.ok()) << field;
+    EXPECT_TRUE(
+        Contains(s.message(), std::string(field) + " (script knobs) is not supported"))
+        << s.message();
+  }
+}
+
+TEST(ConfigTest, KnobThatIsNotAMappingIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k: 5\n"
+      "    target: duration:min\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:4:10: knob 'k' must be a mapping"))
+      << s.message();
+}
+
+TEST(ConfigTest, SameKnobInTwoDomainSectionsIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    target: duration:min\n"
+      "  other:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [3]\n",
+      "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:10:9: knob 'k' is defined twice"))
+      << s.message();
+}
+
+// ---------------------------------------------------------------------------
+// Metrics.
+
+TEST(ConfigTest, PatternMetricReadsStdoutByDefault) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      rate:\n"
+      "        pattern: 'rate: ([0-9.]+)'\n"
+      "    target: rate:max\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const MetricSpec* rate = spec.FindMetric("rate");
+  ASSERT_NE(rate, nullptr);
+  EXPECT_EQ(rate->kind, MetricKind::kPattern);
+  EXPECT_EQ(rate->pattern, "rate: ([0-9.]+)");
+  EXPECT_EQ(rate->source, "stdout");
+  EXPECT_EQ(rate->pos.line, 8);
+}
+
+TEST(ConfigTest, PatternMetricMayReadStderr) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      t:\n"
+      "        pattern: 'took ([0-9]+)'\n"
+      "        source: stderr\n"
+      "    target: t:min\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_NE(spec.FindMetric("t"), nullptr);
+  EXPECT_EQ(spec.FindMetric("t")->source, "stderr");
+}
+
+TEST(ConfigTest, PatternMetricSourceMustBeStdoutOrStderr) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      t:\n"
+      "        pattern: 'took ([0-9]+)'\n"
+      "        source: stdin\n"
+      "    target: t:min\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(
+      Contains(s.message(), "k.yaml:9:17: metric 't': source must be stdout or stderr"))
+      << s.message();
+}
+
+TEST(ConfigTest, InvalidPatternIsAnErrorAtThePattern) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      t:\n"
+      "        pattern: 'took ([0-9]+'\n"
+      "    target: t:min\n",
+      "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(),
+                       "k.yaml:8:18: metric 't': pattern is not a valid regular "
+                       "expression"))
+      << s.message();
+}
+
+TEST(ConfigTest, MetricWithBothScriptAndPatternIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      t:\n"
+      "        pattern: 'took ([0-9]+)'\n"
+      "        sample_script: echo 1\n"
+      "    target: t:min\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "needs exactly one of sample_script and pattern"))
+      << s.message();
+}
+
+TEST(ConfigTest, MetricWithNeitherScriptNorPatternIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      t:\n"
+      "        aggregated: true\n"
+      "    target: t:min\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "needs exactly one of sample_script and pattern"))
+      << s.message();
+}
+
+TEST(ConfigTest, UserMetricMayNotBeCalledDuration) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      duration:\n"
+      "        sample_script: echo 1\n"
+      "    target: duration:min\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "'duration' is a built-in metric")) << s.message();
+}
+
+TEST(ConfigTest, DurationTargetNeedsNoMetricDefinition) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith(""), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.target.metric, "duration");
+  EXPECT_EQ(spec.target.goal, Goal::kMin);
+  EXPECT_TRUE(spec.metrics.empty());
+}
+
+TEST(ConfigTest, CompleteSpecAddsTheBuiltInDurationMetric) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith(""), "k.yaml", &spec).ok());
+  Status s = CompleteSpec({"./bench"}, &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  const MetricSpec* duration = spec.FindMetric("duration");
+  ASSERT_NE(duration, nullptr);
+  EXPECT_EQ(duration->kind, MetricKind::kDuration);
+}
+
+TEST(ConfigTest, CompleteSpecAddsDurationOnlyOnce) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith(""), "k.yaml", &spec).ok());
+  ASSERT_TRUE(CompleteSpec({"./bench"}, &spec).ok());
+  ASSERT_TRUE(CompleteSpec({"./bench"}, &spec).ok());
+  EXPECT_EQ(spec.metrics.size(), 1u);
+}
+
+TEST(ConfigTest, FindMetricReturnsNullForUnknownName) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
+  EXPECT_EQ(spec.FindMetric("nope"), nullptr);
+  EXPECT_NE(spec.FindMetric("shell.my_target"), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// Target.
+
+TEST(ConfigTest, TargetMetricColonMax) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWithTarget("target: m:max"), "k.yaml", &spec).ok());
+  EXPECT_EQ(spec.target.metric, "m");
+  EXPECT_EQ(spec.target.goal, Goal::kMax);
+}
+
+TEST(ConfigTest, TargetMetricColonMin) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWithTarget("target: m:min"), "k.yaml", &spec).ok());
+  EXPECT_EQ(spec.target.metric, "m");
+  EXPECT_EQ(spec.target.goal, Goal::kMin);
+}
+
+TEST(ConfigTest, TargetAsNameAndGoalMapping) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWithTarget("target: {name: m, goal: min}"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.target.metric, "m");
+  EXPECT_EQ(spec.target.goal, Goal::kMin);
+}
+
+TEST(ConfigTest, TargetMetricNameMayContainColons) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      'ns:rate':\n"
+      "        sample_script: echo 1\n"
+      "    target: ns:rate:max\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.target.metric, "ns:rate");
+  EXPECT_EQ(spec.target.goal, Goal::kMax);
+}
+
+TEST(ConfigTest, TargetWithoutGoalIsAnErrorSuggestingOne) {
+  JobSpec spec;
+  // Line 9, the scalar at column 13.
+  Status s = ParseConfig(ConfigWithTarget("target: m"), "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:9:13: target 'm' needs a goal"))
+      << s.message();
+  EXPECT_TRUE(Contains(s.message(), "m:max")) << s.message();
+}
+
+TEST(ConfigTest, TargetMappingWithoutGoalIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithTarget("target: {name: m}"), "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "goal must be max or min")) << s.message();
+}
+
+TEST(ConfigTest, TargetMappingWithoutNameIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithTarget("target: {goal: max}"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "target needs a name")) << s.message();
+}
+
+TEST(ConfigTest, TargetGoalOtherThanMaxOrMinIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithTarget("target: m:fastest"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "target goal must be max or min, not 'fastest'"))
+      << s.message();
+}
+
+TEST(ConfigTest, TargetAsListIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithTarget("target: [m, max]"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "target must be")) << s.message();
+}
+
+TEST(ConfigTest, MissingTargetIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n",
+      "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "k.yaml: no target")) << s.message();
+}
+
+TEST(ConfigTest, GoalNames) {
+  EXPECT_EQ(GoalName(Goal::kMax), "max");
+  EXPECT_EQ(GoalName(Goal::kMin), "min");
+}
+
+// ---------------------------------------------------------------------------
+// Whole-file shape.
+
+TEST(ConfigTest, EmptyFileIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig("", "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "k.yaml: the file is empty")) << s.message();
+}
+
+TEST(ConfigTest, TopLevelListIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig("- a\n- b\n", "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "the top level must be a mapping")) << s.message();
+}
+
+TEST(ConfigTest, MissingDomainIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig("global_settings:\n  seed: 3\n", "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "no 'domain' section")) << s.message();
+}
+
+TEST(ConfigTest, DomainWithoutKnobsIsAnError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig("domain:\n  common:\n    target: duration:min\n", "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "no knobs defined")) << s.message();
+}
+
+TEST(ConfigTest, YamlSyntaxErrorReportsFileLineAndColumn) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs: [1, 2\n"
+      "    target: duration:min\n",
+      "bad.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  // The unclosed flow sequence is noticed at the ':' on line 4.
+  EXPECT_TRUE(Contains(s.message(), "bad.yaml:4:11: invalid YAML")) << s.message();
+}
+
+TEST(ConfigTest, BadIndentationReportsTheOffendingLine) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "     target: duration:min\n",
+      "bad.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "bad.yaml:6:6: invalid YAML")) << s.message();
+}
+
+TEST(ConfigTest, ParsingResetsTheSpec) {
+  JobSpec spec;
+  KnobSpec stale;
+  stale.name = "stale";
+  spec.knobs.push_back(stale);
+  spec.warnings.push_back("stale");
+  ASSERT_TRUE(ParseConfig(ConfigWith(""), "k.yaml", &spec).ok());
+  ASSERT_EQ(spec.knobs.size(), 1u);
+  EXPECT_EQ(spec.knobs[0].name, "k");
+  EXPECT_TRUE(spec.warnings.empty());
+}
+
+// ---------------------------------------------------------------------------
+// Warnings: accepted but ignored.
+
+TEST(ConfigTest, UnknownTopLevelKeyIsAWarningWithPosition) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("colour: blue\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_EQ(spec.warnings[0],
+            "k.yaml:7:1: unknown key 'colour' in the top level ignored");
+}
+
+TEST(ConfigTest, UnknownKnobKeyIsAWarningWithPosition) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                        "        unit: threads\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_EQ(spec.warnings[0], "k.yaml:6:9: unknown key 'unit' in knob 'k' ignored");
+}
+
+TEST(ConfigTest, UnknownMetricKeyIsAWarning) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    metrics:\n"
+      "      m:\n"
+      "        sample_script: echo 1\n"
+      "        unit: ops\n"
+      "    target: m:max\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_EQ(spec.warnings[0], "k.yaml:9:9: unknown key 'unit' in metric 'm' ignored");
+}
+
+TEST(ConfigTest, UnknownDomainKeyIsAWarning) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    target: duration:min\n"
+      "    owner: me\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_EQ(spec.warnings[0],
+            "k.yaml:7:5: unknown key 'owner' in the domain section ignored");
+}
+
+TEST(ConfigTest, NonEmptyPluginsListIsAWarning) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    target: duration:min\n"
+      "    plugins: [cpu]\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_TRUE(Contains(spec.warnings[0], "k.yaml:7:14: plugins are not supported"))
+      << spec.warnings[0];
+}
+
+TEST(ConfigTest, IncludeMetricsMustBeAList) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n"
+      "  common:\n"
+      "    knobs:\n"
+      "      k:\n"
+      "        options: [1, 2]\n"
+      "    target: duration:min\n"
+      "    include_metrics: duration\n",
+      "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "include_metrics must be a list")) << s.message();
+}
+
+// ---------------------------------------------------------------------------
+// global_settings.
+
+TEST(ConfigTest, GlobalSettingsAreRead) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("global_settings:\n"
+                                    "  min_baseline_samples: 3\n"
+                                    "  min_samples_per_config: 2\n"
+                                    "  max_configs: 50\n"
+                                    "  max_minutes: 1.5\n"
+                                    "  max_samples: 200\n"
+                                    "  seed: 42\n"
+                                    "  script_timeout: 30s\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.settings.min_baseline_samples, 3);
+  EXPECT_EQ(spec.settings.min_samples_per_config, 2);
+  EXPECT_EQ(spec.settings.max_configs, 50);
+  EXPECT_DOUBLE_EQ(spec.settings.max_minutes, 1.5);
+  EXPECT_EQ(spec.settings.max_samples, 200);
+  EXPECT_EQ(spec.settings.seed, 42u);
+  EXPECT_DOUBLE_EQ(spec.settings.script_timeout_s, 30);
+  EXPECT_TRUE(spec.warnings.empty());
+}
+
+TEST(ConfigTest, SettingsDefaultsWhenGlobalSettingsAbsent) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith(""), "k.yaml", &spec).ok());
+  EXPECT_EQ(spec.settings.max_samples, 0);
+  EXPECT_EQ(spec.settings.max_minutes, 0);
+  EXPECT_EQ(spec.settings.seed, 1u);
+  EXPECT_DOUBLE_EQ(spec.settings.script_timeout_s, 60);
+}
+
+TEST(ConfigTest, SeedMayBeZero) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("global_settings:\n  seed: 0\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.settings.seed, 0u);
+}
+
+TEST(ConfigTest, ZeroBaselineSamplesIsAnErrorAtTheValue) {
+  JobSpec spec;
+  // Line 8: "  min_baseline_samples: 0", the value at column 25.
+  Status s = ParseConfig(ConfigWith("global_settings:\n  min_baseline_samples: 0\n"),
+                         "k.yaml", &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(
+      s.message(), "k.yaml:8:25: min_baseline_samples must be an integer of at least 1"))
+      << s.message();
+}
+
+TEST(ConfigTest, FractionalSamplesPerConfigIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("global_settings:\n  min_samples_per_config: 1.5\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "min_samples_per_config must be an integer"))
+      << s.message();
+}
+
+TEST(ConfigTest, NonNumericMaxConfigsIsAnError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWith("global_settings:\n  max_configs: lots\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "max_configs must be an integer of at least 1"))
+      << s.message();
+}
+
+TEST(ConfigTest, ZeroMaxSamplesIsAnError) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWith("global_settings:\n  max_samples: 0\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "max_samples must be an integer of at least 1"))
+      << s.message();
+}
+
+TEST(ConfigTest, NonPositiveMaxMinutesIsAnError) {
+  for (const char* value : {"0", "-1"}) {
+    JobSpec spec;
+    Status s = ParseConfig(
+        ConfigWith(std::string("global_settings:\n  max_minutes: ") + value + "\n"),
+        "k.yaml", &spec);
+    EXPECT_FALSE(s.ok()) << value;
+    EXPECT_TRUE(Contains(s.message(), "max_minutes must be positive")) << s.message();
+  }
+}
+
+TEST(ConfigTest, NegativeSeedIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("global_settings:\n  seed: -1\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "seed must be an integer of at least 0"))
+      << s.message();
+}
+
+TEST(ConfigTest, BadScriptTimeoutIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("global_settings:\n  script_timeout: soon\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "script_timeout must be a positive duration"))
+      << s.message();
+}
+
+TEST(ConfigTest, UnknownGlobalSettingIsAWarning) {
+  JobSpec spec;
+  Status s =
+      ParseConfig(ConfigWith("global_settings:\n  parallelism: 4\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warnings.size(), 1u);
+  EXPECT_EQ(spec.warnings[0],
+            "k.yaml:8:3: unknown key 'parallelism' in global_settings ignored");
+}
+
+TEST(ConfigTest, StrategyIsReadAtTheTopLevel) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("strategy: exhaustive\n"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.settings.strategy, "exhaustive");
+}
+
+TEST(ConfigTest, UnknownStrategyIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("strategy: bayesian\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(
+      Contains(s.message(), "k.yaml:7:11: strategy must be 'random' or 'exhaustive'"))
+      << s.message();
+}
+
+// ---------------------------------------------------------------------------
+// workload.
+
+TEST(ConfigTest, WorkloadCommandStringRunsThroughTheShell) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n"
+                                    "  run:\n"
+                                    "    command: ./bench.sh --fast | tee out\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.workload.shell, "./bench.sh --fast | tee out");
+  EXPECT_TRUE(spec.workload.argv.empty());
+}
+
+TEST(ConfigTest, WorkloadCommandListIsArgv) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n"
+                                    "  run:\n"
+                                    "    command: [./bench, --threads, '8']\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.workload.argv, (std::vector<std::string>{"./bench", "--threads", "8"}));
+  EXPECT_TRUE(spec.workload.shell.empty());
+}
+
+TEST(ConfigTest, WorkloadTimeoutDefaultsToAnHour) {
+  JobSpec spec;
+  ASSERT_TRUE(
+      ParseConfig(ConfigWith("workload:\n  run:\n    command: ./b\n"), "k.yaml", &spec)
+          .ok());
+  EXPECT_DOUBLE_EQ(spec.workload.timeout_s, 3600);
+}
+
+TEST(ConfigTest, WorkloadTimeoutAcceptsUnitsAndPlainSeconds) {
+  const std::pair<const char*, double> cases[] = {
+      {"90s", 90}, {"5m", 300}, {"500ms", 0.5}, {"2h", 7200}, {"45", 45}, {"1.5", 1.5}};
+  for (const auto& [text, seconds] : cases) {
+    JobSpec spec;
+    Status s = ParseConfig(ConfigWith(std::string("workload:\n"
+                                                  "  run:\n"
+                                                  "    command: ./b\n"
+                                                  "    timeout: ") +
+                                      text + "\n"),
+                           "k.yaml", &spec);
+    ASSERT_TRUE(s.ok()) << text << ": " << s.message();
+    EXPECT_DOUBLE_EQ(spec.workload.timeout_s, seconds) << text;
+  }
+}
+
+TEST(ConfigTest, ZeroWorkloadTimeoutIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n"
+                                    "  run:\n"
+                                    "    command: ./b\n"
+                                    "    timeout: 0s\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(
+      Contains(s.message(), "k.yaml:10:14: workload.run.timeout must be a positive"))
+      << s.message();
+}
+
+TEST(ConfigTest, WorkloadTimeoutWithUnknownUnitIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n"
+                                    "  run:\n"
+                                    "    command: ./b\n"
+                                    "    timeout: 2d\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "workload.run.timeout must be a positive duration"))
+      << s.message();
+}
+
+TEST(ConfigTest, WorkloadKindSyncIsAcceptedOthersAreNot) {
+  JobSpec spec;
+  EXPECT_TRUE(
+      ParseConfig(ConfigWith("workload:\n  kind: sync\n  run:\n    command: ./b\n"),
+                  "k.yaml", &spec)
+          .ok());
+  Status s =
+      ParseConfig(ConfigWith("workload:\n  kind: async\n  run:\n    command: ./b\n"),
+                  "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "workload.kind 'async' is not supported"))
+      << s.message();
+}
+
+TEST(ConfigTest, WorkloadCommandListOfNonScalarsIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n  run:\n    command: [./b, [x]]\n"),
+                         "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "every argument must be a string")) << s.message();
+}
+
+TEST(ConfigTest, UnknownWorkloadKeysAreWarnings) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("workload:\n"
+                                    "  setup: make\n"
+                                    "  run:\n"
+                                    "    command: ./b\n"
+                                    "    cwd: /tmp\n"),
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.warnings,
+            (std::vector<std::string>{
+                "k.yaml:8:3: unknown key 'setup' in workload ignored",
+                "k.yaml:11:5: unknown key 'cwd' in workload.run ignored"}));
+}
+
+// ---------------------------------------------------------------------------
+// CompleteSpec.
+
+TEST(ConfigTest, CommandAfterDashDashOverridesTheFilesWorkload) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith("workload:\n  run:\n    command: ./from-file\n"),
+                          "k.yaml", &spec)
+                  .ok());
+  ASSERT_EQ(spec.workload.shell, "./from-file");
+  Status s = CompleteSpec({"./from-cli", "--x"}, &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.workload.argv, (std::vector<std::string>{"./from-cli", "--x"}));
+  EXPECT_TRUE(spec.workload.shell.empty());
+}
+
+TEST(ConfigTest, EmptyCommandKeepsTheFilesWorkload) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith("workload:\n  run:\n    command: [./from-file]\n"),
+                          "k.yaml", &spec)
+                  .ok());
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok());
+  EXPECT_EQ(spec.workload.argv, std::vector<std::string>{"./from-file"});
+}
+
+TEST(ConfigTest, NoWorkloadAnywhereIsAnErrorMentioningDashDash) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWith(""), "k.yaml", &spec).ok());
+  Status s = CompleteSpec({}, &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "'--'")) << s.message();
+}
+
+TEST(ConfigTest, UndefinedTargetMetricIsAnErrorNamingIt) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithTarget("target: throughput:max"), "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  s = CompleteSpec({"./b"}, &spec);
+  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
+  EXPECT_TRUE(Contains(s.message(), "target metric 'throughput' is not defined"))
+      << s.message();
+  EXPECT_TRUE(Contains(s.message(), "defined: m")) << s.message();
+}
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+TEST(ConfigTest, ParseOptionListSplitsOnAnyWhitespace) {
+  EXPECT_EQ(ParseOptionList("1 2\n3"), (std::vector<json>{1, 2, 3}));
+  EXPECT_EQ(ParseOptionList("  4\t5  \n\n6\n"), (std::vector<json>{4, 5, 6}));
+}
+
+TEST(ConfigTest, ParseOptionListKeepsWordsAsStrings) {
+  std::vector<json> values = ParseOptionList("never madvise 2.5\n");
+  ASSERT_EQ(values.size(), 3u);
+  EXPECT_EQ(values[0], json("never"));
+  EXPECT_EQ(values[1], json("madvise"));
+  EXPECT_TRUE(values[2].is_number_float());
+  EXPECT_DOUBLE_EQ(values[2].get<double>(), 2.5);
+}
+
+TEST(ConfigTest, ParseOptionListOfBlankOutputIsEmpty) {
+  EXPECT_TRUE(ParseOptionList("").empty());
+  EXPECT_TRUE(ParseOptionList(" \n\t\n").empty());
+}
+
+TEST(ConfigTest, ParseScalarIntegers) {
+  EXPECT_TRUE(ParseScalar("28").is_number_integer());
+  EXPECT_EQ(ParseScalar("28"), 28);
+  EXPECT_EQ(ParseScalar("-3"), -3);
+  EXPECT_EQ(ParseScalar("+4"), 4);
+  EXPECT_EQ(ParseScalar("007"), 7);
+}
+
+TEST(ConfigTest, ParseScalarFloats) {
+  EXPECT_TRUE(ParseScalar("2.5").is_number_float());
+  EXPECT_DOUBLE_EQ(ParseScalar("2.5").get<double>(), 2.5);
+  EXPECT_DOUBLE_EQ(ParseScalar(".5").get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(ParseScalar("1e3").get<double>(), 1000);
+  EXPECT_DOUBLE_EQ(ParseScalar("-2.5E-1").get<double>(), -0.25);
+}
+
+TEST(ConfigTest, ParseScalarIntegerTooLargeForInt64BecomesDouble) {
+  json value = ParseScalar("99999999999999999999");
+  EXPECT_TRUE(value.is_number_float());
+  EXPECT_DOUBLE_EQ(value.get<double>(), 1e20);
+}
+
+TEST(ConfigTest, ParseScalarLeavesEverythingElseAString) {
+  for (const char* text :
+       {"always", "", "1.2.3", "0x10", "1e999", ".", "12ms", " 28", "inf"}) {
+    json value = ParseScalar(text);
+    EXPECT_TRUE(value.is_string()) << '"' << text << "\" -> " << value;
+    EXPECT_EQ(value, json(text));
+  }
+}
+
+TEST(ConfigTest, ParseDurationSecondsUnits) {
+  double s = -1;
+  ASSERT_TRUE(ParseDurationSeconds("90", &s));
+  EXPECT_DOUBLE_EQ(s, 90);
+  ASSERT_TRUE(ParseDurationSeconds("90s", &s));
+  EXPECT_DOUBLE_EQ(s, 90);
+  ASSERT_TRUE(ParseDurationSeconds("500ms", &s));
+  EXPECT_DOUBLE_EQ(s, 0.5);
+  ASSERT_TRUE(ParseDurationSeconds("5m", &s));
+  EXPECT_DOUBLE_EQ(s, 300);
+  ASSERT_TRUE(ParseDurationSeconds("2h", &s));
+  EXPECT_DOUBLE_EQ(s, 7200);
+  ASSERT_TRUE(ParseDurationSeconds("1.5m", &s));
+  EXPECT_DOUBLE_EQ(s, 90);
+}
+
+TEST(ConfigTest, ParseDurationSecondsAllowsSurroundingSpace) {
+  double s = -1;
+  ASSERT_TRUE(ParseDurationSeconds(" 10 s ", &s));
+  EXPECT_DOUBLE_EQ(s, 10);
+}
+
+TEST(ConfigTest, ParseDurationSecondsRejectsOtherText) {
+  for (const char* text : {"", "abc", "-5", "5d", "5 min", "s", "1.5.3", "5mss"}) {
+    double s = -1;
+    EXPECT_FALSE(ParseDurationSeconds(text, &s)) << '"' << text << '"';
+    EXPECT_EQ(s, -1) << "output changed for \"" << text << '"';
+  }
+}
+
+TEST(ConfigTest, ValueToStringWritesStringsBareAndNumbersAsJson) {
+  EXPECT_EQ(ValueToString(json(28)), "28");
+  EXPECT_EQ(ValueToString(json(2.5)), "2.5");
+  EXPECT_EQ(ValueToString(json("always")), "always");
+}
+
+}  // namespace
+}  // namespace hone

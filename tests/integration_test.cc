@@ -1,0 +1,344 @@
+// honed and hone end to end: a real daemon on a private socket and state directory,
+// driven by the real client, running real workload scripts.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::CommandResult;
+using test::Honed;
+using test::ReadFile;
+using test::TempDir;
+using test::WaitFor;
+
+using test::kReferenceConfig;
+
+// A workload shaped like the reference scenario: best at inter_op=2, intra_op=28.
+// It fails loudly if the knobs did not arrive under both names.
+std::string SurfaceWorkload(const std::string& result_file, const std::string& extra = "") {
+  return "#!/bin/sh\nset -eu\n"
+         "[ \"$inter_op\" = \"$HONE_KNOB_INTER_OP\" ] || exit 9\n"
+         "[ \"$intra_op\" = \"$HONE_KNOB_INTRA_OP\" ] || exit 9\n" +
+         extra +
+         "echo $(( 1000 - 10 * (inter_op - 2) * (inter_op - 2) - (intra_op - 28) * (intra_op - "
+         "28) )) > " +
+         result_file + "\n";
+}
+
+class IntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(honed_.Start()) << ReadFile(honed_.log_path()); }
+
+  // A config over inter_op/intra_op whose metric reads `dir`/result.txt.
+  std::string WriteConfig(const std::string& extra_settings = "",
+                          const std::string& inter_op = "seq 1 1 28") {
+    return dir_.Write("knobs.yaml",
+                      "domain:\n  common:\n    knobs:\n      inter_op:\n        options_script: " +
+                          inter_op +
+                          "\n      intra_op:\n        options_script: seq 10 2 56\n"
+                          "    metrics:\n      shell.my_target:\n        sample_script: cat " +
+                          dir_.path() + "/result.txt\n    target: shell.my_target:max\n" +
+                          extra_settings);
+  }
+
+  json WaitForState(int64_t job, const std::string& state, double seconds = 30) {
+    json status;
+    WaitFor(
+        [&] {
+          status = honed_.HoneJson({"status", std::to_string(job)});
+          return status.is_object() && status.value("state", "") == state;
+        },
+        seconds);
+    return status;
+  }
+
+  TempDir dir_;
+  Honed honed_{dir_.path()};
+};
+
+TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
+  std::string config = dir_.Write("reference.yaml", kReferenceConfig);
+  std::string workload = dir_.Write("workload.sh", SurfaceWorkload("/tmp/result.txt"), true);
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["state"], "completed");
+  EXPECT_EQ(report["target"], json({{"metric", "shell.my_target"}, {"goal", "max"}}));
+  EXPECT_EQ(report["baseline"]["config"], json({{"inter_op", 1}, {"intra_op", 10}}));
+  EXPECT_TRUE(report["baseline"]["value"].is_number());
+  EXPECT_TRUE(report["best"]["config"]["inter_op"].is_number_integer());
+  EXPECT_TRUE(report["best"]["config"]["intra_op"].is_number_integer());
+  EXPECT_GE(report["best"]["value"].get<double>(), report["baseline"]["value"].get<double>());
+  EXPECT_TRUE(report["improvement_pct"].is_number());
+  EXPECT_EQ(report["configs_total"], 672);
+  EXPECT_LT(report["configs_explored"].get<int>(), 672);
+  EXPECT_EQ(report["samples_invalid"], 0);
+  EXPECT_GT(report["samples_valid"].get<int>(), 0);
+  EXPECT_TRUE(report["elapsed_s"].is_number());
+  EXPECT_TRUE(report["job"].is_number_integer());
+}
+
+TEST_F(IntegrationTest, BudgetLimitsConfigurationsAndHumanReportSaysSo) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 10\n");
+  std::string workload = dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
+  CommandResult run = honed_.Hone({"run", config, "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("Best known knob settings:"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Configurations explored/total: 10/672"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Improvement: "), std::string::npos);
+  EXPECT_NE(run.out.find("Settings written to: "), std::string::npos);
+  EXPECT_NE(run.out.find("max_configs"), std::string::npos);
+  EXPECT_NE(run.err.find("configs (672 total)"), std::string::npos) << "no progress line";
+
+  json report = honed_.HoneJson({"report", "1"});
+  std::string best_inter = std::to_string(report["best"]["config"]["inter_op"].get<int>());
+  CommandResult env = honed_.Hone({"report", "1", "--format", "env"});
+  EXPECT_EQ(env.exit_code, 0);
+  EXPECT_NE(env.out.find("inter_op=" + best_inter + "\n"), std::string::npos) << env.out;
+  EXPECT_NE(env.out.find("HONE_KNOB_INTER_OP=" + best_inter + "\n"), std::string::npos);
+  std::string file = report["settings_file"];
+  EXPECT_NE(ReadFile(file).find("export inter_op='" + best_inter + "'"), std::string::npos);
+}
+
+TEST_F(IntegrationTest, WorkloadRunsInTheSubmittersDirectoryWithItsEnvironment) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 2\n", "echo 4");
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt",
+                              "pwd > " + dir_.path() + "/cwd; echo \"$HONE_TEST_VAR\" > " +
+                                  dir_.path() + "/var; id -u > " + dir_.path() + "/uid\n"),
+      true);
+  std::filesystem::create_directory(dir_.path() + "/sub");
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
+                                   honed_.socket(), "run", config, "--", workload};
+  CommandResult run = test::RunCommand(argv, {"HONE_TEST_VAR=from the client"}, dir_.path() + "/sub");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(ReadFile(dir_.path() + "/cwd"), dir_.path() + "/sub\n");
+  EXPECT_EQ(ReadFile(dir_.path() + "/var"), "from the client\n");
+  EXPECT_EQ(ReadFile(dir_.path() + "/uid"), std::to_string(getuid()) + "\n");
+}
+
+TEST_F(IntegrationTest, CancelStopsTheJobAndKillsItsWorkload) {
+  std::string config = WriteConfig();
+  std::string pids = dir_.path() + "/pids";
+  std::string workload = dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
+  json submitted = honed_.HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(submitted.is_object());
+  int64_t job = submitted["job"];
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(pids).empty(); }, 20));
+  CommandResult cancel = honed_.Hone({"cancel", std::to_string(job)});
+  EXPECT_EQ(cancel.exit_code, 0) << cancel.err;
+  json status = WaitForState(job, "cancelled");
+  EXPECT_EQ(status["state"], "cancelled");
+  pid_t pid = std::stoi(ReadFile(pids));
+  EXPECT_TRUE(WaitFor([&] { return !test::ProcessAlive(pid); }, 5));
+  // Cancelling again is refused with a clear message.
+  CommandResult again = honed_.Hone({"cancel", std::to_string(job)});
+  EXPECT_EQ(again.exit_code, 4);
+  EXPECT_NE(again.err.find("already ended"), std::string::npos) << again.err;
+}
+
+TEST_F(IntegrationTest, HungWorkloadIsKilledAtItsTimeoutAndCountedInvalid) {
+  std::string config = WriteConfig(
+      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n"
+      "workload:\n  run:\n    timeout: 1s\n",
+      "seq 1 1 3");
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt",
+                              "if [ \"$inter_op\" = 1 ] && [ \"$intra_op\" = 12 ]; then sleep 60; fi\n"),
+      true);
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["state"], "completed");
+  EXPECT_EQ(report["samples_invalid"], 1);
+  EXPECT_EQ(report["configs_explored"], 72);
+  EXPECT_NE(run.err.find("timed out"), std::string::npos) << run.err;
+  EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, HungBaselineFailsTheJobWithAClearMessage) {
+  std::string config = WriteConfig(
+      "global_settings:\n  min_baseline_samples: 1\nworkload:\n  run:\n    timeout: 500ms\n");
+  std::string workload = dir_.Write("w.sh", "#!/bin/sh\nsleep 60\n", true);
+  CommandResult run = honed_.Hone({"run", config, "--", workload});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("baseline"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("timed out"), std::string::npos) << run.err;
+  EXPECT_EQ(honed_.HoneJson({"status", "1"})["state"], "failed");
+  EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, GarbageMetricIsAnInvalidSampleNotAFailure) {
+  std::string config = WriteConfig("global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n",
+                                   "seq 1 1 2");
+  std::string workload = dir_.Write(
+      "w.sh",
+      "#!/bin/sh\nif [ \"$inter_op\" = 2 ] && [ \"$intra_op\" = 10 ]; then echo garbage > " +
+          dir_.path() + "/result.txt; else echo $inter_op$intra_op > " + dir_.path() +
+          "/result.txt; fi\n",
+      true);
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["samples_invalid"], 1);
+  EXPECT_EQ(report["configs_explored"], 48);
+  EXPECT_NE(run.err.find("metric 'shell.my_target': sample_script printed no number (output: 'garbage')"),
+            std::string::npos)
+      << run.err;
+}
+
+TEST_F(IntegrationTest, FailingMetricScriptOnTheBaselineFailsWithItsStderr) {
+  std::string config = dir_.Write(
+      "knobs.yaml",
+      "domain:\n  common:\n    knobs:\n      n:\n        options: [1, 2]\n    metrics:\n"
+      "      m:\n        sample_script: echo no such file >&2; exit 1\n    target: m:min\n");
+  CommandResult run = honed_.Hone({"run", config, "--", "true"});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("sample_script exited with status 1: no such file"), std::string::npos)
+      << run.err;
+}
+
+TEST_F(IntegrationTest, MalformedConfigNamesFileLineAndColumn) {
+  std::string config = dir_.Write("bad.yaml",
+                                  "domain:\n  common:\n    knobs:\n      n:\n        range: {min: 1, max: 0}\n"
+                                  "    target: duration:min\n");
+  CommandResult run = honed_.Hone({"run", config, "--", "true"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("bad.yaml:5:16: knob 'n': range.max is below range.min"), std::string::npos)
+      << run.err;
+
+  std::string broken = dir_.Write("broken.yaml", "domain:\n  common: [\n");
+  run = honed_.Hone({"run", broken, "--", "true"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("broken.yaml:"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("invalid YAML"), std::string::npos) << run.err;
+  EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, HonedRejectsABrokenConfigSentDirectly) {
+  json args = {{"config_text", "domain: {common: {knobs: {n: {options: []}}}}"},
+               {"config_path", "direct.yaml"},
+               {"command", {"true"}},
+               {"cwd", "/"}};
+  std::string line = json({{"v", 1}, {"id", 5}, {"cmd", "submit"}, {"args", args}}).dump() + "\n";
+  std::vector<std::string> replies = honed_.Raw(line);
+  ASSERT_EQ(replies.size(), 1u);
+  json reply = json::parse(replies[0]);
+  EXPECT_EQ(reply["id"], 5);
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_EQ(reply["error"]["code"], "invalid_argument");
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("direct.yaml:1:"), std::string::npos)
+      << reply.dump();
+}
+
+TEST_F(IntegrationTest, MalformedRequestsGetErrorsAndTheConnectionKeepsServing) {
+  std::vector<std::string> replies =
+      honed_.Raw("{not json\n[1,2]\n{\"v\":1,\"id\":7,\"cmd\":\"frobnicate\"}\n"
+                 "{\"v\":9,\"id\":8,\"cmd\":\"ping\"}\n{\"v\":1,\"id\":9,\"cmd\":\"ping\"}\n");
+  ASSERT_EQ(replies.size(), 5u);
+  EXPECT_EQ(json::parse(replies[0])["error"]["message"], "message is not valid JSON");
+  EXPECT_EQ(json::parse(replies[1])["error"]["message"], "message is not a JSON object");
+  json unknown = json::parse(replies[2]);
+  EXPECT_EQ(unknown["id"], 7);
+  EXPECT_EQ(unknown["error"]["message"], "unknown command 'frobnicate'; try 'help'");
+  EXPECT_NE(json::parse(replies[3])["error"]["message"].get<std::string>().find("version 9"),
+            std::string::npos);
+  json pong = json::parse(replies[4]);
+  EXPECT_EQ(pong["id"], 9);
+  EXPECT_EQ(pong["ok"], true);
+}
+
+TEST_F(IntegrationTest, OversizedRequestIsRefusedAndHonedKeepsServing) {
+  std::string huge = "{\"v\":1,\"id\":1,\"cmd\":\"ping\",\"args\":{\"x\":\"" +
+                     std::string(5 << 20, 'a') + "\"}}\n";
+  std::vector<std::string> replies = honed_.Raw(huge);
+  ASSERT_GE(replies.size(), 1u);
+  EXPECT_NE(replies[0].find("exceeds"), std::string::npos) << replies[0];
+  EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, SigkillMidJobLosesNoFinishedTrialAndMarksItInterrupted) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 200\n  min_baseline_samples: 1\n");
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.2\n"), true);
+  json submitted = honed_.HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(submitted.is_object());
+  int64_t job = submitted["job"];
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json s = honed_.HoneJson({"status", std::to_string(job)});
+        return s.contains("progress") && s["progress"].value("samples_valid", 0) >= 4;
+      },
+      60));
+  honed_.Kill();
+  // What the store held at the kill is what a new honed must show.
+  ASSERT_TRUE(honed_.Start()) << ReadFile(honed_.log_path());
+  json status = honed_.HoneJson({"status", std::to_string(job)});
+  EXPECT_EQ(status["state"], "interrupted");
+  EXPECT_NE(status["message"].get<std::string>().find("stopped"), std::string::npos);
+  json report = honed_.HoneJson({"report", std::to_string(job)});
+  EXPECT_EQ(report["state"], "interrupted");
+  EXPECT_GE(report["samples_valid"].get<int>(), 4);
+  EXPECT_EQ(report["baseline"]["config"], json({{"inter_op", 1}, {"intra_op", 10}}));
+  EXPECT_TRUE(report["best"].is_object());
+  CommandResult text = honed_.Hone({"status", std::to_string(job)});
+  EXPECT_NE(text.out.find("interrupted"), std::string::npos);
+  // And it takes new work.
+  std::string quick = WriteConfig("global_settings:\n  max_configs: 2\n");
+  EXPECT_EQ(honed_.Hone({"run", quick, "--", workload}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
+  std::string config = WriteConfig();
+  std::string pids = dir_.path() + "/pids";
+  std::string workload = dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
+  json submitted = honed_.HoneJson({"submit", config, "--", workload});
+  int64_t job = submitted["job"];
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(pids).empty(); }, 20));
+  EXPECT_EQ(honed_.Stop(), 0);
+  pid_t pid = std::stoi(ReadFile(pids));
+  EXPECT_TRUE(WaitFor([&] { return !test::ProcessAlive(pid); }, 5));
+  EXPECT_FALSE(std::filesystem::exists(honed_.socket()));
+  ASSERT_TRUE(honed_.Start());
+  json status = honed_.HoneJson({"status", std::to_string(job)});
+  EXPECT_EQ(status["state"], "interrupted");
+  EXPECT_EQ(status["message"], "honed was stopped");
+}
+
+TEST_F(IntegrationTest, SecondHonedOnTheSameSocketRefusesToStart) {
+  CommandResult second = test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--socket",
+                                           honed_.socket(), "--state-dir", dir_.path() + "/other"});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("another honed is already listening"), std::string::npos) << second.err;
+  EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, UnknownJobIsRefused) {
+  CommandResult status = honed_.Hone({"status", "42"});
+  EXPECT_EQ(status.exit_code, 4);
+  EXPECT_NE(status.err.find("no job 42"), std::string::npos);
+}
+
+TEST(ClientTest, UnreachableHonedSaysHowToStartIt) {
+  CommandResult ping = test::RunCommand(
+      {std::string(HONE_BIN_DIR) + "/hone", "--socket", "/nonexistent/honed.sock", "ping"});
+  EXPECT_EQ(ping.exit_code, 3);
+  EXPECT_NE(ping.err.find("is honed running?"), std::string::npos) << ping.err;
+}
+
+TEST(ClientTest, SocketComesFromHoneSocketVariable) {
+  CommandResult ping = test::RunCommand({std::string(HONE_BIN_DIR) + "/hone", "ping"},
+                                        {"HONE_SOCKET=/nonexistent/from-env.sock"});
+  EXPECT_EQ(ping.exit_code, 3);
+  EXPECT_NE(ping.err.find("/nonexistent/from-env.sock"), std::string::npos) << ping.err;
+}
+
+}  // namespace
+}  // namespace hone

@@ -1,0 +1,89 @@
+// Store: what is written survives closing and reopening the database.
+#include "daemon/store.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+
+TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  int64_t id = 0;
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(path, &store).ok());
+    JobRow row;
+    row.state = "running";
+    row.submitted_at = 100;
+    row.uid = 1000;
+    row.request = {{"config_path", "knobs.yaml"}};
+    ASSERT_TRUE(store->InsertJob(&row).ok());
+    id = row.id;
+    EXPECT_GT(id, 0);
+    row.space = json::array({{{"name", "n"}, {"values", {1, 2}}, {"default_index", 0}}});
+    row.started_at = 101;
+    ASSERT_TRUE(store->UpdateJob(row).ok());
+    ASSERT_TRUE(store->InsertTrial(id, 0, {{"n", 1}}, true).ok());
+    ASSERT_TRUE(store->InsertSample(id, 0, 0, {true, 12.5, "", 0.3}).ok());
+    ASSERT_TRUE(store->InsertSample(id, 0, 1, {false, 0, "timed out", 1.0}).ok());
+    ASSERT_TRUE(store->InsertTrial(id, 1, {{"n", 2}}, false).ok());
+    ASSERT_TRUE(store->InsertSample(id, 1, 0, {true, 14, "", 0.2}).ok());
+  }
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  std::vector<int64_t> interrupted;
+  ASSERT_TRUE(store->MarkRunningInterrupted(200, &interrupted).ok());
+  EXPECT_EQ(interrupted, std::vector<int64_t>{id});
+
+  std::vector<JobRow> jobs;
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, "interrupted");
+  EXPECT_EQ(jobs[0].finished_at, 200);
+  EXPECT_EQ(jobs[0].started_at, 101);
+  EXPECT_EQ(jobs[0].uid, 1000u);
+  EXPECT_EQ(jobs[0].request["config_path"], "knobs.yaml");
+  EXPECT_EQ(jobs[0].space[0]["values"], json({1, 2}));
+  EXPECT_TRUE(jobs[0].report.is_null());
+
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(id, &trials).ok());
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_TRUE(trials[0].baseline);
+  EXPECT_EQ(trials[0].config, json({{"n", 1}}));
+  ASSERT_EQ(trials[0].samples.size(), 2u);
+  EXPECT_TRUE(trials[0].samples[0].valid);
+  EXPECT_EQ(trials[0].samples[0].value, 12.5);
+  EXPECT_FALSE(trials[0].samples[1].valid);
+  EXPECT_EQ(trials[0].samples[1].error, "timed out");
+  ASSERT_EQ(trials[1].samples.size(), 1u);
+  EXPECT_EQ(trials[1].samples[0].value, 14);
+}
+
+TEST(StoreTest, ASecondSampleWithTheSameNumberIsRefused) {
+  test::TempDir dir;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(dir.path() + "/honed.db", &store).ok());
+  JobRow row;
+  row.state = "running";
+  ASSERT_TRUE(store->InsertJob(&row).ok());
+  ASSERT_TRUE(store->InsertSample(row.id, 0, 0, {true, 1, "", 0}).ok());
+  Status s = store->InsertSample(row.id, 0, 0, {true, 2, "", 0});
+  EXPECT_EQ(s.code(), Status::Code::kIOError);
+  EXPECT_NE(s.message().find("state database"), std::string::npos);
+}
+
+TEST(StoreTest, OpeningAnUnwritablePathSaysWhich) {
+  std::unique_ptr<Store> store;
+  Status s = Store::Open("/nonexistent/dir/honed.db", &store);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("/nonexistent/dir/honed.db"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace hone

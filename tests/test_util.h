@@ -1,0 +1,102 @@
+// Test helpers: temporary directories, running the built binaries, and a honed
+// instance on a private socket and state directory.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hone::test {
+
+// The published reference configuration of design.md, verbatim. The example in
+// examples/reference/knobs.yaml must be exactly this text.
+inline constexpr const char* kReferenceConfig = R"(domain:
+  common:
+    knobs:
+      inter_op:
+        options_script: seq 1 1 28
+      intra_op:
+        options_script: seq 10 2 56
+    metrics:
+      shell.my_target:
+        sample_script: cat /tmp/result.txt
+        aggregated: false
+    include_metrics: [shell.my_target]
+    plugins: []
+    target: shell.my_target:max
+)";
+
+// A fresh directory under $TMPDIR, removed with everything in it at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  // Writes `text` to path()/name (mode 0755 when executable) and returns the path.
+  std::string Write(const std::string& name, const std::string& text, bool executable = false) const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv to completion with extra environment variables; captures its output.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& extra_env = {},
+                         const std::string& cwd = "");
+
+std::string ReadFile(const std::string& path);
+
+// A honed on `dir`/honed.sock with state in `dir`/state.
+class Honed {
+ public:
+  explicit Honed(const std::string& dir);
+  ~Honed();
+  // Starts honed and waits until it answers ping; false on failure.
+  bool Start();
+  // SIGTERM and wait; returns honed's exit status.
+  int Stop();
+  // SIGKILL and wait, as a crash would.
+  void Kill();
+  bool running() const { return pid_ > 0; }
+
+  // Runs `hone --socket ... args...`.
+  CommandResult Hone(const std::vector<std::string>& args, const std::string& cwd = "") const;
+  // `hone --json args...`, with stdout parsed (null when not JSON).
+  nlohmann::json HoneJson(const std::vector<std::string>& args, const std::string& cwd = "") const;
+
+  // Sends raw bytes on a fresh connection and returns the reply lines it reads
+  // until the connection is idle for a moment or closed.
+  std::vector<std::string> Raw(const std::string& bytes) const;
+
+  const std::string& socket() const { return socket_; }
+  const std::string& log_path() const { return log_; }
+
+ private:
+  std::string dir_, socket_, state_, log_;
+  pid_t pid_ = -1;
+};
+
+// Waits (polling every 50 ms, at most `seconds`) until `predicate` holds.
+template <typename Predicate>
+bool WaitFor(Predicate predicate, double seconds);
+
+bool WaitForImpl(const std::function<bool()>& predicate, double seconds);
+template <typename Predicate>
+bool WaitFor(Predicate predicate, double seconds) {
+  return WaitForImpl(predicate, seconds);
+}
+
+// True when a process with this pid exists (and is not a zombie of ours).
+bool ProcessAlive(pid_t pid);
+
+}  // namespace hone::test

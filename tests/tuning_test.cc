@@ -1,0 +1,249 @@
+// TuningSession: what a sync job measures, in which order, and when it stops.
+#include "daemon/tuning.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+
+// Proposes a fixed list of configurations and records what it is told.
+class ScriptedStrategy : public Strategy {
+ public:
+  explicit ScriptedStrategy(std::deque<Config> proposals) : proposals_(std::move(proposals)) {}
+  std::optional<Config> Ask() override {
+    if (proposals_.empty()) return std::nullopt;
+    Config next = proposals_.front();
+    proposals_.pop_front();
+    return next;
+  }
+  void Tell(const Config& config, std::optional<double> value) override {
+    told->push_back({config, value});
+  }
+  std::shared_ptr<std::vector<std::pair<Config, std::optional<double>>>> told =
+      std::make_shared<std::vector<std::pair<Config, std::optional<double>>>>();
+
+ private:
+  std::deque<Config> proposals_;
+};
+
+SearchSpace MakeSpace() {
+  SearchSpace space;
+  std::vector<Knob> knobs = {{"a", {1, 2, 3}, 0}, {"b", {10, 20}, 1}};
+  EXPECT_TRUE(SearchSpace::Create(knobs, &space).ok());
+  return space;
+}
+
+SampleResult Valid(double value) { return {true, value, "", 0.1}; }
+SampleResult Invalid(const std::string& why) { return {false, 0, why, 0.1}; }
+
+class TuningTest : public ::testing::Test {
+ protected:
+  TuningSession Make(std::deque<Config> proposals, Goal goal = Goal::kMax) {
+    auto strategy = std::make_unique<ScriptedStrategy>(std::move(proposals));
+    told_ = strategy->told;
+    settings_.strategy = "scripted";
+    return TuningSession(settings_, Target{"m", goal}, &space_, std::move(strategy));
+  }
+
+  SearchSpace space_ = MakeSpace();
+  Settings settings_;
+  std::shared_ptr<std::vector<std::pair<Config, std::optional<double>>>> told_;
+};
+
+TEST_F(TuningTest, MeasuresTheBaselineFirstWithItsOwnSampleCount) {
+  settings_.min_baseline_samples = 3;
+  TuningSession session = Make({{1, 0}});
+  for (int i = 0; i < 3; ++i) {
+    Step step = session.Next(0);
+    ASSERT_EQ(step.kind, Step::Kind::kSample);
+    EXPECT_TRUE(step.baseline);
+    EXPECT_EQ(step.trial, 0);
+    EXPECT_EQ(step.config, (Config{0, 1}));  // the defaults
+    EXPECT_EQ(step.first_sample, i == 0);
+    session.Record(Valid(10 + i));
+  }
+  Step step = session.Next(0);
+  ASSERT_EQ(step.kind, Step::Kind::kSample);
+  EXPECT_FALSE(step.baseline);
+  EXPECT_EQ(step.trial, 1);
+  EXPECT_EQ(step.config, (Config{1, 0}));
+  ASSERT_EQ(told_->size(), 1u);  // the baseline's mean, so strategies can skip it
+  EXPECT_EQ(told_->at(0).second, 11.0);
+}
+
+TEST_F(TuningTest, EachConfigurationGetsMinSamplesPerConfig) {
+  settings_.min_baseline_samples = 1;
+  settings_.min_samples_per_config = 2;
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Valid(1));
+  Step first = session.Next(0);
+  session.Record(Valid(4));
+  Step second = session.Next(0);
+  EXPECT_EQ(first.trial, second.trial);
+  EXPECT_FALSE(second.first_sample);
+  session.Record(Valid(6));
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  EXPECT_EQ(told_->back(), (std::pair<Config, std::optional<double>>{{1, 0}, 5.0}));
+}
+
+TEST_F(TuningTest, AFailedConfigurationIsNotMeasuredAgainAndIsToldAsFailed) {
+  settings_.min_baseline_samples = 1;
+  settings_.min_samples_per_config = 3;
+  TuningSession session = Make({{1, 0}, {2, 0}});
+  session.Next(0);
+  session.Record(Valid(1));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.config, (Config{1, 0}));
+  session.Record(Invalid("workload exited with status 1"));
+  step = session.Next(0);
+  EXPECT_EQ(step.config, (Config{2, 0}));
+  EXPECT_EQ(told_->back().first, (Config{1, 0}));
+  EXPECT_FALSE(told_->back().second.has_value());
+  EXPECT_EQ(session.samples_invalid(), 1);
+}
+
+TEST_F(TuningTest, ABaselineWithoutValidSamplesFailsTheJobWithTheReason) {
+  settings_.min_baseline_samples = 2;
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Invalid("workload timed out after 1.0s and was killed"));
+  ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);  // the baseline gets all its tries
+  session.Record(Invalid("workload timed out after 1.0s and was killed"));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kFailed);
+  EXPECT_NE(step.reason.find("baseline"), std::string::npos);
+  EXPECT_NE(step.reason.find("timed out"), std::string::npos);
+}
+
+TEST_F(TuningTest, StopsAtMaxConfigsCountingTheBaseline) {
+  settings_.min_baseline_samples = 1;
+  settings_.max_configs = 2;
+  TuningSession session = Make({{1, 0}, {2, 0}, {2, 1}});
+  session.Next(0);
+  session.Record(Valid(1));
+  session.Next(0);
+  session.Record(Valid(2));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(step.reason, "budget spent: max_configs (2)");
+  EXPECT_EQ(session.configs_explored(), 2);
+  EXPECT_EQ(session.ConfigBudget(), 2);
+}
+
+TEST_F(TuningTest, StopsAtMaxSamplesAndMaxMinutes) {
+  settings_.min_baseline_samples = 1;
+  settings_.max_samples = 2;
+  TuningSession by_samples = Make({{1, 0}, {2, 0}});
+  by_samples.Next(0);
+  by_samples.Record(Valid(1));
+  by_samples.Next(0);
+  by_samples.Record(Valid(1));
+  EXPECT_EQ(by_samples.Next(0).reason, "budget spent: max_samples (2)");
+
+  settings_.max_samples = 0;
+  settings_.max_minutes = 1.5;
+  TuningSession by_time = Make({{1, 0}, {2, 0}});
+  by_time.Next(0);
+  by_time.Record(Valid(1));
+  EXPECT_EQ(by_time.Next(89).kind, Step::Kind::kSample);
+  by_time.Record(Valid(1));
+  Step step = by_time.Next(90);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(step.reason, "budget spent: max_minutes (1.5)");
+}
+
+TEST_F(TuningTest, StopsWhenTheStrategyHasNothingLeft) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({});
+  session.Next(0);
+  session.Record(Valid(1));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(step.reason, "every configuration of the space was explored");
+}
+
+TEST_F(TuningTest, ADuplicateProposalReusesTheKnownResult) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{0, 1}, {2, 1}});  // the baseline again, then a new one
+  session.Next(0);
+  session.Record(Valid(7));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.config, (Config{2, 1}));
+  EXPECT_EQ(session.configs_explored(), 2);
+  // The duplicate was answered from the baseline's samples.
+  ASSERT_GE(told_->size(), 2u);
+  EXPECT_EQ(told_->at(1), (std::pair<Config, std::optional<double>>{{0, 1}, 7.0}));
+}
+
+TEST_F(TuningTest, BestIsTheBestMeanForTheGoal) {
+  for (Goal goal : {Goal::kMax, Goal::kMin}) {
+    settings_.min_baseline_samples = 1;
+    TuningSession session = Make({{1, 0}, {2, 0}}, goal);
+    session.Next(0);
+    session.Record(Valid(100));
+    session.Next(0);
+    session.Record(Valid(150));
+    session.Next(0);
+    session.Record(Valid(80));
+    const TrialRecord* best = session.Best();
+    ASSERT_NE(best, nullptr);
+    if (goal == Goal::kMax) {
+      EXPECT_EQ(best->config, (Config{1, 0}));
+      EXPECT_DOUBLE_EQ(*session.ImprovementPct(150), 50);
+    } else {
+      EXPECT_EQ(best->config, (Config{2, 0}));
+      EXPECT_DOUBLE_EQ(*session.ImprovementPct(80), 20);
+    }
+  }
+}
+
+TEST_F(TuningTest, ReportHasTheDesignKeysWithKnobValues) {
+  settings_.min_baseline_samples = 2;
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(110));
+  session.Next(0);
+  session.Record(Valid(126));
+  session.Next(0);
+  json report = session.Report({7, "completed", "budget spent", "", 12.34, "/r/job-7.env"});
+  EXPECT_EQ(report["job"], 7);
+  EXPECT_EQ(report["state"], "completed");
+  EXPECT_EQ(report["target"], json({{"metric", "m"}, {"goal", "max"}}));
+  EXPECT_EQ(report["baseline"]["config"], json({{"a", 1}, {"b", 20}}));
+  EXPECT_EQ(report["baseline"]["value"], 105.0);
+  EXPECT_EQ(report["best"]["config"], json({{"a", 2}, {"b", 10}}));
+  EXPECT_EQ(report["best"]["value"], 126.0);
+  EXPECT_EQ(report["improvement_pct"], 20.0);
+  EXPECT_EQ(report["configs_explored"], 2);
+  EXPECT_EQ(report["configs_total"], 6);
+  EXPECT_EQ(report["samples_valid"], 3);
+  EXPECT_EQ(report["samples_invalid"], 0);
+  EXPECT_EQ(report["elapsed_s"], 12.3);
+  EXPECT_EQ(report["stop_reason"], "budget spent");
+  EXPECT_EQ(report["settings_file"], "/r/job-7.env");
+}
+
+TEST_F(TuningTest, RestoreRebuildsTheSameReport) {
+  settings_.min_baseline_samples = 1;
+  TuningSession live = Make({{1, 0}, {2, 1}});
+  live.Next(0);
+  live.Record(Valid(3));
+  live.Next(0);
+  live.Record(Valid(5));
+  live.Next(0);
+  live.Record(Invalid("x"));
+  TuningSession restored(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
+  restored.Restore(live.trials());
+  ReportContext context{1, "interrupted", "", "honed stopped", 3, ""};
+  EXPECT_EQ(restored.Report(context), live.Report(context));
+}
+
+}  // namespace
+}  // namespace hone
