@@ -42,6 +42,9 @@ int RunDaemon(const DaemonOptions& options) {
   // A client that disappears mid-write must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
 
+  // The database holds submitters' environments: private by default. Files meant
+  // for others (the socket, results) get their modes set explicitly.
+  umask(077);
   std::error_code ec;
   std::filesystem::create_directories(options.state_dir, ec);
   if (ec) {

@@ -215,14 +215,14 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   Status s = JobRequest::FromJson(args, &job->request);
   if (!s.ok()) return s;
   job->request.user = {peer.uid, peer.gid, peer.groups};
-  s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
-  if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
-  if (!s.ok()) return s;
   if (geteuid() != 0 && peer.uid != geteuid())
     return Status::PermissionDenied(
         "honed runs as uid " + std::to_string(geteuid()) +
         " and can only run workloads as that user, not as uid " + std::to_string(peer.uid) +
         "; run honed as root (systemctl start honed) or as your own user");
+  s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
+  if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
+  if (!s.ok()) return s;
   job->row.state = "queued";
   job->row.submitted_at = Now();
   job->row.uid = peer.uid;
@@ -282,7 +282,8 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
   if (peer.uid != 0 && peer.uid != job->row.uid && peer.uid != geteuid())
     return Status::PermissionDenied("job " + std::to_string(id) + " belongs to uid " +
                                     std::to_string(job->row.uid) +
-                                    "; only its submitter or root may cancel it");
+                                    "; only its submitter, root or honed's own user may "
+                                    "cancel it");
   if (IsTerminal(job->row.state))
     return Status::FailedPrecondition("job " + std::to_string(id) + " has already ended (" +
                                       job->row.state + ")");
@@ -575,7 +576,8 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
       for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
            it != std::sregex_iterator(); ++it) {
         const std::smatch& m = *it;
-        value = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str());
+        if (auto number = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
+          value = number;
       }
       if (!value) {
         sample.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
@@ -625,6 +627,7 @@ std::string JobManager::WriteSettings(const Job& job, const json& report) {
     return "";
   std::error_code ec;
   std::filesystem::create_directories(options_.results_dir, ec);
+  chmod(options_.results_dir.c_str(), 0755);  // the settings are for the submitters
   std::string path = options_.results_dir + "/job-" + std::to_string(job.row.id) + ".env";
   std::string temp = path + ".tmp";
   {

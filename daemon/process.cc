@@ -5,6 +5,7 @@
 #include <linux/close_range.h>
 #include <sys/prctl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,13 +107,15 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
     ChildFail(status_fd, 5);
   // Nothing of honed's (the listening socket, the database) may reach the workload.
   syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-  if (chdir(spec.cwd.c_str()) != 0) ChildFail(status_fd, 0);
+  umask(022);  // honed's own umask keeps its state private; the workload's is the usual
   if (switch_user) {
     const Credentials& user = *spec.user;
     if (setgroups(user.groups.size(), user.groups.data()) != 0) ChildFail(status_fd, 1);
     if (setgid(user.gid) != 0) ChildFail(status_fd, 2);
     if (setuid(user.uid) != 0) ChildFail(status_fd, 3);
   }
+  // As the user, so that a directory the user may not enter stays closed.
+  if (chdir(spec.cwd.c_str()) != 0) ChildFail(status_fd, 0);
   // If honed dies (even by SIGKILL), the leader dies with it. Set after the
   // credential change, which clears it.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -131,13 +134,16 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
   ChildFail(status_fd, 4);
 }
 
+// Keeps the last `limit` bytes: a workload's result is usually at the end.
 asio::awaitable<void> ReadAll(stream_descriptor& from, std::string& into, size_t limit) {
   char buffer[16384];
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
-    if (n > 0 && into.size() < limit) into.append(buffer, std::min(n, limit - into.size()));
-    if (ec) co_return;
+    into.append(buffer, n);
+    if (into.size() > 2 * limit) into.erase(0, into.size() - limit);
+    if (ec) break;
   }
+  if (into.size() > limit) into.erase(0, into.size() - limit);
 }
 
 // Waits for the leader, then kills what is left of its group and gives the pipes a

@@ -36,7 +36,7 @@ struct ProcessSpec {
   // The user to run as; unset: honed's own user.
   std::optional<Credentials> user;
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
-  // Bytes kept of each of stdout and stderr; the rest is read and dropped.
+  // Bytes kept of each of stdout and stderr: the last ones; the rest is dropped.
   size_t output_limit = 1 << 20;
 };
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <deque>
+#include <map>
 #include <filesystem>
 
 #include <boost/asio/as_tuple.hpp>
@@ -110,6 +111,13 @@ class Session : public std::enable_shared_from_this<Session> {
         signal_.cancel_one();
         co_return;
       }
+      if (ec == asio::error::eof) {
+        // The client closed its side: answer what it asked, follow its watches to
+        // their end, then close.
+        reading_done_ = true;
+        MaybeFinish();
+        co_return;
+      }
       if (ec) break;
       std::string line = buffer.substr(0, n - 1);
       buffer.erase(0, n);
@@ -131,8 +139,12 @@ class Session : public std::enable_shared_from_this<Session> {
     std::weak_ptr<Session> weak = weak_from_this();
     int64_t id = request.id;
     context_.sink = [weak, id](const json& event) {
-      if (auto self = weak.lock()) self->Deliver(EncodeEvent(id, event));
+      auto self = weak.lock();
+      if (!self) return;
+      self->Deliver(EncodeEvent(id, event));
+      if (event.value("type", "") == "end") self->WatchEnded(id);
     };
+    size_t watches_before = watches_.size();
     json result;
     try {
       s = server_->handler_->Handle(request, context_, &result);
@@ -141,7 +153,23 @@ class Session : public std::enable_shared_from_this<Session> {
       spdlog::error("request '{}' failed: {}", request.cmd, e.what());
       s = Status::Internal(std::string("internal error: ") + e.what());
     }
+    if (watches_.size() > watches_before) watch_of_request_[id] = watches_.back();
     Deliver(s.ok() ? EncodeResult(id, result) : EncodeError(id, s));
+  }
+
+  void WatchEnded(int64_t request_id) {
+    auto it = watch_of_request_.find(request_id);
+    if (it == watch_of_request_.end()) return;
+    std::erase(watches_, it->second);
+    watch_of_request_.erase(it);
+    MaybeFinish();
+  }
+
+  // After the client's EOF, the connection closes once nothing is left to send.
+  void MaybeFinish() {
+    if (!reading_done_ || !watches_.empty()) return;
+    close_after_flush_ = true;
+    signal_.cancel_one();
   }
 
   asio::awaitable<void> Writer() {
@@ -166,7 +194,9 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t outbox_bytes_ = 0;
   bool closed_ = false;
   bool close_after_flush_ = false;
+  bool reading_done_ = false;
   std::vector<uint64_t> watches_;
+  std::map<int64_t, uint64_t> watch_of_request_;  // request id -> watch token
   RequestHandler::Context context_;
 };
 
@@ -183,7 +213,8 @@ Status Server::Listen() {
                                    " bytes): " + path);
   std::error_code fs_ec;
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) std::filesystem::create_directories(dir, fs_ec);
+  if (!dir.empty() && std::filesystem::create_directories(dir, fs_ec))
+    chmod(dir.c_str(), 0755);  // reachable; the socket's own mode decides who connects
   struct stat st{};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))

@@ -2,6 +2,7 @@
 // driven by the real client, running real workload scripts.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -255,6 +256,20 @@ TEST_F(IntegrationTest, MalformedRequestsGetErrorsAndTheConnectionKeepsServing) 
   EXPECT_EQ(pong["ok"], true);
 }
 
+TEST_F(IntegrationTest, AClientThatClosesItsSendingSideStillGetsItsWatchToTheEnd) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 3\n");
+  std::string workload = dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.1\n"), true);
+  json submitted = honed_.HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(submitted.is_object());
+  std::vector<std::string> lines =
+      honed_.Raw("{\"v\":1,\"id\":1,\"cmd\":\"watch\",\"args\":{\"job\":1}}\n", true, 30);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines.front())["ok"], true);
+  json last = json::parse(lines.back());
+  EXPECT_EQ(last["event"]["type"], "end");
+  EXPECT_EQ(last["event"]["state"], "completed");
+}
+
 TEST_F(IntegrationTest, OversizedRequestIsRefusedAndHonedKeepsServing) {
   std::string huge = "{\"v\":1,\"id\":1,\"cmd\":\"ping\",\"args\":{\"x\":\"" +
                      std::string(5 << 20, 'a') + "\"}}\n";
@@ -318,6 +333,14 @@ TEST_F(IntegrationTest, SecondHonedOnTheSameSocketRefusesToStart) {
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("another honed is already listening"), std::string::npos) << second.err;
   EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, TheDatabaseIsPrivateAndTheSocketIsForItsGroup) {
+  struct stat db{}, sock{};
+  ASSERT_EQ(stat((dir_.path() + "/state/honed.db").c_str(), &db), 0);
+  EXPECT_EQ(db.st_mode & 0777, 0600u) << "the database holds submitters' environments";
+  ASSERT_EQ(stat(honed_.socket().c_str(), &sock), 0);
+  EXPECT_EQ(sock.st_mode & 0777, 0660u);
 }
 
 TEST_F(IntegrationTest, UnknownJobIsRefused) {

@@ -163,7 +163,8 @@ nlohmann::json Honed::HoneJson(const std::vector<std::string>& args, const std::
   return nlohmann::json::parse(result.out, nullptr, false);
 }
 
-std::vector<std::string> Honed::Raw(const std::string& bytes) const {
+std::vector<std::string> Honed::Raw(const std::string& bytes, bool half_close,
+                                    double idle_s) const {
   std::vector<std::string> lines;
   int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
   sockaddr_un addr{};
@@ -179,10 +180,11 @@ std::vector<std::string> Honed::Raw(const std::string& bytes) const {
     if (n <= 0) break;
     sent += static_cast<size_t>(n);
   }
+  if (half_close) shutdown(fd, SHUT_WR);
   std::string buffer;
   for (;;) {
     pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, 1000) <= 0) break;
+    if (poll(&pfd, 1, static_cast<int>(idle_s * 1000)) <= 0) break;
     char chunk[4096];
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n <= 0) break;

@@ -75,8 +75,10 @@ class Honed {
   nlohmann::json HoneJson(const std::vector<std::string>& args, const std::string& cwd = "") const;
 
   // Sends raw bytes on a fresh connection and returns the reply lines it reads
-  // until the connection is idle for a moment or closed.
-  std::vector<std::string> Raw(const std::string& bytes) const;
+  // until the connection is idle for `idle_s` or closed. With `half_close`, the
+  // sending side is shut down after the bytes, as `socat` and `nc -N` do.
+  std::vector<std::string> Raw(const std::string& bytes, bool half_close = false,
+                               double idle_s = 1) const;
 
   const std::string& socket() const { return socket_; }
   const std::string& log_path() const { return log_; }
