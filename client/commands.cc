@@ -30,9 +30,12 @@ void OnInterrupt(int) { g_interrupts = g_interrupts + 1; }
 int Fail(const Status& status) {
   std::cerr << "hone: " << status.message() << "\n";
   switch (status.code()) {
-    case Status::Code::kInvalidArgument: return kExitUsage;
-    case Status::Code::kUnavailable: return kExitUnavailable;
-    default: return kExitRefused;
+    case Status::Code::kInvalidArgument:
+      return kExitUsage;
+    case Status::Code::kUnavailable:
+      return kExitUnavailable;
+    default:
+      return kExitRefused;
   }
 }
 
@@ -66,7 +69,8 @@ std::string ProgressLine(const json& p) {
                      std::to_string(p.value("configs_total", uint64_t{0})) + " total)";
   if (p.contains("best")) {
     line += ", best " + FormatValue(p["best"].value("value", 0.0));
-    if (p.contains("improvement_pct")) line += " (" + FormatPct(p["improvement_pct"]) + ")";
+    if (p.contains("improvement_pct"))
+      line += " (" + FormatPct(p["improvement_pct"]) + ")";
     line += " at " + ConfigInline(p["best"].value("config", json::object()));
   }
   line += ", " + FormatDuration(p.value("elapsed_s", 0.0));
@@ -124,7 +128,7 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
   int64_t watch_id = 0;
   Status s = connection.Send("watch", {{"job", id}}, &watch_id);
   ProgressPrinter progress(options.quiet || options.json);
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_handler = OnInterrupt;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
@@ -197,7 +201,8 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
 
 Status ReadFile(const std::string& path, std::string* text) {
   std::ifstream in(path);
-  if (!in) return Status::InvalidArgument("cannot read config " + path + ": " + strerror(errno));
+  if (!in)
+    return Status::InvalidArgument("cannot read config " + path + ": " + strerror(errno));
   std::stringstream buffer;
   buffer << in.rdbuf();
   *text = buffer.str();
@@ -209,7 +214,8 @@ json Environment() {
   for (char** e = environ; *e; ++e) {
     std::string entry = *e;
     size_t eq = entry.find('=');
-    if (eq != std::string::npos && eq > 0) env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    if (eq != std::string::npos && eq > 0)
+      env[entry.substr(0, eq)] = entry.substr(eq + 1);
   }
   return env;
 }
@@ -228,8 +234,10 @@ int CmdPing(const ClientOptions& options) {
   json result;
   int code = CallOnce(options, "ping", json::object(), &result);
   if (code != kExitOk) return code;
-  if (options.json) std::cout << result.dump() << "\n";
-  else std::cout << "honed is alive at " << options.socket << "\n";
+  if (options.json)
+    std::cout << result.dump() << "\n";
+  else
+    std::cout << "honed is alive at " << options.socket << "\n";
   return kExitOk;
 }
 
@@ -238,9 +246,11 @@ int CmdVersion(const ClientOptions& options) {
   int code = CallOnce(options, "version", json::object(), &result);
   if (code != kExitOk) return code;
   result["client"] = HONE_VERSION;
-  if (options.json) std::cout << result.dump() << "\n";
-  else std::cout << "hone " << HONE_VERSION << ", honed " << result.value("version", "?")
-                 << " (protocol " << result.value("protocol", 0) << ")\n";
+  if (options.json)
+    std::cout << result.dump() << "\n";
+  else
+    std::cout << "hone " << HONE_VERSION << ", honed " << result.value("version", "?")
+              << " (protocol " << result.value("protocol", 0) << ")\n";
   return kExitOk;
 }
 
@@ -256,9 +266,11 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
     std::cerr << "hone: " << s.message() << "\n";
     return kExitUsage;
   }
-  for (const std::string& warning : spec.warnings) std::cerr << "hone: warning: " << warning << "\n";
+  for (const std::string& warning : spec.warnings)
+    std::cerr << "hone: warning: " << warning << "\n";
   char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd)) return Fail(Status::IOError("cannot read the working directory"));
+  if (!getcwd(cwd, sizeof cwd))
+    return Fail(Status::IOError("cannot read the working directory"));
   json args = {{"config_text", text},
                {"config_path", config},
                {"command", command},
@@ -271,8 +283,10 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
   if (!s.ok()) return Fail(s);
   int64_t id = result.value("job", int64_t{0});
   if (!follow) {
-    if (options.json) std::cout << result.dump() << "\n";
-    else std::cout << id << "\n";
+    if (options.json)
+      std::cout << result.dump() << "\n";
+    else
+      std::cout << id << "\n";
     return kExitOk;
   }
   if (!options.quiet && !options.json)
@@ -293,17 +307,21 @@ int CmdList(const ClientOptions& options) {
     std::cout << "no jobs\n";
     return kExitOk;
   }
-  printf("%-5s %-12s %-16s %-9s %-10s %s\n", "JOB", "STATE", "SUBMITTED", "CONFIGS", "IMPROVED",
-         "CONFIG");
+  printf("%-5s %-12s %-16s %-9s %-10s %s\n", "JOB", "STATE", "SUBMITTED", "CONFIGS",
+         "IMPROVED", "CONFIG");
   for (const json& job : jobs) {
     json progress = job.value("progress", json::object());
-    int64_t explored = job.value("configs_explored", progress.value("configs_explored", 0));
-    json pct = job.contains("improvement_pct") ? job["improvement_pct"]
-                                               : progress.value("improvement_pct", json());
+    int64_t explored =
+        job.value("configs_explored", progress.value("configs_explored", 0));
+    json pct = job.contains("improvement_pct")
+                   ? job["improvement_pct"]
+                   : progress.value("improvement_pct", json());
     printf("%-5lld %-12s %-16s %-9lld %-10s %s\n",
            static_cast<long long>(job.value("job", 0)), job.value("state", "").c_str(),
-           FormatTime(job.value("submitted_at", 0.0)).c_str(), static_cast<long long>(explored),
-           pct.is_number() ? FormatPct(pct).c_str() : "-", job.value("config_path", "").c_str());
+           FormatTime(job.value("submitted_at", 0.0)).c_str(),
+           static_cast<long long>(explored),
+           pct.is_number() ? FormatPct(pct).c_str() : "-",
+           job.value("config_path", "").c_str());
   }
   return kExitOk;
 }
@@ -328,7 +346,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
   }
   std::string state = result.value("state", "");
   std::cout << "Job " << *job << ": " << state;
-  if (result.contains("phase")) std::cout << " (" << result["phase"].get<std::string>() << ")";
+  if (result.contains("phase"))
+    std::cout << " (" << result["phase"].get<std::string>() << ")";
   std::cout << "\n";
   std::cout << "Config: " << result.value("config_path", "") << "\n";
   std::string command;
@@ -336,17 +355,22 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
     command += (command.empty() ? "" : " ") + arg.get<std::string>();
   if (!command.empty()) std::cout << "Command: " << command << "\n";
   std::cout << "Submitted: " << FormatTime(result.value("submitted_at", 0.0)) << "\n";
-  if (result.contains("progress")) std::cout << "Progress: " << ProgressLine(result["progress"]) << "\n";
+  if (result.contains("progress"))
+    std::cout << "Progress: " << ProgressLine(result["progress"]) << "\n";
   if (result.contains("best") && result["best"].is_object()) {
     std::cout << "Best: " << FormatValue(result["best"].value("value", 0.0));
-    if (result.contains("improvement_pct")) std::cout << " (" << FormatPct(result["improvement_pct"]) << ")";
-    std::cout << " at " << ConfigInline(result["best"].value("config", json::object())) << "\n";
+    if (result.contains("improvement_pct"))
+      std::cout << " (" << FormatPct(result["improvement_pct"]) << ")";
+    std::cout << " at " << ConfigInline(result["best"].value("config", json::object()))
+              << "\n";
   }
   if (result.contains("configs_explored"))
-    std::cout << "Configurations explored/total: " << result["configs_explored"].dump() << "/"
-              << result.value("configs_total", json(0)).dump() << "\n";
-  if (result.contains("stop_reason")) std::cout << "Stopped because: " << result["stop_reason"].get<std::string>() << "\n";
-  if (result.contains("message")) std::cout << "Message: " << result["message"].get<std::string>() << "\n";
+    std::cout << "Configurations explored/total: " << result["configs_explored"].dump()
+              << "/" << result.value("configs_total", json(0)).dump() << "\n";
+  if (result.contains("stop_reason"))
+    std::cout << "Stopped because: " << result["stop_reason"].get<std::string>() << "\n";
+  if (result.contains("message"))
+    std::cout << "Message: " << result["message"].get<std::string>() << "\n";
   for (const json& w : result.value("warnings", json::array()))
     std::cout << "Warning: " << w.get<std::string>() << "\n";
   return kExitOk;
@@ -363,8 +387,11 @@ int CmdCancel(const ClientOptions& options, int64_t job) {
   json result;
   int code = CallOnce(options, "cancel", {{"job", job}}, &result);
   if (code != kExitOk) return code;
-  if (options.json) std::cout << result.dump() << "\n";
-  else std::cout << "job " << job << ": cancel requested (" << result.value("state", "") << ")\n";
+  if (options.json)
+    std::cout << result.dump() << "\n";
+  else
+    std::cout << "job " << job << ": cancel requested (" << result.value("state", "")
+              << ")\n";
   return kExitOk;
 }
 

@@ -11,19 +11,19 @@ namespace hone {
 
 // Exit codes, documented in `hone --help` and docs/protocol.md.
 enum ExitCode : int {
-  kExitOk = 0,            // the command succeeded; for run/watch: the job completed
+  kExitOk = 0,               // the command succeeded; for run/watch: the job completed
   kExitJobNotCompleted = 1,  // the job failed, was cancelled or interrupted
-  kExitUsage = 2,         // bad command line or invalid config
-  kExitUnavailable = 3,   // honed could not be reached, or the connection was lost
-  kExitRefused = 4,       // honed refused the request (no such job, not permitted, ...)
-  kExitInterrupted = 130, // Ctrl-C
+  kExitUsage = 2,            // bad command line or invalid config
+  kExitUnavailable = 3,      // honed could not be reached, or the connection was lost
+  kExitRefused = 4,        // honed refused the request (no such job, not permitted, ...)
+  kExitInterrupted = 130,  // Ctrl-C
 };
 
 struct ClientOptions {
-  std::string socket;          // honed's socket
-  bool json = false;           // print JSON on stdout
-  bool quiet = false;          // no progress line
-  std::string format = "text"; // report: text, json, env, sh
+  std::string socket;           // honed's socket
+  bool json = false;            // print JSON on stdout
+  bool quiet = false;           // no progress line
+  std::string format = "text";  // report: text, json, env, sh
 };
 
 int CmdPing(const ClientOptions& options);

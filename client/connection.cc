@@ -18,7 +18,8 @@ std::string DefaultSocketPath() {
   return env && *env ? env : "/run/honed/honed.sock";
 }
 
-Status Connection::Open(const std::string& path, std::unique_ptr<Connection>* connection) {
+Status Connection::Open(const std::string& path,
+                        std::unique_ptr<Connection>* connection) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path)
@@ -33,9 +34,10 @@ Status Connection::Open(const std::string& path, std::unique_ptr<Connection>* co
         error == ENOENT || error == ECONNREFUSED
             ? "; is honed running? Start it with `systemctl start honed`, or point "
               "--socket / HONE_SOCKET at a running honed"
-            : error == EACCES ? "; you need to be root or in the 'hone' group" : "";
-    return Status::Unavailable("cannot connect to honed at " + path + ": " + strerror(error) +
-                               hint);
+        : error == EACCES ? "; you need to be root or in the 'hone' group"
+                          : "";
+    return Status::Unavailable("cannot connect to honed at " + path + ": " +
+                               strerror(error) + hint);
   }
   connection->reset(new Connection(fd));
   return Status::OK();
@@ -53,7 +55,9 @@ Status Connection::Send(const std::string& cmd, const json& args, int64_t* id) {
   while (sent < line.size()) {
     ssize_t n = send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::Unavailable(std::string("lost connection to honed: ") + strerror(errno));
+    if (n < 0)
+      return Status::Unavailable(std::string("lost connection to honed: ") +
+                                 strerror(errno));
     sent += static_cast<size_t>(n);
   }
   *id = request.id;
@@ -67,7 +71,8 @@ Status Connection::Read(Message* message, int timeout_ms) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
       Status s = DecodeMessage(line, message);
-      if (!s.ok()) return Status::Internal("honed sent a malformed message: " + s.message());
+      if (!s.ok())
+        return Status::Internal("honed sent a malformed message: " + s.message());
       return Status::OK();
     }
     if (buffer_.size() > kMaxLineBytes)
@@ -80,7 +85,9 @@ Status Connection::Read(Message* message, int timeout_ms) {
     char chunk[65536];
     ssize_t n = recv(fd_, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) return Status::FailedPrecondition("interrupted");
-    if (n < 0) return Status::Unavailable(std::string("lost connection to honed: ") + strerror(errno));
+    if (n < 0)
+      return Status::Unavailable(std::string("lost connection to honed: ") +
+                                 strerror(errno));
     if (n == 0) return Status::Unavailable("honed closed the connection");
     buffer_.append(chunk, static_cast<size_t>(n));
   }

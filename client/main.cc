@@ -55,13 +55,15 @@ int main(int argc, char** argv) {
   };
   auto add_config_args = [&](CLI::App* sub) {
     sub->add_option("config", config, "the config file (knobs.yaml)")->required();
-    sub->add_option("command", command,
-                    "the workload, after `--`; overrides the config's workload.run.command");
+    sub->add_option(
+        "command", command,
+        "the workload, after `--`; overrides the config's workload.run.command");
   };
 
   CLI::App* run = app.add_subcommand(
-      "run", "submit a job and follow it to the end, with a progress line on stderr; then "
-             "print the report");
+      "run",
+      "submit a job and follow it to the end, with a progress line on stderr; then "
+      "print the report");
   add_config_args(run);
   run->add_flag("-q,--quiet", options.quiet, "no progress line");
   run->add_option("--format", options.format, "report format: text, json, env or sh")
@@ -72,17 +74,20 @@ int main(int argc, char** argv) {
   add_config_args(submit);
   submit->callback([&] { exit_code = hone::CmdSubmit(options, config, command, false); });
 
-  app.add_subcommand("list", "list jobs with their state and result")
-      ->callback([&] { exit_code = hone::CmdList(options); });
+  app.add_subcommand("list", "list jobs with their state and result")->callback([&] {
+    exit_code = hone::CmdList(options);
+  });
 
-  CLI::App* status = app.add_subcommand("status", "show a job's state and progress (default: the latest job)");
+  CLI::App* status = app.add_subcommand(
+      "status", "show a job's state and progress (default: the latest job)");
   add_job_arg(status, false);
   status->callback([&] {
     if (status->count("job")) maybe_job = job;
     exit_code = hone::CmdStatus(options, maybe_job);
   });
 
-  CLI::App* watch = app.add_subcommand("watch", "follow a job until it ends, then print its report");
+  CLI::App* watch =
+      app.add_subcommand("watch", "follow a job until it ends, then print its report");
   add_job_arg(watch, true);
   watch->add_flag("-q,--quiet", options.quiet, "no progress line");
   watch->callback([&] { exit_code = hone::CmdWatch(options, job); });
@@ -92,17 +97,20 @@ int main(int argc, char** argv) {
   cancel->callback([&] { exit_code = hone::CmdCancel(options, job); });
 
   CLI::App* report = app.add_subcommand(
-      "report", "print a job's report; --format env|sh prints the best settings as "
-                "environment assignments");
+      "report",
+      "print a job's report; --format env|sh prints the best settings as "
+      "environment assignments");
   add_job_arg(report, true);
   report->add_option("--format", options.format, "text, json, env or sh")
       ->check(CLI::IsMember({"text", "json", "env", "sh"}));
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 
-  app.add_subcommand("ping", "check that honed answers")
-      ->callback([&] { exit_code = hone::CmdPing(options); });
-  app.add_subcommand("version", "print the client's and honed's versions")
-      ->callback([&] { exit_code = hone::CmdVersion(options); });
+  app.add_subcommand("ping", "check that honed answers")->callback([&] {
+    exit_code = hone::CmdPing(options);
+  });
+  app.add_subcommand("version", "print the client's and honed's versions")->callback([&] {
+    exit_code = hone::CmdVersion(options);
+  });
 
   try {
     app.parse(argc, argv);

@@ -1,7 +1,7 @@
 #include "common/config.h"
 
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <regex>
 #include <set>
@@ -19,7 +19,8 @@ namespace {
 // a Status that says where it is.
 class ConfigReader {
  public:
-  ConfigReader(std::string_view filename, JobSpec* spec) : filename_(filename), spec_(spec) {}
+  ConfigReader(std::string_view filename, JobSpec* spec)
+      : filename_(filename), spec_(spec) {}
 
   Status ReadRoot(const YAML::Node& root);
 
@@ -33,7 +34,8 @@ class ConfigReader {
   Status ReadGlobalSettings(const YAML::Node& node);
   Status ReadWorkload(const YAML::Node& node);
 
-  Status ReadInt(const YAML::Node& node, std::string_view what, int64_t min, int64_t* out);
+  Status ReadInt(const YAML::Node& node, std::string_view what, int64_t min,
+                 int64_t* out);
   Status ReadNumber(const YAML::Node& node, std::string_view what, double* out);
   Status ReadSeconds(const YAML::Node& node, std::string_view what, double* out);
   Status ReadString(const YAML::Node& node, std::string_view what, std::string* out);
@@ -47,7 +49,8 @@ class ConfigReader {
     spec_->warnings.push_back(Where(node) + ": " + std::string(message));
   }
   void WarnUnknown(const YAML::Node& key, std::string_view section) {
-    Warn(key, "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
+    Warn(key,
+         "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
   }
 
   std::string filename_;
@@ -68,7 +71,8 @@ std::string ConfigReader::Where(const YAML::Node& node) const {
 
 Status ConfigReader::ExpectMap(const YAML::Node& node, std::string_view what) {
   if (node.IsMap()) return Status::OK();
-  if (node.IsNull()) return Error(node, std::string(what) + " is empty; expected a mapping");
+  if (node.IsNull())
+    return Error(node, std::string(what) + " is empty; expected a mapping");
   return Error(node, std::string(what) + " must be a mapping of keys to values");
 }
 
@@ -82,8 +86,7 @@ Status ConfigReader::ReadString(const YAML::Node& node, std::string_view what,
 Status ConfigReader::ReadNumber(const YAML::Node& node, std::string_view what,
                                 double* out) {
   json value = node.IsScalar() ? ParseScalar(node.Scalar()) : json();
-  if (!value.is_number())
-    return Error(node, std::string(what) + " must be a number");
+  if (!value.is_number()) return Error(node, std::string(what) + " must be a number");
   *out = value.get<double>();
   return Status::OK();
 }
@@ -136,7 +139,8 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
                                    ": no 'domain' section; knobs and the target live "
                                    "under domain.common");
   if (spec_->knobs.empty())
-    return Status::InvalidArgument(filename_ + ": no knobs defined under domain.common.knobs");
+    return Status::InvalidArgument(filename_ +
+                                   ": no knobs defined under domain.common.knobs");
   if (spec_->target.metric.empty())
     return Status::InvalidArgument(filename_ +
                                    ": no target; add e.g. 'target: my_metric:max' under "
@@ -167,7 +171,8 @@ Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
     } else if (key == "target") {
       s = ReadTarget(value);
     } else if (key == "include_metrics") {
-      if (!value.IsSequence()) s = Error(value, "include_metrics must be a list of names");
+      if (!value.IsSequence())
+        s = Error(value, "include_metrics must be a list of names");
     } else if (key == "plugins") {
       if (value.IsSequence() && value.size() > 0)
         Warn(value, "plugins are not supported by hone and are ignored");
@@ -214,8 +219,11 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
       has_range = true;
       s = ReadRange(value, &knob);
     } else if (key == "default") {
-      if (!value.IsScalar()) s = Error(value, what + ": default must be a scalar value");
-      else knob.default_value = value.Tag() == "!" ? json(value.Scalar()) : ParseScalar(value.Scalar());
+      if (!value.IsScalar())
+        s = Error(value, what + ": default must be a scalar value");
+      else
+        knob.default_value =
+            value.Tag() == "!" ? json(value.Scalar()) : ParseScalar(value.Scalar());
     } else if (key == "description") {
       s = ReadString(value, what + ": description", &knob.description);
     } else if (key == "get_script" || key == "set_script" || key == "devices_script" ||
@@ -248,7 +256,10 @@ Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
   bool integral = true;
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    double* field = key == "min" ? &min : key == "max" ? &max : key == "step" ? &step : nullptr;
+    double* field = key == "min"    ? &min
+                    : key == "max"  ? &max
+                    : key == "step" ? &step
+                                    : nullptr;
     if (!field) {
       s = Error(it->first, what + ": unknown key '" + key + "'; use min, max and step");
       break;
@@ -268,14 +279,17 @@ Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
                            " values; at most " + std::to_string(kMaxOptionsPerKnob));
   for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) {
     double v = min + static_cast<double>(i) * step;
-    if (integral) knob->options.push_back(static_cast<int64_t>(std::llround(v)));
-    else knob->options.push_back(std::round(v * 1e9) / 1e9);
+    if (integral)
+      knob->options.push_back(static_cast<int64_t>(std::llround(v)));
+    else
+      knob->options.push_back(std::round(v * 1e9) / 1e9);
   }
   return Status::OK();
 }
 
 Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node) {
-  if (spec_->FindMetric(name)) return Error(node, "metric '" + name + "' is defined twice");
+  if (spec_->FindMetric(name))
+    return Error(node, "metric '" + name + "' is defined twice");
   if (name == "duration")
     return Error(node, "'duration' is a built-in metric; give yours another name");
   MetricSpec metric;
@@ -297,7 +311,8 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
         try {
           std::regex re(metric.pattern, std::regex::ECMAScript);
         } catch (const std::regex_error& e) {
-          s = Error(value, what + ": pattern is not a valid regular expression: " + e.what());
+          s = Error(value,
+                    what + ": pattern is not a valid regular expression: " + e.what());
         }
       }
     } else if (key == "source") {
@@ -324,8 +339,8 @@ Status ConfigReader::ReadTarget(const YAML::Node& node) {
     const std::string& text = node.Scalar();
     size_t colon = text.rfind(':');
     if (colon == std::string::npos)
-      return Error(node, "target '" + text + "' needs a goal: write " + text + ":max or " +
-                             text + ":min");
+      return Error(node, "target '" + text + "' needs a goal: write " + text +
+                             ":max or " + text + ":min");
     spec_->target.metric = text.substr(0, colon);
     goal = text.substr(colon + 1);
   } else if (node.IsMap()) {
@@ -337,9 +352,12 @@ Status ConfigReader::ReadTarget(const YAML::Node& node) {
   } else {
     return Error(node, "target must be 'metric:max', 'metric:min' or {name, goal}");
   }
-  if (goal == "max") spec_->target.goal = Goal::kMax;
-  else if (goal == "min") spec_->target.goal = Goal::kMin;
-  else return Error(node, "target goal must be max or min, not '" + goal + "'");
+  if (goal == "max")
+    spec_->target.goal = Goal::kMax;
+  else if (goal == "min")
+    spec_->target.goal = Goal::kMin;
+  else
+    return Error(node, "target goal must be max or min, not '" + goal + "'");
   return Status::OK();
 }
 
@@ -362,7 +380,8 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
       s = ReadInt(value, key, 1, &settings.max_samples);
     } else if (key == "max_minutes") {
       s = ReadNumber(value, key, &settings.max_minutes);
-      if (s.ok() && !(settings.max_minutes > 0)) s = Error(value, "max_minutes must be positive");
+      if (s.ok() && !(settings.max_minutes > 0))
+        s = Error(value, "max_minutes must be positive");
     } else if (key == "seed") {
       s = ReadInt(value, key, 0, &n);
       settings.seed = static_cast<uint64_t>(n);
@@ -432,7 +451,8 @@ Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* sp
   } catch (const YAML::Exception& e) {
     std::string where(filename);
     if (!e.mark.is_null())
-      where += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+      where +=
+          ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     return Status::InvalidArgument(where + ": invalid YAML: " + e.msg);
   }
   try {
@@ -462,11 +482,12 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
   }
   if (!spec->FindMetric(target)) {
     std::string known;
-    for (const MetricSpec& m : spec->metrics) known += (known.empty() ? "" : ", ") + m.name;
-    return Status::InvalidArgument("target metric '" + target + "' is not defined; " +
-                                   (known.empty() ? std::string("no metrics are defined")
-                                                  : "defined: " + known) +
-                                   " (the built-in 'duration' is always available)");
+    for (const MetricSpec& m : spec->metrics)
+      known += (known.empty() ? "" : ", ") + m.name;
+    return Status::InvalidArgument(
+        "target metric '" + target + "' is not defined; " +
+        (known.empty() ? std::string("no metrics are defined") : "defined: " + known) +
+        " (the built-in 'duration' is always available)");
   }
   return Status::OK();
 }

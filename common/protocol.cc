@@ -19,14 +19,16 @@ Status ParseObject(std::string_view line, json* object) {
                                    std::to_string(kMaxLineBytes));
   *object = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object->is_discarded()) return Status::InvalidArgument("message is not valid JSON");
-  if (!object->is_object()) return Status::InvalidArgument("message is not a JSON object");
+  if (!object->is_object())
+    return Status::InvalidArgument("message is not a JSON object");
   return Status::OK();
 }
 
 // An absent "v" means the current version.
 Status CheckVersion(const json& object) {
   auto v = object.find("v");
-  if (v != object.end() && (!v->is_number_integer() || v->get<int64_t>() != kProtocolVersion))
+  if (v != object.end() &&
+      (!v->is_number_integer() || v->get<int64_t>() != kProtocolVersion))
     return Status::InvalidArgument("unsupported protocol version " + v->dump() +
                                    "; this end speaks version " +
                                    std::to_string(kProtocolVersion));
@@ -74,7 +76,8 @@ Status DecodeRequest(std::string_view line, Request* request) {
   request->cmd = cmd->get<std::string>();
   auto args = object.find("args");
   if (args != object.end()) {
-    if (!args->is_object()) return Status::InvalidArgument("request \"args\" must be an object");
+    if (!args->is_object())
+      return Status::InvalidArgument("request \"args\" must be an object");
     request->args = *args;
   }
   return Status::OK();
@@ -106,7 +109,8 @@ Status DecodeMessage(std::string_view line, Message* message) {
   message->kind = Message::Kind::kError;
   const json error = object.value("error", json::object());
   std::string code = error.is_object() ? error.value("code", "internal") : "internal";
-  std::string text = error.is_object() ? error.value("message", "unknown error") : "unknown error";
+  std::string text =
+      error.is_object() ? error.value("message", "unknown error") : "unknown error";
   message->error = Status::FromCode(Status::CodeFromName(code), text);
   return Status::OK();
 }

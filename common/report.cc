@@ -49,9 +49,12 @@ std::string FormatValue(double value) {
 std::string FormatDuration(double seconds) {
   char text[64];
   long s = std::lround(seconds);
-  if (seconds < 60) snprintf(text, sizeof text, "%.1fs", seconds);
-  else if (s < 3600) snprintf(text, sizeof text, "%ldm %02lds", s / 60, s % 60);
-  else snprintf(text, sizeof text, "%ldh %02ldm", s / 3600, (s % 3600) / 60);
+  if (seconds < 60)
+    snprintf(text, sizeof text, "%.1fs", seconds);
+  else if (s < 3600)
+    snprintf(text, sizeof text, "%ldm %02lds", s / 60, s % 60);
+  else
+    snprintf(text, sizeof text, "%ldh %02ldm", s / 3600, (s % 3600) / 60);
   return text;
 }
 
@@ -64,16 +67,18 @@ std::string FormatReportText(const json& report) {
                   report.value("state", std::string("unknown")) + ")");
   if (report.contains("message")) line("Message", report["message"].get<std::string>());
   if (report.contains("target") && report["target"].is_object())
-    line("Target", report["target"].value("metric", "") + ":" +
-                       report["target"].value("goal", ""));
+    line("Target",
+         report["target"].value("metric", "") + ":" + report["target"].value("goal", ""));
   const json best = report.value("best", json());
   if (best.is_object()) {
-    out += "Best known knob settings:\n" + ConfigLines(best.value("config", json::object()));
+    out +=
+        "Best known knob settings:\n" + ConfigLines(best.value("config", json::object()));
   }
   const json baseline = report.value("baseline", json());
   if (baseline.is_object())
     line("Baseline value", Number(baseline.value("value", json())) + " (" +
-                               std::to_string(baseline.value("samples", 0)) + " samples)");
+                               std::to_string(baseline.value("samples", 0)) +
+                               " samples)");
   if (best.is_object())
     line("Best value", Number(best.value("value", json())) + " (" +
                            std::to_string(best.value("samples", 0)) + " samples)");
@@ -82,7 +87,8 @@ std::string FormatReportText(const json& report) {
     snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
     line("Improvement", pct);
   }
-  if (report.contains("knobs")) line("No. of knobs", std::to_string(report.value("knobs", 0)));
+  if (report.contains("knobs"))
+    line("No. of knobs", std::to_string(report.value("knobs", 0)));
   if (report.contains("configs_explored"))
     line("Configurations explored/total",
          std::to_string(report.value("configs_explored", 0)) + "/" +
@@ -94,7 +100,8 @@ std::string FormatReportText(const json& report) {
                               " invalid)");
   if (report.contains("elapsed_s"))
     line("Optimization time", FormatDuration(report.value("elapsed_s", 0.0)));
-  if (report.contains("stop_reason")) line("Stopped because", report["stop_reason"].get<std::string>());
+  if (report.contains("stop_reason"))
+    line("Stopped because", report["stop_reason"].get<std::string>());
   if (report.contains("settings_file"))
     line("Settings written to", report["settings_file"].get<std::string>());
   return out;
@@ -110,7 +117,8 @@ std::string FormatReportEnv(const json& report, bool shell) {
     if (IsIdentifier(name)) names.push_back(name);
     names.push_back(KnobEnvName(name));
     for (const std::string& n : names)
-      out += shell ? "export " + n + "=" + ShellQuote(text) + "\n" : n + "=" + text + "\n";
+      out +=
+          shell ? "export " + n + "=" + ShellQuote(text) + "\n" : n + "=" + text + "\n";
   }
   return out;
 }

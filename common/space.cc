@@ -21,7 +21,8 @@ bool SameValue(const json& a, const json& b) {
 }  // namespace
 
 Status SearchSpace::Create(std::vector<Knob> knobs, SearchSpace* space) {
-  if (knobs.empty()) return Status::InvalidArgument("a search space needs at least one knob");
+  if (knobs.empty())
+    return Status::InvalidArgument("a search space needs at least one knob");
   std::set<std::string> names;
   for (const Knob& knob : knobs) {
     if (!names.insert(knob.name).second)
@@ -79,7 +80,8 @@ json SearchSpace::ToJson(const Config& config) const {
 }
 
 Status SearchSpace::FromJson(const json& object, Config* config) const {
-  if (!object.is_object()) return Status::InvalidArgument("a configuration must be an object");
+  if (!object.is_object())
+    return Status::InvalidArgument("a configuration must be an object");
   Config result;
   for (const Knob& knob : knobs_) {
     auto it = object.find(knob.name);

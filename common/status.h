@@ -17,22 +17,30 @@ class Status {
  public:
   enum class Code {
     kOk,
-    kInvalidArgument,   // bad input: config, request, value out of domain
-    kNotFound,          // no such job, file, knob
-    kPermissionDenied,  // the peer may not do this
+    kInvalidArgument,     // bad input: config, request, value out of domain
+    kNotFound,            // no such job, file, knob
+    kPermissionDenied,    // the peer may not do this
     kFailedPrecondition,  // the request is valid but not now (job already ended)
-    kUnavailable,       // a resource or service is missing or unreachable
-    kIOError,           // the machine said no: a syscall or the database failed
-    kInternal,          // a bug or an unexpected state
+    kUnavailable,         // a resource or service is missing or unreachable
+    kIOError,             // the machine said no: a syscall or the database failed
+    kInternal,            // a bug or an unexpected state
   };
 
   Status() = default;
   static Status OK() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {Code::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {Code::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {Code::kNotFound, std::move(msg)}; }
-  static Status PermissionDenied(std::string msg) { return {Code::kPermissionDenied, std::move(msg)}; }
-  static Status FailedPrecondition(std::string msg) { return {Code::kFailedPrecondition, std::move(msg)}; }
-  static Status Unavailable(std::string msg) { return {Code::kUnavailable, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) {
+    return {Code::kPermissionDenied, std::move(msg)};
+  }
+  static Status FailedPrecondition(std::string msg) {
+    return {Code::kFailedPrecondition, std::move(msg)};
+  }
+  static Status Unavailable(std::string msg) {
+    return {Code::kUnavailable, std::move(msg)};
+  }
   static Status IOError(std::string msg) { return {Code::kIOError, std::move(msg)}; }
   static Status Internal(std::string msg) { return {Code::kInternal, std::move(msg)}; }
   // For decoders: a Status of any code but kOk (which yields kInternal).

@@ -6,12 +6,12 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "daemon/handler.h"
 #include "daemon/jobs.h"
@@ -28,8 +28,10 @@ namespace {
 void SetUpLogging(const std::string& level) {
   auto logger = spdlog::stderr_color_mt("honed");
   // journald stamps each line itself; elsewhere the time is worth having.
-  if (std::getenv("JOURNAL_STREAM")) logger->set_pattern("[%l] %v");
-  else logger->set_pattern("%Y-%m-%d %H:%M:%S.%e honed[%P] [%l] %v");
+  if (std::getenv("JOURNAL_STREAM"))
+    logger->set_pattern("[%l] %v");
+  else
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e honed[%P] [%l] %v");
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
@@ -48,7 +50,8 @@ int RunDaemon(const DaemonOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.state_dir, ec);
   if (ec) {
-    spdlog::critical("cannot create state directory {}: {}", options.state_dir, ec.message());
+    spdlog::critical("cannot create state directory {}: {}", options.state_dir,
+                     ec.message());
     return 1;
   }
   chmod(options.state_dir.c_str(), 0755);

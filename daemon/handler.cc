@@ -9,7 +9,8 @@ namespace {
 Status JobArg(const Request& request, int64_t* id) {
   auto job = request.args.find("job");
   if (job == request.args.end() || !job->is_number_integer() || job->get<int64_t>() <= 0)
-    return Status::InvalidArgument("'" + request.cmd + "' needs \"job\", a positive job number");
+    return Status::InvalidArgument("'" + request.cmd +
+                                   "' needs \"job\", a positive job number");
   *id = job->get<int64_t>();
   return Status::OK();
 }
@@ -34,7 +35,8 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
 
 Status RequestHandler::Handle(const Request& request, Context& context, json* result) {
   for (const Command& command : Commands())
-    if (command.name == request.cmd) return (this->*command.run)(request, context, result);
+    if (command.name == request.cmd)
+      return (this->*command.run)(request, context, result);
   return Status::InvalidArgument("unknown command '" + request.cmd + "'; try 'help'");
 }
 

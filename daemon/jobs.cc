@@ -11,11 +11,11 @@
 #include <fstream>
 #include <regex>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/report.h"
 
@@ -31,7 +31,8 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr size_t kErrorTail = 400;
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration<double>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -69,8 +70,10 @@ struct JobManager::Job {
 
   double Elapsed() const {
     if (row.state == "running")
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (row.finished_at > 0 && row.started_at > 0) return row.finished_at - row.started_at;
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+    if (row.finished_at > 0 && row.started_at > 0)
+      return row.finished_at - row.started_at;
     return 0;
   }
 };
@@ -81,21 +84,25 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
   *request = JobRequest();
   auto text = args.find("config_text");
   if (text == args.end() || !text->is_string())
-    return Status::InvalidArgument("submit needs \"config_text\", the config file's contents");
+    return Status::InvalidArgument(
+        "submit needs \"config_text\", the config file's contents");
   request->config_text = text->get<std::string>();
   request->config_path = args.value("config_path", std::string("config"));
   request->cwd = args.value("cwd", std::string("/"));
   if (request->cwd.empty() || request->cwd[0] != '/')
     return Status::InvalidArgument("\"cwd\" must be an absolute path");
   if (auto cmd = args.find("command"); cmd != args.end()) {
-    if (!cmd->is_array()) return Status::InvalidArgument("\"command\" must be a list of strings");
+    if (!cmd->is_array())
+      return Status::InvalidArgument("\"command\" must be a list of strings");
     for (const json& arg : *cmd) {
-      if (!arg.is_string()) return Status::InvalidArgument("\"command\" must be a list of strings");
+      if (!arg.is_string())
+        return Status::InvalidArgument("\"command\" must be a list of strings");
       request->command.push_back(arg.get<std::string>());
     }
   }
   if (auto env = args.find("env"); env != args.end()) {
-    if (!env->is_object()) return Status::InvalidArgument("\"env\" must be an object of strings");
+    if (!env->is_object())
+      return Status::InvalidArgument("\"env\" must be an object of strings");
     for (const auto& [key, value] : env->items()) {
       if (!value.is_string() || key.empty() || key.find('=') != std::string::npos)
         return Status::InvalidArgument("\"env\" must map variable names to strings");
@@ -106,9 +113,14 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
 }
 
 json JobRequest::ToJson() const {
-  return {{"config_text", config_text}, {"config_path", config_path}, {"command", command},
-          {"cwd", cwd},                 {"env", env},                 {"uid", user.uid},
-          {"gid", user.gid},            {"groups", user.groups}};
+  return {{"config_text", config_text},
+          {"config_path", config_path},
+          {"command", command},
+          {"cwd", cwd},
+          {"env", env},
+          {"uid", user.uid},
+          {"gid", user.gid},
+          {"groups", user.groups}};
 }
 
 // ---- Space as JSON ----------------------------------------------------------
@@ -116,7 +128,8 @@ json JobRequest::ToJson() const {
 json SpaceToJson(const SearchSpace& space) {
   json knobs = json::array();
   for (const Knob& knob : space.knobs())
-    knobs.push_back({{"name", knob.name}, {"values", knob.values},
+    knobs.push_back({{"name", knob.name},
+                     {"values", knob.values},
                      {"default_index", knob.default_index}});
   return knobs;
 }
@@ -137,7 +150,8 @@ Status SpaceFromJson(const json& value, SearchSpace* space) {
 }
 
 std::optional<double> LastNumber(const std::string& text) {
-  static const std::regex kNumber(R"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)");
+  static const std::regex kNumber(
+      R"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)");
   std::optional<double> last;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), kNumber);
        it != std::sregex_iterator(); ++it) {
@@ -149,7 +163,8 @@ std::optional<double> LastNumber(const std::string& text) {
 
 // ---- JobManager -------------------------------------------------------------
 
-JobManager::JobManager(asio::any_io_executor executor, Store* store, JobManagerOptions options)
+JobManager::JobManager(asio::any_io_executor executor, Store* store,
+                       JobManagerOptions options)
     : executor_(executor),
       store_(store),
       options_(std::move(options)),
@@ -181,7 +196,8 @@ Status JobManager::Recover() {
       job->request.user.uid = r.value("uid", 0u);
       job->request.user.gid = r.value("gid", 0u);
       job->request.user.groups = r.value("groups", std::vector<gid_t>{});
-      parsed = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
+      parsed =
+          ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
       if (parsed.ok()) parsed = CompleteSpec(job->request.command, &job->spec);
     }
     if (!parsed.ok() && job->row.state == "queued") {
@@ -218,7 +234,8 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   if (geteuid() != 0 && peer.uid != geteuid())
     return Status::PermissionDenied(
         "honed runs as uid " + std::to_string(geteuid()) +
-        " and can only run workloads as that user, not as uid " + std::to_string(peer.uid) +
+        " and can only run workloads as that user, not as uid " +
+        std::to_string(peer.uid) +
         "; run honed as root (systemctl start honed) or as your own user");
   s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
   if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
@@ -261,8 +278,8 @@ json JobManager::Summary(const Job& job) const {
     if (job.session) summary["progress"] = Progress(job);
   }
   if (job.row.report.is_object()) {
-    for (const char* key : {"best", "baseline", "improvement_pct", "configs_explored",
-                            "configs_total"})
+    for (const char* key :
+         {"best", "baseline", "improvement_pct", "configs_explored", "configs_total"})
       if (job.row.report.contains(key)) summary[key] = job.row.report[key];
   }
   return summary;
@@ -285,8 +302,8 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
                                     "; only its submitter, root or honed's own user may "
                                     "cancel it");
   if (IsTerminal(job->row.state))
-    return Status::FailedPrecondition("job " + std::to_string(id) + " has already ended (" +
-                                      job->row.state + ")");
+    return Status::FailedPrecondition("job " + std::to_string(id) +
+                                      " has already ended (" + job->row.state + ")");
   spdlog::info("job {}: cancel requested by uid {}", id, peer.uid);
   if (job->row.state == "queued") {
     Finish(*job, "cancelled", "cancelled before it started");
@@ -316,8 +333,8 @@ Status JobManager::RebuildSession(Job& job) {
     if (!s.ok()) return s.WithContext("stored trial " + std::to_string(t.number));
     trials.push_back(std::move(record));
   }
-  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target, &job.space,
-                                                nullptr);
+  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
+                                                &job.space, nullptr);
   job.session->Restore(std::move(trials));
   return Status::OK();
 }
@@ -331,12 +348,14 @@ Status JobManager::Report(int64_t id, json* result) {
   }
   Status s = RebuildSession(*job);
   if (!s.ok()) return s;
-  ReportContext context{job->row.id, job->row.state, job->row.stop_reason, job->row.message,
-                        job->Elapsed(), ""};
+  ReportContext context{job->row.id,      job->row.state, job->row.stop_reason,
+                        job->row.message, job->Elapsed(), ""};
   if (!job->session) {
-    *result = {{"job", id}, {"state", job->row.state},
-               {"target", {{"metric", job->spec.target.metric},
-                           {"goal", GoalName(job->spec.target.goal)}}}};
+    *result = {{"job", id},
+               {"state", job->row.state},
+               {"target",
+                {{"metric", job->spec.target.metric},
+                 {"goal", GoalName(job->spec.target.goal)}}}};
     if (!job->row.message.empty()) (*result)["message"] = job->row.message;
     return Status::OK();
   }
@@ -392,7 +411,8 @@ std::string JobManager::StatusLine() const {
 
 void JobManager::Persist(const Job& job) {
   Status s = store_->UpdateJob(job.row);
-  if (!s.ok()) spdlog::error("job {}: cannot store its state: {}", job.row.id, s.message());
+  if (!s.ok())
+    spdlog::error("job {}: cannot store its state: {}", job.row.id, s.message());
 }
 
 json JobManager::Progress(const Job& job) const {
@@ -409,12 +429,14 @@ json JobManager::Progress(const Job& job) const {
   if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
     progress["baseline_value"] = *baseline->Mean();
   if (const TrialRecord* best = session.Best()) {
-    progress["best"] = {{"config", job.space.ToJson(best->config)}, {"value", *best->Mean()}};
+    progress["best"] = {{"config", job.space.ToJson(best->config)},
+                        {"value", *best->Mean()}};
     if (auto pct = session.ImprovementPct(*best->Mean()))
       progress["improvement_pct"] = std::round(*pct * 100) / 100;
   }
   if (explored > 0 && budget > explored) {
-    double eta = elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
+    double eta =
+        elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
     if (job.spec.settings.max_minutes > 0)
       eta = std::min(eta, std::max(0.0, job.spec.settings.max_minutes * 60 - elapsed));
     progress["eta_s"] = std::round(eta);
@@ -456,7 +478,10 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
 
   Status s = co_await ResolveSpace(job);
   if (!s.ok()) {
-    Finish(job, job.cancel_requested ? "cancelled" : stopping_ ? "interrupted" : "failed",
+    Finish(job,
+           job.cancel_requested ? "cancelled"
+           : stopping_          ? "interrupted"
+                                : "failed",
            s.message());
     co_return;
   }
@@ -464,8 +489,8 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   Persist(job);
   std::unique_ptr<Strategy> strategy =
       MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed);
-  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target, &job.space,
-                                                std::move(strategy));
+  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
+                                                &job.space, std::move(strategy));
   std::map<int64_t, int> seq;  // samples taken per trial
   for (;;) {
     if (job.cancel_requested) co_return Finish(job, "cancelled", "cancelled by request");
@@ -484,14 +509,20 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     s = store_->InsertSample(job.row.id, step.trial, seq[step.trial]++, sample);
     if (!s.ok()) co_return Finish(job, "failed", s.message());
     if (!sample.valid)
-      spdlog::warn("job {}: trial {} sample invalid: {}", job.row.id, step.trial, sample.error);
+      spdlog::warn("job {}: trial {} sample invalid: {}", job.row.id, step.trial,
+                   sample.error);
     job.session->Record(sample);
-    json event = {{"type", "sample"},       {"job", job.row.id},
-                  {"trial", step.trial},    {"baseline", step.baseline},
+    json event = {{"type", "sample"},
+                  {"job", job.row.id},
+                  {"trial", step.trial},
+                  {"baseline", step.baseline},
                   {"config", job.space.ToJson(step.config)},
-                  {"valid", sample.valid},  {"duration_s", sample.duration_s}};
-    if (sample.valid) event["value"] = sample.value;
-    else event["error"] = sample.error;
+                  {"valid", sample.valid},
+                  {"duration_s", sample.duration_s}};
+    if (sample.valid)
+      event["value"] = sample.value;
+    else
+      event["error"] = sample.error;
     Publish(job, event);
     json progress = Progress(job);
     progress["type"] = "progress";
@@ -512,17 +543,18 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
       process.timeout = std::chrono::milliseconds(
           static_cast<int64_t>(job.spec.settings.script_timeout_s * 1000));
       ProcessResult result = co_await RunProcess(process, &job.processes);
-      std::string where = "knob '" + spec.name + "': options_script `" + spec.options_script + "`";
+      std::string where =
+          "knob '" + spec.name + "': options_script `" + spec.options_script + "`";
       if (!result.Succeeded())
-        co_return Status::InvalidArgument(WithOutput(where + " " + result.Describe(), result.err));
+        co_return Status::InvalidArgument(
+            WithOutput(where + " " + result.Describe(), result.err));
       knob.values = ParseOptionList(result.out);
       if (knob.values.empty())
         co_return Status::InvalidArgument(where + " printed no options");
       if (knob.values.size() > kMaxOptionsPerKnob)
-        co_return Status::InvalidArgument(where + " printed " +
-                                          std::to_string(knob.values.size()) +
-                                          " options; at most " +
-                                          std::to_string(kMaxOptionsPerKnob));
+        co_return Status::InvalidArgument(
+            where + " printed " + std::to_string(knob.values.size()) +
+            " options; at most " + std::to_string(kMaxOptionsPerKnob));
     }
     if (spec.default_value) {
       SearchSpace probe;
@@ -530,9 +562,10 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
       Status s = SearchSpace::Create(one, &probe);
       Config config;
       if (s.ok()) s = probe.FromJson(json{{knob.name, *spec.default_value}}, &config);
-      if (!s.ok()) co_return Status::InvalidArgument(
-          "knob '" + spec.name + "': default " + ValueToString(*spec.default_value) +
-          " is not one of its options");
+      if (!s.ok())
+        co_return Status::InvalidArgument("knob '" + spec.name + "': default " +
+                                          ValueToString(*spec.default_value) +
+                                          " is not one of its options");
       knob.default_index = config[0];
     }
     knobs.push_back(std::move(knob));
@@ -576,7 +609,8 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
       for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
            it != std::sregex_iterator(); ++it) {
         const std::smatch& m = *it;
-        if (auto number = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
+        if (auto number =
+                LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
           value = number;
       }
       if (!value) {
@@ -597,7 +631,8 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
   co_return sample;
 }
 
-asio::awaitable<SampleResult> JobManager::MeasureScript(Job& job, const MetricSpec& metric,
+asio::awaitable<SampleResult> JobManager::MeasureScript(Job& job,
+                                                        const MetricSpec& metric,
                                                         const ProcessSpec& base) {
   ProcessSpec process = base;
   process.argv = ShellArgv(metric.script);
@@ -613,8 +648,9 @@ asio::awaitable<SampleResult> JobManager::MeasureScript(Job& job, const MetricSp
   std::optional<double> value = LastNumber(result.out);
   if (!value) {
     std::string shown = Tail(result.out, 80);
-    sample.error = where + " printed no number" +
-                   (shown.empty() ? std::string(" (no output)") : " (output: '" + shown + "')");
+    sample.error =
+        where + " printed no number" +
+        (shown.empty() ? std::string(" (no output)") : " (output: '" + shown + "')");
     co_return sample;
   }
   sample.valid = true;
@@ -623,7 +659,8 @@ asio::awaitable<SampleResult> JobManager::MeasureScript(Job& job, const MetricSp
 }
 
 std::string JobManager::WriteSettings(const Job& job, const json& report) {
-  if (options_.results_dir.empty() || !report.contains("best") || report["best"].is_null())
+  if (options_.results_dir.empty() || !report.contains("best") ||
+      report["best"].is_null())
     return "";
   std::error_code ec;
   std::filesystem::create_directories(options_.results_dir, ec);
@@ -650,13 +687,19 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
   bool ended_normally = state == "completed";
   job.row.state = state;
   job.row.finished_at = Now();
-  if (ended_normally) job.row.stop_reason = reason;
-  else job.row.message = reason;
+  if (ended_normally)
+    job.row.stop_reason = reason;
+  else
+    job.row.message = reason;
   job.phase = state;
   json report;
   if (job.session) {
-    ReportContext context{job.row.id, state, job.row.stop_reason, job.row.message,
-                          job.row.finished_at - job.row.started_at, ""};
+    ReportContext context{job.row.id,
+                          state,
+                          job.row.stop_reason,
+                          job.row.message,
+                          job.row.finished_at - job.row.started_at,
+                          ""};
     report = job.session->Report(context);
     if (state == "completed") {
       std::string file = WriteSettings(job, report);
@@ -671,7 +714,8 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
     spdlog::info("job {}: {} ({})", job.row.id, state, reason);
   else
     spdlog::warn("job {}: {}: {}", job.row.id, state, reason);
-  Publish(job, {{"type", "end"}, {"job", job.row.id}, {"state", state}, {"report", report}});
+  Publish(job,
+          {{"type", "end"}, {"job", job.row.id}, {"state", state}, {"report", report}});
 }
 
 }  // namespace hone

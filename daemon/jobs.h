@@ -45,11 +45,11 @@ struct Peer {
 // What a client submits: the job's config and how to run its workload.
 struct JobRequest {
   std::string config_text;
-  std::string config_path;            // for messages and listings
-  std::vector<std::string> command;   // the workload after `--`; may be empty
-  std::string cwd;                    // the submitter's working directory
+  std::string config_path;                 // for messages and listings
+  std::vector<std::string> command;        // the workload after `--`; may be empty
+  std::string cwd;                         // the submitter's working directory
   std::map<std::string, std::string> env;  // the submitter's environment
-  Credentials user;                   // filled from the peer, never from the client
+  Credentials user;                        // filled from the peer, never from the client
 
   static Status FromJson(const nlohmann::json& args, JobRequest* request);
   nlohmann::json ToJson() const;
@@ -65,7 +65,8 @@ class JobManager {
   using EventSink = std::function<void(const nlohmann::json& event)>;
 
   // `store` must outlive the manager.
-  JobManager(boost::asio::any_io_executor executor, Store* store, JobManagerOptions options);
+  JobManager(boost::asio::any_io_executor executor, Store* store,
+             JobManagerOptions options);
   ~JobManager();
 
   // At start: marks jobs that were running as interrupted and loads every job.
@@ -118,7 +119,7 @@ class JobManager {
   };
   std::map<uint64_t, Watcher> watchers_;
   uint64_t next_token_ = 1;
-  boost::asio::steady_timer wake_;      // cancelled to wake the runner
+  boost::asio::steady_timer wake_;         // cancelled to wake the runner
   boost::asio::steady_timer runner_done_;  // cancelled when the runner returns
   bool running_ = false;
   bool stopping_ = false;

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   app.add_option("--socket-group", options.socket_group,
                  "group allowed to connect (socket mode 0660; applied when root)")
       ->capture_default_str();
-  app.add_option("--state-dir", options.state_dir, "directory for the database and results")
+  app.add_option("--state-dir", options.state_dir,
+                 "directory for the database and results")
       ->capture_default_str();
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))

@@ -30,7 +30,8 @@ void SystemdNotifier::Status(const std::string& line) {
 
 void SystemdNotifier::ScheduleWatchdog() {
   // The STATUS= line is refreshed at the same pace even without a watchdog.
-  auto interval = watchdog_enabled() ? interval_ : std::chrono::microseconds(std::chrono::seconds(5));
+  auto interval =
+      watchdog_enabled() ? interval_ : std::chrono::microseconds(std::chrono::seconds(5));
   timer_.expires_after(interval);
   timer_.async_wait([this](boost::system::error_code ec) {
     if (ec || stopping_) return;

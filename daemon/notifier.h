@@ -17,7 +17,8 @@ namespace hone {
 class SystemdNotifier {
  public:
   // `status` is polled at every watchdog tick for the STATUS= line.
-  SystemdNotifier(boost::asio::any_io_executor executor, std::function<std::string()> status);
+  SystemdNotifier(boost::asio::any_io_executor executor,
+                  std::function<std::string()> status);
 
   void Ready();
   void Stopping();

@@ -3,8 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -38,8 +38,11 @@ struct ChildFailure {
   int error;  // errno
 };
 constexpr const char* kStages[] = {"cannot change to the working directory",
-                                   "cannot set groups", "cannot set gid", "cannot set uid",
-                                   "cannot execute", "cannot set up stdio"};
+                                   "cannot set groups",
+                                   "cannot set gid",
+                                   "cannot set uid",
+                                   "cannot execute",
+                                   "cannot set up stdio"};
 
 // The state shared by the coroutine and the timers' handlers.
 struct Child {
@@ -67,8 +70,8 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
     plan.candidates.push_back(program);
   } else {
     auto path_it = spec.env.find("PATH");
-    std::string path = path_it != spec.env.end() ? path_it->second
-                                                 : "/usr/local/bin:/usr/bin:/bin";
+    std::string path =
+        path_it != spec.env.end() ? path_it->second : "/usr/local/bin:/usr/bin:/bin";
     size_t start = 0;
     while (start <= path.size()) {
       size_t end = path.find(':', start);
@@ -95,8 +98,8 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
 }
 
 // Runs in the child after fork: only async-signal-safe calls.
-[[noreturn]] void ExecChild(const ProcessSpec& spec, ExecPlan& plan, int out_fd, int err_fd,
-                            int status_fd, bool switch_user, pid_t parent) {
+[[noreturn]] void ExecChild(const ProcessSpec& spec, ExecPlan& plan, int out_fd,
+                            int err_fd, int status_fd, bool switch_user, pid_t parent) {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
@@ -251,8 +254,8 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     waitpid(pid, &ignored, 0);
     close(out_pipe[0]), close(err_pipe[0]);
     const std::string& what = failure.stage == 0 ? spec.cwd : spec.argv[0];
-    result.error = std::string(kStages[failure.stage]) + " " + what + ": " +
-                   strerror(failure.error);
+    result.error =
+        std::string(kStages[failure.stage]) + " " + what + ": " + strerror(failure.error);
     co_return result;
   }
   result.started = true;
@@ -290,7 +293,8 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   if (groups) groups->Remove(pid);
 
   result.elapsed_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at)
+          .count();
   result.timed_out = child->timed_out;
   if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);

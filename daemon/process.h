@@ -41,14 +41,14 @@ struct ProcessSpec {
 };
 
 struct ProcessResult {
-  bool started = false;     // false: fork/exec failed, see error
-  bool timed_out = false;   // killed at the timeout
-  bool cancelled = false;   // killed by ProcessGroups::KillAll
-  int exit_code = -1;       // when it exited normally
-  int signal = 0;           // when a signal ended it
+  bool started = false;    // false: fork/exec failed, see error
+  bool timed_out = false;  // killed at the timeout
+  bool cancelled = false;  // killed by ProcessGroups::KillAll
+  int exit_code = -1;      // when it exited normally
+  int signal = 0;          // when a signal ended it
   std::string out;
   std::string err;
-  std::string error;        // why it did not start (chdir, setuid, exec)
+  std::string error;  // why it did not start (chdir, setuid, exec)
   double elapsed_s = 0;
 
   bool Succeeded() const { return started && !timed_out && !cancelled && exit_code == 0; }

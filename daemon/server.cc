@@ -6,9 +6,10 @@
 #include <unistd.h>
 
 #include <deque>
-#include <map>
 #include <filesystem>
+#include <map>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,7 +17,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "common/protocol.h"
 
@@ -69,8 +69,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Start() {
     auto self = shared_from_this();
-    asio::co_spawn(socket_.get_executor(), [self] { return self->Reader(); }, asio::detached);
-    asio::co_spawn(socket_.get_executor(), [self] { return self->Writer(); }, asio::detached);
+    asio::co_spawn(
+        socket_.get_executor(), [self] { return self->Reader(); }, asio::detached);
+    asio::co_spawn(
+        socket_.get_executor(), [self] { return self->Writer(); }, asio::detached);
   }
 
   void Deliver(std::string line) {
@@ -104,9 +106,10 @@ class Session : public std::enable_shared_from_this<Session> {
       auto [ec, n] = co_await asio::async_read_until(
           socket_, asio::dynamic_buffer(buffer, kMaxLineBytes + 1), '\n', use_tuple);
       if (ec == asio::error::not_found) {
-        Deliver(EncodeError(0, Status::InvalidArgument(
-                                   "request line exceeds " + std::to_string(kMaxLineBytes) +
-                                   " bytes; closing the connection")));
+        Deliver(
+            EncodeError(0, Status::InvalidArgument("request line exceeds " +
+                                                   std::to_string(kMaxLineBytes) +
+                                                   " bytes; closing the connection")));
         close_after_flush_ = true;
         signal_.cancel_one();
         co_return;
@@ -179,7 +182,8 @@ class Session : public std::enable_shared_from_this<Session> {
         co_await signal_.async_wait(use_tuple);
         continue;
       }
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(outbox_.front()), use_tuple);
+      auto [ec, n] =
+          co_await asio::async_write(socket_, asio::buffer(outbox_.front()), use_tuple);
       if (ec) break;
       outbox_bytes_ -= outbox_.front().size();
       outbox_.pop_front();
@@ -215,11 +219,12 @@ Status Server::Listen() {
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   if (!dir.empty() && std::filesystem::create_directories(dir, fs_ec))
     chmod(dir.c_str(), 0755);  // reachable; the socket's own mode decides who connects
-  struct stat st{};
+  struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return Status::FailedPrecondition(path + " exists and is not a socket; remove it or "
-                                               "choose another --socket");
+      return Status::FailedPrecondition(path +
+                                        " exists and is not a socket; remove it or "
+                                        "choose another --socket");
     stream_protocol::socket probe(io_);
     boost::system::error_code ec;
     probe.connect(stream_protocol::endpoint(path), ec);
@@ -239,8 +244,8 @@ Status Server::Listen() {
         spdlog::warn("cannot give {} to group {}: {}", path, options_.socket_group,
                      strerror(errno));
     } else {
-      spdlog::warn("group '{}' does not exist; only root can use {}", options_.socket_group,
-                   path);
+      spdlog::warn("group '{}' does not exist; only root can use {}",
+                   options_.socket_group, path);
     }
   }
   listening_ = true;

@@ -51,13 +51,23 @@ class Statement {
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
-  Statement& Bind(int i, int64_t v) { Check(sqlite3_bind_int64(stmt_, i, v)); return *this; }
-  Statement& Bind(int i, double v) { Check(sqlite3_bind_double(stmt_, i, v)); return *this; }
-  Statement& Bind(int i, const std::string& v) {
-    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
+  Statement& Bind(int i, int64_t v) {
+    Check(sqlite3_bind_int64(stmt_, i, v));
     return *this;
   }
-  Statement& BindNull(int i) { Check(sqlite3_bind_null(stmt_, i)); return *this; }
+  Statement& Bind(int i, double v) {
+    Check(sqlite3_bind_double(stmt_, i, v));
+    return *this;
+  }
+  Statement& Bind(int i, const std::string& v) {
+    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                            SQLITE_TRANSIENT));
+    return *this;
+  }
+  Statement& BindNull(int i) {
+    Check(sqlite3_bind_null(stmt_, i));
+    return *this;
+  }
 
   // Steps once: true while there is a row; errors end up in status().
   bool Step() {
@@ -104,7 +114,8 @@ std::string Dump(const json& value) {
 
 Status Store::Open(const std::string& path, std::unique_ptr<Store>* store) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                           nullptr);
   if (rc != SQLITE_OK) {
     Status s = Status::IOError("cannot open state database " + path + ": " +
                                (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -132,8 +143,8 @@ Status Store::Exec(const char* sql) {
 }
 
 Status Store::InsertJob(JobRow* row) {
-  Statement st(db_,
-               "INSERT INTO jobs (state, submitted_at, uid, request) VALUES (?, ?, ?, ?)");
+  Statement st(
+      db_, "INSERT INTO jobs (state, submitted_at, uid, request) VALUES (?, ?, ?, ?)");
   st.Bind(1, row->state).Bind(2, row->submitted_at).Bind(3, int64_t{row->uid});
   st.Bind(4, Dump(row->request));
   Status s = st.Run();
@@ -147,34 +158,47 @@ Status Store::UpdateJob(const JobRow& row) {
                "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, space = ?, "
                "message = ?, stop_reason = ?, report = ? WHERE id = ?");
   st.Bind(1, row.state).Bind(2, row.started_at).Bind(3, row.finished_at);
-  if (row.space.is_null()) st.BindNull(4); else st.Bind(4, Dump(row.space));
+  if (row.space.is_null())
+    st.BindNull(4);
+  else
+    st.Bind(4, Dump(row.space));
   st.Bind(5, row.message).Bind(6, row.stop_reason);
-  if (row.report.is_null()) st.BindNull(7); else st.Bind(7, Dump(row.report));
+  if (row.report.is_null())
+    st.BindNull(7);
+  else
+    st.Bind(7, Dump(row.report));
   st.Bind(8, row.id);
   return st.Run();
 }
 
 Status Store::InsertTrial(int64_t job, int64_t trial, const json& config, bool baseline) {
-  Statement st(db_, "INSERT INTO trials (job_id, trial, config, baseline) VALUES (?, ?, ?, ?)");
+  Statement st(
+      db_, "INSERT INTO trials (job_id, trial, config, baseline) VALUES (?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, Dump(config)).Bind(4, int64_t{baseline});
   return st.Run();
 }
 
-Status Store::InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample) {
-  Statement st(db_,
-               "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)");
+Status Store::InsertSample(int64_t job, int64_t trial, int seq,
+                           const SampleResult& sample) {
+  Statement st(
+      db_,
+      "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
-  if (sample.valid) st.Bind(5, sample.value); else st.BindNull(5);
+  if (sample.valid)
+    st.Bind(5, sample.value);
+  else
+    st.BindNull(5);
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
   return st.Run();
 }
 
 Status Store::LoadJobs(std::vector<JobRow>* jobs) {
   jobs->clear();
-  Statement st(db_,
-               "SELECT id, state, submitted_at, started_at, finished_at, uid, request, space, "
-               "message, stop_reason, report FROM jobs ORDER BY id");
+  Statement st(
+      db_,
+      "SELECT id, state, submitted_at, started_at, finished_at, uid, request, space, "
+      "message, stop_reason, report FROM jobs ORDER BY id");
   while (st.Step()) {
     JobRow row;
     row.id = st.Int(0);
@@ -195,7 +219,8 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
 
 Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   trials->clear();
-  Statement st(db_, "SELECT trial, config, baseline FROM trials WHERE job_id = ? ORDER BY trial");
+  Statement st(
+      db_, "SELECT trial, config, baseline FROM trials WHERE job_id = ? ORDER BY trial");
   st.Bind(1, job);
   while (st.Step()) {
     StoredTrial trial;
@@ -232,9 +257,10 @@ Status Store::MarkRunningInterrupted(double now, std::vector<int64_t>* ids) {
     while (st.Step()) ids->push_back(st.Int(0));
     if (Status s = st.status(); !s.ok()) return s;
   }
-  Statement st(db_,
-               "UPDATE jobs SET state = 'interrupted', finished_at = ?, "
-               "message = 'honed stopped while the job was running' WHERE state = 'running'");
+  Statement st(
+      db_,
+      "UPDATE jobs SET state = 'interrupted', finished_at = ?, "
+      "message = 'honed stopped while the job was running' WHERE state = 'running'");
   st.Bind(1, now);
   return st.Run();
 }

@@ -29,7 +29,7 @@ struct JobRow {
   nlohmann::json request;
   // The resolved search space (knobs and their values), once the job has started.
   nlohmann::json space;
-  std::string message;    // why it failed, was cancelled or interrupted
+  std::string message;  // why it failed, was cancelled or interrupted
   std::string stop_reason;
   nlohmann::json report;  // the final report, once it ended
 };
@@ -54,7 +54,8 @@ class Store {
   Status InsertJob(JobRow* row);
   // Writes every mutable field of the row with that id.
   Status UpdateJob(const JobRow& row);
-  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config, bool baseline);
+  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
+                     bool baseline);
   Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
 
   Status LoadJobs(std::vector<JobRow>* jobs);

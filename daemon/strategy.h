@@ -41,9 +41,9 @@ class RandomStrategy : public Strategy {
   const SearchSpace* space_;
   std::mt19937_64 rng_;
   uint64_t size_;
-  uint64_t next_ = 0;                                  // positions shuffled so far
-  std::unordered_map<uint64_t, uint64_t> swapped_;     // sparse permutation
-  std::unordered_set<std::string> told_;               // measured before being asked
+  uint64_t next_ = 0;                               // positions shuffled so far
+  std::unordered_map<uint64_t, uint64_t> swapped_;  // sparse permutation
+  std::unordered_set<std::string> told_;            // measured before being asked
 };
 
 // Every configuration in order, the last knob fastest (an odometer).

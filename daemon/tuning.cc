@@ -34,7 +34,11 @@ std::optional<double> TrialRecord::Mean() const {
 
 TuningSession::TuningSession(const Settings& settings, const Target& target,
                              const SearchSpace* space, std::unique_ptr<Strategy> strategy)
-    : settings_(settings), target_(target), goal_(target.goal), space_(space), strategy_(std::move(strategy)) {}
+    : settings_(settings),
+      target_(target),
+      goal_(target.goal),
+      space_(space),
+      strategy_(std::move(strategy)) {}
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   trials_ = std::move(trials);
@@ -51,8 +55,8 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
 }
 
 bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
-  int wanted = trial.baseline ? settings_.min_baseline_samples
-                              : settings_.min_samples_per_config;
+  int wanted =
+      trial.baseline ? settings_.min_baseline_samples : settings_.min_samples_per_config;
   if (static_cast<int>(trial.samples.size()) >= wanted) return false;
   // A configuration that failed once is not measured again; the baseline gets all
   // its tries, since nothing can be compared without it.
@@ -60,7 +64,8 @@ bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
 }
 
 std::optional<std::string> TuningSession::BudgetSpent(double elapsed_s) const {
-  if (settings_.max_samples > 0 && samples_valid_ + samples_invalid_ >= settings_.max_samples)
+  if (settings_.max_samples > 0 &&
+      samples_valid_ + samples_invalid_ >= settings_.max_samples)
     return "budget spent: max_samples (" + std::to_string(settings_.max_samples) + ")";
   if (settings_.max_minutes > 0 && elapsed_s >= settings_.max_minutes * 60)
     return "budget spent: max_minutes (" + json(settings_.max_minutes).dump() + ")";
@@ -95,8 +100,8 @@ Step TuningSession::Next(double elapsed_s) {
   if (!current_told_) FinishTrial(current);
   if (current.baseline && current.valid_count() == 0) {
     step.kind = Step::Kind::kFailed;
-    std::string why = current.samples.empty() ? "no sample was taken"
-                                              : current.samples.back().error;
+    std::string why =
+        current.samples.empty() ? "no sample was taken" : current.samples.back().error;
     step.reason = "the baseline configuration produced no valid sample (" + why +
                   "); nothing can be compared against it";
     return step;
@@ -106,7 +111,8 @@ Step TuningSession::Next(double elapsed_s) {
     return step;
   }
   if (configs_explored() >= settings_.max_configs) {
-    step.reason = "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
+    step.reason =
+        "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
     return step;
   }
   for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {

@@ -26,9 +26,9 @@ namespace hone {
 
 struct SampleResult {
   bool valid = false;
-  double value = 0;      // the target metric, when valid
-  std::string error;     // why it is invalid
-  double duration_s = 0; // the workload's wall-clock time
+  double value = 0;       // the target metric, when valid
+  std::string error;      // why it is invalid
+  double duration_s = 0;  // the workload's wall-clock time
 };
 
 struct TrialRecord {

@@ -315,8 +315,8 @@ TEST(ConfigTest, RangeWithTooManyValuesIsAnError) {
   EXPECT_TRUE(Contains(s.message(), "at most")) << s.message();
 }
 
-// Regression (fixed): options and range both fill KnobSpec::options, so a knob that gives both is
-// accepted with the two lists concatenated instead of being refused.
+// Regression (fixed): options and range both fill KnobSpec::options, so a knob that gives
+// both is accepted with the two lists concatenated instead of being refused.
 TEST(ConfigTest, KnobWithBothOptionsAndRangeIsAnError) {
   JobSpec spec;
   Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n"

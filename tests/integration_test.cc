@@ -23,12 +23,14 @@ using test::kReferenceConfig;
 
 // A workload shaped like the reference scenario: best at inter_op=2, intra_op=28.
 // It fails loudly if the knobs did not arrive under both names.
-std::string SurfaceWorkload(const std::string& result_file, const std::string& extra = "") {
+std::string SurfaceWorkload(const std::string& result_file,
+                            const std::string& extra = "") {
   return "#!/bin/sh\nset -eu\n"
          "[ \"$inter_op\" = \"$HONE_KNOB_INTER_OP\" ] || exit 9\n"
          "[ \"$intra_op\" = \"$HONE_KNOB_INTRA_OP\" ] || exit 9\n" +
          extra +
-         "echo $(( 1000 - 10 * (inter_op - 2) * (inter_op - 2) - (intra_op - 28) * (intra_op - "
+         "echo $(( 1000 - 10 * (inter_op - 2) * (inter_op - 2) - (intra_op - 28) * "
+         "(intra_op - "
          "28) )) > " +
          result_file + "\n";
 }
@@ -40,13 +42,14 @@ class IntegrationTest : public ::testing::Test {
   // A config over inter_op/intra_op whose metric reads `dir`/result.txt.
   std::string WriteConfig(const std::string& extra_settings = "",
                           const std::string& inter_op = "seq 1 1 28") {
-    return dir_.Write("knobs.yaml",
-                      "domain:\n  common:\n    knobs:\n      inter_op:\n        options_script: " +
-                          inter_op +
-                          "\n      intra_op:\n        options_script: seq 10 2 56\n"
-                          "    metrics:\n      shell.my_target:\n        sample_script: cat " +
-                          dir_.path() + "/result.txt\n    target: shell.my_target:max\n" +
-                          extra_settings);
+    return dir_.Write(
+        "knobs.yaml",
+        "domain:\n  common:\n    knobs:\n      inter_op:\n        options_script: " +
+            inter_op +
+            "\n      intra_op:\n        options_script: seq 10 2 56\n"
+            "    metrics:\n      shell.my_target:\n        sample_script: cat " +
+            dir_.path() + "/result.txt\n    target: shell.my_target:max\n" +
+            extra_settings);
   }
 
   json WaitForState(int64_t job, const std::string& state, double seconds = 30) {
@@ -66,7 +69,8 @@ class IntegrationTest : public ::testing::Test {
 
 TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
   std::string config = dir_.Write("reference.yaml", kReferenceConfig);
-  std::string workload = dir_.Write("workload.sh", SurfaceWorkload("/tmp/result.txt"), true);
+  std::string workload =
+      dir_.Write("workload.sh", SurfaceWorkload("/tmp/result.txt"), true);
   CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json report = json::parse(run.out);
@@ -76,7 +80,8 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
   EXPECT_TRUE(report["baseline"]["value"].is_number());
   EXPECT_TRUE(report["best"]["config"]["inter_op"].is_number_integer());
   EXPECT_TRUE(report["best"]["config"]["intra_op"].is_number_integer());
-  EXPECT_GE(report["best"]["value"].get<double>(), report["baseline"]["value"].get<double>());
+  EXPECT_GE(report["best"]["value"].get<double>(),
+            report["baseline"]["value"].get<double>());
   EXPECT_TRUE(report["improvement_pct"].is_number());
   EXPECT_EQ(report["configs_total"], 672);
   EXPECT_LT(report["configs_explored"].get<int>(), 672);
@@ -88,37 +93,48 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
 
 TEST_F(IntegrationTest, BudgetLimitsConfigurationsAndHumanReportSaysSo) {
   std::string config = WriteConfig("global_settings:\n  max_configs: 10\n");
-  std::string workload = dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
+  std::string workload =
+      dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
   CommandResult run = honed_.Hone({"run", config, "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_NE(run.out.find("Best known knob settings:"), std::string::npos) << run.out;
-  EXPECT_NE(run.out.find("Configurations explored/total: 10/672"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Configurations explored/total: 10/672"), std::string::npos)
+      << run.out;
   EXPECT_NE(run.out.find("Improvement: "), std::string::npos);
   EXPECT_NE(run.out.find("Settings written to: "), std::string::npos);
   EXPECT_NE(run.out.find("max_configs"), std::string::npos);
   EXPECT_NE(run.err.find("configs (672 total)"), std::string::npos) << "no progress line";
 
   json report = honed_.HoneJson({"report", "1"});
-  std::string best_inter = std::to_string(report["best"]["config"]["inter_op"].get<int>());
+  std::string best_inter =
+      std::to_string(report["best"]["config"]["inter_op"].get<int>());
   CommandResult env = honed_.Hone({"report", "1", "--format", "env"});
   EXPECT_EQ(env.exit_code, 0);
   EXPECT_NE(env.out.find("inter_op=" + best_inter + "\n"), std::string::npos) << env.out;
   EXPECT_NE(env.out.find("HONE_KNOB_INTER_OP=" + best_inter + "\n"), std::string::npos);
   std::string file = report["settings_file"];
-  EXPECT_NE(ReadFile(file).find("export inter_op='" + best_inter + "'"), std::string::npos);
+  EXPECT_NE(ReadFile(file).find("export inter_op='" + best_inter + "'"),
+            std::string::npos);
 }
 
 TEST_F(IntegrationTest, WorkloadRunsInTheSubmittersDirectoryWithItsEnvironment) {
   std::string config = WriteConfig("global_settings:\n  max_configs: 2\n", "echo 4");
   std::string workload = dir_.Write(
-      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt",
-                              "pwd > " + dir_.path() + "/cwd; echo \"$HONE_TEST_VAR\" > " +
-                                  dir_.path() + "/var; id -u > " + dir_.path() + "/uid\n"),
+      "w.sh",
+      SurfaceWorkload(dir_.path() + "/result.txt",
+                      "pwd > " + dir_.path() + "/cwd; echo \"$HONE_TEST_VAR\" > " +
+                          dir_.path() + "/var; id -u > " + dir_.path() + "/uid\n"),
       true);
   std::filesystem::create_directory(dir_.path() + "/sub");
-  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
-                                   honed_.socket(), "run", config, "--", workload};
-  CommandResult run = test::RunCommand(argv, {"HONE_TEST_VAR=from the client"}, dir_.path() + "/sub");
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone",
+                                   "--socket",
+                                   honed_.socket(),
+                                   "run",
+                                   config,
+                                   "--",
+                                   workload};
+  CommandResult run =
+      test::RunCommand(argv, {"HONE_TEST_VAR=from the client"}, dir_.path() + "/sub");
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(ReadFile(dir_.path() + "/cwd"), dir_.path() + "/sub\n");
   EXPECT_EQ(ReadFile(dir_.path() + "/var"), "from the client\n");
@@ -128,7 +144,8 @@ TEST_F(IntegrationTest, WorkloadRunsInTheSubmittersDirectoryWithItsEnvironment) 
 TEST_F(IntegrationTest, CancelStopsTheJobAndKillsItsWorkload) {
   std::string config = WriteConfig();
   std::string pids = dir_.path() + "/pids";
-  std::string workload = dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
+  std::string workload =
+      dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
   json submitted = honed_.HoneJson({"submit", config, "--", workload});
   ASSERT_TRUE(submitted.is_object());
   int64_t job = submitted["job"];
@@ -151,8 +168,10 @@ TEST_F(IntegrationTest, HungWorkloadIsKilledAtItsTimeoutAndCountedInvalid) {
       "workload:\n  run:\n    timeout: 1s\n",
       "seq 1 1 3");
   std::string workload = dir_.Write(
-      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt",
-                              "if [ \"$inter_op\" = 1 ] && [ \"$intra_op\" = 12 ]; then sleep 60; fi\n"),
+      "w.sh",
+      SurfaceWorkload(
+          dir_.path() + "/result.txt",
+          "if [ \"$inter_op\" = 1 ] && [ \"$intra_op\" = 12 ]; then sleep 60; fi\n"),
       true);
   CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
@@ -166,7 +185,8 @@ TEST_F(IntegrationTest, HungWorkloadIsKilledAtItsTimeoutAndCountedInvalid) {
 
 TEST_F(IntegrationTest, HungBaselineFailsTheJobWithAClearMessage) {
   std::string config = WriteConfig(
-      "global_settings:\n  min_baseline_samples: 1\nworkload:\n  run:\n    timeout: 500ms\n");
+      "global_settings:\n  min_baseline_samples: 1\nworkload:\n  run:\n    timeout: "
+      "500ms\n");
   std::string workload = dir_.Write("w.sh", "#!/bin/sh\nsleep 60\n", true);
   CommandResult run = honed_.Hone({"run", config, "--", workload});
   EXPECT_EQ(run.exit_code, 1);
@@ -177,20 +197,22 @@ TEST_F(IntegrationTest, HungBaselineFailsTheJobWithAClearMessage) {
 }
 
 TEST_F(IntegrationTest, GarbageMetricIsAnInvalidSampleNotAFailure) {
-  std::string config = WriteConfig("global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n",
-                                   "seq 1 1 2");
-  std::string workload = dir_.Write(
-      "w.sh",
-      "#!/bin/sh\nif [ \"$inter_op\" = 2 ] && [ \"$intra_op\" = 10 ]; then echo garbage > " +
-          dir_.path() + "/result.txt; else echo $inter_op$intra_op > " + dir_.path() +
-          "/result.txt; fi\n",
-      true);
+  std::string config = WriteConfig(
+      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n", "seq 1 1 2");
+  std::string workload =
+      dir_.Write("w.sh",
+                 "#!/bin/sh\nif [ \"$inter_op\" = 2 ] && [ \"$intra_op\" = 10 ]; then "
+                 "echo garbage > " +
+                     dir_.path() + "/result.txt; else echo $inter_op$intra_op > " +
+                     dir_.path() + "/result.txt; fi\n",
+                 true);
   CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json report = json::parse(run.out);
   EXPECT_EQ(report["samples_invalid"], 1);
   EXPECT_EQ(report["configs_explored"], 48);
-  EXPECT_NE(run.err.find("metric 'shell.my_target': sample_script printed no number (output: 'garbage')"),
+  EXPECT_NE(run.err.find("metric 'shell.my_target': sample_script printed no number "
+                         "(output: 'garbage')"),
             std::string::npos)
       << run.err;
 }
@@ -199,20 +221,24 @@ TEST_F(IntegrationTest, FailingMetricScriptOnTheBaselineFailsWithItsStderr) {
   std::string config = dir_.Write(
       "knobs.yaml",
       "domain:\n  common:\n    knobs:\n      n:\n        options: [1, 2]\n    metrics:\n"
-      "      m:\n        sample_script: echo no such file >&2; exit 1\n    target: m:min\n");
+      "      m:\n        sample_script: echo no such file >&2; exit 1\n    target: "
+      "m:min\n");
   CommandResult run = honed_.Hone({"run", config, "--", "true"});
   EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find("sample_script exited with status 1: no such file"), std::string::npos)
+  EXPECT_NE(run.err.find("sample_script exited with status 1: no such file"),
+            std::string::npos)
       << run.err;
 }
 
 TEST_F(IntegrationTest, MalformedConfigNamesFileLineAndColumn) {
-  std::string config = dir_.Write("bad.yaml",
-                                  "domain:\n  common:\n    knobs:\n      n:\n        range: {min: 1, max: 0}\n"
-                                  "    target: duration:min\n");
+  std::string config = dir_.Write(
+      "bad.yaml",
+      "domain:\n  common:\n    knobs:\n      n:\n        range: {min: 1, max: 0}\n"
+      "    target: duration:min\n");
   CommandResult run = honed_.Hone({"run", config, "--", "true"});
   EXPECT_EQ(run.exit_code, 2);
-  EXPECT_NE(run.err.find("bad.yaml:5:16: knob 'n': range.max is below range.min"), std::string::npos)
+  EXPECT_NE(run.err.find("bad.yaml:5:16: knob 'n': range.max is below range.min"),
+            std::string::npos)
       << run.err;
 
   std::string broken = dir_.Write("broken.yaml", "domain:\n  common: [\n");
@@ -228,29 +254,32 @@ TEST_F(IntegrationTest, HonedRejectsABrokenConfigSentDirectly) {
                {"config_path", "direct.yaml"},
                {"command", {"true"}},
                {"cwd", "/"}};
-  std::string line = json({{"v", 1}, {"id", 5}, {"cmd", "submit"}, {"args", args}}).dump() + "\n";
+  std::string line =
+      json({{"v", 1}, {"id", 5}, {"cmd", "submit"}, {"args", args}}).dump() + "\n";
   std::vector<std::string> replies = honed_.Raw(line);
   ASSERT_EQ(replies.size(), 1u);
   json reply = json::parse(replies[0]);
   EXPECT_EQ(reply["id"], 5);
   EXPECT_EQ(reply["ok"], false);
   EXPECT_EQ(reply["error"]["code"], "invalid_argument");
-  EXPECT_NE(reply["error"]["message"].get<std::string>().find("direct.yaml:1:"), std::string::npos)
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("direct.yaml:1:"),
+            std::string::npos)
       << reply.dump();
 }
 
 TEST_F(IntegrationTest, MalformedRequestsGetErrorsAndTheConnectionKeepsServing) {
-  std::vector<std::string> replies =
-      honed_.Raw("{not json\n[1,2]\n{\"v\":1,\"id\":7,\"cmd\":\"frobnicate\"}\n"
-                 "{\"v\":9,\"id\":8,\"cmd\":\"ping\"}\n{\"v\":1,\"id\":9,\"cmd\":\"ping\"}\n");
+  std::vector<std::string> replies = honed_.Raw(
+      "{not json\n[1,2]\n{\"v\":1,\"id\":7,\"cmd\":\"frobnicate\"}\n"
+      "{\"v\":9,\"id\":8,\"cmd\":\"ping\"}\n{\"v\":1,\"id\":9,\"cmd\":\"ping\"}\n");
   ASSERT_EQ(replies.size(), 5u);
   EXPECT_EQ(json::parse(replies[0])["error"]["message"], "message is not valid JSON");
   EXPECT_EQ(json::parse(replies[1])["error"]["message"], "message is not a JSON object");
   json unknown = json::parse(replies[2]);
   EXPECT_EQ(unknown["id"], 7);
   EXPECT_EQ(unknown["error"]["message"], "unknown command 'frobnicate'; try 'help'");
-  EXPECT_NE(json::parse(replies[3])["error"]["message"].get<std::string>().find("version 9"),
-            std::string::npos);
+  EXPECT_NE(
+      json::parse(replies[3])["error"]["message"].get<std::string>().find("version 9"),
+      std::string::npos);
   json pong = json::parse(replies[4]);
   EXPECT_EQ(pong["id"], 9);
   EXPECT_EQ(pong["ok"], true);
@@ -258,7 +287,8 @@ TEST_F(IntegrationTest, MalformedRequestsGetErrorsAndTheConnectionKeepsServing) 
 
 TEST_F(IntegrationTest, AClientThatClosesItsSendingSideStillGetsItsWatchToTheEnd) {
   std::string config = WriteConfig("global_settings:\n  max_configs: 3\n");
-  std::string workload = dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.1\n"), true);
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.1\n"), true);
   json submitted = honed_.HoneJson({"submit", config, "--", workload});
   ASSERT_TRUE(submitted.is_object());
   std::vector<std::string> lines =
@@ -280,7 +310,8 @@ TEST_F(IntegrationTest, OversizedRequestIsRefusedAndHonedKeepsServing) {
 }
 
 TEST_F(IntegrationTest, SigkillMidJobLosesNoFinishedTrialAndMarksItInterrupted) {
-  std::string config = WriteConfig("global_settings:\n  max_configs: 200\n  min_baseline_samples: 1\n");
+  std::string config =
+      WriteConfig("global_settings:\n  max_configs: 200\n  min_baseline_samples: 1\n");
   std::string workload = dir_.Write(
       "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.2\n"), true);
   json submitted = honed_.HoneJson({"submit", config, "--", workload});
@@ -313,7 +344,8 @@ TEST_F(IntegrationTest, SigkillMidJobLosesNoFinishedTrialAndMarksItInterrupted) 
 TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
   std::string config = WriteConfig();
   std::string pids = dir_.path() + "/pids";
-  std::string workload = dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
+  std::string workload =
+      dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids + "\nsleep 60\n", true);
   json submitted = honed_.HoneJson({"submit", config, "--", workload});
   int64_t job = submitted["job"];
   ASSERT_TRUE(WaitFor([&] { return !ReadFile(pids).empty(); }, 20));
@@ -328,15 +360,18 @@ TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
 }
 
 TEST_F(IntegrationTest, SecondHonedOnTheSameSocketRefusesToStart) {
-  CommandResult second = test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--socket",
-                                           honed_.socket(), "--state-dir", dir_.path() + "/other"});
+  CommandResult second =
+      test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--socket", honed_.socket(),
+                        "--state-dir", dir_.path() + "/other"});
   EXPECT_EQ(second.exit_code, 1);
-  EXPECT_NE(second.err.find("another honed is already listening"), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("another honed is already listening"), std::string::npos)
+      << second.err;
   EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
 }
 
 TEST_F(IntegrationTest, TheDatabaseIsPrivateAndTheSocketIsForItsGroup) {
-  struct stat db{}, sock{};
+  struct stat db {
+  }, sock{};
   ASSERT_EQ(stat((dir_.path() + "/state/honed.db").c_str(), &db), 0);
   EXPECT_EQ(db.st_mode & 0777, 0600u) << "the database holds submitters' environments";
   ASSERT_EQ(stat(honed_.socket().c_str(), &sock), 0);
@@ -350,8 +385,8 @@ TEST_F(IntegrationTest, UnknownJobIsRefused) {
 }
 
 TEST(ClientTest, UnreachableHonedSaysHowToStartIt) {
-  CommandResult ping = test::RunCommand(
-      {std::string(HONE_BIN_DIR) + "/hone", "--socket", "/nonexistent/honed.sock", "ping"});
+  CommandResult ping = test::RunCommand({std::string(HONE_BIN_DIR) + "/hone", "--socket",
+                                         "/nonexistent/honed.sock", "ping"});
   EXPECT_EQ(ping.exit_code, 3);
   EXPECT_NE(ping.err.find("is honed running?"), std::string::npos) << ping.err;
 }

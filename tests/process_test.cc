@@ -21,7 +21,7 @@ using test::ReadFile;
 using test::TempDir;
 
 ProcessResult RunToEnd(ProcessSpec spec, ProcessGroups* groups = nullptr,
-                  std::function<void(asio::io_context&)> also = nullptr) {
+                       std::function<void(asio::io_context&)> also = nullptr) {
   asio::io_context io;
   auto future = asio::co_spawn(io, RunProcess(std::move(spec), groups), asio::use_future);
   if (also) also(io);

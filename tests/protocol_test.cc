@@ -282,9 +282,9 @@ TEST(ProtocolTest, RequestOfAnotherVersionIsInvalid) {
   EXPECT_TRUE(Contains(s.message(), "version 1")) << s.message();
 }
 
-// Regression (fixed): the version is checked before the id is read, so a request of another version
-// cannot be answered at its id although the id is readable (protocol.h: "On failure
-// request->id holds the request's id when it could be read").
+// Regression (fixed): the version is checked before the id is read, so a request of
+// another version cannot be answered at its id although the id is readable (protocol.h:
+// "On failure request->id holds the request's id when it could be read").
 TEST(ProtocolTest, RequestOfAnotherVersionKeepsItsId) {
   Request request;
   Status s = DecodeRequest(R"({"v":2,"id":8,"cmd":"status"})", &request);
@@ -298,7 +298,8 @@ TEST(ProtocolTest, NonIntegerVersionIsInvalid) {
   EXPECT_FALSE(DecodeRequest(R"({"v":1.5,"id":8,"cmd":"status"})", &request).ok());
 }
 
-// Regression (fixed): the version is compared after conversion to int, so 2^32 + 1 passes as 1.
+// Regression (fixed): the version is compared after conversion to int, so 2^32 + 1 passes
+// as 1.
 TEST(ProtocolTest, VersionThatOnlyTruncatesToOneIsInvalid) {
   Request request;
   Status s = DecodeRequest(R"({"v":4294967297,"id":8,"cmd":"status"})", &request);

@@ -250,8 +250,8 @@ TEST(ReportTest, LargeValuesAreWholeNumbersNotScientific) {
   EXPECT_EQ(FormatValue(123456789), "123456789");
 }
 
-// Regression (fixed): %.4g rounds 9999.5..9999.99 up to "1e+04", but the switch to whole numbers
-// only happens from 10000, so these values come out in scientific notation.
+// Regression (fixed): %.4g rounds 9999.5..9999.99 up to "1e+04", but the switch to whole
+// numbers only happens from 10000, so these values come out in scientific notation.
 TEST(ReportTest, ValueJustBelowTenThousandIsNotScientific) {
   EXPECT_EQ(FormatValue(9999.7), "10000");
 }

@@ -82,7 +82,8 @@ TEST(StoreTest, OpeningAnUnwritablePathSaysWhich) {
   std::unique_ptr<Store> store;
   Status s = Store::Open("/nonexistent/dir/honed.db", &store);
   EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("/nonexistent/dir/honed.db"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("/nonexistent/dir/honed.db"), std::string::npos)
+      << s.message();
 }
 
 }  // namespace

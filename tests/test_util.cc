@@ -50,7 +50,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
-                         const std::vector<std::string>& extra_env, const std::string& cwd) {
+                         const std::vector<std::string>& extra_env,
+                         const std::string& cwd) {
   CommandResult result;
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) return result;
@@ -94,7 +95,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 }
 
 bool WaitForImpl(const std::function<bool()>& predicate, double seconds) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     if (predicate()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -113,7 +115,10 @@ bool ProcessAlive(pid_t pid) {
 }
 
 Honed::Honed(const std::string& dir)
-    : dir_(dir), socket_(dir + "/honed.sock"), state_(dir + "/state"), log_(dir + "/honed.log") {}
+    : dir_(dir),
+      socket_(dir + "/honed.sock"),
+      state_(dir + "/state"),
+      log_(dir + "/honed.log") {}
 
 Honed::~Honed() {
   if (pid_ > 0) Stop();
@@ -150,13 +155,16 @@ void Honed::Kill() {
   pid_ = -1;
 }
 
-CommandResult Honed::Hone(const std::vector<std::string>& args, const std::string& cwd) const {
-  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket", socket_};
+CommandResult Honed::Hone(const std::vector<std::string>& args,
+                          const std::string& cwd) const {
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
+                                   socket_};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, {}, cwd);
 }
 
-nlohmann::json Honed::HoneJson(const std::vector<std::string>& args, const std::string& cwd) const {
+nlohmann::json Honed::HoneJson(const std::vector<std::string>& args,
+                               const std::string& cwd) const {
   std::vector<std::string> with_json = {"--json"};
   with_json.insert(with_json.end(), args.begin(), args.end());
   CommandResult result = Hone(with_json, cwd);

@@ -37,7 +37,8 @@ class TempDir {
   ~TempDir();
   const std::string& path() const { return path_; }
   // Writes `text` to path()/name (mode 0755 when executable) and returns the path.
-  std::string Write(const std::string& name, const std::string& text, bool executable = false) const;
+  std::string Write(const std::string& name, const std::string& text,
+                    bool executable = false) const;
 
  private:
   std::string path_;
@@ -70,9 +71,11 @@ class Honed {
   bool running() const { return pid_ > 0; }
 
   // Runs `hone --socket ... args...`.
-  CommandResult Hone(const std::vector<std::string>& args, const std::string& cwd = "") const;
+  CommandResult Hone(const std::vector<std::string>& args,
+                     const std::string& cwd = "") const;
   // `hone --json args...`, with stdout parsed (null when not JSON).
-  nlohmann::json HoneJson(const std::vector<std::string>& args, const std::string& cwd = "") const;
+  nlohmann::json HoneJson(const std::vector<std::string>& args,
+                          const std::string& cwd = "") const;
 
   // Sends raw bytes on a fresh connection and returns the reply lines it reads
   // until the connection is idle for `idle_s` or closed. With `half_close`, the

@@ -13,7 +13,8 @@ using nlohmann::json;
 // Proposes a fixed list of configurations and records what it is told.
 class ScriptedStrategy : public Strategy {
  public:
-  explicit ScriptedStrategy(std::deque<Config> proposals) : proposals_(std::move(proposals)) {}
+  explicit ScriptedStrategy(std::deque<Config> proposals)
+      : proposals_(std::move(proposals)) {}
   std::optional<Config> Ask() override {
     if (proposals_.empty()) return std::nullopt;
     Config next = proposals_.front();
@@ -112,7 +113,8 @@ TEST_F(TuningTest, ABaselineWithoutValidSamplesFailsTheJobWithTheReason) {
   TuningSession session = Make({{1, 0}});
   session.Next(0);
   session.Record(Invalid("workload timed out after 1.0s and was killed"));
-  ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);  // the baseline gets all its tries
+  ASSERT_EQ(session.Next(0).kind,
+            Step::Kind::kSample);  // the baseline gets all its tries
   session.Record(Invalid("workload timed out after 1.0s and was killed"));
   Step step = session.Next(0);
   EXPECT_EQ(step.kind, Step::Kind::kFailed);
@@ -212,7 +214,8 @@ TEST_F(TuningTest, ReportHasTheDesignKeysWithKnobValues) {
   session.Next(0);
   session.Record(Valid(126));
   session.Next(0);
-  json report = session.Report({7, "completed", "budget spent", "", 12.34, "/r/job-7.env"});
+  json report =
+      session.Report({7, "completed", "budget spent", "", 12.34, "/r/job-7.env"});
   EXPECT_EQ(report["job"], 7);
   EXPECT_EQ(report["state"], "completed");
   EXPECT_EQ(report["target"], json({{"metric", "m"}, {"goal", "max"}}));
