@@ -91,6 +91,28 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
   EXPECT_TRUE(report["job"].is_number_integer());
 }
 
+TEST_F(IntegrationTest, TheShippedExampleIsTheReferenceConfigAndTunesTheRealKernel) {
+  std::string example = std::string(HONE_SOURCE_DIR) + "/examples/reference";
+  std::string reference = ReadFile(example + "/knobs.yaml");
+  EXPECT_EQ(reference, kReferenceConfig);
+  // The same config with a private result file and a small budget.
+  std::string result = dir_.path() + "/result.txt";
+  std::string text = reference;
+  text.replace(text.find("/tmp/result.txt"), 15, result);
+  std::string config = dir_.Write("example.yaml", text + "global_settings:\n  max_configs: 3\n");
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
+                                   honed_.socket(), "run", "--json", config, "--",
+                                   example + "/workload.sh"};
+  CommandResult run = test::RunCommand(
+      argv, {"HONE_RESULT_FILE=" + result,
+             "HONE_DEMO_KERNEL=" + std::string(HONE_BIN_DIR) + "/hone-demo-kernel"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["samples_invalid"], 0);
+  EXPECT_EQ(report["configs_explored"], 3);
+  EXPECT_GT(report["best"]["value"].get<double>(), 0);
+}
+
 TEST_F(IntegrationTest, BudgetLimitsConfigurationsAndHumanReportSaysSo) {
   std::string config = WriteConfig("global_settings:\n  max_configs: 10\n");
   std::string workload =

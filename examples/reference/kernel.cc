@@ -7,13 +7,15 @@
 // buffer) against the shared panel, and meets the others at a barrier again.
 //
 // Both knobs matter for real reasons:
-//   --threads (inter_op): work is split by row tiles, and every k-panel ends in
-//     a barrier, so threads beyond the core count get time-sliced and the
-//     whole team waits for the descheduled ones; too few leave cores idle.
-//   --block (intra_op): the tile edge sets the cache footprint of the inner
-//     kernel, the number of barriers (size / block panels), the tail work
-//     when block does not divide size, and the scalar remainder when block is
-//     not a multiple of the 8-wide register-blocked micro-kernel.
+//   --threads (inter_op): row tiles are dealt out statically and every k-panel
+//     ends in a spin-then-sleep barrier (OpenMP-style), so with more threads
+//     than cores the waiters burn the cores that descheduled threads need and
+//     the team runs at the pace of its slowest member; too few threads leave
+//     cores idle.
+//   --block (intra_op): the tile edge sets the number of barriers (two per
+//     size / block panel), loop and packing overhead, the cache footprint of
+//     the inner kernel, tail tiles when it does not divide size, and a scalar
+//     remainder when it is not a multiple of the 8-wide micro-kernel.
 //
 // The amount of arithmetic (2 * size^3 flops) does not depend on the knobs.
 // Prints exactly one line to stdout: "throughput: <x> GFLOP/s".
@@ -44,10 +46,7 @@ constexpr int kDefaultReps = 3;
 constexpr int kMicroWidth = 8;  // columns per register-blocked micro-kernel step
 // How long a thread waiting at a barrier spins before it sleeps (OpenMP-style
 // active waiting; cf. GOMP_SPINCOUNT / KMP_BLOCKTIME).
-#ifndef SPIN_US
-#define SPIN_US 200
-#endif
-constexpr auto kSpinTime = std::chrono::microseconds(SPIN_US);
+constexpr auto kSpinTime = std::chrono::microseconds(200);
 
 struct Options {
   int threads = 2;
@@ -57,15 +56,16 @@ struct Options {
   bool verbose = false;
 };
 
-[[noreturn]] void Usage(const std::string& message) {
-  std::fprintf(stderr,
-               "hone-demo-kernel: %s\n"
+[[noreturn]] void Usage(const std::string& message, int exit_code = 2) {
+  FILE* out = exit_code == 0 ? stdout : stderr;
+  if (!message.empty()) std::fprintf(out, "hone-demo-kernel: %s\n", message.c_str());
+  std::fprintf(out,
                "usage: hone-demo-kernel [--threads N (%d..%d)] [--block B (%d..%d)]\n"
                "         [--size S (%d..%d, default %d)] [--reps R (%d..%d, default %d)]"
                " [--verbose]\n",
-               message.c_str(), kMinThreads, kMaxThreads, kMinBlock, kMaxBlock, kMinSize,
-               kMaxSize, kDefaultSize, kMinReps, kMaxReps, kDefaultReps);
-  std::exit(2);
+               kMinThreads, kMaxThreads, kMinBlock, kMaxBlock, kMinSize, kMaxSize,
+               kDefaultSize, kMinReps, kMaxReps, kDefaultReps);
+  std::exit(exit_code);
 }
 
 int ParseInt(std::string_view flag, std::string_view text, int lo, int hi) {
@@ -83,6 +83,7 @@ Options ParseArgs(int argc, char** argv) {
   Options opts;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg(argv[i]);
+    if (arg == "--help" || arg == "-h") Usage("", 0);
     if (arg == "--verbose") {
       opts.verbose = true;
       continue;
@@ -164,7 +165,8 @@ struct Problem {
   int block;
   int threads;
   std::vector<double> a, b, c;
-  std::vector<double> b_panel;  // packed k-panel of B: one block x nb tile per column tile
+  // Packed k-panel of B, stored as one contiguous block x nb tile per column tile.
+  std::vector<double> b_panel;
 };
 
 void Worker(Problem& p, SpinBarrier& sync, int id) {
@@ -185,7 +187,7 @@ void Worker(Problem& p, SpinBarrier& sync, int id) {
       }
     }
     sync.ArriveAndWait();
-    // Multiply: row tile it belongs to thread it % threads.
+    // Multiply, statically scheduled: row tile it belongs to thread it % threads.
     for (int it = id; it < tiles; it += p.threads) {
       const int i0 = it * bs;
       const int mb = std::min(bs, n - i0);
@@ -242,14 +244,16 @@ int main(int argc, char** argv) {
   }
   std::vector<double> sorted = seconds;
   std::sort(sorted.begin(), sorted.end());
-  const double median = sorted.size() % 2 == 1
-                            ? sorted[sorted.size() / 2]
-                            : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  const double median =
+      sorted.size() % 2 == 1
+          ? sorted[sorted.size() / 2]
+          : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
   const double flops = 2.0 * p.n * p.n * static_cast<double>(p.n);
 
   if (opts.verbose) {  // the checksum also keeps the optimiser from dropping C
     double checksum = 0.0;
-    for (size_t i = 0; i < elems; ++i) checksum += p.c[i] * static_cast<double>(i % 31 + 1);
+    for (size_t i = 0; i < elems; ++i)
+      checksum += p.c[i] * static_cast<double>(i % 31 + 1);
     std::fprintf(stderr, "size=%d block=%d threads=%d reps=%d checksum=%.17g\n", p.n,
                  p.block, p.threads, opts.reps, checksum);
     for (size_t r = 0; r < seconds.size(); ++r) {
