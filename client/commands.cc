@@ -408,4 +408,62 @@ int CmdReport(const ClientOptions& options, int64_t job) {
   return kExitOk;
 }
 
+int CmdKnobs(const ClientOptions& options) {
+  json result;
+  int code = CallOnce(options, "knobs", json::object(), &result);
+  if (code != kExitOk) return code;
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+    return kExitOk;
+  }
+  printf("%-36s %-8s %-10s %-14s %s\n", "KNOB", "BACKEND", "AVAILABLE", "VALUE",
+         "DOMAIN / WHY NOT");
+  for (const json& knob : result.value("knobs", json::array())) {
+    bool available = knob.value("available", false);
+    std::string detail;
+    if (available) {
+      const json domain = knob.value("domain", json::array());
+      for (size_t i = 0; i < domain.size() && i < 6; ++i)
+        detail += (i ? " " : "") + ValueToString(domain[i]);
+      if (domain.size() > 6)
+        detail += " ... " + ValueToString(domain.back()) + " (" +
+                  std::to_string(domain.size()) + " values)";
+    } else {
+      detail = knob.value("reason", "");
+    }
+    printf("%-36s %-8s %-10s %-14s %s\n", knob.value("name", "").c_str(),
+           knob.value("backend", "").c_str(), available ? "yes" : "no",
+           knob.value("value", available ? "?" : "-").c_str(), detail.c_str());
+  }
+  return kExitOk;
+}
+
+int CmdRestore(const ClientOptions& options) {
+  json result;
+  int code = CallOnce(options, "restore", json::object(), &result);
+  if (code != kExitOk) return code;
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+    return kExitOk;
+  }
+  const json restored = result.value("restored", json::array());
+  if (restored.empty()) std::cout << "nothing to restore: honed holds no changed knob\n";
+  for (const json& line : restored) std::cout << line.get<std::string>() << "\n";
+  return kExitOk;
+}
+
+int CmdApply(const ClientOptions& options, int64_t job) {
+  json result;
+  int code = CallOnce(options, "apply", {{"job", job}}, &result);
+  if (code != kExitOk) return code;
+  if (options.json) {
+    std::cout << result.dump() << "\n";
+    return kExitOk;
+  }
+  for (const json& line : result.value("applied", json::array()))
+    std::cout << line.get<std::string>() << "\n";
+  std::cout << "kept: re-applied at every honed start until `hone restore`\n";
+  return kExitOk;
+}
+
 }  // namespace hone

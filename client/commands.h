@@ -36,5 +36,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job);
 int CmdWatch(const ClientOptions& options, int64_t job);
 int CmdCancel(const ClientOptions& options, int64_t job);
 int CmdReport(const ClientOptions& options, int64_t job);
+int CmdKnobs(const ClientOptions& options);
+int CmdRestore(const ClientOptions& options);
+int CmdApply(const ClientOptions& options, int64_t job);
 
 }  // namespace hone

@@ -105,6 +105,24 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json", "env", "sh"}));
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 
+  app.add_subcommand(
+         "knobs",
+         "list the machine's built-in system knobs: backend, availability (and why "
+         "not), current value, domain")
+      ->callback([&] { exit_code = hone::CmdKnobs(options); });
+
+  CLI::App* apply = app.add_subcommand(
+      "apply",
+      "keep a completed job's best system knob settings (re-applied at every honed "
+      "start; `hone restore` reverts them)");
+  add_job_arg(apply, true);
+  apply->callback([&] { exit_code = hone::CmdApply(options, job); });
+
+  app.add_subcommand("restore",
+                     "put back the original value of every knob honed changed, applied "
+                     "settings included")
+      ->callback([&] { exit_code = hone::CmdRestore(options); });
+
   app.add_subcommand("ping", "check that honed answers")->callback([&] {
     exit_code = hone::CmdPing(options);
   });

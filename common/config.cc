@@ -28,6 +28,7 @@ class ConfigReader {
   Status ReadDomain(const YAML::Node& domain);
   Status ReadDomainSection(const YAML::Node& section);
   Status ReadKnob(const std::string& name, const YAML::Node& node);
+  Status ReadImports(const YAML::Node& node);
   Status ReadRange(const YAML::Node& node, KnobSpec* knob);
   Status ReadMetric(const std::string& name, const YAML::Node& node);
   Status ReadTarget(const YAML::Node& node);
@@ -123,6 +124,8 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
       s = ReadGlobalSettings(it->second);
     } else if (key == "workload") {
       s = ReadWorkload(it->second);
+    } else if (key == "import") {
+      s = ReadImports(it->second);
     } else if (key == "strategy") {
       s = ReadString(it->second, "strategy", &spec_->settings.strategy);
       if (s.ok() && spec_->settings.strategy != "random" &&
@@ -138,7 +141,7 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
     return Status::InvalidArgument(filename_ +
                                    ": no 'domain' section; knobs and the target live "
                                    "under domain.common");
-  if (spec_->knobs.empty())
+  if (spec_->knobs.empty() && spec_->imports.empty())
     return Status::InvalidArgument(filename_ +
                                    ": no knobs defined under domain.common.knobs");
   if (spec_->target.metric.empty())
@@ -190,9 +193,10 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
   knob.name = name;
   knob.pos = PosOf(node);
   const std::string what = "knob '" + name + "'";
-  Status s = ExpectMap(node, what);
+  // `vm.swappiness:` alone names a built-in knob with its whole domain.
+  Status s = node.IsNull() ? Status::OK() : ExpectMap(node, what);
   bool has_options = false, has_range = false;
-  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+  for (auto it = node.begin(); s.ok() && node.IsMap() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node& value = it->second;
     if (key == "options") {
@@ -226,19 +230,32 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
             value.Tag() == "!" ? json(value.Scalar()) : ParseScalar(value.Scalar());
     } else if (key == "description") {
       s = ReadString(value, what + ": description", &knob.description);
-    } else if (key == "get_script" || key == "set_script" || key == "devices_script" ||
-               key == "pre_set_script") {
-      s = Error(it->first, what + ": " + key +
-                               " (script knobs) is not supported yet; this hone tunes "
-                               "application knobs passed as environment variables");
+    } else if (key == "get_script") {
+      s = ReadString(value, what + ": get_script", &knob.get_script);
+    } else if (key == "set_script") {
+      s = ReadString(value, what + ": set_script", &knob.set_script);
+    } else if (key == "devices_script") {
+      s = ReadString(value, what + ": devices_script", &knob.devices_script);
+    } else if (key == "pre_set_script") {
+      s = ReadString(value, what + ": pre_set_script", &knob.pre_set_script);
     } else {
       WarnUnknown(it->first, what);
     }
   }
   if (!s.ok()) return s;
   int sources = has_options + has_range + !knob.options_script.empty();
-  if (sources == 0)
-    return Error(node, what + " has no values: give options, options_script or range");
+  bool scripted = !knob.get_script.empty() || !knob.set_script.empty() ||
+                  !knob.devices_script.empty() || !knob.pre_set_script.empty();
+  if (scripted) {
+    if (knob.get_script.empty() || knob.set_script.empty())
+      return Error(node, what + ": a script knob needs both get_script and set_script");
+    if (sources == 0)
+      return Error(node,
+                   what + ": a script knob needs its values: give options or range");
+    knob.kind = KnobKind::kScript;
+  } else if (sources == 0) {
+    knob.kind = KnobKind::kBuiltin;  // checked against honed's catalog at submit
+  }
   if (sources > 1)
     return Error(node, what + ": give only one of options, options_script and range");
   if (knob.options.size() > kMaxOptionsPerKnob)
@@ -246,6 +263,50 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
                            " values; at most " + std::to_string(kMaxOptionsPerKnob));
   spec_->knobs.push_back(std::move(knob));
   return Status::OK();
+}
+
+Status ConfigReader::ReadImports(const YAML::Node& node) {
+  Status s = ExpectMap(node, "import");
+  for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
+    ImportSpec import;
+    import.source = it->first.Scalar();
+    import.pos = PosOf(it->first);
+    const std::string what = "import." + import.source;
+    if (import.source != "builtin") {
+      s = Error(it->first,
+                "import '" + import.source +
+                    "' is not known; hone imports from 'builtin' (see hone knobs)");
+      break;
+    }
+    const YAML::Node& body = it->second;
+    s = body.IsNull() ? Status::OK() : ExpectMap(body, what);
+    for (auto f = body.begin(); s.ok() && body.IsMap() && f != body.end(); ++f) {
+      const std::string key = f->first.Scalar();
+      std::vector<std::string>* list = key == "include_knobs"   ? &import.include
+                                       : key == "exclude_knobs" ? &import.exclude
+                                                                : nullptr;
+      if (!list) {
+        WarnUnknown(f->first, what);
+        continue;
+      }
+      if (!f->second.IsSequence()) {
+        s = Error(f->second, what + "." + key + " must be a list of regular expressions");
+        break;
+      }
+      for (const YAML::Node& re : f->second) {
+        try {
+          std::regex check(re.Scalar(), std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          s = Error(re, what + "." + key + ": '" + re.Scalar() +
+                            "' is not a valid regular expression: " + e.what());
+          break;
+        }
+        list->push_back(re.Scalar());
+      }
+    }
+    if (s.ok()) spec_->imports.push_back(std::move(import));
+  }
+  return s;
 }
 
 Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
@@ -436,6 +497,12 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
 }  // namespace
 
 std::string_view GoalName(Goal goal) { return goal == Goal::kMax ? "max" : "min"; }
+
+bool JobSpec::HasKind(KnobKind kind) const {
+  for (const KnobSpec& k : knobs)
+    if (k.kind == kind) return true;
+  return kind == KnobKind::kBuiltin && !imports.empty();
+}
 
 const MetricSpec* JobSpec::FindMetric(std::string_view name) const {
   for (const MetricSpec& m : metrics)

@@ -28,16 +28,37 @@ struct SourcePos {
   int column = 0;
 };
 
+enum class KnobKind {
+  kApplication,  // values reach the workload as environment variables only
+  kBuiltin,      // a knob of honed's catalog, by name (`hone knobs`); may narrow it
+  kScript,       // get_script / set_script, run by honed as root
+};
+
 struct KnobSpec {
   std::string name;
+  // kApplication when the knob lists values, kBuiltin when it names no values and
+  // no scripts. honed also treats a knob with values as kBuiltin when its name is in
+  // the catalog (the values then narrow the built-in domain).
+  KnobKind kind = KnobKind::kApplication;
   std::string description;
   // Candidate values, in order: numbers as JSON numbers, anything else as strings.
   // Filled from `options` or `range`; empty while `options_script` is unresolved.
   std::vector<nlohmann::json> options;
   // Shell command whose output (whitespace-separated) lists the options.
   std::string options_script;
-  // The baseline value; the first option when absent.
+  // The baseline value; the first option when absent. System knobs start from
+  // their current value instead.
   std::optional<nlohmann::json> default_value;
+  // kScript: values pass in $KNOB_VAL, devices in $KNOB_DEV.
+  std::string get_script, set_script, devices_script, pre_set_script;
+  SourcePos pos;
+};
+
+// `import: {builtin: {include_knobs: [...], exclude_knobs: [...]}}`: every available
+// built-in knob whose name matches an include regex and no exclude regex.
+struct ImportSpec {
+  std::string source;                         // "builtin"
+  std::vector<std::string> include, exclude;  // ECMAScript regexes, whole-name match
   SourcePos pos;
 };
 
@@ -94,6 +115,7 @@ struct WorkloadSpec {
 
 struct JobSpec {
   std::vector<KnobSpec> knobs;
+  std::vector<ImportSpec> imports;
   std::vector<MetricSpec> metrics;
   Target target;
   Settings settings;
@@ -102,6 +124,8 @@ struct JobSpec {
   std::vector<std::string> warnings;
 
   const MetricSpec* FindMetric(std::string_view name) const;
+  // Knobs of these kinds change the machine (and need privilege).
+  bool HasKind(KnobKind kind) const;
 };
 
 // At most this many values per knob, from any source.

@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <grp.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -15,6 +16,9 @@
 
 #include "daemon/handler.h"
 #include "daemon/jobs.h"
+#include "daemon/knobs.h"
+#include "daemon/ledger.h"
+#include "daemon/machine.h"
 #include "daemon/notifier.h"
 #include "daemon/server.h"
 #include "daemon/store.h"
@@ -37,33 +41,84 @@ void SetUpLogging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
+// Opens (creating) the state directory and its database.
+Status OpenState(const DaemonOptions& options, std::unique_ptr<Store>* store) {
+  // The database holds submitters' environments: private by default. Files meant
+  // for others (the socket, results) get their modes set explicitly.
+  umask(077);
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec)
+    return Status::IOError("cannot create state directory " + options.state_dir + ": " +
+                           ec.message());
+  chmod(options.state_dir.c_str(), 0755);
+  return Store::Open(options.state_dir + "/honed.db", store);
+}
+
+// Puts back what a honed that died left changed, then re-applies kept settings.
+asio::awaitable<Status> RecoverKnobs(Ledger& ledger) {
+  std::vector<std::string> done;
+  Status s = co_await ledger.RestoreHeld(std::nullopt, &done);
+  Status applied = co_await ledger.Reapply(&done);
+  for (const std::string& line : done) spdlog::info("startup: {}", line);
+  co_return s.ok() ? applied : s;
+}
+
+std::optional<gid_t> GroupId(const std::string& name) {
+  if (group* g = getgrnam(name.c_str())) return g->gr_gid;
+  return std::nullopt;
+}
+
 }  // namespace
+
+int RunRestore(const DaemonOptions& options) {
+  SetUpLogging(options.log_level);
+  std::unique_ptr<Store> store;
+  Status s = OpenState(options, &store);
+  if (!s.ok()) {
+    spdlog::critical("{}", s.message());
+    return 1;
+  }
+  std::unique_ptr<Machine> machine = MakeMachine(options.root);
+  Ledger ledger(store.get(), machine.get());
+  asio::io_context io(1);
+  std::vector<std::string> done;
+  asio::co_spawn(io, ledger.RestoreHeld(std::nullopt, &done),
+                 [&](std::exception_ptr e, Status result) {
+                   s = e ? Status::Internal("restore failed with an exception") : result;
+                 });
+  io.run();
+  for (const std::string& line : done) spdlog::info("{}", line);
+  if (!s.ok()) {
+    spdlog::error("restore incomplete: {}", s.message());
+    return 1;
+  }
+  spdlog::info("restored {} knob instance(s)", done.size());
+  return 0;
+}
 
 int RunDaemon(const DaemonOptions& options) {
   SetUpLogging(options.log_level);
   // A client that disappears mid-write must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
 
-  // The database holds submitters' environments: private by default. Files meant
-  // for others (the socket, results) get their modes set explicitly.
-  umask(077);
-  std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  if (ec) {
-    spdlog::critical("cannot create state directory {}: {}", options.state_dir,
-                     ec.message());
-    return 1;
-  }
-  chmod(options.state_dir.c_str(), 0755);
   std::unique_ptr<Store> store;
-  Status s = Store::Open(options.state_dir + "/honed.db", &store);
+  Status s = OpenState(options, &store);
   if (!s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;
   }
+  std::unique_ptr<Machine> machine = MakeMachine(options.root);
+  std::vector<CatalogEntry> catalog = BuildCatalog(machine.get());
+  Ledger ledger(store.get(), machine.get());
 
   asio::io_context io(1);
-  JobManager jobs(io.get_executor(), store.get(), {options.state_dir + "/results"});
+  JobManagerOptions job_options;
+  job_options.results_dir = options.state_dir + "/results";
+  job_options.ledger = &ledger;
+  job_options.catalog = &catalog;
+  job_options.admin_gid = GroupId(options.admin_group);
+  JobManager jobs(io.get_executor(), store.get(), job_options);
   s = jobs.Recover();
   if (!s.ok()) {
     spdlog::critical("cannot recover jobs: {}", s.message());
@@ -93,11 +148,21 @@ int RunDaemon(const DaemonOptions& options) {
         asio::detached);
   });
 
-  server.Start();
-  jobs.Start();
-  notifier.Ready();
-  spdlog::info("honed {} ready on {} (state in {})", HONE_VERSION, options.socket_path,
-               options.state_dir);
+  // READY only once the machine is back to how it should be.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        Status recovered = co_await RecoverKnobs(ledger);
+        if (!recovered.ok())
+          spdlog::error("startup restore incomplete ({}); the ledger keeps the rest",
+                        recovered.message());
+        server.Start();
+        jobs.Start();
+        notifier.Ready();
+        spdlog::info("honed {} ready on {} (state in {}, machine root {})", HONE_VERSION,
+                     options.socket_path, options.state_dir, options.root);
+      },
+      asio::detached);
   io.run();
   spdlog::info("honed stopped");
   return 0;

@@ -19,9 +19,18 @@ struct DaemonOptions {
   std::string state_dir = "/var/lib/honed";
   // trace, debug, info, warn, error.
   std::string log_level = "info";
+  // Where the machine's /sys, /proc and /dev are ("/" normally; a fake tree in tests).
+  std::string root = "/";
+  // Members of this group (besides root) may tune built-in system knobs.
+  std::string admin_group = "hone-admin";
 };
 
 // Runs the daemon; returns the process exit code.
 int RunDaemon(const DaemonOptions& options);
+
+// honed --restore: puts back every original the ledger holds for jobs (not applied
+// settings), without starting the server; for ExecStopPost. Exit code 0 when all
+// were restored.
+int RunRestore(const DaemonOptions& options);
 
 }  // namespace hone

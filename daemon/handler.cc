@@ -1,7 +1,10 @@
 #include "daemon/handler.h"
 
+#include <boost/asio/use_awaitable.hpp>
+
 namespace hone {
 
+namespace asio = boost::asio;
 using nlohmann::json;
 
 namespace {
@@ -29,69 +32,99 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"watch", "follow a job's events until it ends: job", &RequestHandler::Watch},
       {"cancel", "stop a queued or running job: job", &RequestHandler::Cancel},
       {"report", "a job's report: job", &RequestHandler::Report},
+      {"knobs", "the built-in system knobs, their domains and current values",
+       &RequestHandler::Knobs},
+      {"restore", "put back every original value honed holds, applied ones included",
+       &RequestHandler::Restore},
+      {"apply", "keep a completed job's best system knob settings: job",
+       &RequestHandler::Apply},
   };
   return kCommands;
 }
 
-Status RequestHandler::Handle(const Request& request, Context& context, json* result) {
+asio::awaitable<Status> RequestHandler::Handle(const Request& request, Context& context,
+                                               json* result) {
   for (const Command& command : Commands())
     if (command.name == request.cmd)
-      return (this->*command.run)(request, context, result);
-  return Status::InvalidArgument("unknown command '" + request.cmd + "'; try 'help'");
+      co_return co_await (this->*command.run)(request, context, result);
+  co_return Status::InvalidArgument("unknown command '" + request.cmd + "'; try 'help'");
 }
 
-Status RequestHandler::Ping(const Request&, Context& context, json* result) {
+asio::awaitable<Status> RequestHandler::Ping(const Request&, Context& context,
+                                             json* result) {
   *result = {{"pong", true}, {"uid", context.peer.uid}};
-  return Status::OK();
+  co_return Status::OK();
 }
 
-Status RequestHandler::Version(const Request&, Context&, json* result) {
+asio::awaitable<Status> RequestHandler::Version(const Request&, Context&, json* result) {
   *result = {{"version", HONE_VERSION}, {"protocol", kProtocolVersion}};
-  return Status::OK();
+  co_return Status::OK();
 }
 
-Status RequestHandler::Help(const Request&, Context&, json* result) {
+asio::awaitable<Status> RequestHandler::Help(const Request&, Context&, json* result) {
   json commands = json::array();
   for (const Command& command : Commands())
     commands.push_back({{"name", command.name}, {"summary", command.summary}});
   *result = {{"commands", commands}};
-  return Status::OK();
+  co_return Status::OK();
 }
 
-Status RequestHandler::Submit(const Request& request, Context& context, json* result) {
-  return jobs_->Submit(context.peer, request.args, result);
+asio::awaitable<Status> RequestHandler::Submit(const Request& request, Context& context,
+                                               json* result) {
+  co_return jobs_->Submit(context.peer, request.args, result);
 }
 
-Status RequestHandler::List(const Request&, Context&, json* result) {
+asio::awaitable<Status> RequestHandler::List(const Request&, Context&, json* result) {
   *result = jobs_->List();
-  return Status::OK();
+  co_return Status::OK();
 }
 
-Status RequestHandler::JobStatus(const Request& request, Context&, json* result) {
+asio::awaitable<Status> RequestHandler::JobStatus(const Request& request, Context&,
+                                                  json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  return s.ok() ? jobs_->JobStatus(id, result) : s;
+  co_return s.ok() ? jobs_->JobStatus(id, result) : s;
 }
 
-Status RequestHandler::Watch(const Request& request, Context& context, json* result) {
+asio::awaitable<Status> RequestHandler::Watch(const Request& request, Context& context,
+                                              json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
   uint64_t token = 0;
   if (s.ok()) s = jobs_->Watch(id, context.sink, &token, result);
   if (s.ok() && token != 0 && context.watches) context.watches->push_back(token);
-  return s;
+  co_return s;
 }
 
-Status RequestHandler::Cancel(const Request& request, Context& context, json* result) {
+asio::awaitable<Status> RequestHandler::Cancel(const Request& request, Context& context,
+                                               json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  return s.ok() ? jobs_->Cancel(context.peer, id, result) : s;
+  co_return s.ok() ? jobs_->Cancel(context.peer, id, result) : s;
 }
 
-Status RequestHandler::Report(const Request& request, Context&, json* result) {
+asio::awaitable<Status> RequestHandler::Report(const Request& request, Context&,
+                                               json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  return s.ok() ? jobs_->Report(id, result) : s;
+  co_return s.ok() ? jobs_->Report(id, result) : s;
+}
+
+asio::awaitable<Status> RequestHandler::Knobs(const Request&, Context&, json* result) {
+  co_return co_await jobs_->Knobs(result);
+}
+
+asio::awaitable<Status> RequestHandler::Restore(const Request&, Context& context,
+                                                json* result) {
+  co_return co_await jobs_->RestoreAll(context.peer, result);
+}
+
+asio::awaitable<Status> RequestHandler::Apply(const Request& request, Context& context,
+                                              json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  if (!s.ok()) co_return s;
+  co_return co_await jobs_->ApplyBest(context.peer, id, result);
 }
 
 }  // namespace hone

@@ -1,6 +1,6 @@
 // RequestHandler: decoded requests in, results out; the daemon's command table.
 //
-// No I/O: the server decodes a line into a Request, passes it here with the peer's
+// No socket I/O: the server decodes a line into a Request, passes it here with the peer's
 // credentials, and encodes what comes back. Commands are a table (name, summary,
 // function), so the protocol's command list is generated from it. Runs on the
 // event-loop thread; `jobs` must outlive the handler.
@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/protocol.h"
@@ -31,26 +32,34 @@ class RequestHandler {
   struct Command {
     std::string_view name;
     std::string_view summary;
-    Status (RequestHandler::*run)(const Request&, Context&, nlohmann::json*);
+    boost::asio::awaitable<Status> (RequestHandler::*run)(const Request&, Context&,
+                                                          nlohmann::json*);
   };
 
   explicit RequestHandler(JobManager* jobs) : jobs_(jobs) {}
 
-  Status Handle(const Request& request, Context& context, nlohmann::json* result);
+  boost::asio::awaitable<Status> Handle(const Request& request, Context& context,
+                                        nlohmann::json* result);
   JobManager* jobs() const { return jobs_; }
 
   static const std::vector<Command>& Commands();
 
  private:
-  Status Ping(const Request&, Context&, nlohmann::json* result);
-  Status Version(const Request&, Context&, nlohmann::json* result);
-  Status Help(const Request&, Context&, nlohmann::json* result);
-  Status Submit(const Request&, Context&, nlohmann::json* result);
-  Status List(const Request&, Context&, nlohmann::json* result);
-  Status JobStatus(const Request&, Context&, nlohmann::json* result);
-  Status Watch(const Request&, Context&, nlohmann::json* result);
-  Status Cancel(const Request&, Context&, nlohmann::json* result);
-  Status Report(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Ping(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Version(const Request&, Context&,
+                                         nlohmann::json* result);
+  boost::asio::awaitable<Status> Help(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Submit(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> List(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> JobStatus(const Request&, Context&,
+                                           nlohmann::json* result);
+  boost::asio::awaitable<Status> Watch(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Cancel(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Report(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Knobs(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Restore(const Request&, Context&,
+                                         nlohmann::json* result);
+  boost::asio::awaitable<Status> Apply(const Request&, Context&, nlohmann::json* result);
 
   JobManager* jobs_;
 };

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -64,6 +65,8 @@ struct JobManager::Job {
   SearchSpace space;
   std::unique_ptr<TuningSession> session;
   ProcessGroups processes;
+  std::unique_ptr<KnobBindings> bindings;  // its system knobs, once started
+  std::vector<std::string> notes;          // things the user should know (status)
   bool cancel_requested = false;
   std::string phase;
   std::chrono::steady_clock::time_point started;
@@ -149,6 +152,48 @@ Status SpaceFromJson(const json& value, SearchSpace* space) {
   return SearchSpace::Create(std::move(knobs), space);
 }
 
+namespace {
+
+// A built-in knob's values: its whole domain, or the config's list when every value
+// of it is in the domain.
+Status NarrowDomain(const std::string& name, const std::vector<json>& domain,
+                    std::vector<json>* values) {
+  if (values->empty()) {
+    *values = domain;
+    return Status::OK();
+  }
+  for (const json& value : *values) {
+    std::string text = ValueToString(value);
+    bool found = std::any_of(domain.begin(), domain.end(),
+                             [&](const json& d) { return ValueToString(d) == text; });
+    if (!found) {
+      std::string allowed;
+      for (size_t i = 0; i < domain.size() && i < 12; ++i)
+        allowed += (i ? ", " : "") + ValueToString(domain[i]);
+      if (domain.size() > 12)
+        allowed += ", ... (" + std::to_string(domain.size()) + " values)";
+      return Status::InvalidArgument("knob '" + name + "': " + text +
+                                     " is outside its domain: " + allowed);
+    }
+  }
+  return Status::OK();
+}
+
+Status DefaultIndex(const Knob& knob, const json& value, uint32_t* index) {
+  std::string text = ValueToString(value);
+  for (uint32_t i = 0; i < knob.values.size(); ++i)
+    if (ValueToString(knob.values[i]) == text ||
+        (value.is_number() && knob.values[i].is_number() &&
+         value.get<double>() == knob.values[i].get<double>())) {
+      *index = i;
+      return Status::OK();
+    }
+  return Status::InvalidArgument("knob '" + knob.name + "': default " + text +
+                                 " is not one of its options");
+}
+
+}  // namespace
+
 std::optional<double> LastNumber(const std::string& text) {
   static const std::regex kNumber(
       R"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)");
@@ -199,6 +244,7 @@ Status JobManager::Recover() {
       parsed =
           ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
       if (parsed.ok()) parsed = CompleteSpec(job->request.command, &job->spec);
+      if (parsed.ok()) parsed = ResolveBuiltins(&job->spec);
     }
     if (!parsed.ok() && job->row.state == "queued") {
       job->row.state = "failed";
@@ -239,6 +285,8 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
         "; run honed as root (systemctl start honed) or as your own user");
   s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
   if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
+  if (s.ok()) s = ResolveBuiltins(&job->spec);
+  if (s.ok()) s = CheckPrivilege(peer, job->spec);
   if (!s.ok()) return s;
   job->row.state = "queued";
   job->row.submitted_at = Now();
@@ -273,6 +321,7 @@ json JobManager::Summary(const Job& job) const {
   if (job.row.finished_at > 0) summary["finished_at"] = job.row.finished_at;
   if (!job.row.message.empty()) summary["message"] = job.row.message;
   if (!job.row.stop_reason.empty()) summary["stop_reason"] = job.row.stop_reason;
+  if (!job.notes.empty()) summary["notes"] = job.notes;
   if (job.row.state == "running") {
     summary["phase"] = job.phase;
     if (job.session) summary["progress"] = Progress(job);
@@ -476,15 +525,30 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   spdlog::info("job {}: started", job.row.id);
   Publish(job, {{"type", "state"}, {"job", job.row.id}, {"state", "running"}});
 
-  Status s = co_await ResolveSpace(job);
-  if (!s.ok()) {
-    Finish(job,
-           job.cancel_requested ? "cancelled"
-           : stopping_          ? "interrupted"
-                                : "failed",
-           s.message());
-    co_return;
+  auto [state, reason] = co_await RunTrials(job);
+  if (job.bindings && !job.bindings->empty()) {
+    // Whatever happened, the machine goes back to how the job found it.
+    job.phase = "restoring knobs";
+    std::vector<std::string> done;
+    Status s = co_await options_.ledger->RestoreHeld(job.row.id, &done);
+    for (const std::string& line : done) spdlog::info("job {}: {}", job.row.id, line);
+    if (!s.ok()) {
+      spdlog::error("job {}: {}; the ledger keeps it for the next start", job.row.id,
+                    s.message());
+      job.notes.push_back("restoring knobs failed: " + s.message());
+    }
   }
+  Finish(job, state, reason);
+}
+
+asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& job) {
+  using Outcome = std::pair<std::string, std::string>;
+  Status s = co_await ResolveSpace(job);
+  if (!s.ok())
+    co_return Outcome{job.cancel_requested ? "cancelled"
+                      : stopping_          ? "interrupted"
+                                           : "failed",
+                      s.message()};
   job.row.space = SpaceToJson(job.space);
   Persist(job);
   std::unique_ptr<Strategy> strategy =
@@ -493,21 +557,28 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
                                                 &job.space, std::move(strategy));
   std::map<int64_t, int> seq;  // samples taken per trial
   for (;;) {
-    if (job.cancel_requested) co_return Finish(job, "cancelled", "cancelled by request");
-    if (stopping_) co_return Finish(job, "interrupted", "honed was stopped");
+    if (job.cancel_requested) co_return Outcome{"cancelled", "cancelled by request"};
+    if (stopping_) co_return Outcome{"interrupted", "honed was stopped"};
     Step step = job.session->Next(job.Elapsed());
-    if (step.kind == Step::Kind::kDone) co_return Finish(job, "completed", step.reason);
-    if (step.kind == Step::Kind::kFailed) co_return Finish(job, "failed", step.reason);
+    if (step.kind == Step::Kind::kDone) co_return Outcome{"completed", step.reason};
+    if (step.kind == Step::Kind::kFailed) co_return Outcome{"failed", step.reason};
     job.phase = step.baseline ? "measuring the baseline" : "searching";
+    Status prepared;
     if (step.first_sample) {
       s = store_->InsertTrial(job.row.id, step.trial, job.space.ToJson(step.config),
                               step.baseline);
-      if (!s.ok()) co_return Finish(job, "failed", s.message());
+      if (!s.ok()) co_return Outcome{"failed", s.message()};
+      prepared = co_await PrepareTrial(job, step.config, step.trial);
     }
-    SampleResult sample = co_await TakeSample(job, step.config);
+    SampleResult sample;
+    if (prepared.ok()) {
+      sample = co_await TakeSample(job, step.config);
+    } else {
+      sample.error = prepared.message();  // the trial fails; nothing is half-applied
+    }
     if (job.cancel_requested || stopping_) continue;  // a killed sample is not a result
     s = store_->InsertSample(job.row.id, step.trial, seq[step.trial]++, sample);
-    if (!s.ok()) co_return Finish(job, "failed", s.message());
+    if (!s.ok()) co_return Outcome{"failed", s.message()};
     if (!sample.valid)
       spdlog::warn("job {}: trial {} sample invalid: {}", job.row.id, step.trial,
                    sample.error);
@@ -531,8 +602,26 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   }
 }
 
+asio::awaitable<Status> JobManager::PrepareTrial(Job& job, const Config& config,
+                                                 int64_t trial) {
+  if (!job.bindings || job.bindings->empty()) co_return Status::OK();
+  std::vector<std::string> notes = co_await job.bindings->CheckForeignChanges();
+  for (const std::string& note : notes) {
+    spdlog::warn("job {}: {}", job.row.id, note);
+    job.notes.push_back(note);
+    Publish(job, {{"type", "note"}, {"job", job.row.id}, {"message", note}});
+  }
+  std::vector<std::string> log;
+  Status s = co_await job.bindings->Apply(job.space, config, &log);
+  for (const std::string& line : log)
+    spdlog::info("job {} trial {}: {}", job.row.id, trial, line);
+  co_return s;
+}
+
 asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
   std::vector<Knob> knobs;
+  std::vector<bool> is_system;
+  job.bindings = std::make_unique<KnobBindings>(job.row.id, options_.ledger);
   for (const KnobSpec& spec : job.spec.knobs) {
     Knob knob;
     knob.name = spec.name;
@@ -556,21 +645,124 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
             where + " printed " + std::to_string(knob.values.size()) +
             " options; at most " + std::to_string(kMaxOptionsPerKnob));
     }
-    if (spec.default_value) {
-      SearchSpace probe;
-      std::vector<Knob> one = {knob};
-      Status s = SearchSpace::Create(one, &probe);
-      Config config;
-      if (s.ok()) s = probe.FromJson(json{{knob.name, *spec.default_value}}, &config);
-      if (!s.ok())
-        co_return Status::InvalidArgument("knob '" + spec.name + "': default " +
-                                          ValueToString(*spec.default_value) +
-                                          " is not one of its options");
-      knob.default_index = config[0];
+    SystemKnob* system = nullptr;
+    std::unique_ptr<SystemKnob> owned;
+    if (spec.kind == KnobKind::kBuiltin) {
+      system = FindBuiltin(spec.name);
+      if (!system)
+        co_return Status::Unavailable("knob '" + spec.name + "' is not available here");
+      Status s = NarrowDomain(spec.name, system->Domain(), &knob.values);
+      if (!s.ok()) co_return s;
+    } else if (spec.kind == KnobKind::kScript) {
+      ScriptKnobSpec script{spec.name,           spec.description,
+                            knob.values,         spec.get_script,
+                            spec.set_script,     spec.devices_script,
+                            spec.pre_set_script, job.spec.settings.script_timeout_s};
+      Status s = co_await MakeScriptKnob(script, &owned);
+      if (!s.ok()) co_return s;
+      system = owned.get();
+    }
+    if (system) job.bindings->Add(knobs.size(), system, std::move(owned));
+    is_system.push_back(system != nullptr);
+    if (spec.default_value && !system) {
+      Status s = DefaultIndex(knob, *spec.default_value, &knob.default_index);
+      if (!s.ok()) co_return s;
     }
     knobs.push_back(std::move(knob));
   }
+  if (!job.bindings->empty()) {
+    // System knobs start where the machine is: that is the honest baseline.
+    Status s = co_await job.bindings->ReadCurrent();
+    if (!s.ok()) co_return s;
+    for (size_t dim = 0; dim < knobs.size(); ++dim) {
+      if (!is_system[dim]) continue;
+      std::string current = job.bindings->StartValue(dim);
+      std::vector<json>& values = knobs[dim].values;
+      auto it = std::find_if(values.begin(), values.end(),
+                             [&](const json& v) { return ValueToString(v) == current; });
+      if (it == values.end()) it = values.insert(values.end(), ParseScalar(current));
+      knobs[dim].default_index = static_cast<uint32_t>(it - values.begin());
+    }
+  }
   co_return SearchSpace::Create(std::move(knobs), &job.space);
+}
+
+SystemKnob* JobManager::FindBuiltin(const std::string& name) const {
+  if (!options_.catalog) return nullptr;
+  for (CatalogEntry& entry : *options_.catalog)
+    if (entry.name == name) return entry.knob.get();
+  return nullptr;
+}
+
+Status JobManager::ResolveBuiltins(JobSpec* spec) const {
+  static const std::vector<CatalogEntry> kNoCatalog;
+  const std::vector<CatalogEntry>& catalog =
+      options_.catalog ? *options_.catalog : kNoCatalog;
+  auto known = [spec](const std::string& name) {
+    return std::any_of(spec->knobs.begin(), spec->knobs.end(),
+                       [&](const KnobSpec& k) { return k.name == name; });
+  };
+  for (const ImportSpec& import : spec->imports) {
+    auto matches = [](const std::vector<std::string>& patterns, const std::string& name) {
+      return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
+        return std::regex_match(name, std::regex(p, std::regex::ECMAScript));
+      });
+    };
+    for (const CatalogEntry& entry : catalog) {
+      if (!matches(import.include, entry.name) || matches(import.exclude, entry.name) ||
+          known(entry.name))
+        continue;
+      if (!entry.available) {
+        spec->warnings.push_back("import: " + entry.name +
+                                 " skipped, unavailable here: " + entry.reason);
+        continue;
+      }
+      KnobSpec knob;
+      knob.name = entry.name;
+      knob.kind = KnobKind::kBuiltin;
+      knob.pos = import.pos;
+      spec->knobs.push_back(std::move(knob));
+    }
+  }
+  for (KnobSpec& knob : spec->knobs) {
+    auto entry = std::find_if(catalog.begin(), catalog.end(),
+                              [&](const CatalogEntry& e) { return e.name == knob.name; });
+    if (knob.kind == KnobKind::kApplication && entry != catalog.end())
+      knob.kind = KnobKind::kBuiltin;  // its values narrow the built-in domain
+    if (knob.kind != KnobKind::kBuiltin) continue;
+    if (entry == catalog.end())
+      return Status::InvalidArgument(
+          "knob '" + knob.name +
+          "' has no values and is not a built-in knob; give it options, options_script "
+          "or "
+          "range, or name one of the knobs `hone knobs` lists");
+    if (!entry->available)
+      return Status::Unavailable("knob '" + knob.name +
+                                 "' is not available on this machine: " + entry->reason);
+  }
+  if (spec->knobs.empty())
+    return Status::InvalidArgument(
+        "no knobs: the imports matched no available built-in knob");
+  return Status::OK();
+}
+
+Status JobManager::CheckPrivilege(const Peer& peer, const JobSpec& spec) const {
+  if (spec.HasKind(KnobKind::kScript) && peer.uid != 0)
+    return Status::PermissionDenied(
+        "script knobs (get_script/set_script) run as root, so only root may submit them");
+  if (spec.HasKind(KnobKind::kBuiltin) && !IsAdmin(peer))
+    return Status::PermissionDenied(
+        "built-in system knobs change the machine for everyone; only root or members of "
+        "honed's admin group may tune them");
+  return Status::OK();
+}
+
+bool JobManager::IsAdmin(const Peer& peer) const {
+  if (peer.uid == 0) return true;
+  if (!options_.admin_gid) return false;
+  gid_t admin = *options_.admin_gid;
+  return peer.gid == admin ||
+         std::find(peer.groups.begin(), peer.groups.end(), admin) != peer.groups.end();
 }
 
 ProcessSpec JobManager::BaseProcess(const Job& job, const Config& config) const {
@@ -716,6 +908,107 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
     spdlog::warn("job {}: {}: {}", job.row.id, state, reason);
   Publish(job,
           {{"type", "end"}, {"job", job.row.id}, {"state", state}, {"report", report}});
+}
+
+// ---- System knobs outside jobs ------------------------------------------------
+
+asio::awaitable<Status> JobManager::Knobs(json* result) {
+  json knobs = json::array();
+  if (options_.catalog) {
+    for (CatalogEntry& entry : *options_.catalog) {
+      json knob = {{"name", entry.name},
+                   {"backend", entry.backend},
+                   {"description", entry.description},
+                   {"location", entry.location},
+                   {"risk", entry.risk},
+                   {"available", entry.available}};
+      if (!entry.available) knob["reason"] = entry.reason;
+      if (entry.knob) {
+        knob["domain"] = entry.knob->Domain();
+        std::vector<std::string> instances = entry.knob->Instances();
+        knob["instances"] = instances.size();
+        std::string value;
+        // (No co_await inside ?: — GCC 12 miscompiles it.)
+        Status s = Status::NotFound("no instances");
+        if (!instances.empty()) s = co_await entry.knob->Read(instances[0], &value);
+        if (s.ok())
+          knob["value"] = value;
+        else
+          knob["read_error"] = s.message();
+      }
+      knobs.push_back(std::move(knob));
+    }
+  }
+  *result = {{"knobs", knobs}};
+  co_return Status::OK();
+}
+
+asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {
+  if (!IsAdmin(peer))
+    co_return Status::PermissionDenied(
+        "only root or honed's admin group may restore knobs");
+  if (!options_.ledger) co_return Status::FailedPrecondition("this honed has no ledger");
+  if (current_)
+    co_return Status::FailedPrecondition("job " + std::to_string(current_->row.id) +
+                                         " is running and owns the knobs; cancel it (its "
+                                         "knobs are restored when it ends)");
+  std::vector<std::string> done;
+  Status s = co_await options_.ledger->RestoreHeld(std::nullopt, &done);
+  Status applied = co_await options_.ledger->RestoreApplied(&done);
+  if (s.ok()) s = applied;
+  for (const std::string& line : done) spdlog::info("restore: {}", line);
+  *result = {{"restored", done}};
+  co_return s;
+}
+
+asio::awaitable<Status> JobManager::ApplyBest(const Peer& peer, int64_t id,
+                                              json* result) {
+  if (!IsAdmin(peer))
+    co_return Status::PermissionDenied(
+        "only root or honed's admin group may apply knobs");
+  Job* job = Find(id);
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
+  if (job->row.state != "completed" || !job->row.report.is_object() ||
+      !job->row.report.value("best", json()).is_object())
+    co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                         " has no best configuration to apply (it is " +
+                                         job->row.state + ")");
+  if (current_)
+    co_return Status::FailedPrecondition(
+        "job " + std::to_string(current_->row.id) +
+        " is running and owns the knobs; apply after it");
+  const json& best = job->row.report["best"]["config"];
+  std::vector<std::string> applied;
+  for (const KnobSpec& spec : job->spec.knobs) {
+    if (spec.kind == KnobKind::kApplication || !best.contains(spec.name)) continue;
+    std::unique_ptr<SystemKnob> owned;
+    SystemKnob* knob = FindBuiltin(spec.name);
+    if (spec.kind == KnobKind::kScript) {
+      ScriptKnobSpec script{spec.name,           spec.description,
+                            spec.options,        spec.get_script,
+                            spec.set_script,     spec.devices_script,
+                            spec.pre_set_script, job->spec.settings.script_timeout_s};
+      Status s = co_await MakeScriptKnob(script, &owned);
+      if (!s.ok()) co_return s;
+      knob = owned.get();
+    }
+    if (!knob)
+      co_return Status::Unavailable("knob '" + spec.name + "' is not available here");
+    std::string value = ValueToString(best[spec.name]);
+    for (const std::string& instance : knob->Instances()) {
+      Status s = co_await options_.ledger->Apply(id, *knob, instance, value);
+      if (!s.ok())
+        co_return s.WithContext("cannot apply " + Ledger::Key(*knob, instance));
+      applied.push_back(Ledger::Key(*knob, instance) + " = " + value);
+      spdlog::info("apply job {}: {} = {}", id, Ledger::Key(*knob, instance), value);
+    }
+  }
+  if (applied.empty())
+    co_return Status::FailedPrecondition(
+        "job " + std::to_string(id) + " tuned only application knobs; use `hone report " +
+        std::to_string(id) + " --format env` to use them");
+  *result = {{"job", id}, {"applied", applied}};
+  co_return Status::OK();
 }
 
 }  // namespace hone

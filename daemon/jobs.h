@@ -28,6 +28,9 @@
 #include "common/config.h"
 #include "common/space.h"
 #include "common/status.h"
+#include "daemon/knob_bindings.h"
+#include "daemon/knobs.h"
+#include "daemon/ledger.h"
 #include "daemon/process.h"
 #include "daemon/store.h"
 #include "daemon/tuning.h"
@@ -58,6 +61,12 @@ struct JobRequest {
 struct JobManagerOptions {
   // Where finished jobs' best settings are written (job-N.env).
   std::string results_dir;
+  // The machine's knobs. All three may be null for a honed without system knobs;
+  // when set they must outlive the manager.
+  Ledger* ledger = nullptr;
+  std::vector<CatalogEntry>* catalog = nullptr;
+  // Members of this group (besides root) may tune built-in system knobs.
+  std::optional<gid_t> admin_gid;
 };
 
 class JobManager {
@@ -86,6 +95,15 @@ class JobManager {
   Status Watch(int64_t id, EventSink sink, uint64_t* token, nlohmann::json* result);
   void Unwatch(uint64_t token);
 
+  // The built-in catalog with each available knob's current value.
+  boost::asio::awaitable<Status> Knobs(nlohmann::json* result);
+  // Puts back every original honed holds, applied settings included. Refused while
+  // a job runs.
+  boost::asio::awaitable<Status> RestoreAll(const Peer& peer, nlohmann::json* result);
+  // Keeps job `id`'s best system knob settings (re-applied at every start).
+  boost::asio::awaitable<Status> ApplyBest(const Peer& peer, int64_t id,
+                                           nlohmann::json* result);
+
   // The number of jobs in the state `state` (for tests and STATUS=).
   size_t CountInState(const std::string& state) const;
   std::string StatusLine() const;
@@ -96,6 +114,16 @@ class JobManager {
   Job* Find(int64_t id) const;
   boost::asio::awaitable<void> RunQueue();
   boost::asio::awaitable<void> RunJob(Job& job);
+  // Runs the trials; returns the job's final state and why.
+  boost::asio::awaitable<std::pair<std::string, std::string>> RunTrials(Job& job);
+  // Checks foreign changes and sets the trial's system knobs.
+  boost::asio::awaitable<Status> PrepareTrial(Job& job, const Config& config,
+                                              int64_t trial);
+  // Expands imports and binds built-in names to the catalog.
+  Status ResolveBuiltins(JobSpec* spec) const;
+  Status CheckPrivilege(const Peer& peer, const JobSpec& spec) const;
+  bool IsAdmin(const Peer& peer) const;
+  SystemKnob* FindBuiltin(const std::string& name) const;
   boost::asio::awaitable<Status> ResolveSpace(Job& job);
   boost::asio::awaitable<SampleResult> TakeSample(Job& job, const Config& config);
   boost::asio::awaitable<SampleResult> MeasureScript(Job& job, const MetricSpec& metric,

@@ -24,9 +24,21 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", options.state_dir,
                  "directory for the database and results")
       ->capture_default_str();
+  app.add_option("--root", options.root,
+                 "where the machine's /sys, /proc and /dev are (a fake tree, for tests)")
+      ->capture_default_str()
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--admin-group", options.admin_group,
+                 "group whose members (besides root) may tune built-in system knobs")
+      ->capture_default_str();
+  bool restore = false;
+  app.add_flag(
+      "--restore", restore,
+      "put back every original value the ledger holds for jobs and exit, without "
+      "starting the server (for ExecStopPost)");
   app.add_option("--log-level", options.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  return hone::RunDaemon(options);
+  return restore ? hone::RunRestore(options) : hone::RunDaemon(options);
 }

@@ -126,18 +126,18 @@ class Session : public std::enable_shared_from_this<Session> {
       buffer.erase(0, n);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.empty()) continue;
-      HandleLine(line);
+      co_await HandleLine(line);
     }
     Close();
   }
 
-  void HandleLine(const std::string& line) {
+  asio::awaitable<void> HandleLine(const std::string& line) {
     Request request;
     Status s = DecodeRequest(line, &request);
     if (!s.ok()) {
       spdlog::debug("bad request from pid {}: {}", context_.peer.pid, s.message());
       Deliver(EncodeError(request.id, s));
-      return;
+      co_return;
     }
     std::weak_ptr<Session> weak = weak_from_this();
     int64_t id = request.id;
@@ -150,7 +150,7 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t watches_before = watches_.size();
     json result;
     try {
-      s = server_->handler_->Handle(request, context_, &result);
+      s = co_await server_->handler_->Handle(request, context_, &result);
     } catch (const std::exception& e) {
       // A bug in a handler must not take the daemon down with it.
       spdlog::error("request '{}' failed: {}", request.cmd, e.what());

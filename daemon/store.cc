@@ -29,6 +29,16 @@ CREATE TABLE IF NOT EXISTS trials (
   baseline INTEGER NOT NULL,
   PRIMARY KEY (job_id, trial)
 );
+CREATE TABLE IF NOT EXISTS ledger (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  job_id INTEGER NOT NULL,
+  recipe TEXT NOT NULL,
+  original TEXT NOT NULL,
+  value TEXT NOT NULL DEFAULT '',
+  UNIQUE (key, state)
+);
 CREATE TABLE IF NOT EXISTS samples (
   job_id INTEGER NOT NULL,
   trial INTEGER NOT NULL,
@@ -248,6 +258,43 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();
+}
+
+Status Store::PutLedger(const LedgerEntry& entry) {
+  Statement st(db_,
+               "INSERT INTO ledger (key, state, job_id, recipe, original, value) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, state) DO UPDATE SET "
+               "job_id = excluded.job_id, recipe = excluded.recipe, "
+               "original = excluded.original, value = excluded.value");
+  st.Bind(1, entry.key)
+      .Bind(2, entry.state)
+      .Bind(3, entry.job)
+      .Bind(4, Dump(entry.recipe));
+  st.Bind(5, entry.original).Bind(6, entry.value);
+  return st.Run();
+}
+
+Status Store::DeleteLedger(const std::string& key, const std::string& state) {
+  Statement st(db_, "DELETE FROM ledger WHERE key = ? AND state = ?");
+  st.Bind(1, key).Bind(2, state);
+  return st.Run();
+}
+
+Status Store::LoadLedger(std::vector<LedgerEntry>* entries) {
+  entries->clear();
+  Statement st(
+      db_, "SELECT key, state, job_id, recipe, original, value FROM ledger ORDER BY seq");
+  while (st.Step()) {
+    LedgerEntry entry;
+    entry.key = st.Text(0);
+    entry.state = st.Text(1);
+    entry.job = st.Int(2);
+    entry.recipe = st.Json(3);
+    entry.original = st.Text(4);
+    entry.value = st.Text(5);
+    entries->push_back(std::move(entry));
+  }
+  return st.status();
 }
 
 Status Store::MarkRunningInterrupted(double now, std::vector<int64_t>* ids) {

@@ -42,6 +42,18 @@ struct StoredTrial {
   std::vector<SampleResult> samples;
 };
 
+// One system knob instance whose original value honed keeps (docs/architecture.md,
+// "The ledger"). A "held" entry is put back when its job ends; an "applied" entry
+// (hone apply) stays, is re-applied at start, and is put back by `hone restore`.
+struct LedgerEntry {
+  std::string key;        // "<knob>/<instance>", e.g. "prefetch.l2_stream/cpu3"
+  std::string state;      // "held" or "applied"
+  int64_t job = 0;        // the job that changed it
+  nlohmann::json recipe;  // how to write it again (KnobFromRecipe)
+  std::string original;   // its value before honed's first write
+  std::string value;      // applied: the value to keep
+};
+
 class Store {
  public:
   // Opens or creates the database at `path`.
@@ -60,6 +72,12 @@ class Store {
 
   Status LoadJobs(std::vector<JobRow>* jobs);
   Status LoadTrials(int64_t job, std::vector<StoredTrial>* trials);
+
+  // The ledger. PutLedger inserts or replaces the entry with that key and state.
+  Status PutLedger(const LedgerEntry& entry);
+  Status DeleteLedger(const std::string& key, const std::string& state);
+  // Every entry, oldest first.
+  Status LoadLedger(std::vector<LedgerEntry>* entries);
 
   // Jobs left running by a honed that died become interrupted; returns their ids.
   Status MarkRunningInterrupted(double now, std::vector<int64_t>* ids);

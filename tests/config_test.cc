@@ -335,12 +335,20 @@ TEST(ConfigTest, KnobWithBothOptionsAndOptionsScriptIsAnError) {
   EXPECT_TRUE(Contains(s.message(), "only one of")) << s.message();
 }
 
-TEST(ConfigTest, KnobWithoutValuesIsAnError) {
+TEST(ConfigTest, KnobWithoutValuesNamesABuiltinKnob) {
   JobSpec spec;
-  Status s = ParseConfig(ConfigWithKnob("        description: nothing to choose from\n"),
-                         "k.yaml", &spec);
-  EXPECT_FALSE(s.ok());
-  EXPECT_TRUE(Contains(s.message(), "knob 'k' has no values")) << s.message();
+  Status s = ParseConfig(ConfigWithKnob("        description: the catalog's\n"), "k.yaml",
+                         &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].kind, KnobKind::kBuiltin);
+  s = ParseConfig(
+      "domain:\n  common:\n    knobs:\n      vm.swappiness:\n"
+      "    target: duration:min\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(spec.knobs[0].name, "vm.swappiness");
+  EXPECT_EQ(spec.knobs[0].kind, KnobKind::kBuiltin);
+  EXPECT_FALSE(spec.HasKind(KnobKind::kScript));
 }
 
 TEST(ConfigTest, DefaultIsKeptAsNumber) {
@@ -398,30 +406,58 @@ TEST(ConfigTest, BadKnobFieldReportsFileLineAndColumn) {
       << s.message();
 }
 
-TEST(ConfigTest, SetScriptIsRejectedAsUnsupportedScriptKnob) {
+TEST(ConfigTest, ScriptKnobNeedsItsValuesAndBothScripts) {
   JobSpec spec;
-  const std::string text = ConfigWithKnob(
-      "        options: [1, 2]\n"
-      "        set_script: echo $value > /proc/sys/vm/swappiness\n");
-  Status s = ParseConfig(text, "k.yaml", &spec);
-  EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
-  // Reported at the key, line 6 column 9.
-  EXPECT_TRUE(Contains(s.message(), "k.yaml:6:9: knob 'k': set_script")) << s.message();
-  EXPECT_TRUE(Contains(s.message(), "not supported")) << s.message();
+  ASSERT_TRUE(ParseConfig(ConfigWithKnob("        options: [1, 2]\n"
+                                         "        get_script: cat /x\n"
+                                         "        set_script: echo \"$KNOB_VAL\" > /x\n"
+                                         "        devices_script: ls /y\n"
+                                         "        pre_set_script: 'true'\n"),
+                          "k.yaml", &spec)
+                  .ok());
+  ASSERT_EQ(spec.knobs.size(), 1u);
+  EXPECT_EQ(spec.knobs[0].kind, KnobKind::kScript);
+  EXPECT_EQ(spec.knobs[0].set_script, "echo \"$KNOB_VAL\" > /x");
+  EXPECT_EQ(spec.knobs[0].devices_script, "ls /y");
+  EXPECT_TRUE(spec.HasKind(KnobKind::kScript));
+
+  Status s =
+      ParseConfig(ConfigWithKnob("        options: [1, 2]\n        set_script: x\n"),
+                  "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(),
+                       "k.yaml:5:9: knob 'k': a script knob needs both "
+                       "get_script and set_script"))
+      << s.message();
+  s = ParseConfig(ConfigWithKnob("        get_script: x\n        set_script: y\n"),
+                  "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "a script knob needs its values")) << s.message();
 }
 
-TEST(ConfigTest, EveryScriptKnobFieldIsRejected) {
-  for (const char* field :
-       {"get_script", "set_script", "devices_script", "pre_set_script"}) {
-    JobSpec spec;
-    Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n        " +
-                                          std::string(field) + ": 'true'\n"),
-                           "k.yaml", &spec);
-    EXPECT_FALSE(s.ok()) << field;
-    EXPECT_TRUE(
-        Contains(s.message(), std::string(field) + " (script knobs) is not supported"))
-        << s.message();
-  }
+TEST(ConfigTest, ImportPullsBuiltinKnobsByRegex) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "import:\n  builtin:\n    include_knobs: ['prefetch\\..*', 'vm\\..*']\n"
+      "    exclude_knobs: ['.*dcu.*']\ndomain:\n  common:\n    target: duration:min\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.imports.size(), 1u);
+  EXPECT_EQ(spec.imports[0].include,
+            (std::vector<std::string>{"prefetch\\..*", "vm\\..*"}));
+  EXPECT_EQ(spec.imports[0].exclude, std::vector<std::string>{".*dcu.*"});
+  EXPECT_TRUE(spec.HasKind(KnobKind::kBuiltin));
+  s = ParseConfig(
+      "import:\n  elsewhere: {}\ndomain:\n  common:\n    target: duration:min\n",
+      "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:2:3: import 'elsewhere' is not known"))
+      << s.message();
+  s = ParseConfig(
+      "import:\n  builtin:\n    include_knobs: ['(']\ndomain:\n  common:\n"
+      "    target: duration:min\n",
+      "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(),
+                       "k.yaml:3:21: import.builtin.include_knobs: '(' is not a "
+                       "valid regular expression"))
+      << s.message();
 }
 
 TEST(ConfigTest, KnobThatIsNotAMappingIsAnError) {

@@ -99,9 +99,15 @@ TEST_F(IntegrationTest, TheShippedExampleIsTheReferenceConfigAndTunesTheRealKern
   std::string result = dir_.path() + "/result.txt";
   std::string text = reference;
   text.replace(text.find("/tmp/result.txt"), 15, result);
-  std::string config = dir_.Write("example.yaml", text + "global_settings:\n  max_configs: 3\n");
-  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
-                                   honed_.socket(), "run", "--json", config, "--",
+  std::string config =
+      dir_.Write("example.yaml", text + "global_settings:\n  max_configs: 3\n");
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone",
+                                   "--socket",
+                                   honed_.socket(),
+                                   "run",
+                                   "--json",
+                                   config,
+                                   "--",
                                    example + "/workload.sh"};
   CommandResult run = test::RunCommand(
       argv, {"HONE_RESULT_FILE=" + result,

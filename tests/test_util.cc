@@ -114,28 +114,59 @@ bool ProcessAlive(pid_t pid) {
   return paren == std::string::npos || paren + 2 >= line.size() || line[paren + 2] != 'Z';
 }
 
-Honed::Honed(const std::string& dir)
+Honed::Honed(const std::string& dir, std::vector<std::string> args)
     : dir_(dir),
       socket_(dir + "/honed.sock"),
       state_(dir + "/state"),
-      log_(dir + "/honed.log") {}
+      log_(dir + "/honed.log"),
+      args_(std::move(args)) {}
 
 Honed::~Honed() {
   if (pid_ > 0) Stop();
 }
 
-bool Honed::Start() {
+void Honed::Launch(const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/honed",
+                                   "--socket",
+                                   socket_,
+                                   "--state-dir",
+                                   state_,
+                                   "--log-level",
+                                   "debug"};
+  argv.insert(argv.end(), args_.begin(), args_.end());
   pid_ = fork();
   if (pid_ == 0) {
     int fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(fd, 1);
     dup2(fd, 2);
-    std::string honed = std::string(HONE_BIN_DIR) + "/honed";
-    execl(honed.c_str(), honed.c_str(), "--socket", socket_.c_str(), "--state-dir",
-          state_.c_str(), "--log-level", "debug", static_cast<char*>(nullptr));
+    for (const std::string& kv : env) putenv(const_cast<char*>(kv.c_str()));
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
     _exit(127);
   }
+}
+
+bool Honed::Start() {
+  Launch();
   return WaitFor([this] { return Hone({"ping"}).exit_code == 0; }, 20);
+}
+
+bool Honed::WaitForDeathBySigkill(double seconds) {
+  int status = 0;
+  bool died = WaitFor([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, seconds);
+  if (!died) return false;
+  pid_ = -1;
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+}
+
+CommandResult Honed::RunHoned(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/honed", "--state-dir",
+                                   state_};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv);
 }
 
 int Honed::Stop() {

@@ -60,10 +60,21 @@ std::string ReadFile(const std::string& path);
 // A honed on `dir`/honed.sock with state in `dir`/state.
 class Honed {
  public:
-  explicit Honed(const std::string& dir);
+  // `args` are extra honed flags (e.g. {"--root", tree}).
+  explicit Honed(const std::string& dir, std::vector<std::string> args = {});
   ~Honed();
   // Starts honed and waits until it answers ping; false on failure.
   bool Start();
+  // Starts honed with extra environment (e.g. HONE_TEST_CRASH_AT=...) without
+  // waiting for it to answer.
+  void Launch(const std::vector<std::string>& env = {});
+  // Waits for a honed that is expected to die on its own (a crash point); returns
+  // true when it died by SIGKILL within `seconds`.
+  bool WaitForDeathBySigkill(double seconds);
+  // Runs honed with `args` in the foreground (e.g. {"--restore"}), with this
+  // instance's state directory.
+  CommandResult RunHoned(const std::vector<std::string>& args) const;
+  const std::string& state_dir() const { return state_; }
   // SIGTERM and wait; returns honed's exit status.
   int Stop();
   // SIGKILL and wait, as a crash would.
@@ -88,6 +99,7 @@ class Honed {
 
  private:
   std::string dir_, socket_, state_, log_;
+  std::vector<std::string> args_;
   pid_t pid_ = -1;
 };
 

@@ -1,0 +1,132 @@
+#include "daemon/ledger.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/crash_point.h"
+
+namespace hone {
+
+namespace asio = boost::asio;
+
+std::string Ledger::Key(const SystemKnob& knob, const std::string& instance) {
+  return knob.name() + "/" + instance;
+}
+
+Status Ledger::Entries(const std::string& state, std::vector<LedgerEntry>* entries) {
+  std::vector<LedgerEntry> all;
+  Status s = store_->LoadLedger(&all);
+  entries->clear();
+  for (LedgerEntry& e : all)
+    if (e.state == state) entries->push_back(std::move(e));
+  return s;
+}
+
+asio::awaitable<Status> Ledger::Hold(int64_t job, SystemKnob& knob,
+                                     const std::string& instance) {
+  std::vector<LedgerEntry> held;
+  Status s = Entries("held", &held);
+  if (!s.ok()) co_return s;
+  std::string key = Key(knob, instance);
+  for (const LedgerEntry& e : held)
+    if (e.key == key) co_return Status::OK();
+  LedgerEntry entry;
+  entry.key = key;
+  entry.state = "held";
+  entry.job = job;
+  // Read first: a recipe may depend on what the knob has seen (script knobs).
+  s = co_await knob.Read(instance, &entry.original);
+  if (!s.ok()) co_return s.WithContext("cannot read the original of " + key);
+  entry.recipe = knob.Recipe(instance);
+  s = store_->PutLedger(entry);
+  if (!s.ok()) co_return s;
+  CrashPoint("ledger-held");
+  co_return Status::OK();
+}
+
+Status Ledger::Release(const std::string& key) {
+  return store_->DeleteLedger(key, "held");
+}
+
+asio::awaitable<Status> Ledger::WriteRecipe(const LedgerEntry& entry,
+                                            const std::string& value) {
+  std::unique_ptr<SystemKnob> knob;
+  Status s = KnobFromRecipe(entry.recipe, machine_, &knob);
+  if (s.ok()) s = co_await knob->Write("", value);
+  co_return s.WithContext(entry.key);
+}
+
+asio::awaitable<Status> Ledger::RestoreHeld(std::optional<int64_t> job,
+                                            std::vector<std::string>* done) {
+  std::vector<LedgerEntry> held;
+  Status first = Entries("held", &held);
+  if (!first.ok()) co_return first;
+  std::reverse(held.begin(), held.end());
+  for (const LedgerEntry& entry : held) {
+    if (job && entry.job != *job) continue;
+    Status s = co_await WriteRecipe(entry, entry.original);
+    if (s.ok()) {
+      CrashPoint("restored-one");
+      s = store_->DeleteLedger(entry.key, "held");
+    }
+    if (s.ok()) {
+      if (done) done->push_back(entry.key + " restored to " + entry.original);
+    } else if (first.ok()) {
+      first = s;
+    }
+  }
+  co_return first;
+}
+
+asio::awaitable<Status> Ledger::Apply(int64_t job, SystemKnob& knob,
+                                      const std::string& instance,
+                                      const std::string& value) {
+  std::vector<LedgerEntry> applied;
+  Status s = Entries("applied", &applied);
+  if (!s.ok()) co_return s;
+  LedgerEntry entry;
+  std::string key = Key(knob, instance);
+  auto it = std::find_if(applied.begin(), applied.end(),
+                         [&](const LedgerEntry& e) { return e.key == key; });
+  if (it != applied.end()) {
+    entry = *it;  // keep the original from before the first apply
+  } else {
+    entry.key = key;
+    entry.state = "applied";
+    s = co_await knob.Read(instance, &entry.original);
+    if (!s.ok()) co_return s.WithContext("cannot read the original of " + key);
+    entry.recipe = knob.Recipe(instance);
+  }
+  entry.job = job;
+  entry.value = value;
+  s = store_->PutLedger(entry);
+  if (s.ok()) s = co_await knob.Write(instance, value);
+  co_return s;
+}
+
+asio::awaitable<Status> Ledger::Reapply(std::vector<std::string>* done) {
+  std::vector<LedgerEntry> applied;
+  Status first = Entries("applied", &applied);
+  for (const LedgerEntry& entry : applied) {
+    Status s = co_await WriteRecipe(entry, entry.value);
+    if (s.ok() && done) done->push_back(entry.key + " re-applied as " + entry.value);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  co_return first;
+}
+
+asio::awaitable<Status> Ledger::RestoreApplied(std::vector<std::string>* done) {
+  std::vector<LedgerEntry> applied;
+  Status first = Entries("applied", &applied);
+  std::reverse(applied.begin(), applied.end());
+  for (const LedgerEntry& entry : applied) {
+    Status s = co_await WriteRecipe(entry, entry.original);
+    if (s.ok()) s = store_->DeleteLedger(entry.key, "applied");
+    if (s.ok() && done) done->push_back(entry.key + " restored to " + entry.original);
+    if (!s.ok() && first.ok()) first = s;
+  }
+  co_return first;
+}
+
+}  // namespace hone

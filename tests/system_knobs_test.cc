@@ -1,0 +1,307 @@
+// System knobs end to end: honed --root on a fake machine tree (sparse MSR files
+// for 4 CPUs, procfs, debugfs and sysfs files), driven by hone. Whatever happens to
+// a job (completion, a crash at any point, a failing write), every file ends up
+// holding its original bytes.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <regex>
+
+#include "tests/fake_machine.h"
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::CommandResult;
+using test::FakeMachineTree;
+using test::Honed;
+using test::ReadFile;
+using test::TempDir;
+using test::WaitFor;
+
+class SystemKnobsTest : public ::testing::Test {
+ protected:
+  SystemKnobsTest() {
+    std::filesystem::create_directory(dir_.path() + "/root");
+    tree_ = std::make_unique<FakeMachineTree>(dir_.path() + "/root");
+    tree_->Write("proc/sys/fake/script_knob", "a\n");
+    original_ = tree_->Snapshot();
+    honed_ = std::make_unique<Honed>(dir_.path(),
+                                     std::vector<std::string>{"--root", tree_->root()});
+  }
+
+  // Every built-in knob the job tunes, two values each, and a script knob: 64
+  // configurations, all explored, so every knob really changes during the job.
+  std::string WriteSystemConfig(const std::string& settings = "strategy: exhaustive\n") {
+    std::string script = tree_->root() + "/proc/sys/fake/script_knob";
+    return dir_.Write(
+        "system.yaml",
+        "domain:\n  common:\n    knobs:\n"
+        "      prefetch.l2_stream:\n"
+        "      prefetch.dcu_ip: {options: ['on', 'off']}\n"
+        "      uncore.max_freq_khz: {options: [1600000, 2400000]}\n"
+        "      sched.wakeup_granularity_ns: {options: [1000000, 3000000]}\n"
+        "      vm.swappiness: {options: [10, 60]}\n"
+        "      fake.script:\n"
+        "        options: [a, b]\n"
+        "        get_script: cat " +
+            script +
+            "\n"
+            "        set_script: printf '%s\\n' \"$KNOB_VAL\" > " +
+            script +
+            "\n"
+            "    metrics:\n      m:\n        sample_script: cat " +
+            dir_.path() +
+            "/result\n"
+            "    target: m:max\n"
+            "global_settings:\n  max_configs: 64\n  min_baseline_samples: 1\n" +
+            settings);
+  }
+
+  // A workload whose speed depends on the machine's swappiness, as the fake tree
+  // holds it: it reads the knob through the file honed wrote.
+  std::string WriteWorkload(const std::string& extra = "") {
+    return dir_.Write("w.sh",
+                      "#!/bin/sh\n" + extra + "echo $(( 100 - $(cat " + tree_->root() +
+                          "/proc/sys/vm/swappiness) )) > " + dir_.path() + "/result\n",
+                      true);
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FakeMachineTree> tree_;
+  std::map<std::string, std::string> original_;
+  std::unique_ptr<Honed> honed_;
+};
+
+TEST_F(SystemKnobsTest, AJobOverEveryKindOfKnobLeavesEveryFileAsItWas) {
+  ASSERT_TRUE(honed_->Start()) << ReadFile(honed_->log_path());
+  CommandResult run =
+      honed_->Hone({"run", "--json", WriteSystemConfig(), "--", WriteWorkload()});
+  ASSERT_EQ(run.exit_code, 0) << run.err << ReadFile(honed_->log_path());
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["configs_explored"], 64);
+  EXPECT_EQ(report["samples_invalid"], 0);
+  // The search saw the effect of the knob it set: swappiness 10 is best.
+  EXPECT_EQ(report["best"]["config"]["vm.swappiness"], 10);
+  EXPECT_EQ(report["baseline"]["config"]["vm.swappiness"], 60);  // where the machine was
+  EXPECT_EQ(report["baseline"]["config"]["prefetch.l2_stream"], "on");
+  // Every knob was really changed during the job...
+  std::string log = ReadFile(honed_->log_path());
+  for (const char* change :
+       {"prefetch.l2_stream/cpu3: on -> off", "prefetch.dcu_ip/cpu0: on -> off",
+        "uncore.max_freq_khz/", "sched.wakeup_granularity_ns/",
+        "vm.swappiness/: 60 -> 10", "fake.script/: a -> b"})
+    EXPECT_NE(log.find(change), std::string::npos) << change;
+  // ...and every file holds its original bytes again.
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
+TEST_F(SystemKnobsTest, HoneKnobsListsTheFakeMachinesKnobsWithTheirValues) {
+  ASSERT_TRUE(honed_->Start());
+  json knobs = honed_->HoneJson({"knobs"});
+  ASSERT_TRUE(knobs.is_object());
+  std::map<std::string, json> by_name;
+  for (const json& k : knobs["knobs"]) by_name[k["name"]] = k;
+  EXPECT_EQ(by_name["prefetch.l2_stream"]["available"], true);
+  EXPECT_EQ(by_name["prefetch.l2_stream"]["value"], "on");
+  EXPECT_EQ(by_name["prefetch.l2_stream"]["instances"], 4);
+  EXPECT_EQ(by_name["vm.swappiness"]["value"], "60");
+  EXPECT_EQ(by_name["prefetch.l1_stream"]["available"], false);  // AMD's, on an Intel CPU
+  EXPECT_FALSE(by_name["prefetch.l1_stream"]["reason"].get<std::string>().empty());
+  CommandResult text = honed_->Hone({"knobs"});
+  EXPECT_NE(text.out.find("prefetch.l2_stream"), std::string::npos);
+}
+
+// SIGKILL at many points of a system job: the next start restores every original
+// before it answers, and the job shows as interrupted.
+TEST_F(SystemKnobsTest, SigkillAtAnyPointIsRepairedByTheNextStart) {
+  std::string config = WriteSystemConfig();
+  std::string workload = WriteWorkload();
+  for (const char* point : {"ledger-held:1", "ledger-held:4", "knob-written:1",
+                            "knob-written:2", "knob-written:6", "knob-written:13"}) {
+    SCOPED_TRACE(point);
+    honed_->Launch({std::string("HONE_TEST_CRASH_AT=") + point});
+    ASSERT_TRUE(WaitFor([&] { return honed_->Hone({"ping"}).exit_code == 0; }, 20));
+    json submitted = honed_->HoneJson({"submit", config, "--", workload});
+    ASSERT_TRUE(submitted.is_object());
+    ASSERT_TRUE(honed_->WaitForDeathBySigkill(60)) << "honed did not reach " << point;
+    if (std::string(point).starts_with("knob-written")) {
+      EXPECT_NE(tree_->Snapshot(), original_) << "the crash left nothing to repair";
+    }
+    ASSERT_TRUE(honed_->Start()) << ReadFile(honed_->log_path());
+    EXPECT_EQ(tree_->Snapshot(), original_);
+    EXPECT_EQ(honed_->HoneJson(
+                  {"status", std::to_string(submitted["job"].get<int>())})["state"],
+              "interrupted");
+    honed_->Stop();
+  }
+}
+
+TEST_F(SystemKnobsTest, SigkillMidwayThroughAMultiCpuMsrWriteIsRepaired) {
+  std::string config = dir_.Write(
+      "msr.yaml",
+      "domain:\n  common:\n    knobs:\n      prefetch.l2_stream:\n"
+      "    target: duration:min\nglobal_settings:\n  min_baseline_samples: 1\n");
+  for (int written = 1; written < 4; ++written) {  // cpu0..cpu2 written, the rest not
+    SCOPED_TRACE(written);
+    honed_->Launch({"HONE_TEST_CRASH_AT=knob-written:" + std::to_string(written)});
+    ASSERT_TRUE(WaitFor([&] { return honed_->Hone({"ping"}).exit_code == 0; }, 20));
+    ASSERT_TRUE(honed_->HoneJson({"submit", config, "--", "/bin/true"}).is_object());
+    ASSERT_TRUE(honed_->WaitForDeathBySigkill(60));
+    EXPECT_EQ(tree_->ReadMsr(written - 1, 0x1a4) & 1, 1u);  // off on the CPUs written
+    EXPECT_EQ(tree_->ReadMsr(written, 0x1a4) & 1, 0u);      // on where it never got
+    ASSERT_TRUE(honed_->Start());
+    EXPECT_EQ(tree_->Snapshot(), original_);
+    honed_->Stop();
+  }
+}
+
+TEST_F(SystemKnobsTest, SigkillDuringTheRestoreIsFinishedByTheNextStart) {
+  honed_->Launch({"HONE_TEST_CRASH_AT=knob-written:9"});
+  ASSERT_TRUE(WaitFor([&] { return honed_->Hone({"ping"}).exit_code == 0; }, 20));
+  ASSERT_TRUE(honed_->HoneJson({"submit", WriteSystemConfig(), "--", WriteWorkload()})
+                  .is_object());
+  ASSERT_TRUE(honed_->WaitForDeathBySigkill(60));
+  // The startup restore itself dies after putting back one original...
+  honed_->Launch({"HONE_TEST_CRASH_AT=restored-one:1"});
+  ASSERT_TRUE(honed_->WaitForDeathBySigkill(30));
+  EXPECT_NE(tree_->Snapshot(), original_);
+  // ...and the start after that finishes it.
+  ASSERT_TRUE(honed_->Start());
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
+TEST_F(SystemKnobsTest, HonedRestoreRepairsACrashWithoutStartingTheServer) {
+  honed_->Launch({"HONE_TEST_CRASH_AT=knob-written:5"});
+  ASSERT_TRUE(WaitFor([&] { return honed_->Hone({"ping"}).exit_code == 0; }, 20));
+  ASSERT_TRUE(honed_->HoneJson({"submit", WriteSystemConfig(), "--", WriteWorkload()})
+                  .is_object());
+  ASSERT_TRUE(honed_->WaitForDeathBySigkill(60));
+  ASSERT_NE(tree_->Snapshot(), original_);
+  CommandResult restore = honed_->RunHoned({"--restore"});
+  EXPECT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_NE(restore.err.find("restored"), std::string::npos) << restore.err;
+  EXPECT_EQ(tree_->Snapshot(), original_);
+  EXPECT_EQ(honed_->Hone({"ping"}).exit_code, 3) << "--restore must not serve";
+}
+
+TEST_F(SystemKnobsTest, CancelAndSigtermPutTheKnobsBack) {
+  ASSERT_TRUE(honed_->Start());
+  std::string config = WriteSystemConfig();
+  std::string marker = dir_.path() + "/running";
+  // Slow from the third sample on, so the job is caught with knobs changed.
+  std::string workload = WriteWorkload(
+      "n=$(cat " + dir_.path() + "/n 2>/dev/null || echo 0); echo $((n+1)) > " +
+      dir_.path() + "/n; if [ $n -ge 3 ]; then touch " + marker + "; sleep 60; fi\n");
+  json job = honed_->HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(marker); }, 30));
+  EXPECT_NE(tree_->Snapshot(), original_);
+  EXPECT_EQ(honed_->Hone({"cancel", std::to_string(job["job"].get<int>())}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return tree_->Snapshot() == original_; }, 10));
+
+  std::filesystem::remove(marker);
+  std::filesystem::remove(dir_.path() + "/n");
+  job = honed_->HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(marker); }, 30));
+  EXPECT_NE(tree_->Snapshot(), original_);
+  EXPECT_EQ(honed_->Stop(), 0);
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
+TEST_F(SystemKnobsTest, AKnobSomeoneElseChangesIsLeftToThem) {
+  ASSERT_TRUE(honed_->Start());
+  std::string marker = dir_.path() + "/go";
+  std::string config = dir_.Write(
+      "c.yaml",
+      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 20, 30, 40]}\n"
+      "    target: duration:min\nstrategy: exhaustive\nglobal_settings:\n  "
+      "min_baseline_samples: 1\n");
+  // The second sample waits until the test has changed swappiness behind honed's back.
+  std::string workload =
+      dir_.Write("w.sh",
+                 "#!/bin/sh\nn=$(cat " + dir_.path() +
+                     "/n 2>/dev/null || echo 0); echo $((n+1)) > " + dir_.path() +
+                     "/n\nif [ $n = 1 ]; then touch " + marker + "; while [ -e " +
+                     marker + " ]; do sleep 0.05; done; fi\n",
+                 true);
+  json job = honed_->HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(marker); }, 30));
+  tree_->Write("proc/sys/vm/swappiness", "77\n");
+  std::filesystem::remove(marker);
+  std::string id = std::to_string(job["job"].get<int>());
+  json status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = honed_->HoneJson({"status", id});
+        return status.value("state", "") == "completed";
+      },
+      30));
+  ASSERT_TRUE(status.contains("notes")) << status.dump();
+  EXPECT_NE(status["notes"][0].get<std::string>().find("changed by someone else"),
+            std::string::npos);
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "77\n");  // theirs, not put back
+}
+
+TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
+  ASSERT_TRUE(honed_->Start());
+  std::string config = dir_.Write(
+      "c.yaml",
+      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
+      "    metrics:\n      m:\n        sample_script: cat " +
+          dir_.path() +
+          "/result\n"
+          "    target: m:max\nstrategy: exhaustive\nglobal_settings:\n  "
+          "min_baseline_samples: 1\n");
+  CommandResult run = honed_->Hone({"run", config, "--", WriteWorkload()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");  // restored at the end
+  CommandResult apply = honed_->Hone({"apply", "1"});
+  ASSERT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
+  // Someone resets it while honed is down; the next start re-applies the kept value.
+  honed_->Stop();
+  tree_->Write("proc/sys/vm/swappiness", "60\n");
+  ASSERT_TRUE(honed_->Start());
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
+  CommandResult restore = honed_->Hone({"restore"});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_NE(restore.out.find("vm.swappiness/ restored to 60"), std::string::npos)
+      << restore.out;
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
+TEST_F(SystemKnobsTest, OnlyRootOrTheAdminGroupMayTuneSystemKnobs) {
+  ASSERT_TRUE(honed_->Start());
+  chmod(honed_->socket().c_str(), 0666);
+  std::string config = WriteSystemConfig();
+  chmod(config.c_str(), 0644);
+  // Run the client as nobody.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 2);
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(126);
+    std::string hone = std::string(HONE_BIN_DIR) + "/hone";
+    execl(hone.c_str(), hone.c_str(), "--socket", honed_->socket().c_str(), "submit",
+          config.c_str(), "--", "/bin/true", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  std::string err;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = read(out[0], buffer, sizeof buffer)) > 0) err.append(buffer, n);
+  close(out[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_EQ(WEXITSTATUS(status), 4) << err;
+  EXPECT_NE(err.find("only root"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace hone
