@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -109,6 +110,13 @@ class ProgressPrinter {
   bool shown_ = false;
 };
 
+// With --json, prints `result` as the command's one JSON object and returns true.
+bool PrintedJson(const ClientOptions& options, const json& result) {
+  if (!options.json) return false;
+  std::cout << result.dump() << "\n";
+  return true;
+}
+
 int ExitForState(const std::string& state) {
   return state == "completed" ? kExitOk : kExitJobNotCompleted;
 }
@@ -180,6 +188,8 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
                     std::to_string(body.value("trial", 0)) + " (" +
                     ConfigInline(body.value("config", json::object())) +
                     "): invalid sample: " + body.value("error", ""));
+    } else if (type == "note") {
+      progress.Note("hone: job " + std::to_string(id) + ": " + body.value("message", ""));
     } else if (type == "end") {
       report = body.value("report", json::object());
       state = body.value("state", "unknown");
@@ -234,9 +244,7 @@ int CmdPing(const ClientOptions& options) {
   json result;
   int code = CallOnce(options, "ping", json::object(), &result);
   if (code != kExitOk) return code;
-  if (options.json)
-    std::cout << result.dump() << "\n";
-  else
+  if (!PrintedJson(options, result))
     std::cout << "honed is alive at " << options.socket << "\n";
   return kExitOk;
 }
@@ -246,9 +254,7 @@ int CmdVersion(const ClientOptions& options) {
   int code = CallOnce(options, "version", json::object(), &result);
   if (code != kExitOk) return code;
   result["client"] = HONE_VERSION;
-  if (options.json)
-    std::cout << result.dump() << "\n";
-  else
+  if (!PrintedJson(options, result))
     std::cout << "hone " << HONE_VERSION << ", honed " << result.value("version", "?")
               << " (protocol " << result.value("protocol", 0) << ")\n";
   return kExitOk;
@@ -282,11 +288,13 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
   if (s.ok()) s = connection->Call("submit", args, &result);
   if (!s.ok()) return Fail(s);
   int64_t id = result.value("job", int64_t{0});
+  // honed's own warnings (what it resolved: imports it skipped) beyond the client's.
+  for (const json& w : result.value("warnings", json::array()))
+    if (std::find(spec.warnings.begin(), spec.warnings.end(), w.get<std::string>()) ==
+        spec.warnings.end())
+      std::cerr << "hone: warning: " << w.get<std::string>() << "\n";
   if (!follow) {
-    if (options.json)
-      std::cout << result.dump() << "\n";
-    else
-      std::cout << id << "\n";
+    if (!PrintedJson(options, result)) std::cout << id << "\n";
     return kExitOk;
   }
   if (!options.quiet && !options.json)
@@ -298,10 +306,7 @@ int CmdList(const ClientOptions& options) {
   json result;
   int code = CallOnce(options, "list", json::object(), &result);
   if (code != kExitOk) return code;
-  if (options.json) {
-    std::cout << result.dump() << "\n";
-    return kExitOk;
-  }
+  if (PrintedJson(options, result)) return kExitOk;
   const json& jobs = result["jobs"];
   if (jobs.empty()) {
     std::cout << "no jobs\n";
@@ -340,10 +345,7 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
   json result;
   int code = CallOnce(options, "status", {{"job", *job}}, &result);
   if (code != kExitOk) return code;
-  if (options.json) {
-    std::cout << result.dump() << "\n";
-    return kExitOk;
-  }
+  if (PrintedJson(options, result)) return kExitOk;
   std::string state = result.value("state", "");
   std::cout << "Job " << *job << ": " << state;
   if (result.contains("phase"))
@@ -371,6 +373,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
     std::cout << "Stopped because: " << result["stop_reason"].get<std::string>() << "\n";
   if (result.contains("message"))
     std::cout << "Message: " << result["message"].get<std::string>() << "\n";
+  for (const json& note : result.value("notes", json::array()))
+    std::cout << "Note: " << note.get<std::string>() << "\n";
   for (const json& w : result.value("warnings", json::array()))
     std::cout << "Warning: " << w.get<std::string>() << "\n";
   return kExitOk;
@@ -387,9 +391,7 @@ int CmdCancel(const ClientOptions& options, int64_t job) {
   json result;
   int code = CallOnce(options, "cancel", {{"job", job}}, &result);
   if (code != kExitOk) return code;
-  if (options.json)
-    std::cout << result.dump() << "\n";
-  else
+  if (!PrintedJson(options, result))
     std::cout << "job " << job << ": cancel requested (" << result.value("state", "")
               << ")\n";
   return kExitOk;
@@ -412,10 +414,7 @@ int CmdKnobs(const ClientOptions& options) {
   json result;
   int code = CallOnce(options, "knobs", json::object(), &result);
   if (code != kExitOk) return code;
-  if (options.json) {
-    std::cout << result.dump() << "\n";
-    return kExitOk;
-  }
+  if (PrintedJson(options, result)) return kExitOk;
   printf("%-36s %-8s %-10s %-14s %s\n", "KNOB", "BACKEND", "AVAILABLE", "VALUE",
          "DOMAIN / WHY NOT");
   for (const json& knob : result.value("knobs", json::array())) {
@@ -442,10 +441,7 @@ int CmdRestore(const ClientOptions& options) {
   json result;
   int code = CallOnce(options, "restore", json::object(), &result);
   if (code != kExitOk) return code;
-  if (options.json) {
-    std::cout << result.dump() << "\n";
-    return kExitOk;
-  }
+  if (PrintedJson(options, result)) return kExitOk;
   const json restored = result.value("restored", json::array());
   if (restored.empty()) std::cout << "nothing to restore: honed holds no changed knob\n";
   for (const json& line : restored) std::cout << line.get<std::string>() << "\n";
@@ -456,10 +452,7 @@ int CmdApply(const ClientOptions& options, int64_t job) {
   json result;
   int code = CallOnce(options, "apply", {{"job", job}}, &result);
   if (code != kExitOk) return code;
-  if (options.json) {
-    std::cout << result.dump() << "\n";
-    return kExitOk;
-  }
+  if (PrintedJson(options, result)) return kExitOk;
   for (const json& line : result.value("applied", json::array()))
     std::cout << line.get<std::string>() << "\n";
   std::cout << "kept: re-applied at every honed start until `hone restore`\n";

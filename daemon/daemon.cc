@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include "daemon/handler.h"
@@ -66,6 +67,7 @@ asio::awaitable<Status> RecoverKnobs(Ledger& ledger) {
 
 std::optional<gid_t> GroupId(const std::string& name) {
   if (group* g = getgrnam(name.c_str())) return g->gr_gid;
+  spdlog::info("admin group '{}' does not exist; only root may tune system knobs", name);
   return std::nullopt;
 }
 
@@ -73,6 +75,18 @@ std::optional<gid_t> GroupId(const std::string& name) {
 
 int RunRestore(const DaemonOptions& options) {
   SetUpLogging(options.log_level);
+  {
+    // A running honed owns the ledger; `hone restore` asks it instead.
+    asio::io_context probe_io;
+    asio::local::stream_protocol::socket probe(probe_io);
+    boost::system::error_code ec;
+    probe.connect(asio::local::stream_protocol::endpoint(options.socket_path), ec);
+    if (!ec) {
+      spdlog::critical("honed is running on {}; use `hone restore` instead",
+                       options.socket_path);
+      return 1;
+    }
+  }
   std::unique_ptr<Store> store;
   Status s = OpenState(options, &store);
   if (!s.ok()) {

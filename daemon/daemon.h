@@ -1,8 +1,10 @@
 // Daemon: wires honed's parts together and runs them until a signal.
 //
-// Startup order: logging, state directory, store, recovery of jobs (interrupted
-// ones marked), socket, READY=1. Shutdown on SIGTERM/SIGINT: STOPPING=1, stop
-// accepting, stop the running job (interrupted, its processes killed), close the
+// Startup order: logging, state directory, store, machine and knob catalog,
+// recovery of jobs (interrupted ones marked), socket bound, originals that a dead
+// honed left changed put back and applied settings re-applied, then accepting and
+// READY=1. Shutdown on SIGTERM/SIGINT: STOPPING=1, stop accepting, stop the running
+// job (interrupted, its processes killed, its knobs restored), close the
 // connections, return. See docs/architecture.md.
 #pragma once
 

@@ -503,7 +503,7 @@ asio::awaitable<void> JobManager::RunQueue() {
         next = job.get();
         break;
       }
-    if (!next) {
+    if (!next || exclusive_) {
       wake_.expires_at(asio::steady_timer::time_point::max());
       co_await wake_.async_wait(use_tuple);
       continue;
@@ -530,7 +530,8 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     // Whatever happened, the machine goes back to how the job found it.
     job.phase = "restoring knobs";
     std::vector<std::string> done;
-    Status s = co_await options_.ledger->RestoreHeld(job.row.id, &done);
+    // Every held entry: this job's, and any an earlier job could not put back.
+    Status s = co_await options_.ledger->RestoreHeld(std::nullopt, &done);
     for (const std::string& line : done) spdlog::info("job {}: {}", job.row.id, line);
     if (!s.ok()) {
       spdlog::error("job {}: {}; the ledger keeps it for the next start", job.row.id,
@@ -650,7 +651,8 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
     if (spec.kind == KnobKind::kBuiltin) {
       system = FindBuiltin(spec.name);
       if (!system)
-        co_return Status::Unavailable("knob '" + spec.name + "' is not available here");
+        co_return Status::FailedPrecondition("knob '" + spec.name +
+                                             "' is not available here");
       Status s = NarrowDomain(spec.name, system->Domain(), &knob.values);
       if (!s.ok()) co_return s;
     } else if (spec.kind == KnobKind::kScript) {
@@ -729,6 +731,11 @@ Status JobManager::ResolveBuiltins(JobSpec* spec) const {
                               [&](const CatalogEntry& e) { return e.name == knob.name; });
     if (knob.kind == KnobKind::kApplication && entry != catalog.end())
       knob.kind = KnobKind::kBuiltin;  // its values narrow the built-in domain
+    if (knob.kind != KnobKind::kApplication && knob.default_value)
+      spec->warnings.push_back(
+          "knob '" + knob.name +
+          "': default ignored; a system knob's baseline is its current "
+          "value");
     if (knob.kind != KnobKind::kBuiltin) continue;
     if (entry == catalog.end())
       return Status::InvalidArgument(
@@ -737,8 +744,8 @@ Status JobManager::ResolveBuiltins(JobSpec* spec) const {
           "or "
           "range, or name one of the knobs `hone knobs` lists");
     if (!entry->available)
-      return Status::Unavailable("knob '" + knob.name +
-                                 "' is not available on this machine: " + entry->reason);
+      return Status::FailedPrecondition(
+          "knob '" + knob.name + "' is not available on this machine: " + entry->reason);
   }
   if (spec->knobs.empty())
     return Status::InvalidArgument(
@@ -943,6 +950,19 @@ asio::awaitable<Status> JobManager::Knobs(json* result) {
   co_return Status::OK();
 }
 
+// While alive, no queued job starts: a restore or apply owns the knobs.
+class JobManager::ExclusiveKnobs {
+ public:
+  explicit ExclusiveKnobs(JobManager* jobs) : jobs_(jobs) { jobs_->exclusive_ = true; }
+  ~ExclusiveKnobs() {
+    jobs_->exclusive_ = false;
+    jobs_->wake_.cancel();
+  }
+
+ private:
+  JobManager* jobs_;
+};
+
 asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {
   if (!IsAdmin(peer))
     co_return Status::PermissionDenied(
@@ -952,6 +972,7 @@ asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {
     co_return Status::FailedPrecondition("job " + std::to_string(current_->row.id) +
                                          " is running and owns the knobs; cancel it (its "
                                          "knobs are restored when it ends)");
+  ExclusiveKnobs exclusive(this);
   std::vector<std::string> done;
   Status s = co_await options_.ledger->RestoreHeld(std::nullopt, &done);
   Status applied = co_await options_.ledger->RestoreApplied(&done);
@@ -977,36 +998,54 @@ asio::awaitable<Status> JobManager::ApplyBest(const Peer& peer, int64_t id,
     co_return Status::FailedPrecondition(
         "job " + std::to_string(current_->row.id) +
         " is running and owns the knobs; apply after it");
+  ExclusiveKnobs exclusive(this);
   const json& best = job->row.report["best"]["config"];
-  std::vector<std::string> applied;
+  SearchSpace space;  // the values the job resolved (options_script included)
+  Status s = SpaceFromJson(job->row.space, &space);
+  if (!s.ok()) co_return s;
+  std::vector<std::unique_ptr<SystemKnob>> owned;
+  std::vector<Ledger::Setting> settings;
   for (const KnobSpec& spec : job->spec.knobs) {
     if (spec.kind == KnobKind::kApplication || !best.contains(spec.name)) continue;
-    std::unique_ptr<SystemKnob> owned;
     SystemKnob* knob = FindBuiltin(spec.name);
     if (spec.kind == KnobKind::kScript) {
-      ScriptKnobSpec script{spec.name,           spec.description,
-                            spec.options,        spec.get_script,
-                            spec.set_script,     spec.devices_script,
-                            spec.pre_set_script, job->spec.settings.script_timeout_s};
-      Status s = co_await MakeScriptKnob(script, &owned);
+      if (peer.uid != 0)
+        co_return Status::PermissionDenied(
+            "job " + std::to_string(id) +
+            " has script knobs, which run as root; only root "
+            "may apply it");
+      std::vector<json> options = spec.options;
+      for (const Knob& k : space.knobs())
+        if (k.name == spec.name) options = k.values;
+      ScriptKnobSpec script{spec.name,
+                            spec.description,
+                            options,
+                            spec.get_script,
+                            spec.set_script,
+                            spec.devices_script,
+                            spec.pre_set_script,
+                            job->spec.settings.script_timeout_s};
+      std::unique_ptr<SystemKnob> made;
+      s = co_await MakeScriptKnob(script, &made);
       if (!s.ok()) co_return s;
-      knob = owned.get();
+      knob = made.get();
+      owned.push_back(std::move(made));
     }
     if (!knob)
-      co_return Status::Unavailable("knob '" + spec.name + "' is not available here");
+      co_return Status::FailedPrecondition("knob '" + spec.name +
+                                           "' is not available here");
     std::string value = ValueToString(best[spec.name]);
-    for (const std::string& instance : knob->Instances()) {
-      Status s = co_await options_.ledger->Apply(id, *knob, instance, value);
-      if (!s.ok())
-        co_return s.WithContext("cannot apply " + Ledger::Key(*knob, instance));
-      applied.push_back(Ledger::Key(*knob, instance) + " = " + value);
-      spdlog::info("apply job {}: {} = {}", id, Ledger::Key(*knob, instance), value);
-    }
+    for (const std::string& instance : knob->Instances())
+      settings.push_back({knob, instance, value});
   }
-  if (applied.empty())
+  if (settings.empty())
     co_return Status::FailedPrecondition(
         "job " + std::to_string(id) + " tuned only application knobs; use `hone report " +
         std::to_string(id) + " --format env` to use them");
+  std::vector<std::string> applied;
+  s = co_await options_.ledger->ApplyAll(id, settings, &applied);
+  for (const std::string& line : applied) spdlog::info("apply job {}: {}", id, line);
+  if (!s.ok()) co_return s;
   *result = {{"job", id}, {"applied", applied}};
   co_return Status::OK();
 }

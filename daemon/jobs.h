@@ -151,6 +151,8 @@ class JobManager {
   boost::asio::steady_timer runner_done_;  // cancelled when the runner returns
   bool running_ = false;
   bool stopping_ = false;
+  class ExclusiveKnobs;
+  bool exclusive_ = false;  // a restore or apply is writing knobs: start no job
   Job* current_ = nullptr;
 };
 

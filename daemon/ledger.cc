@@ -79,29 +79,61 @@ asio::awaitable<Status> Ledger::RestoreHeld(std::optional<int64_t> job,
   co_return first;
 }
 
-asio::awaitable<Status> Ledger::Apply(int64_t job, SystemKnob& knob,
-                                      const std::string& instance,
-                                      const std::string& value) {
-  std::vector<LedgerEntry> applied;
-  Status s = Entries("applied", &applied);
-  if (!s.ok()) co_return s;
-  LedgerEntry entry;
-  std::string key = Key(knob, instance);
-  auto it = std::find_if(applied.begin(), applied.end(),
-                         [&](const LedgerEntry& e) { return e.key == key; });
-  if (it != applied.end()) {
-    entry = *it;  // keep the original from before the first apply
-  } else {
-    entry.key = key;
-    entry.state = "applied";
-    s = co_await knob.Read(instance, &entry.original);
-    if (!s.ok()) co_return s.WithContext("cannot read the original of " + key);
-    entry.recipe = knob.Recipe(instance);
+asio::awaitable<Status> Ledger::ApplyAll(int64_t job,
+                                         const std::vector<Setting>& settings,
+                                         std::vector<std::string>* done) {
+  struct Undo {
+    const Setting* setting;
+    std::string previous;              // the instance's value before this call
+    std::optional<LedgerEntry> entry;  // its applied entry before this call
+  };
+  std::vector<Undo> undo;
+  Status s;
+  for (const Setting& setting : settings) {
+    std::vector<LedgerEntry> applied;
+    s = Entries("applied", &applied);
+    if (!s.ok()) break;
+    std::string key = Key(*setting.knob, setting.instance);
+    Undo step{&setting, "", std::nullopt};
+    s = co_await setting.knob->Read(setting.instance, &step.previous);
+    if (!s.ok()) {
+      s = s.WithContext("cannot read " + key);
+      break;
+    }
+    LedgerEntry entry;
+    auto it = std::find_if(applied.begin(), applied.end(),
+                           [&](const LedgerEntry& e) { return e.key == key; });
+    if (it != applied.end()) {
+      step.entry = *it;
+      entry = *it;  // keep the original from before the first apply
+    } else {
+      entry.key = key;
+      entry.state = "applied";
+      entry.original = step.previous;
+      entry.recipe = setting.knob->Recipe(setting.instance);
+    }
+    entry.job = job;
+    entry.value = setting.value;
+    s = store_->PutLedger(entry);
+    if (!s.ok()) break;
+    undo.push_back(step);
+    s = co_await setting.knob->Write(setting.instance, setting.value);
+    if (!s.ok()) {
+      s = s.WithContext("cannot apply " + key);
+      break;
+    }
+    if (done) done->push_back(key + " = " + setting.value);
   }
-  entry.job = job;
-  entry.value = value;
-  s = store_->PutLedger(entry);
-  if (s.ok()) s = co_await knob.Write(instance, value);
+  if (s.ok()) co_return s;
+  for (auto it = undo.rbegin(); it != undo.rend(); ++it) {
+    std::string key = Key(*it->setting->knob, it->setting->instance);
+    Status w = co_await it->setting->knob->Write(it->setting->instance, it->previous);
+    Status e =
+        it->entry ? store_->PutLedger(*it->entry) : store_->DeleteLedger(key, "applied");
+    if (!w.ok() || !e.ok())
+      spdlog::error("apply: cannot undo {}: {}", key, (!w.ok() ? w : e).message());
+  }
+  if (done) done->clear();
   co_return s;
 }
 

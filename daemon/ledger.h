@@ -43,11 +43,17 @@ class Ledger {
   boost::asio::awaitable<Status> RestoreHeld(std::optional<int64_t> job,
                                              std::vector<std::string>* done);
 
-  // Writes `value` to the instance and keeps it (state "applied"): re-applied at
-  // every start until RestoreApplied().
-  boost::asio::awaitable<Status> Apply(int64_t job, SystemKnob& knob,
-                                       const std::string& instance,
-                                       const std::string& value);
+  struct Setting {
+    SystemKnob* knob;
+    std::string instance;
+    std::string value;
+  };
+  // Writes every setting and keeps it (state "applied"): re-applied at every start
+  // until RestoreApplied(). All or nothing: when one write fails, the settings
+  // already written are put back and their entries return to what they were.
+  boost::asio::awaitable<Status> ApplyAll(int64_t job,
+                                          const std::vector<Setting>& settings,
+                                          std::vector<std::string>* done);
   boost::asio::awaitable<Status> Reapply(std::vector<std::string>* done);
   boost::asio::awaitable<Status> RestoreApplied(std::vector<std::string>* done);
 

@@ -1,4 +1,4 @@
-// Store: honed's durable state in SQLite (jobs, trials, samples).
+// Store: honed's durable state in SQLite (jobs, trials, samples, the knob ledger).
 //
 // Every write is committed before the call returns (WAL, synchronous=FULL), so a
 // crash at any instant loses at most the sample being measured. At start honed marks

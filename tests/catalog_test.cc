@@ -8,6 +8,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "daemon/knobs.h"
+#include "tests/await.h"
 #include "tests/fake_machine.h"
 #include "tests/test_util.h"
 
@@ -20,13 +21,7 @@ using test::FakeMachineOptions;
 using test::FakeMachineTree;
 using test::TempDir;
 
-template <typename T>
-T Await(asio::awaitable<T> awaitable) {
-  asio::io_context io;
-  auto future = asio::co_spawn(io, std::move(awaitable), asio::use_future);
-  io.run();
-  return future.get();
-}
+using test::Await;
 
 const CatalogEntry& Find(const std::vector<CatalogEntry>& catalog,
                          const std::string& name) {

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "tests/await.h"
 #include "tests/fake_machine.h"
 #include "tests/test_util.h"
 
@@ -21,13 +22,7 @@ using nlohmann::json;
 using test::FakeMachineTree;
 using test::TempDir;
 
-template <typename T>
-T Await(asio::awaitable<T> awaitable) {
-  asio::io_context io;
-  auto future = asio::co_spawn(io, std::move(awaitable), asio::use_future);
-  io.run();
-  return future.get();
-}
+using test::Await;
 
 Status Read(SystemKnob& knob, const std::string& instance, std::string* value) {
   return Await(knob.Read(instance, value));

@@ -12,6 +12,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "daemon/knob_bindings.h"
+#include "tests/await.h"
 #include "tests/fake_machine.h"
 #include "tests/test_util.h"
 
@@ -21,13 +22,7 @@ namespace {
 namespace asio = boost::asio;
 using nlohmann::json;
 
-template <typename T>
-T Await(asio::awaitable<T> work) {
-  asio::io_context io;
-  auto future = asio::co_spawn(io, std::move(work), asio::use_future);
-  io.run();
-  return future.get();
-}
+using test::Await;
 
 SystemKnob* Find(std::vector<CatalogEntry>& catalog, const std::string& name) {
   for (CatalogEntry& e : catalog)
@@ -132,6 +127,29 @@ TEST_F(LedgerTest, ARecipeAloneRestoresAfterTheKnobObjectsAreGone) {
   Ledger ledger(store.get(), machine.get());
   ASSERT_TRUE(Await(ledger.RestoreHeld(std::nullopt, nullptr)).ok());
   EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
+// hone apply: all or nothing, for every write that could fail.
+TEST_F(LedgerTest, ApplyAllPutsBackWhatItWroteWhenAWriteFails) {
+  for (int fail_at = 1; fail_at <= 5; ++fail_at) {
+    SCOPED_TRACE(fail_at);
+    FaultInjectingMachine faulty(machine_.get(), fail_at);
+    std::vector<CatalogEntry> catalog = BuildCatalog(&faulty);
+    Ledger ledger(store_.get(), &faulty);
+    std::vector<Ledger::Setting> settings;
+    SystemKnob* l2 = Find(catalog, "prefetch.l2_stream");
+    for (const std::string& instance : l2->Instances())
+      settings.push_back({l2, instance, "off"});
+    settings.push_back({Find(catalog, "vm.swappiness"), "", "10"});
+    std::vector<std::string> done;
+    Status s = Await(ledger.ApplyAll(1, settings, &done));
+    EXPECT_FALSE(s.ok());
+    EXPECT_TRUE(done.empty());
+    EXPECT_EQ(tree_->Snapshot(), original_);
+    std::vector<LedgerEntry> applied;
+    ASSERT_TRUE(ledger.Entries("applied", &applied).ok());
+    EXPECT_TRUE(applied.empty()) << "an entry for a value never set would be re-applied";
+  }
 }
 
 }  // namespace
