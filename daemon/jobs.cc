@@ -224,6 +224,18 @@ JobManager::Job* JobManager::Find(int64_t id) const {
 }
 
 Status JobManager::Recover() {
+  // Workloads of a honed that died: their leaders died with it (PDEATHSIG), but
+  // what they started may live on in their process groups.
+  std::vector<std::pair<pid_t, uint64_t>> groups;
+  if (store_->LoadProcessGroups(&groups).ok()) {
+    for (const auto& [pgid, started] : groups) {
+      int killed = KillGroupSince(pgid, started);
+      if (killed > 0)
+        spdlog::warn("killed {} leftover process(es) of workload process group {}",
+                     killed, pgid);
+      store_->ForgetProcessGroup(pgid);
+    }
+  }
   std::vector<int64_t> interrupted;
   Status s = store_->MarkRunningInterrupted(Now(), &interrupted);
   if (!s.ok()) return s;
@@ -517,6 +529,11 @@ asio::awaitable<void> JobManager::RunQueue() {
 }
 
 asio::awaitable<void> JobManager::RunJob(Job& job) {
+  job.processes.observer = [this](pid_t pgid, bool started) {
+    Status s = started ? store_->RecordProcessGroup(pgid, ProcessStartTime(pgid))
+                       : store_->ForgetProcessGroup(pgid);
+    if (!s.ok()) spdlog::error("cannot record process group {}: {}", pgid, s.message());
+  };
   job.row.state = "running";
   job.row.started_at = Now();
   job.started = std::chrono::steady_clock::now();

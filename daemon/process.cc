@@ -10,9 +10,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -182,6 +186,49 @@ std::string ProcessResult::Describe() const {
   if (signal) return std::string("killed by signal ") + strsignal(signal);
   if (exit_code != 0) return "exited with status " + std::to_string(exit_code);
   return "succeeded";
+}
+
+namespace {
+// Fields of /proc/PID/stat after the command name: state is field 3.
+bool ReadStat(pid_t pid, pid_t* pgrp, uint64_t* start) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  size_t paren = line.rfind(')');
+  if (paren == std::string::npos) return false;
+  std::istringstream fields(line.substr(paren + 2));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 5) *pgrp = static_cast<pid_t>(std::stol(field));
+    if (i == 22) {
+      *start = std::stoull(field);
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
+uint64_t ProcessStartTime(pid_t pid) {
+  pid_t pgrp = 0;
+  uint64_t start = 0;
+  return ReadStat(pid, &pgrp, &start) ? start : 0;
+}
+
+int KillGroupSince(pid_t pgid, uint64_t started) {
+  int killed = 0;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    pid_t pid = static_cast<pid_t>(std::stol(name));
+    pid_t pgrp = 0;
+    uint64_t start = 0;
+    if (ReadStat(pid, &pgrp, &start) && pgrp == pgid && start >= started &&
+        kill(pid, SIGKILL) == 0)
+      ++killed;
+  }
+  return killed;
 }
 
 void ProcessGroups::KillAll() {

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -60,8 +61,18 @@ struct ProcessResult {
 // Owned by the job; lives longer than every RunProcess given it.
 class ProcessGroups {
  public:
-  void Add(pid_t pgid) { groups_.insert(pgid); }
-  void Remove(pid_t pgid) { groups_.erase(pgid); }
+  // Told of every group as it starts (true) and ends (false), so that the groups
+  // can be recorded durably and killed by the next honed after a crash.
+  std::function<void(pid_t pgid, bool started)> observer;
+
+  void Add(pid_t pgid) {
+    groups_.insert(pgid);
+    if (observer) observer(pgid, true);
+  }
+  void Remove(pid_t pgid) {
+    groups_.erase(pgid);
+    if (observer) observer(pgid, false);
+  }
   // Kills every group with SIGKILL and marks later runs as cancelled.
   void KillAll();
   bool cancelled() const { return cancelled_; }
@@ -73,6 +84,14 @@ class ProcessGroups {
 
 // Runs `spec` to completion. `groups` may be null.
 boost::asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* groups);
+
+// The kernel's start time of process `pid` (clock ticks since boot, field 22 of
+// /proc/PID/stat); 0 when it does not exist.
+uint64_t ProcessStartTime(pid_t pid);
+
+// Kills (SIGKILL) every process of process group `pgid` that started at or after
+// `started` (so a reused group number is left alone); returns how many.
+int KillGroupSince(pid_t pgid, uint64_t started);
 
 // argv that runs `command` with /bin/sh -c.
 std::vector<std::string> ShellArgv(const std::string& command);

@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS ledger (
   value TEXT NOT NULL DEFAULT '',
   UNIQUE (key, state)
 );
+CREATE TABLE IF NOT EXISTS process_groups (
+  pgid INTEGER PRIMARY KEY,
+  started INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS samples (
   job_id INTEGER NOT NULL,
   trial INTEGER NOT NULL,
@@ -294,6 +298,27 @@ Status Store::LoadLedger(std::vector<LedgerEntry>* entries) {
     entry.value = st.Text(5);
     entries->push_back(std::move(entry));
   }
+  return st.status();
+}
+
+Status Store::RecordProcessGroup(pid_t pgid, uint64_t started) {
+  Statement st(db_,
+               "INSERT OR REPLACE INTO process_groups (pgid, started) VALUES (?, ?)");
+  st.Bind(1, int64_t{pgid}).Bind(2, static_cast<int64_t>(started));
+  return st.Run();
+}
+
+Status Store::ForgetProcessGroup(pid_t pgid) {
+  Statement st(db_, "DELETE FROM process_groups WHERE pgid = ?");
+  st.Bind(1, int64_t{pgid});
+  return st.Run();
+}
+
+Status Store::LoadProcessGroups(std::vector<std::pair<pid_t, uint64_t>>* groups) {
+  groups->clear();
+  Statement st(db_, "SELECT pgid, started FROM process_groups");
+  while (st.Step())
+    groups->emplace_back(static_cast<pid_t>(st.Int(0)), static_cast<uint64_t>(st.Int(1)));
   return st.status();
 }
 

@@ -6,6 +6,8 @@
 // docs/architecture.md. Owned by the daemon; used from the event-loop thread only.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,6 +80,12 @@ class Store {
   Status DeleteLedger(const std::string& key, const std::string& state);
   // Every entry, oldest first.
   Status LoadLedger(std::vector<LedgerEntry>* entries);
+
+  // Workload process groups that are running, with their leaders' start times, so
+  // that a honed that died does not leave them behind (see KillGroupSince).
+  Status RecordProcessGroup(pid_t pgid, uint64_t started);
+  Status ForgetProcessGroup(pid_t pgid);
+  Status LoadProcessGroups(std::vector<std::pair<pid_t, uint64_t>>* groups);
 
   // Jobs left running by a honed that died become interrupted; returns their ids.
   Status MarkRunningInterrupted(double now, std::vector<int64_t>* ids);

@@ -369,6 +369,23 @@ TEST_F(IntegrationTest, SigkillMidJobLosesNoFinishedTrialAndMarksItInterrupted) 
   EXPECT_EQ(honed_.Hone({"run", quick, "--", workload}).exit_code, 0);
 }
 
+TEST_F(IntegrationTest, WhatAWorkloadStartedDoesNotOutliveASigkilledHoned) {
+  std::string config = WriteConfig();
+  std::string pids = dir_.path() + "/pids";
+  std::string workload =
+      dir_.Write("w.sh", "#!/bin/sh\nsleep 300 &\necho $! > " + pids + "\nwait\n", true);
+  ASSERT_TRUE(honed_.HoneJson({"submit", config, "--", workload}).is_object());
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(pids).empty(); }, 20));
+  pid_t grandchild = std::stoi(ReadFile(pids));
+  honed_.Kill();
+  // The workload's shell dies with honed; the sleep it started does not...
+  ASSERT_TRUE(test::ProcessAlive(grandchild));
+  // ...until the next honed, which knows the process group, kills it.
+  ASSERT_TRUE(honed_.Start());
+  EXPECT_TRUE(WaitFor([&] { return !test::ProcessAlive(grandchild); }, 5));
+  EXPECT_NE(ReadFile(honed_.log_path()).find("leftover process"), std::string::npos);
+}
+
 TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
   std::string config = WriteConfig();
   std::string pids = dir_.path() + "/pids";
