@@ -128,10 +128,11 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
       s = ReadImports(it->second);
     } else if (key == "strategy") {
       s = ReadString(it->second, "strategy", &spec_->settings.strategy);
-      if (s.ok() && spec_->settings.strategy != "random" &&
-          spec_->settings.strategy != "exhaustive")
-        s = Error(it->second, "strategy must be 'random' or 'exhaustive', not '" +
-                                  spec_->settings.strategy + "'");
+      const std::string& name = spec_->settings.strategy;
+      if (s.ok() && name != "model" && name != "random" && name != "exhaustive")
+        s = Error(
+            it->second,
+            "strategy must be 'model', 'random' or 'exhaustive', not '" + name + "'");
     } else {
       WarnUnknown(it->first, "the top level");
     }

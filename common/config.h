@@ -97,9 +97,10 @@ struct Settings {
   int64_t max_samples = 0;
   // Budget: wall-clock minutes for the whole job (0: no limit).
   double max_minutes = 0;
-  // Search strategy: "random" or "exhaustive". Set by the top-level `strategy` key,
-  // not under global_settings.
-  std::string strategy = "random";
+  // Search strategy: "model" (a Gaussian process with expected improvement, local
+  // moves and random exploration mixed by a bandit), "random" or "exhaustive". Set
+  // by the top-level `strategy` key, not under global_settings.
+  std::string strategy = "model";
   // Seed of the strategy's random choices; equal seeds give equal proposals.
   uint64_t seed = 1;
   // Seconds a sample_script or options_script may run (`script_timeout`).

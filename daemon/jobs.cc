@@ -570,7 +570,8 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
   job.row.space = SpaceToJson(job.space);
   Persist(job);
   std::unique_ptr<Strategy> strategy =
-      MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed);
+      MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
+                   job.spec.target.goal);
   job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
                                                 &job.space, std::move(strategy));
   std::map<int64_t, int> seq;  // samples taken per trial

@@ -1,5 +1,7 @@
 #include "daemon/strategy.h"
 
+#include "daemon/model_strategy.h"
+
 namespace hone {
 
 Config ConfigFromNumber(const SearchSpace& space, uint64_t number) {
@@ -61,7 +63,8 @@ void ExhaustiveStrategy::Tell(const Config& config, std::optional<double>) {
 }
 
 std::unique_ptr<Strategy> MakeStrategy(const std::string& name, const SearchSpace* space,
-                                       uint64_t seed) {
+                                       uint64_t seed, Goal goal) {
+  if (name == "model") return std::make_unique<ModelStrategy>(space, goal, seed);
   if (name == "random") return std::make_unique<RandomStrategy>(space, seed);
   if (name == "exhaustive") return std::make_unique<ExhaustiveStrategy>(space);
   return nullptr;

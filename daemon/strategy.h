@@ -59,9 +59,10 @@ class ExhaustiveStrategy : public Strategy {
   std::unordered_set<std::string> told_;
 };
 
-// The strategy named in the config ("random", "exhaustive"); null for other names.
+// The strategy named in the config ("model", "random", "exhaustive"); null for
+// other names. `goal` orients strategies that compare values.
 std::unique_ptr<Strategy> MakeStrategy(const std::string& name, const SearchSpace* space,
-                                       uint64_t seed);
+                                       uint64_t seed, Goal goal = Goal::kMax);
 
 // Configuration number <-> Config, mixed radix with the last knob fastest.
 Config ConfigFromNumber(const SearchSpace& space, uint64_t number);

@@ -107,7 +107,7 @@ TEST(ConfigTest, ReferenceConfigGetsDefaultSettingsAndNoWorkload) {
   EXPECT_EQ(spec.settings.min_baseline_samples, 2);
   EXPECT_EQ(spec.settings.min_samples_per_config, 1);
   EXPECT_EQ(spec.settings.max_configs, 100);
-  EXPECT_EQ(spec.settings.strategy, "random");
+  EXPECT_EQ(spec.settings.strategy, "model");
   EXPECT_TRUE(spec.workload.empty());
 }
 
@@ -1055,8 +1055,8 @@ TEST(ConfigTest, UnknownStrategyIsAnError) {
   JobSpec spec;
   Status s = ParseConfig(ConfigWith("strategy: bayesian\n"), "k.yaml", &spec);
   EXPECT_FALSE(s.ok());
-  EXPECT_TRUE(
-      Contains(s.message(), "k.yaml:7:11: strategy must be 'random' or 'exhaustive'"))
+  EXPECT_TRUE(Contains(s.message(),
+                       "k.yaml:7:11: strategy must be 'model', 'random' or 'exhaustive'"))
       << s.message();
 }
 

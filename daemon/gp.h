@@ -1,0 +1,54 @@
+// GaussianProcess: regression with a Matern 5/2 kernel with one length scale per
+// input dimension (ARD) and a noise term, for the model-based search.
+//
+// Inputs are points of [0,1]^d; outputs are standardised internally. Fit() chooses
+// the length scales and the noise by maximising the log marginal likelihood (a
+// coordinate search on a log grid, deterministic), Condition() only refactors with
+// the hyperparameters it has. Predict() gives the posterior mean and standard
+// deviation in the caller's units. Eigen stays inside gp.cc. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+namespace hone {
+
+class GaussianProcess {
+ public:
+  explicit GaussianProcess(size_t dims);
+  ~GaussianProcess();
+  GaussianProcess(GaussianProcess&&) noexcept;
+  GaussianProcess& operator=(GaussianProcess&&) noexcept;
+
+  // Replaces the data (x: n points of dims() coordinates; y: n values) and fits the
+  // hyperparameters on at most `fit_points` of them (the most recent).
+  void Fit(const std::vector<std::vector<double>>& x, const std::vector<double>& y,
+           size_t fit_points = 200);
+  // Replaces the data and keeps the hyperparameters.
+  void Condition(const std::vector<std::vector<double>>& x, const std::vector<double>& y);
+
+  struct Prediction {
+    double mean = 0;
+    double stddev = 0;
+  };
+  Prediction Predict(const std::vector<double>& x) const;
+
+  size_t dims() const;
+  const std::vector<double>& length_scales() const;
+  double noise() const;  // as a fraction of the output variance
+  // The log marginal likelihood of the data under the current hyperparameters.
+  double LogLikelihood() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The Matern 5/2 correlation of two points with these length scales.
+double Matern52Kernel(const std::vector<double>& a, const std::vector<double>& b,
+                      const std::vector<double>& scales);
+
+// Expected improvement over `best` of a normal prediction, for maximisation.
+double ExpectedImprovement(const GaussianProcess::Prediction& p, double best);
+
+}  // namespace hone

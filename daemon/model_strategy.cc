@@ -1,0 +1,270 @@
+#include "daemon/model_strategy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hone {
+
+namespace {
+// Spaces up to this size are scored exhaustively by the model.
+constexpr uint64_t kEnumerateLimit = 4096;
+constexpr int kRandomCandidates = 600;
+constexpr int kMutationCandidates = 300;
+// Refit the hyperparameters after this many new observations.
+constexpr size_t kRefitEvery = 4;
+// The techniques' prior weights before any credit.
+constexpr std::array<double, ModelStrategy::kTechniques> kPrior = {0.7, 0.2, 0.1};
+}  // namespace
+
+ModelStrategy::ModelStrategy(const SearchSpace* space, Goal goal, uint64_t seed)
+    : space_(space),
+      goal_(goal),
+      rng_(seed ^ 0x9e3779b97f4a7c15ULL),
+      random_(space, seed),
+      gp_(space->dims()),
+      initial_design_(std::min<size_t>(std::max<size_t>(5, space->dims() + 2), 12)) {}
+
+std::vector<double> ModelStrategy::Encode(const Config& config) const {
+  std::vector<double> x(config.size());
+  for (size_t i = 0; i < config.size(); ++i) {
+    size_t n = space_->knob(i).values.size();
+    x[i] = n > 1 ? static_cast<double>(config[i]) / static_cast<double>(n - 1) : 0;
+  }
+  return x;
+}
+
+void ModelStrategy::Scores(std::vector<std::vector<double>>* x,
+                           std::vector<double>* y) const {
+  bool positive = true;
+  for (const Observation& o : observations_)
+    if (o.value && *o.value <= 0) positive = false;
+  auto score = [&](double v) {
+    double s = positive ? std::log(v) : v;
+    return goal_ == Goal::kMax ? s : -s;
+  };
+  double lo = 0, hi = 0;
+  bool any = false;
+  for (const Observation& o : observations_) {
+    if (!o.value) continue;
+    double s = score(*o.value);
+    lo = any ? std::min(lo, s) : s;
+    hi = any ? std::max(hi, s) : s;
+    any = true;
+  }
+  // A failure counts as clearly worse than anything that worked.
+  double failed = lo - std::max(0.5 * (hi - lo), 1e-3 * (std::fabs(lo) + 1));
+  x->clear();
+  y->clear();
+  for (const Observation& o : observations_) {
+    if (!o.value && !any) continue;
+    x->push_back(Encode(o.config));
+    y->push_back(o.value ? score(*o.value) : failed);
+  }
+}
+
+const ModelStrategy::Observation* ModelStrategy::Incumbent() const {
+  const Observation* best = nullptr;
+  for (const Observation& o : observations_) {
+    if (!o.value) continue;
+    if (!best ||
+        (goal_ == Goal::kMax ? *o.value > *best->value : *o.value < *best->value))
+      best = &o;
+  }
+  return best;
+}
+
+ModelStrategy::Technique ModelStrategy::Choose() {
+  std::array<double, kTechniques> weight;
+  double total = 0;
+  for (int t = 0; t < kTechniques; ++t) {
+    weight[t] = kPrior[t] * (credit_[t] + 1) / (uses_[t] * 0.25 + 1);
+    total += weight[t];
+  }
+  double pick = std::uniform_real_distribution<double>(0, total)(rng_);
+  for (int t = 0; t < kTechniques; ++t) {
+    if (pick < weight[t]) return static_cast<Technique>(t);
+    pick -= weight[t];
+  }
+  return kModel;
+}
+
+std::optional<Config> ModelStrategy::Ask() {
+  std::optional<Config> proposal;
+  Technique technique = kRandom;
+  bool have_data = Incumbent() != nullptr && observations_.size() >= initial_design_;
+  if (have_data) {
+    technique = Choose();
+    if (technique == kModel) proposal = AskModel();
+    if (technique == kLocal) proposal = AskLocal();
+    if (!proposal && technique != kModel) {
+      technique = kModel;
+      proposal = AskModel();
+    }
+  }
+  if (!proposal) {
+    technique = kRandom;
+    proposal = AskRandom();
+  }
+  if (!proposal) return std::nullopt;
+  ++uses_[technique];
+  std::string key = SearchSpace::Key(*proposal);
+  seen_.insert(key);
+  proposed_by_[key] = technique;
+  return proposal;
+}
+
+void ModelStrategy::Tell(const Config& config, std::optional<double> value) {
+  std::string key = SearchSpace::Key(config);
+  seen_.insert(key);
+  random_.Tell(config, value);
+  observations_.push_back({config, value});
+  if (!value) return;
+  bool improved = !best_ || (goal_ == Goal::kMax ? *value > *best_ : *value < *best_);
+  if (improved) {
+    if (best_) {
+      auto by = proposed_by_.find(key);
+      if (by != proposed_by_.end()) credit_[by->second] += 1;
+    }
+    best_ = value;
+  }
+}
+
+std::optional<Config> ModelStrategy::AskRandom() {
+  for (;;) {
+    std::optional<Config> config = random_.Ask();
+    if (!config || !Seen(*config)) return config;
+  }
+}
+
+std::optional<Config> ModelStrategy::AskLocal() {
+  const Observation* incumbent = Incumbent();
+  if (!incumbent) return std::nullopt;
+  std::vector<Config> moves;
+  for (size_t i = 0; i < space_->dims(); ++i) {
+    int n = static_cast<int>(space_->knob(i).values.size());
+    for (int step : {-2, -1, 1, 2}) {
+      int v = static_cast<int>(incumbent->config[i]) + step;
+      if (v < 0 || v >= n) continue;
+      Config c = incumbent->config;
+      c[i] = static_cast<uint32_t>(v);
+      if (!Seen(c)) moves.push_back(std::move(c));
+    }
+  }
+  if (moves.empty()) return std::nullopt;
+  return moves[std::uniform_int_distribution<size_t>(0, moves.size() - 1)(rng_)];
+}
+
+std::vector<Config> ModelStrategy::Candidates() {
+  std::vector<Config> candidates;
+  uint64_t size = space_->Size();
+  if (size <= kEnumerateLimit) {
+    for (uint64_t n = 0; n < size; ++n) {
+      Config c = ConfigFromNumber(*space_, n);
+      if (!Seen(c)) candidates.push_back(std::move(c));
+    }
+    return candidates;
+  }
+  std::unordered_set<std::string> added;
+  auto add = [&](Config c) {
+    std::string key = SearchSpace::Key(c);
+    if (!Seen(c) && added.insert(key).second) candidates.push_back(std::move(c));
+  };
+  for (int i = 0; i < kRandomCandidates; ++i) {
+    Config c(space_->dims());
+    for (size_t d = 0; d < c.size(); ++d)
+      c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
+          0, space_->knob(d).values.size() - 1)(rng_));
+    add(std::move(c));
+  }
+  // Around the best configurations: every single-knob step, and random mutations.
+  std::vector<const Observation*> top;
+  for (const Observation& o : observations_)
+    if (o.value) top.push_back(&o);
+  std::sort(top.begin(), top.end(), [&](const Observation* a, const Observation* b) {
+    return goal_ == Goal::kMax ? *a->value > *b->value : *a->value < *b->value;
+  });
+  if (top.size() > 5) top.resize(5);
+  for (const Observation* o : top) {
+    for (size_t d = 0; d < space_->dims(); ++d) {
+      int n = static_cast<int>(space_->knob(d).values.size());
+      for (int step : {-1, 1}) {
+        int v = static_cast<int>(o->config[d]) + step;
+        if (v < 0 || v >= n) continue;
+        Config c = o->config;
+        c[d] = static_cast<uint32_t>(v);
+        add(std::move(c));
+      }
+    }
+  }
+  for (int i = 0; i < kMutationCandidates && !top.empty(); ++i) {
+    Config c = top[static_cast<size_t>(i) % top.size()]->config;
+    for (int m = 0; m < 3; ++m) {
+      size_t d = std::uniform_int_distribution<size_t>(0, c.size() - 1)(rng_);
+      c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
+          0, space_->knob(d).values.size() - 1)(rng_));
+    }
+    add(std::move(c));
+  }
+  return candidates;
+}
+
+std::optional<Config> ModelStrategy::AskModel() {
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  Scores(&x, &y);
+  if (x.size() < 2) return std::nullopt;
+  if (fitted_at_ == 0 || observations_.size() >= fitted_at_ + kRefitEvery) {
+    gp_.Fit(x, y, 120);
+    fitted_at_ = observations_.size();
+  } else {
+    gp_.Condition(x, y);
+  }
+  // Noisy EI: improve on the best posterior mean among the configurations measured.
+  double best = -std::numeric_limits<double>::infinity();
+  for (const std::vector<double>& point : x)
+    best = std::max(best, gp_.Predict(point).mean);
+  // Where configurations have failed, the chance that a candidate works is the
+  // kernel-weighted share of working configurations around it (near points count
+  // most, and far from all data the nearest still decide); expected improvement
+  // is weighed by it.
+  bool any_failed = std::any_of(observations_.begin(), observations_.end(),
+                                [](const Observation& o) { return !o.value; });
+  std::vector<std::vector<double>> observed;
+  for (const Observation& o : observations_) observed.push_back(Encode(o.config));
+  auto feasibility = [&](const std::vector<double>& point) {
+    double works = 0, total = 0;
+    for (size_t i = 0; i < observed.size(); ++i) {
+      double w = Matern52Kernel(point, observed[i], gp_.length_scales()) + 1e-300;
+      total += w;
+      if (observations_[i].value) works += w;
+    }
+    return total > 0 ? works / total : 1.0;
+  };
+  std::vector<Config> candidates = Candidates();
+  std::vector<double> ei(candidates.size()), uncertainty(candidates.size());
+  double best_ei = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    std::vector<double> point = Encode(candidates[i]);
+    GaussianProcess::Prediction p = gp_.Predict(point);
+    double works = any_failed ? feasibility(point) : 1.0;
+    ei[i] = ExpectedImprovement(p, best) * works;
+    uncertainty[i] = p.stddev * works * works;
+    best_ei = std::max(best_ei, ei[i]);
+  }
+  // When the model expects no improvement anywhere worth the name, learn where it
+  // is least sure, among configurations likely to work.
+  double range =
+      *std::max_element(y.begin(), y.end()) - *std::min_element(y.begin(), y.end());
+  const std::vector<double>& score = best_ei > 1e-6 * (range + 1e-12) ? ei : uncertainty;
+  std::optional<Config> choice;
+  double best_score = -1;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (score[i] > best_score) {
+      best_score = score[i];
+      choice = candidates[i];
+    }
+  }
+  return choice;
+}
+
+}  // namespace hone
