@@ -91,6 +91,10 @@ struct Settings {
   int min_baseline_samples = 2;
   // Samples of every other configuration.
   int min_samples_per_config = 1;
+  // Samples a configuration needs before it can be recommended. A challenger that
+  // looks as good as the incumbent, or better (within the noise), is measured
+  // again until it has them, so a lucky sample never wins on its own.
+  int confirm_samples = 3;
   // Budget: configurations to explore, the baseline included.
   int64_t max_configs = 100;
   // Budget: samples in all (0: no limit).

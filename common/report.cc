@@ -83,9 +83,18 @@ std::string FormatReportText(const json& report) {
     line("Best value", Number(best.value("value", json())) + " (" +
                            std::to_string(best.value("samples", 0)) + " samples)");
   if (report.contains("improvement_pct") && report["improvement_pct"].is_number()) {
-    char pct[32];
-    snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
+    char pct[128];
+    int n = snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
+    const json ci = report.value("improvement_ci95_pct", json());
+    if (ci.is_array() && ci.size() == 2 && n > 0)
+      snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)", ci[0].get<double>(),
+               ci[1].get<double>());
     line("Improvement", pct);
+  }
+  if (report.contains("noise_pct") && report["noise_pct"].is_number()) {
+    char noise[32];
+    snprintf(noise, sizeof noise, "%.2f%% per sample", report["noise_pct"].get<double>());
+    line("Measurement noise", noise);
   }
   if (report.contains("knobs"))
     line("No. of knobs", std::to_string(report.value("knobs", 0)));

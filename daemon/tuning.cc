@@ -57,10 +57,64 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
 bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
   int wanted =
       trial.baseline ? settings_.min_baseline_samples : settings_.min_samples_per_config;
-  if (static_cast<int>(trial.samples.size()) >= wanted) return false;
-  // A configuration that failed once is not measured again; the baseline gets all
-  // its tries, since nothing can be compared without it.
-  return trial.baseline || trial.samples.empty() || trial.valid_count() > 0;
+  int taken = static_cast<int>(trial.samples.size());
+  if (taken < wanted)
+    // A configuration that failed once is not measured again; the baseline gets all
+    // its tries, since nothing can be compared without it.
+    return trial.baseline || trial.samples.empty() || trial.valid_count() > 0;
+  // A challenger is measured again until it is confirmed or falls behind.
+  return !trial.baseline && taken < settings_.confirm_samples &&
+         trial.valid_count() == taken && Challenges(trial);
+}
+
+bool TuningSession::Confirmed(const TrialRecord& trial) const {
+  const TrialRecord* baseline = Baseline();
+  int needed = std::min(settings_.confirm_samples,
+                        baseline ? std::max(1, baseline->valid_count()) : 1);
+  return trial.baseline || trial.valid_count() >= needed;
+}
+
+bool TuningSession::Challenges(const TrialRecord& trial) const {
+  std::optional<double> mean = trial.Mean();
+  const TrialRecord* incumbent = nullptr;
+  for (const TrialRecord& t : trials_)
+    if (&t != &trial && t.Mean() && Confirmed(t) &&
+        (!incumbent || Better(*t.Mean(), *incumbent->Mean())))
+      incumbent = &t;
+  if (!mean || !incumbent) return mean.has_value();
+  // Within two standard errors of one sample of the incumbent counts as a tie.
+  double band = 2 * RelativeNoise() * std::fabs(*incumbent->Mean());
+  return goal_ == Goal::kMax ? *mean >= *incumbent->Mean() - band
+                             : *mean <= *incumbent->Mean() + band;
+}
+
+double TuningSession::RelativeNoise() const {
+  double sum = 0;
+  int dof = 0;
+  for (const TrialRecord& t : trials_) {
+    std::optional<double> mean = t.Mean();
+    if (!mean || *mean == 0 || t.valid_count() < 2) continue;
+    for (const SampleResult& s : t.samples)
+      if (s.valid) sum += std::pow((s.value - *mean) / *mean, 2);
+    dof += t.valid_count() - 1;
+  }
+  double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
+  return std::max(noise, 0.01);
+}
+
+std::optional<std::pair<double, double>> TuningSession::ImprovementInterval(
+    const TrialRecord& trial) const {
+  const TrialRecord* baseline = Baseline();
+  if (!baseline || !baseline->Mean() || !trial.Mean() || *baseline->Mean() == 0)
+    return std::nullopt;
+  double noise = RelativeNoise();
+  double b = *baseline->Mean(), t = *trial.Mean();
+  // Standard error of the difference of means, each sample with the pooled noise.
+  double se = std::sqrt(std::pow(noise * b, 2) / baseline->valid_count() +
+                        std::pow(noise * t, 2) / trial.valid_count());
+  double diff = goal_ == Goal::kMax ? t - b : b - t;
+  double scale = 100 / std::fabs(b);
+  return std::make_pair((diff - 1.96 * se) * scale, (diff + 1.96 * se) * scale);
 }
 
 std::optional<std::string> TuningSession::BudgetSpent(double elapsed_s) const {
@@ -90,6 +144,15 @@ Step TuningSession::Next(double elapsed_s) {
   }
   TrialRecord& current = trials_.back();
   if (TrialNeedsSample(current)) {
+    // A spent budget also cuts a trial short (all but the baseline's first samples);
+    // an unconfirmed challenger then simply cannot be the recommendation.
+    std::optional<std::string> spent =
+        current.baseline ? std::nullopt : BudgetSpent(elapsed_s);
+    if (spent && !current.samples.empty()) {
+      if (!current_told_) FinishTrial(current);
+      step.reason = *spent;
+      return step;
+    }
     step.kind = Step::Kind::kSample;
     step.config = current.config;
     step.trial = current.number;
@@ -158,7 +221,7 @@ const TrialRecord* TuningSession::Best() const {
   const TrialRecord* best = nullptr;
   for (const TrialRecord& t : trials_) {
     std::optional<double> mean = t.Mean();
-    if (mean && (!best || Better(*mean, *best->Mean()))) best = &t;
+    if (mean && Confirmed(t) && (!best || Better(*mean, *best->Mean()))) best = &t;
   }
   return best;
 }
@@ -198,6 +261,9 @@ json TuningSession::Report(const ReportContext& context) const {
   report["best"] = describe(best);
   std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
+  if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
+    report["improvement_ci95_pct"] = {Round(interval->first, 2), Round(interval->second, 2)};
+  report["noise_pct"] = Round(RelativeNoise() * 100, 2);
   report["configs_explored"] = configs_explored();
   report["configs_budget"] = ConfigBudget();
   uint64_t size = space_->Size();

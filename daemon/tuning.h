@@ -81,8 +81,15 @@ class TuningSession {
 
   const std::vector<TrialRecord>& trials() const { return trials_; }
   const TrialRecord* Baseline() const;
-  // The trial with the best mean, the baseline included; null when none is valid.
+  // The recommendation: the trial with the best mean among those measured enough
+  // to be trusted (confirm_samples valid samples, or as many as the baseline has),
+  // the baseline included; null when none is valid.
   const TrialRecord* Best() const;
+  // The relative noise of one sample (pooled standard deviation / mean over the
+  // trials measured more than once); at least 1%.
+  double RelativeNoise() const;
+  // A 95% confidence interval of ImprovementPct for `trial` against the baseline.
+  std::optional<std::pair<double, double>> ImprovementInterval(const TrialRecord& trial) const;
   int64_t configs_explored() const { return static_cast<int64_t>(trials_.size()); }
   // The configurations this job will explore at most: the budget or the space.
   int64_t ConfigBudget() const;
@@ -95,6 +102,9 @@ class TuningSession {
 
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;
+  // True when `trial` looks as good as the best confirmed trial (within the noise).
+  bool Challenges(const TrialRecord& trial) const;
+  bool Confirmed(const TrialRecord& trial) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
   void FinishTrial(const TrialRecord& trial);
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }

@@ -261,5 +261,17 @@ TEST(ReportTest, TinyAndEnormousValuesUseScientificNotation) {
   EXPECT_EQ(FormatValue(1e20), "1e+20");
 }
 
+TEST(ReportTest, TextGivesTheConfidenceIntervalAndTheNoise) {
+  json report = {{"job", 1},
+                 {"state", "completed"},
+                 {"improvement_pct", 19.61},
+                 {"improvement_ci95_pct", {15.2, 24.03}},
+                 {"noise_pct", 1.94}};
+  std::string text = FormatReportText(report);
+  EXPECT_NE(text.find("Improvement: +19.61% (95% CI +15.20% to +24.03%)"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("Measurement noise: 1.94% per sample"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace hone

@@ -43,6 +43,9 @@ SampleResult Invalid(const std::string& why) { return {false, 0, why, 0.1}; }
 
 class TuningTest : public ::testing::Test {
  protected:
+  // Most tests are about the order of work, not about noise: no confirmations.
+  TuningTest() { settings_.confirm_samples = 1; }
+
   TuningSession Make(std::deque<Config> proposals, Goal goal = Goal::kMax) {
     auto strategy = std::make_unique<ScriptedStrategy>(std::move(proposals));
     told_ = strategy->told;
@@ -246,6 +249,85 @@ TEST_F(TuningTest, RestoreRebuildsTheSameReport) {
   restored.Restore(live.trials());
   ReportContext context{1, "interrupted", "", "honed stopped", 3, ""};
   EXPECT_EQ(restored.Report(context), live.Report(context));
+}
+
+// ---- The noise protocol ---------------------------------------------------------
+
+TEST_F(TuningTest, AChallengerIsMeasuredAgainBeforeItCanWin) {
+  settings_.confirm_samples = 3;
+  TuningSession session = Make({{1, 0}, {2, 0}});
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(101));
+  Step step = session.Next(0);
+  ASSERT_EQ(step.trial, 1);
+  session.Record(Valid(150));  // lucky?
+  // Not yet the recommendation: one sample is not evidence.
+  EXPECT_TRUE(session.Best()->baseline);
+  step = session.Next(0);
+  EXPECT_EQ(step.trial, 1) << "the challenger is measured again";
+  EXPECT_FALSE(step.first_sample);
+  session.Record(Valid(99));
+  step = session.Next(0);
+  EXPECT_EQ(step.trial, 1);
+  session.Record(Valid(98));
+  // Its mean (115.7) with three samples now beats the baseline: it is the best.
+  EXPECT_EQ(session.Best()->number, 1);
+  step = session.Next(0);
+  EXPECT_EQ(step.trial, 2);  // and the search moves on
+}
+
+TEST_F(TuningTest, ASingleLuckySampleNeverBecomesTheRecommendation) {
+  settings_.confirm_samples = 3;
+  settings_.max_samples = 3;  // the budget ends right after the lucky sample
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(101));
+  session.Next(0);
+  session.Record(Valid(180));
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  json report = session.Report({1, "completed", "budget", "", 1, ""});
+  EXPECT_EQ(report["best"]["trial"], 0);
+  EXPECT_EQ(report["improvement_pct"], 0.0);
+}
+
+TEST_F(TuningTest, AClearlyWorseConfigurationIsNotMeasuredAgain) {
+  settings_.confirm_samples = 3;
+  TuningSession session = Make({{1, 0}, {2, 0}});
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(60));
+  EXPECT_EQ(session.Next(0).trial, 2);
+}
+
+TEST_F(TuningTest, TheReportGivesTheNoiseAndAConfidenceIntervalOfTheImprovement) {
+  settings_.confirm_samples = 3;
+  TuningSession session = Make({{1, 0}});
+  for (double v : {100.0, 104.0}) {
+    session.Next(0);
+    session.Record(Valid(v));
+  }
+  for (double v : {120.0, 124.0, 122.0}) {
+    session.Next(0);
+    session.Record(Valid(v));
+  }
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["best"]["trial"], 1);
+  double pct = report["improvement_pct"];
+  EXPECT_NEAR(pct, (122.0 - 102.0) / 102.0 * 100, 0.01);
+  ASSERT_TRUE(report["improvement_ci95_pct"].is_array());
+  double lo = report["improvement_ci95_pct"][0], hi = report["improvement_ci95_pct"][1];
+  EXPECT_LT(lo, pct);
+  EXPECT_GT(hi, pct);
+  EXPECT_GT(lo, 0) << "20% apart with 2% noise is a real improvement";
+  EXPECT_GT(report["noise_pct"].get<double>(), 1.0);
+  EXPECT_LT(report["noise_pct"].get<double>(), 3.0);
 }
 
 }  // namespace
