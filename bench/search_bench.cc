@@ -137,9 +137,33 @@ std::optional<Problem> KernelTunerSpace(const std::string& path) {
   return p;
 }
 
+// Optuna's TPE (default and multivariate) on the same problem, through
+// bench/optuna_driver.py with Debian's python3-optuna; prints its rows.
+void RunOptuna(const std::string& problem, double optimum, int seeds, int budget) {
+  std::string driver = std::string(HONE_SOURCE_DIR) + "/bench/optuna_driver.py";
+  std::string command =
+      "/usr/bin/python3 -c 'import optuna' 2>/dev/null && /usr/bin/python3 '" + driver +
+      "' --problem '" + problem + "' --seeds " + std::to_string(seeds) + " --budget " +
+      std::to_string(budget) + " --optimum " + std::to_string(optimum) + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  char line[512];
+  bool any = false;
+  while (pipe && fgets(line, sizeof line, pipe)) {
+    fputs(line, stdout);
+    fflush(stdout);
+    any = true;
+  }
+  if (pipe) pclose(pipe);
+  if (!any)
+    printf(
+        "  (optuna: python3-optuna is not installed; apt-get install python3-optuna)\n");
+}
+
 struct RunResult {
   std::vector<int> to_within;  // evaluations to within 1%, 2%, 5% (budget+1: never)
   std::vector<double> gap_at;  // true gap of the recommendation after 25..200 evals
+  // At the end: the recommendation is truly within 1% of the best it measured.
+  bool recommended_well = false;
 };
 
 const std::vector<double> kWithin = {0.01, 0.02, 0.05};
@@ -163,6 +187,8 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
   result.to_within.assign(kWithin.size(), budget + 1);
   result.gap_at.assign(kCheckpoints.size(), NAN);
   int evaluations = 0;
+  std::optional<double> best_measured;  // the best true value among those measured
+  auto better = [&](double a, double b) { return p.goal == Goal::kMax ? a > b : a < b; };
   for (;;) {
     Step step = session.Next(0);
     if (step.kind != Step::Kind::kSample) break;
@@ -173,7 +199,10 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
     sample.value = measured.value_or(0);
     if (!measured) sample.error = "infeasible";
     session.Record(sample);
-    if (std::optional<double> truth = p.truth(step.config))
+    std::optional<double> measured_truth = p.truth(step.config);
+    if (measured_truth && (!best_measured || better(*measured_truth, *best_measured)))
+      best_measured = measured_truth;
+    if (std::optional<double> truth = measured_truth)
       for (size_t i = 0; i < kWithin.size(); ++i)
         if (Gap(p, *truth) <= kWithin[i] && result.to_within[i] > budget)
           result.to_within[i] = evaluations;
@@ -181,6 +210,11 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
       if (evaluations == kCheckpoints[i])
         if (const TrialRecord* best = session.Best())
           result.gap_at[i] = Gap(p, *p.truth(best->config));
+  }
+  if (const TrialRecord* best = session.Best(); best && best_measured) {
+    double recommended = *p.truth(best->config);
+    result.recommended_well =
+        std::fabs(recommended - *best_measured) <= 0.01 * std::fabs(*best_measured);
   }
   return result;
 }
@@ -192,17 +226,19 @@ T Median(std::vector<T> v) {
 }
 
 void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int seeds,
-                int budget) {
+                int budget, const std::string& optuna_problem) {
   printf("\n%s: %llu configurations, optimum %.4g (%s)\n", p.name.c_str(),
          static_cast<unsigned long long>(p.space.Size()), p.optimum,
          p.goal == Goal::kMax ? "max" : "min");
-  printf("  %-10s %8s %8s %8s   %9s %9s %9s %9s\n", "tuner", "to 1%", "to 2%", "to 5%",
-         "gap@25", "gap@50", "gap@100", "gap@200");
+  printf("  %-10s %8s %8s %8s   %9s %9s %9s %9s %9s\n", "tuner", "to 1%", "to 2%",
+         "to 5%", "gap@25", "gap@50", "gap@100", "gap@200", "rec<=1%");
   for (const std::string& tuner : tuners) {
     std::vector<std::vector<int>> within(kWithin.size());
     std::vector<std::vector<double>> gaps(kCheckpoints.size());
+    int recommended_well = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
       RunResult r = RunOnce(p, tuner, static_cast<uint64_t>(seed), budget);
+      recommended_well += r.recommended_well;
       for (size_t i = 0; i < kWithin.size(); ++i) within[i].push_back(r.to_within[i]);
       for (size_t i = 0; i < kCheckpoints.size(); ++i)
         if (!std::isnan(r.gap_at[i])) gaps[i].push_back(r.gap_at[i]);
@@ -217,9 +253,10 @@ void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int se
     }
     printf("  ");
     for (auto& g : gaps) printf(" %8.2f%%", g.empty() ? NAN : 100 * Median(g));
-    printf("\n");
+    printf(" %8.0f%%\n", 100.0 * recommended_well / seeds);
     fflush(stdout);
   }
+  if (!optuna_problem.empty()) RunOptuna(optuna_problem, p.optimum, seeds, budget);
 }
 
 void ProposalCost(const std::vector<int>& observations) {
@@ -267,7 +304,7 @@ void ProposalCost(const std::vector<int>& observations) {
 
 int main(int argc, char** argv) {
   int seeds = 20, budget = 200;
-  bool quick = false;
+  bool quick = false, cost_only = false, optuna = true;
   std::string data = "../shared/bench-data";
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -277,21 +314,34 @@ int main(int argc, char** argv) {
       data = argv[++i];
     else if (arg == "--quick")
       quick = true;
+    else if (arg == "--cost")
+      cost_only = true;
+    else if (arg == "--no-optuna")
+      optuna = false;
     else {
-      fprintf(stderr, "usage: hone_bench [--seeds N] [--data DIR] [--quick]\n");
+      fprintf(stderr,
+              "usage: hone_bench [--seeds N] [--data DIR] [--quick] [--cost] "
+              "[--no-optuna]\n");
       return 2;
     }
   }
   if (quick) seeds = std::min(seeds, 5);
+  if (cost_only) {
+    hone::ProposalCost({50, 200, 500});
+    return 0;
+  }
   printf("hone_bench: %d seeds, %d evaluations per run; evaluations are samples\n", seeds,
          budget);
   printf(
       "(baseline and confirmation samples included); 'to N%%' is the median number of\n"
       "evaluations until a configuration truly within N%% of the optimum was measured;\n"
-      "'gap@K' the median true gap of the recommendation after K evaluations.\n");
+      "'gap@K' the median true gap of the recommendation after K evaluations;\n"
+      "'rec<=1%%' the share of runs whose final recommendation is truly within 1%% of\n"
+      "the best configuration the run measured.\n");
   std::vector<std::string> tuners = {"model", "random"};
   for (double noise : {0.01, 0.03, 0.05})
-    hone::RunProblem(hone::ReferenceSurface(noise), tuners, seeds, budget);
+    hone::RunProblem(hone::ReferenceSurface(noise), tuners, seeds, budget,
+                     optuna ? "reference:" + std::to_string(noise) : "");
   for (const char* file :
        {"kt_convolution_RTX_2080_Ti.json.gz", "kt_convolution_RTX_3090.json.gz",
         "kt_gemm_RTX_2080_Ti.json.gz"}) {
@@ -300,7 +350,7 @@ int main(int argc, char** argv) {
       printf("\n%s: cannot read it under %s (give --data DIR)\n", file, data.c_str());
       continue;
     }
-    hone::RunProblem(*p, tuners, seeds, budget);
+    hone::RunProblem(*p, tuners, seeds, budget, optuna ? "kt:" + data + "/" + file : "");
   }
   hone::ProposalCost(quick ? std::vector<int>{50, 200} : std::vector<int>{50, 200, 500});
   return 0;

@@ -151,6 +151,30 @@ GaussianProcess::Prediction GaussianProcess::Predict(
   return p;
 }
 
+std::vector<GaussianProcess::Prediction> GaussianProcess::PredictMany(
+    const std::vector<std::vector<double>>& points) const {
+  const Impl& m = *impl_;
+  const Eigen::Index n = m.x.rows();
+  const Eigen::Index count = static_cast<Eigen::Index>(points.size());
+  std::vector<Prediction> out(points.size());
+  if (n == 0 || m.alpha.size() != n) {
+    for (Prediction& p : out) p = {m.mean, m.scale};
+    return out;
+  }
+  Eigen::MatrixXd k(n, count);
+  for (Eigen::Index j = 0; j < count; ++j)
+    for (Eigen::Index i = 0; i < n; ++i)
+      k(i, j) = Matern52(m.x.row(i).data(), points[j].data(), m.scales);
+  Eigen::VectorXd mu = k.transpose() * m.alpha;
+  m.llt.matrixL().solveInPlace(k);
+  Eigen::VectorXd reduction = k.colwise().squaredNorm();
+  for (Eigen::Index j = 0; j < count; ++j) {
+    out[j].mean = m.mean + m.scale * mu(j);
+    out[j].stddev = m.scale * std::sqrt(std::max(1.0 - reduction(j), 1e-12));
+  }
+  return out;
+}
+
 double Matern52Kernel(const std::vector<double>& a, const std::vector<double>& b,
                       const std::vector<double>& scales) {
   return Matern52(a.data(), b.data(), scales);

@@ -32,6 +32,9 @@ class GaussianProcess {
     double stddev = 0;
   };
   Prediction Predict(const std::vector<double>& x) const;
+  // Predictions for many points at once (one blocked triangular solve).
+  std::vector<Prediction> PredictMany(
+      const std::vector<std::vector<double>>& points) const;
 
   size_t dims() const;
   const std::vector<double>& length_scales() const;

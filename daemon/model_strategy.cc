@@ -242,13 +242,15 @@ std::optional<Config> ModelStrategy::AskModel() {
   };
   std::vector<Config> candidates = Candidates();
   std::vector<double> ei(candidates.size()), uncertainty(candidates.size());
+  std::vector<std::vector<double>> points;
+  points.reserve(candidates.size());
+  for (const Config& c : candidates) points.push_back(Encode(c));
+  std::vector<GaussianProcess::Prediction> predictions = gp_.PredictMany(points);
   double best_ei = 0;
   for (size_t i = 0; i < candidates.size(); ++i) {
-    std::vector<double> point = Encode(candidates[i]);
-    GaussianProcess::Prediction p = gp_.Predict(point);
-    double works = any_failed ? feasibility(point) : 1.0;
-    ei[i] = ExpectedImprovement(p, best) * works;
-    uncertainty[i] = p.stddev * works * works;
+    double works = any_failed ? feasibility(points[i]) : 1.0;
+    ei[i] = ExpectedImprovement(predictions[i], best) * works;
+    uncertainty[i] = predictions[i].stddev * works * works;
     best_ei = std::max(best_ei, ei[i]);
   }
   // When the model expects no improvement anywhere worth the name, learn where it

@@ -1,0 +1,52 @@
+// The Gaussian process behind the model strategy.
+#include "daemon/gp.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace hone {
+namespace {
+
+TEST(GaussianProcessTest, FitsASmoothFunctionAndIsUnsureFarFromData) {
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  for (int i = 0; i <= 10; ++i) {
+    double t = i / 20.0;  // data only on [0, 0.5]
+    x.push_back({t});
+    y.push_back(std::sin(6 * t));
+  }
+  GaussianProcess gp(1);
+  gp.Fit(x, y);
+  GaussianProcess::Prediction inside = gp.Predict({0.225});
+  EXPECT_NEAR(inside.mean, std::sin(6 * 0.225), 0.05);
+  GaussianProcess::Prediction outside = gp.Predict({1.0});
+  EXPECT_GT(outside.stddev, 5 * inside.stddev);
+  EXPECT_TRUE(std::isfinite(gp.LogLikelihood()));
+}
+
+TEST(GaussianProcessTest, PredictManyAgreesWithPredict) {
+  std::vector<std::vector<double>> x = {
+      {0, 0}, {0.5, 0.2}, {1, 1}, {0.3, 0.9}, {0.7, 0.4}};
+  std::vector<double> y = {1, 3, 2, 5, 4};
+  GaussianProcess gp(2);
+  gp.Fit(x, y);
+  std::vector<std::vector<double>> points = {{0.1, 0.1}, {0.5, 0.5}, {0.9, 0.2}, {0, 1}};
+  std::vector<GaussianProcess::Prediction> many = gp.PredictMany(points);
+  ASSERT_EQ(many.size(), points.size());
+  for (size_t i = 0; i < points.size(); ++i) {
+    GaussianProcess::Prediction one = gp.Predict(points[i]);
+    EXPECT_NEAR(many[i].mean, one.mean, 1e-9);
+    EXPECT_NEAR(many[i].stddev, one.stddev, 1e-9);
+  }
+}
+
+TEST(GaussianProcessTest, ExpectedImprovementGrowsWithMeanAndUncertainty) {
+  EXPECT_GT(ExpectedImprovement({1.0, 0.5}, 0.0), ExpectedImprovement({0.5, 0.5}, 0.0));
+  EXPECT_GT(ExpectedImprovement({0.0, 1.0}, 0.0), ExpectedImprovement({0.0, 0.1}, 0.0));
+  EXPECT_DOUBLE_EQ(ExpectedImprovement({2.0, 0.0}, 1.0), 1.0);
+  EXPECT_DOUBLE_EQ(ExpectedImprovement({0.5, 0.0}, 1.0), 0.0);
+}
+
+}  // namespace
+}  // namespace hone
