@@ -151,6 +151,17 @@ GaussianProcess::Prediction GaussianProcess::Predict(
   return p;
 }
 
+std::vector<double> GaussianProcess::TrainingMeans() const {
+  const Impl& m = *impl_;
+  std::vector<double> means(static_cast<size_t>(m.y.size()));
+  for (Eigen::Index i = 0; i < m.y.size(); ++i) {
+    double standardised =
+        m.alpha.size() == m.y.size() ? m.y(i) - (m.noise + 1e-8) * m.alpha(i) : 0;
+    means[static_cast<size_t>(i)] = m.mean + m.scale * standardised;
+  }
+  return means;
+}
+
 std::vector<GaussianProcess::Prediction> GaussianProcess::PredictMany(
     const std::vector<std::vector<double>>& points) const {
   const Impl& m = *impl_;

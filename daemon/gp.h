@@ -32,6 +32,8 @@ class GaussianProcess {
     double stddev = 0;
   };
   Prediction Predict(const std::vector<double>& x) const;
+  // The posterior means at the data points, without a solve: K alpha = y - noise alpha.
+  std::vector<double> TrainingMeans() const;
   // Predictions for many points at once (one blocked triangular solve).
   std::vector<Prediction> PredictMany(
       const std::vector<std::vector<double>>& points) const;

@@ -221,8 +221,7 @@ std::optional<Config> ModelStrategy::AskModel() {
   }
   // Noisy EI: improve on the best posterior mean among the configurations measured.
   double best = -std::numeric_limits<double>::infinity();
-  for (const std::vector<double>& point : x)
-    best = std::max(best, gp_.Predict(point).mean);
+  for (double mean : gp_.TrainingMeans()) best = std::max(best, mean);
   // Where configurations have failed, the chance that a candidate works is the
   // kernel-weighted share of working configurations around it (near points count
   // most, and far from all data the nearest still decide); expected improvement

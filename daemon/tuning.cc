@@ -262,7 +262,8 @@ json TuningSession::Report(const ReportContext& context) const {
   std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
   if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
-    report["improvement_ci95_pct"] = {Round(interval->first, 2), Round(interval->second, 2)};
+    report["improvement_ci95_pct"] = {Round(interval->first, 2),
+                                      Round(interval->second, 2)};
   report["noise_pct"] = Round(RelativeNoise() * 100, 2);
   report["configs_explored"] = configs_explored();
   report["configs_budget"] = ConfigBudget();

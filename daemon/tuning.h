@@ -89,7 +89,8 @@ class TuningSession {
   // trials measured more than once); at least 1%.
   double RelativeNoise() const;
   // A 95% confidence interval of ImprovementPct for `trial` against the baseline.
-  std::optional<std::pair<double, double>> ImprovementInterval(const TrialRecord& trial) const;
+  std::optional<std::pair<double, double>> ImprovementInterval(
+      const TrialRecord& trial) const;
   int64_t configs_explored() const { return static_cast<int64_t>(trials_.size()); }
   // The configurations this job will explore at most: the budget or the space.
   int64_t ConfigBudget() const;

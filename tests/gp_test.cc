@@ -41,6 +41,18 @@ TEST(GaussianProcessTest, PredictManyAgreesWithPredict) {
   }
 }
 
+TEST(GaussianProcessTest, TrainingMeansAreThePosteriorMeansAtTheData) {
+  std::vector<std::vector<double>> x = {
+      {0, 0}, {0.5, 0.2}, {1, 1}, {0.3, 0.9}, {0.7, 0.4}};
+  std::vector<double> y = {1, 3, 2, 5, 4};
+  GaussianProcess gp(2);
+  gp.Fit(x, y);
+  std::vector<double> means = gp.TrainingMeans();
+  ASSERT_EQ(means.size(), x.size());
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_NEAR(means[i], gp.Predict(x[i]).mean, 1e-6);
+}
+
 TEST(GaussianProcessTest, ExpectedImprovementGrowsWithMeanAndUncertainty) {
   EXPECT_GT(ExpectedImprovement({1.0, 0.5}, 0.0), ExpectedImprovement({0.5, 0.5}, 0.0));
   EXPECT_GT(ExpectedImprovement({0.0, 1.0}, 0.0), ExpectedImprovement({0.0, 0.1}, 0.0));
