@@ -180,6 +180,7 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
   settings.seed = seed;
   settings.max_samples = budget;
   settings.max_configs = int64_t{1} << 40;
+  settings.converge_after = 0;  // measure the whole budget
   TuningSession session(settings, Target{"m", p.goal}, &p.space,
                         MakeStrategy(tuner, &p.space, seed, p.goal));
   std::mt19937_64 rng(seed * 7919 + 17);

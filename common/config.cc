@@ -436,6 +436,9 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
     } else if (key == "min_samples_per_config") {
       s = ReadInt(value, key, 1, &n);
       settings.min_samples_per_config = static_cast<int>(std::min<int64_t>(n, 1000));
+    } else if (key == "converge_after") {
+      s = ReadInt(value, key, 0, &n);
+      settings.converge_after = static_cast<int>(std::min<int64_t>(n, 1000000));
     } else if (key == "confirm_samples") {
       s = ReadInt(value, key, 1, &n);
       settings.confirm_samples = static_cast<int>(std::min<int64_t>(n, 1000));

@@ -95,6 +95,9 @@ struct Settings {
   // looks as good as the incumbent, or better (within the noise), is measured
   // again until it has them, so a lucky sample never wins on its own.
   int confirm_samples = 3;
+  // Stop when the model expected less than 0.1% improvement from this many
+  // proposals in a row (0: never; only the model strategy converges).
+  int converge_after = 10;
   // Budget: configurations to explore, the baseline included.
   int64_t max_configs = 100;
   // Budget: samples in all (0: no limit).

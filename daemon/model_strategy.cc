@@ -257,6 +257,12 @@ std::optional<Config> ModelStrategy::AskModel() {
   double range =
       *std::max_element(y.begin(), y.end()) - *std::min_element(y.begin(), y.end());
   const std::vector<double>& score = best_ei > 1e-6 * (range + 1e-12) ? ei : uncertainty;
+  // Scores are logarithms when every value is positive, so expected improvement is
+  // then a relative one: under 0.001 is under 0.1%.
+  bool logarithmic =
+      std::none_of(observations_.begin(), observations_.end(),
+                   [](const Observation& o) { return o.value && *o.value <= 0; });
+  quiet_ = best_ei < (logarithmic ? 1e-3 : 1e-3 * range) ? quiet_ + 1 : 0;
   std::optional<Config> choice;
   double best_score = -1;
   for (size_t i = 0; i < candidates.size(); ++i) {

@@ -34,6 +34,8 @@ class ModelStrategy : public Strategy {
 
   std::optional<Config> Ask() override;
   void Tell(const Config& config, std::optional<double> value) override;
+  // Model proposals in a row whose expected improvement was under 0.1%.
+  int QuietProposals() const override { return quiet_; }
 
   enum Technique { kModel, kLocal, kRandom, kTechniques };
   // How often each technique was used and credited (for reports and tests).
@@ -70,6 +72,7 @@ class ModelStrategy : public Strategy {
   std::unordered_set<std::string> seen_;  // asked or told
   std::unordered_map<std::string, Technique> proposed_by_;
   std::optional<double> best_;  // best valid value so far, in the goal's direction
+  int quiet_ = 0;
   std::array<int, kTechniques> uses_{};
   std::array<double, kTechniques> credit_{};
 };

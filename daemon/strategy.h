@@ -27,6 +27,9 @@ class Strategy {
   virtual std::optional<Config> Ask() = 0;
   // The outcome of measuring `config`: its value, or nullopt when it failed.
   virtual void Tell(const Config& config, std::optional<double> value) = 0;
+  // How many proposals in a row the strategy expected (almost) nothing from; the
+  // tuner stops after converge_after of them. Strategies without a model: 0.
+  virtual int QuietProposals() const { return 0; }
 };
 
 // Every configuration in a random order without repeats, including spaces far too

@@ -178,6 +178,12 @@ Step TuningSession::Next(double elapsed_s) {
         "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
     return step;
   }
+  if (strategy_ && settings_.converge_after > 0 &&
+      strategy_->QuietProposals() >= settings_.converge_after) {
+    step.reason = "converged: the model expected under 0.1% improvement from " +
+                  std::to_string(strategy_->QuietProposals()) + " proposals in a row";
+    return step;
+  }
   for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {
     std::optional<Config> proposal = strategy_ ? strategy_->Ask() : std::nullopt;
     if (!proposal) {

@@ -122,5 +122,21 @@ TEST(ModelStrategyTest, LearnsWhereConfigurationsFail) {
   EXPECT_LE(failed_model, 10) << "of the last 40 proposals";
 }
 
+TEST(ModelStrategyTest, ConvergesOnceItExpectsNothingMore) {
+  SearchSpace space = ReferenceSpace();
+  ModelStrategy strategy(&space, Goal::kMax, 2);
+  int proposals = 0;
+  while (strategy.QuietProposals() < 10 && proposals < 672) {
+    std::optional<Config> c = strategy.Ask();
+    ASSERT_TRUE(c);
+    strategy.Tell(*c, ReferenceThroughput(*c));
+    ++proposals;
+  }
+  EXPECT_EQ(strategy.QuietProposals(), 10);
+  EXPECT_LT(proposals, 200) << "it should settle long before trying most of the space";
+  RandomStrategy random(&space, 2);
+  EXPECT_EQ(random.QuietProposals(), 0);  // no model, never converges
+}
+
 }  // namespace
 }  // namespace hone

@@ -268,7 +268,8 @@ TEST(ReportTest, TextGivesTheConfidenceIntervalAndTheNoise) {
                  {"improvement_ci95_pct", {15.2, 24.03}},
                  {"noise_pct", 1.94}};
   std::string text = FormatReportText(report);
-  EXPECT_NE(text.find("Improvement: +19.61% (95% CI +15.20% to +24.03%)"), std::string::npos)
+  EXPECT_NE(text.find("Improvement: +19.61% (95% CI +15.20% to +24.03%)"),
+            std::string::npos)
       << text;
   EXPECT_NE(text.find("Measurement noise: 1.94% per sample"), std::string::npos) << text;
 }

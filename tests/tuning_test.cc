@@ -330,5 +330,32 @@ TEST_F(TuningTest, TheReportGivesTheNoiseAndAConfidenceIntervalOfTheImprovement)
   EXPECT_LT(report["noise_pct"].get<double>(), 3.0);
 }
 
+// A strategy that says it expects nothing more after its second proposal.
+class QuietStrategy : public ScriptedStrategy {
+ public:
+  using ScriptedStrategy::ScriptedStrategy;
+  int QuietProposals() const override { return quiet; }
+  int quiet = 0;
+};
+
+TEST_F(TuningTest, StopsWhenTheStrategyHasConverged) {
+  settings_.min_baseline_samples = 1;
+  settings_.converge_after = 2;
+  auto strategy =
+      std::make_unique<QuietStrategy>(std::deque<Config>{{1, 0}, {2, 0}, {2, 1}});
+  QuietStrategy* quiet = strategy.get();
+  TuningSession session(settings_, Target{"m", Goal::kMax}, &space_, std::move(strategy));
+  session.Next(0);
+  session.Record(Valid(1));
+  session.Next(0);
+  session.Record(Valid(2));
+  quiet->quiet = 2;
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(
+      step.reason,
+      "converged: the model expected under 0.1% improvement from 2 proposals in a row");
+}
+
 }  // namespace
 }  // namespace hone
