@@ -436,6 +436,10 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
     } else if (key == "min_samples_per_config") {
       s = ReadInt(value, key, 1, &n);
       settings.min_samples_per_config = static_cast<int>(std::min<int64_t>(n, 1000));
+    } else if (key == "target_improvement_pct") {
+      s = ReadNumber(value, key, &settings.target_improvement_pct);
+      if (s.ok() && !(settings.target_improvement_pct > 0))
+        s = Error(value, "target_improvement_pct must be positive");
     } else if (key == "converge_after") {
       s = ReadInt(value, key, 0, &n);
       settings.converge_after = static_cast<int>(std::min<int64_t>(n, 1000000));

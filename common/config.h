@@ -98,6 +98,9 @@ struct Settings {
   // Stop when the model expected less than 0.1% improvement from this many
   // proposals in a row (0: never; only the model strategy converges).
   int converge_after = 10;
+  // Stop once a confirmed configuration beats the baseline by this many percent
+  // (0: never).
+  double target_improvement_pct = 0;
   // Budget: configurations to explore, the baseline included.
   int64_t max_configs = 100;
   // Budget: samples in all (0: no limit).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace hone {
 
@@ -177,6 +178,17 @@ Step TuningSession::Next(double elapsed_s) {
     step.reason =
         "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
     return step;
+  }
+  if (settings_.target_improvement_pct > 0) {
+    const TrialRecord* best = Best();
+    std::optional<double> pct = best ? ImprovementPct(*best->Mean()) : std::nullopt;
+    if (pct && *pct >= settings_.target_improvement_pct) {
+      char text[96];
+      snprintf(text, sizeof text, "target improvement reached: %+.2f%% >= %g%%", *pct,
+               settings_.target_improvement_pct);
+      step.reason = text;
+      return step;
+    }
   }
   if (strategy_ && settings_.converge_after > 0 &&
       strategy_->QuietProposals() >= settings_.converge_after) {

@@ -357,5 +357,20 @@ TEST_F(TuningTest, StopsWhenTheStrategyHasConverged) {
       "converged: the model expected under 0.1% improvement from 2 proposals in a row");
 }
 
+TEST_F(TuningTest, StopsWhenTheTargetImprovementIsReached) {
+  settings_.min_baseline_samples = 1;
+  settings_.target_improvement_pct = 20;
+  TuningSession session = Make({{1, 0}, {2, 0}, {2, 1}});
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(110));  // +10%: not yet
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kSample);
+  session.Record(Valid(125));  // +25%
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(step.reason, "target improvement reached: +25.00% >= 20%");
+}
+
 }  // namespace
 }  // namespace hone
