@@ -1,5 +1,6 @@
 #include "common/report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -87,14 +88,28 @@ std::string FormatReportText(const json& report) {
     int n = snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
     const json ci = report.value("improvement_ci95_pct", json());
     if (ci.is_array() && ci.size() == 2 && n > 0)
-      snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)", ci[0].get<double>(),
-               ci[1].get<double>());
+      snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)",
+               ci[0].get<double>(), ci[1].get<double>());
     line("Improvement", pct);
   }
   if (report.contains("noise_pct") && report["noise_pct"].is_number()) {
     char noise[32];
     snprintf(noise, sizeof noise, "%.2f%% per sample", report["noise_pct"].get<double>());
     line("Measurement noise", noise);
+  }
+  if (report.contains("knob_importance_pct") &&
+      report["knob_importance_pct"].is_object()) {
+    std::vector<std::pair<double, std::string>> ranked;
+    for (const auto& [name, pct] : report["knob_importance_pct"].items())
+      if (pct.is_number()) ranked.emplace_back(pct.get<double>(), name);
+    std::sort(ranked.rbegin(), ranked.rend());
+    std::string text;
+    for (const auto& [pct, name] : ranked) {
+      char part[64];
+      snprintf(part, sizeof part, "%.0f%%", pct);
+      text += (text.empty() ? "" : ", ") + name + " " + part;
+    }
+    line("Knob importance", text);
   }
   if (report.contains("knobs"))
     line("No. of knobs", std::to_string(report.value("knobs", 0)));

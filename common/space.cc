@@ -109,6 +109,15 @@ std::map<std::string, std::string> SearchSpace::Environment(const Config& config
   return env;
 }
 
+std::vector<double> SearchSpace::Normalized(const Config& config) const {
+  std::vector<double> x(config.size());
+  for (size_t i = 0; i < config.size() && i < knobs_.size(); ++i) {
+    size_t n = knobs_[i].values.size();
+    x[i] = n > 1 ? static_cast<double>(config[i]) / static_cast<double>(n - 1) : 0;
+  }
+  return x;
+}
+
 std::string SearchSpace::Key(const Config& config) {
   std::string key;
   for (size_t i = 0; i < config.size(); ++i) {

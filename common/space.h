@@ -54,6 +54,10 @@ class SearchSpace {
   // The workload's view: each knob as `name=value` and `HONE_KNOB_<NAME>=value`.
   std::map<std::string, std::string> Environment(const Config& config) const;
 
+  // Each knob's option index scaled to [0, 1] (0 for a knob with one value): the
+  // coordinates the search models work in.
+  std::vector<double> Normalized(const Config& config) const;
+
   // A compact, stable key for maps and the store: "1,9".
   static std::string Key(const Config& config);
 

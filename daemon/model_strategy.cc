@@ -25,12 +25,7 @@ ModelStrategy::ModelStrategy(const SearchSpace* space, Goal goal, uint64_t seed)
       initial_design_(std::min<size_t>(std::max<size_t>(5, space->dims() + 2), 12)) {}
 
 std::vector<double> ModelStrategy::Encode(const Config& config) const {
-  std::vector<double> x(config.size());
-  for (size_t i = 0; i < config.size(); ++i) {
-    size_t n = space_->knob(i).values.size();
-    x[i] = n > 1 ? static_cast<double>(config[i]) / static_cast<double>(n - 1) : 0;
-  }
-  return x;
+  return space_->Normalized(config);
 }
 
 void ModelStrategy::Scores(std::vector<std::vector<double>>* x,

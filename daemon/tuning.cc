@@ -1,5 +1,7 @@
 #include "daemon/tuning.h"
 
+#include "daemon/gp.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -259,6 +261,34 @@ std::optional<double> TuningSession::ImprovementPct(double value) const {
   return pct;
 }
 
+std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() const {
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  bool positive = true;
+  for (const TrialRecord& t : trials_)
+    if (auto mean = t.Mean(); mean && *mean <= 0) positive = false;
+  for (const TrialRecord& t : trials_) {
+    std::optional<double> mean = t.Mean();
+    if (!mean) continue;
+    x.push_back(space_->Normalized(t.config));
+    y.push_back(positive ? std::log(*mean) : *mean);
+  }
+  std::vector<std::pair<std::string, double>> importance;
+  if (x.size() < std::max<size_t>(5, space_->dims() + 2)) return importance;
+  GaussianProcess gp(space_->dims());
+  gp.Fit(x, y);
+  double total = 0;
+  std::vector<double> weight(space_->dims());
+  for (size_t i = 0; i < space_->dims(); ++i) {
+    weight[i] = space_->knob(i).values.size() > 1 ? 1 / gp.length_scales()[i] : 0;
+    total += weight[i];
+  }
+  for (size_t i = 0; i < space_->dims(); ++i)
+    importance.emplace_back(space_->knob(i).name,
+                            total > 0 ? Round(100 * weight[i] / total, 1) : 0.0);
+  return importance;
+}
+
 json TuningSession::Report(const ReportContext& context) const {
   json report = {{"job", context.job},
                  {"state", context.state},
@@ -283,6 +313,12 @@ json TuningSession::Report(const ReportContext& context) const {
     report["improvement_ci95_pct"] = {Round(interval->first, 2),
                                       Round(interval->second, 2)};
   report["noise_pct"] = Round(RelativeNoise() * 100, 2);
+  std::vector<std::pair<std::string, double>> importance = KnobImportance();
+  if (!importance.empty()) {
+    json by_knob = json::object();
+    for (const auto& [name, pct] : importance) by_knob[name] = pct;
+    report["knob_importance_pct"] = by_knob;
+  }
   report["configs_explored"] = configs_explored();
   report["configs_budget"] = ConfigBudget();
   uint64_t size = space_->Size();

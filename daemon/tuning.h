@@ -100,6 +100,10 @@ class TuningSession {
   std::optional<double> ImprovementPct(double value) const;
 
   nlohmann::json Report(const ReportContext& context) const;
+  // How much each knob mattered, in percent (summing to 100): the inverse length
+  // scales of a Gaussian process fitted to the measured configurations. Empty with
+  // fewer than max(5, knobs + 2) valid trials.
+  std::vector<std::pair<std::string, double>> KnobImportance() const;
 
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;

@@ -372,5 +372,31 @@ TEST_F(TuningTest, StopsWhenTheTargetImprovementIsReached) {
   EXPECT_EQ(step.reason, "target improvement reached: +25.00% >= 20%");
 }
 
+TEST(KnobImportanceTest, TheKnobThatMattersGetsMostOfIt) {
+  std::vector<nlohmann::json> a, b;
+  for (int i = 0; i < 8; ++i) a.push_back(i), b.push_back(i);
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create({{"matters", a, 0}, {"barely", b, 0}}, &space).ok());
+  Settings settings;
+  settings.min_baseline_samples = 1;
+  settings.confirm_samples = 1;
+  settings.strategy = "random";
+  TuningSession session(settings, Target{"m", Goal::kMax}, &space,
+                        MakeStrategy("random", &space, 4));
+  for (int n = 0; n < 30; ++n) {
+    Step step = session.Next(0);
+    ASSERT_EQ(step.kind, Step::Kind::kSample);
+    double value = 100 + 10 * std::sin(step.config[0]) + 0.01 * step.config[1];
+    session.Record({true, value, "", 0});
+  }
+  std::vector<std::pair<std::string, double>> importance = session.KnobImportance();
+  ASSERT_EQ(importance.size(), 2u);
+  EXPECT_EQ(importance[0].first, "matters");
+  EXPECT_GT(importance[0].second, 80);
+  EXPECT_NEAR(importance[0].second + importance[1].second, 100, 0.2);
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["knob_importance_pct"]["matters"], importance[0].second);
+}
+
 }  // namespace
 }  // namespace hone
