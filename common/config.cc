@@ -124,6 +124,32 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
       s = ReadGlobalSettings(it->second);
     } else if (key == "workload") {
       s = ReadWorkload(it->second);
+    } else if (key == "warm_start") {
+      const YAML::Node& list = it->second;
+      if (!list.IsSequence()) {
+        s = Error(list,
+                  "warm_start must be a list of configurations ({knob: value, ...})");
+      } else {
+        for (const YAML::Node& entry : list) {
+          if (!entry.IsMap()) {
+            s = Error(entry, "every warm_start entry must map knob names to values");
+            break;
+          }
+          json config = json::object();
+          for (auto kv = entry.begin(); kv != entry.end(); ++kv) {
+            if (!kv->second.IsScalar()) {
+              s = Error(kv->second, "warm_start: the value of '" + kv->first.Scalar() +
+                                        "' must be a scalar");
+              break;
+            }
+            config[kv->first.Scalar()] = kv->second.Tag() == "!"
+                                             ? json(kv->second.Scalar())
+                                             : ParseScalar(kv->second.Scalar());
+          }
+          if (!s.ok()) break;
+          spec_->warm_start.push_back(std::move(config));
+        }
+      }
     } else if (key == "import") {
       s = ReadImports(it->second);
     } else if (key == "strategy") {

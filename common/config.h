@@ -127,6 +127,9 @@ struct WorkloadSpec {
 struct JobSpec {
   std::vector<KnobSpec> knobs;
   std::vector<ImportSpec> imports;
+  // `warm_start`: configurations ({knob: value}) measured right after the baseline,
+  // before the strategy proposes its own; the strategy learns from them.
+  std::vector<nlohmann::json> warm_start;
   std::vector<MetricSpec> metrics;
   Target target;
   Settings settings;

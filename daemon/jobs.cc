@@ -574,6 +574,16 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
                    job.spec.target.goal);
   job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
                                                 &job.space, std::move(strategy));
+  std::vector<Config> warm_start;
+  for (size_t i = 0; i < job.spec.warm_start.size(); ++i) {
+    Config config;
+    s = job.space.FromJson(job.spec.warm_start[i], &config);
+    if (!s.ok())
+      co_return Outcome{"failed",
+                        s.WithContext("warm_start[" + std::to_string(i) + "]").message()};
+    warm_start.push_back(std::move(config));
+  }
+  job.session->SetWarmStart(std::move(warm_start));
   std::map<int64_t, int> seq;  // samples taken per trial
   for (;;) {
     if (job.cancel_requested) co_return Outcome{"cancelled", "cancelled by request"};

@@ -199,7 +199,11 @@ Step TuningSession::Next(double elapsed_s) {
     return step;
   }
   for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {
-    std::optional<Config> proposal = strategy_ ? strategy_->Ask() : std::nullopt;
+    std::optional<Config> proposal;
+    if (warm_started_ < warm_start_.size())
+      proposal = warm_start_[warm_started_++];
+    else if (strategy_)
+      proposal = strategy_->Ask();
     if (!proposal) {
       step.reason = "every configuration of the space was explored";
       return step;

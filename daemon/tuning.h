@@ -72,6 +72,10 @@ class TuningSession {
   TuningSession(const Settings& settings, const Target& target, const SearchSpace* space,
                 std::unique_ptr<Strategy> strategy);
 
+  // Configurations to measure, in order, right after the baseline and before the
+  // strategy's own proposals (duplicates are skipped).
+  void SetWarmStart(std::vector<Config> configs) { warm_start_ = std::move(configs); }
+
   // Replaces the history with stored trials (for reports after a restart).
   void Restore(std::vector<TrialRecord> trials);
 
@@ -122,6 +126,8 @@ class TuningSession {
   std::vector<TrialRecord> trials_;
   std::unordered_map<std::string, size_t> by_key_;  // configuration -> index in trials_
   bool current_told_ = false;  // the last trial has been told to the strategy
+  std::vector<Config> warm_start_;
+  size_t warm_started_ = 0;  // warm_start_ entries used
   int64_t samples_valid_ = 0;
   int64_t samples_invalid_ = 0;
 };

@@ -1303,5 +1303,22 @@ TEST(ConfigTest, ValueToStringWritesStringsBareAndNumbersAsJson) {
   EXPECT_EQ(ValueToString(json("always")), "always");
 }
 
+TEST(ConfigTest, WarmStartListsConfigurations) {
+  JobSpec spec;
+  Status s = ParseConfig(std::string(test::kReferenceConfig) +
+                             "warm_start:\n  - {inter_op: 2, intra_op: 28}\n  - "
+                             "{inter_op: 4, intra_op: '30'}\n",
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.warm_start.size(), 2u);
+  EXPECT_EQ(spec.warm_start[0], json({{"inter_op", 2}, {"intra_op", 28}}));
+  EXPECT_EQ(spec.warm_start[1]["intra_op"], "30");
+  s = ParseConfig(std::string(test::kReferenceConfig) + "warm_start: [3]\n", "k.yaml",
+                  &spec);
+  EXPECT_TRUE(
+      Contains(s.message(), "k.yaml:15:14: every warm_start entry must map knob names"))
+      << s.message();
+}
+
 }  // namespace
 }  // namespace hone

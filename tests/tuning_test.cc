@@ -372,6 +372,21 @@ TEST_F(TuningTest, StopsWhenTheTargetImprovementIsReached) {
   EXPECT_EQ(step.reason, "target improvement reached: +25.00% >= 20%");
 }
 
+TEST_F(TuningTest, WarmStartConfigurationsComeRightAfterTheBaseline) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 0}, {2, 1}});
+  session.SetWarmStart({{2, 0}, {0, 1} /* the baseline: skipped */, {2, 1}});
+  session.Next(0);
+  session.Record(Valid(1));
+  EXPECT_EQ(session.Next(0).config, (Config{2, 0}));
+  session.Record(Valid(2));
+  EXPECT_EQ(session.Next(0).config, (Config{2, 1}));
+  session.Record(Valid(3));
+  EXPECT_EQ(session.Next(0).config, (Config{1, 0}));  // then the strategy's own
+  // The strategy was told every warm-start result.
+  EXPECT_EQ(told_->at(1), (std::pair<Config, std::optional<double>>{{2, 0}, 2.0}));
+}
+
 TEST(KnobImportanceTest, TheKnobThatMattersGetsMostOfIt) {
   std::vector<nlohmann::json> a, b;
   for (int i = 0; i < 8; ++i) a.push_back(i), b.push_back(i);
