@@ -25,12 +25,10 @@ Status Ledger::Entries(const std::string& state, std::vector<LedgerEntry>* entri
 
 asio::awaitable<Status> Ledger::Hold(int64_t job, SystemKnob& knob,
                                      const std::string& instance) {
-  std::vector<LedgerEntry> held;
-  Status s = Entries("held", &held);
-  if (!s.ok()) co_return s;
   std::string key = Key(knob, instance);
-  for (const LedgerEntry& e : held)
-    if (e.key == key) co_return Status::OK();
+  std::optional<LedgerEntry> existing;
+  Status s = store_->FindLedger(key, "held", &existing);
+  if (!s.ok() || existing) co_return s;
   LedgerEntry entry;
   entry.key = key;
   entry.state = "held";
@@ -90,10 +88,10 @@ asio::awaitable<Status> Ledger::ApplyAll(int64_t job,
   std::vector<Undo> undo;
   Status s;
   for (const Setting& setting : settings) {
-    std::vector<LedgerEntry> applied;
-    s = Entries("applied", &applied);
-    if (!s.ok()) break;
     std::string key = Key(*setting.knob, setting.instance);
+    std::optional<LedgerEntry> existing;
+    s = store_->FindLedger(key, "applied", &existing);
+    if (!s.ok()) break;
     Undo step{&setting, "", std::nullopt};
     s = co_await setting.knob->Read(setting.instance, &step.previous);
     if (!s.ok()) {
@@ -101,11 +99,9 @@ asio::awaitable<Status> Ledger::ApplyAll(int64_t job,
       break;
     }
     LedgerEntry entry;
-    auto it = std::find_if(applied.begin(), applied.end(),
-                           [&](const LedgerEntry& e) { return e.key == key; });
-    if (it != applied.end()) {
-      step.entry = *it;
-      entry = *it;  // keep the original from before the first apply
+    if (existing) {
+      step.entry = existing;
+      entry = *existing;  // keep the original from before the first apply
     } else {
       entry.key = key;
       entry.state = "applied";

@@ -284,20 +284,35 @@ Status Store::DeleteLedger(const std::string& key, const std::string& state) {
   return st.Run();
 }
 
+namespace {
+LedgerEntry ReadLedgerRow(Statement& st) {
+  LedgerEntry entry;
+  entry.key = st.Text(0);
+  entry.state = st.Text(1);
+  entry.job = st.Int(2);
+  entry.recipe = st.Json(3);
+  entry.original = st.Text(4);
+  entry.value = st.Text(5);
+  return entry;
+}
+}  // namespace
+
 Status Store::LoadLedger(std::vector<LedgerEntry>* entries) {
   entries->clear();
   Statement st(
       db_, "SELECT key, state, job_id, recipe, original, value FROM ledger ORDER BY seq");
-  while (st.Step()) {
-    LedgerEntry entry;
-    entry.key = st.Text(0);
-    entry.state = st.Text(1);
-    entry.job = st.Int(2);
-    entry.recipe = st.Json(3);
-    entry.original = st.Text(4);
-    entry.value = st.Text(5);
-    entries->push_back(std::move(entry));
-  }
+  while (st.Step()) entries->push_back(ReadLedgerRow(st));
+  return st.status();
+}
+
+Status Store::FindLedger(const std::string& key, const std::string& state,
+                         std::optional<LedgerEntry>* entry) {
+  entry->reset();
+  Statement st(db_,
+               "SELECT key, state, job_id, recipe, original, value FROM ledger "
+               "WHERE key = ? AND state = ?");
+  st.Bind(1, key).Bind(2, state);
+  if (st.Step()) *entry = ReadLedgerRow(st);
   return st.status();
 }
 

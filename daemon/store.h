@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,9 @@ class Store {
   Status DeleteLedger(const std::string& key, const std::string& state);
   // Every entry, oldest first.
   Status LoadLedger(std::vector<LedgerEntry>* entries);
+  // The entry with this key and state, or nullopt (one indexed lookup).
+  Status FindLedger(const std::string& key, const std::string& state,
+                    std::optional<LedgerEntry>* entry);
 
   // Workload process groups that are running, with their leaders' start times, so
   // that a honed that died does not leave them behind (see KillGroupSince).
