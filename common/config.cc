@@ -29,6 +29,8 @@ class ConfigReader {
   Status ReadDomainSection(const YAML::Node& section);
   Status ReadKnob(const std::string& name, const YAML::Node& node);
   Status ReadImports(const YAML::Node& node);
+  Status ReadConstraints(const YAML::Node& node);
+  Status CheckConstraints() const;
   Status ReadRange(const YAML::Node& node, KnobSpec* knob);
   Status ReadMetric(const std::string& name, const YAML::Node& node);
   Status ReadTarget(const YAML::Node& node);
@@ -152,6 +154,8 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
       }
     } else if (key == "import") {
       s = ReadImports(it->second);
+    } else if (key == "constraints") {
+      s = ReadConstraints(it->second);
     } else if (key == "strategy") {
       s = ReadString(it->second, "strategy", &spec_->settings.strategy);
       const std::string& name = spec_->settings.strategy;
@@ -175,7 +179,7 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
     return Status::InvalidArgument(filename_ +
                                    ": no target; add e.g. 'target: my_metric:max' under "
                                    "domain.common");
-  return Status::OK();
+  return CheckConstraints();
 }
 
 Status ConfigReader::ReadDomain(const YAML::Node& domain) {
@@ -200,6 +204,8 @@ Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
         s = ReadMetric(m->first.Scalar(), m->second);
     } else if (key == "target") {
       s = ReadTarget(value);
+    } else if (key == "constraints") {
+      s = ReadConstraints(value);
     } else if (key == "include_metrics") {
       if (!value.IsSequence())
         s = Error(value, "include_metrics must be a list of names");
@@ -255,6 +261,14 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
       else
         knob.default_value =
             value.Tag() == "!" ? json(value.Scalar()) : ParseScalar(value.Scalar());
+    } else if (key == "type") {
+      KnobType type;
+      if (!value.IsScalar() || !ParseKnobType(value.Scalar(), &type))
+        s = Error(value, what +
+                             ": type must be ordinal (ordered values: numbers, or text in "
+                             "the listed order), boolean or categorical (unordered)");
+      else
+        knob.type = type;
     } else if (key == "description") {
       s = ReadString(value, what + ": description", &knob.description);
     } else if (key == "get_script") {
@@ -270,6 +284,16 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
     }
   }
   if (!s.ok()) return s;
+  // `type: boolean` alone means the options 0 and 1.
+  if (knob.type == KnobType::kBoolean && !has_options && !has_range &&
+      knob.options_script.empty()) {
+    knob.options = {0, 1};
+    has_options = true;
+  }
+  if (knob.type == KnobType::kBoolean && !knob.options.empty() && knob.options.size() != 2)
+    return Error(node, what + " is boolean but has " +
+                           std::to_string(knob.options.size()) +
+                           " options; a boolean has two (off and on)");
   int sources = has_options + has_range + !knob.options_script.empty();
   bool scripted = !knob.get_script.empty() || !knob.set_script.empty() ||
                   !knob.devices_script.empty() || !knob.pre_set_script.empty();
@@ -289,6 +313,49 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
     return Error(node, what + " has " + std::to_string(knob.options.size()) +
                            " values; at most " + std::to_string(kMaxOptionsPerKnob));
   spec_->knobs.push_back(std::move(knob));
+  return Status::OK();
+}
+
+Status ConfigReader::ReadConstraints(const YAML::Node& node) {
+  if (!node.IsSequence())
+    return Error(node, "constraints must be a list of expressions, e.g. "
+                       "[\"block_x * block_y <= 1024\"]");
+  for (const YAML::Node& entry : node) {
+    if (!entry.IsScalar() || entry.Scalar().empty())
+      return Error(entry, "every constraint must be an expression written as a string");
+    spec_->constraints.push_back({entry.Scalar(), PosOf(entry)});
+  }
+  return Status::OK();
+}
+
+Status ConfigReader::CheckConstraints() const {
+  // The syntax and the knob names now; the types once the options are known (they
+  // may come from scripts), and imported built-in knobs only at submission.
+  bool imports = !spec_->imports.empty();
+  auto resolve = [this, imports](std::string_view name) {
+    Expression::Variable v;
+    v.untyped = true;
+    v.found = imports;
+    for (const KnobSpec& k : spec_->knobs)
+      if (k.name == name) v.found = true;
+    return v;
+  };
+  for (const ConstraintSpec& constraint : spec_->constraints) {
+    Expression expression;
+    Status s = Expression::Compile(constraint.text, resolve, &expression);
+    if (s.ok()) continue;
+    std::string where = filename_;
+    if (constraint.pos.line)
+      where += ":" + std::to_string(constraint.pos.line) + ":" +
+               std::to_string(constraint.pos.column);
+    std::string message = where + ": constraint '" + constraint.text + "': " + s.message();
+    if (s.message().find("unknown knob") != std::string::npos) {
+      std::string known;
+      for (const KnobSpec& k : spec_->knobs) known += (known.empty() ? "" : ", ") + k.name;
+      message += " (the knobs are: " + known + ")";
+    }
+    return Status::InvalidArgument(message);
+  }
   return Status::OK();
 }
 

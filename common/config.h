@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/space.h"
 #include "common/status.h"
 
 namespace hone {
@@ -49,6 +50,8 @@ struct KnobSpec {
   // The baseline value; the first option when absent. System knobs start from
   // their current value instead.
   std::optional<nlohmann::json> default_value;
+  // `type:` how the options relate (space.h); inferred from them when absent.
+  std::optional<KnobType> type;
   // kScript: values pass in $KNOB_VAL, devices in $KNOB_DEV.
   std::string get_script, set_script, devices_script, pre_set_script;
   SourcePos pos;
@@ -124,8 +127,16 @@ struct WorkloadSpec {
   bool empty() const { return argv.empty() && shell.empty(); }
 };
 
+// One of `constraints:`, an expression over knob values (expression.h).
+struct ConstraintSpec {
+  std::string text;
+  SourcePos pos;
+};
+
 struct JobSpec {
   std::vector<KnobSpec> knobs;
+  // Configurations that violate one of these are never measured.
+  std::vector<ConstraintSpec> constraints;
   std::vector<ImportSpec> imports;
   // `warm_start`: configurations ({knob: value}) measured right after the baseline,
   // before the strategy proposes its own; the strategy learns from them.

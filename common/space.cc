@@ -1,5 +1,6 @@
 #include "common/space.h"
 
+#include <algorithm>
 #include <cctype>
 #include <limits>
 #include <set>
@@ -21,6 +22,12 @@ bool SameValue(const json& a, const json& b) {
 }  // namespace
 
 Status SearchSpace::Create(std::vector<Knob> knobs, SearchSpace* space) {
+  return Create(std::move(knobs), {}, space);
+}
+
+Status SearchSpace::Create(std::vector<Knob> knobs,
+                           const std::vector<std::string>& constraints,
+                           SearchSpace* space) {
   if (knobs.empty())
     return Status::InvalidArgument("a search space needs at least one knob");
   std::set<std::string> names;
@@ -43,9 +50,56 @@ Status SearchSpace::Create(std::vector<Knob> knobs, SearchSpace* space) {
     }
     if (knob.default_index >= knob.values.size())
       return Status::InvalidArgument("knob '" + knob.name + "': default out of range");
+    if (knob.type == KnobType::kBoolean && knob.values.size() != 2)
+      return Status::InvalidArgument("knob '" + knob.name + "' is boolean but has " +
+                                     std::to_string(knob.values.size()) +
+                                     " values; a boolean has two (off and on)");
+  }
+  std::vector<Expression> compiled;
+  auto resolve = [&knobs](std::string_view name) {
+    Expression::Variable v;
+    for (size_t i = 0; i < knobs.size(); ++i) {
+      if (knobs[i].name != name) continue;
+      v.found = true;
+      v.slot = i;
+      v.numeric = knobs[i].type == KnobType::kBoolean ||
+                  std::all_of(knobs[i].values.begin(), knobs[i].values.end(),
+                              [](const json& value) { return value.is_number(); });
+    }
+    return v;
+  };
+  for (size_t i = 0; i < constraints.size(); ++i) {
+    Expression e;
+    Status s = Expression::Compile(constraints[i], resolve, &e);
+    if (!s.ok())
+      return Status::InvalidArgument("constraint " + std::to_string(i + 1) + " '" +
+                                     constraints[i] + "': " + s.message());
+    compiled.push_back(std::move(e));
   }
   space->knobs_ = std::move(knobs);
+  space->constraints_ = std::move(compiled);
   return Status::OK();
+}
+
+const Expression* SearchSpace::Violated(const Config& config) const {
+  if (constraints_.empty()) return nullptr;
+  std::vector<ExprValue> variables(knobs_.size());
+  for (size_t i = 0; i < knobs_.size() && i < config.size(); ++i) {
+    const Knob& knob = knobs_[i];
+    const json& value = knob.values[config[i]];
+    if (knob.type == KnobType::kBoolean) {
+      // On is the value that reads as on; failing that, the second one.
+      bool any_on = MeansOn(knob.values[0]) || MeansOn(knob.values[1]);
+      variables[i] = (any_on ? MeansOn(value) : config[i] == 1) ? 1.0 : 0.0;
+    } else if (value.is_number()) {
+      variables[i] = value.get<double>();
+    } else {
+      variables[i] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
+  for (const Expression& e : constraints_)
+    if (!e.Holds(variables)) return &e;
+  return nullptr;
 }
 
 uint64_t SearchSpace::Size() const {
@@ -113,9 +167,18 @@ std::vector<double> SearchSpace::Normalized(const Config& config) const {
   std::vector<double> x(config.size());
   for (size_t i = 0; i < config.size() && i < knobs_.size(); ++i) {
     size_t n = knobs_[i].values.size();
-    x[i] = n > 1 ? static_cast<double>(config[i]) / static_cast<double>(n - 1) : 0;
+    if (knobs_[i].type == KnobType::kCategorical)
+      x[i] = config[i];
+    else
+      x[i] = n > 1 ? static_cast<double>(config[i]) / static_cast<double>(n - 1) : 0;
   }
   return x;
+}
+
+std::vector<bool> SearchSpace::Categorical() const {
+  std::vector<bool> categorical;
+  for (const Knob& knob : knobs_) categorical.push_back(knob.type == KnobType::kCategorical);
+  return categorical;
 }
 
 std::string SearchSpace::Key(const Config& config) {
@@ -125,6 +188,66 @@ std::string SearchSpace::Key(const Config& config) {
     key += std::to_string(config[i]);
   }
   return key;
+}
+
+namespace {
+std::string Lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+}  // namespace
+
+bool MeansOn(const json& value) {
+  if (value.is_boolean()) return value.get<bool>();
+  if (value.is_number()) return value.get<double>() == 1;
+  if (!value.is_string()) return false;
+  std::string text = Lower(value.get<std::string>());
+  return text == "1" || text == "true" || text == "on" || text == "yes" ||
+         text == "enabled" || text == "enable";
+}
+
+namespace {
+bool MeansOff(const json& value) {
+  if (value.is_boolean()) return !value.get<bool>();
+  if (value.is_number()) return value.get<double>() == 0;
+  if (!value.is_string()) return false;
+  std::string text = Lower(value.get<std::string>());
+  return text == "0" || text == "false" || text == "off" || text == "no" ||
+         text == "disabled" || text == "disable";
+}
+}  // namespace
+
+KnobType InferKnobType(const std::vector<json>& values) {
+  if (values.size() == 2 && ((MeansOff(values[0]) && MeansOn(values[1])) ||
+                             (MeansOn(values[0]) && MeansOff(values[1]))))
+    return KnobType::kBoolean;
+  bool numbers = std::all_of(values.begin(), values.end(),
+                             [](const json& v) { return v.is_number(); });
+  return numbers ? KnobType::kOrdered : KnobType::kCategorical;
+}
+
+const char* KnobTypeName(KnobType type) {
+  switch (type) {
+    case KnobType::kOrdered: return "ordered";
+    case KnobType::kBoolean: return "boolean";
+    case KnobType::kCategorical: return "categorical";
+  }
+  return "ordered";
+}
+
+bool ParseKnobType(std::string_view name, KnobType* type) {
+  std::string n = Lower(std::string(name));
+  if (n == "ordinal" || n == "ordered" || n == "int" || n == "integer" || n == "float" ||
+      n == "number") {
+    *type = KnobType::kOrdered;
+  } else if (n == "bool" || n == "boolean") {
+    *type = KnobType::kBoolean;
+  } else if (n == "categorical" || n == "enum") {
+    *type = KnobType::kCategorical;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 std::string KnobEnvName(const std::string& knob_name) {

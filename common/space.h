@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "common/expression.h"
 #include "common/status.h"
 
 namespace hone {
@@ -20,26 +22,46 @@ namespace hone {
 // One option index per knob, in the space's knob order.
 using Config = std::vector<uint32_t>;
 
+// How a knob's options relate to each other, for the search models:
+//   kOrdered     a grid whose order means something (numbers, `type: ordinal`):
+//                neighbours are the next options up and down;
+//   kBoolean     two options, off and on;
+//   kCategorical options without an order (strings): every other option is
+//                equally far.
+enum class KnobType { kOrdered, kBoolean, kCategorical };
+
 struct Knob {
   std::string name;
-  std::vector<nlohmann::json> values;  // numbers or strings, no duplicates
+  std::vector<nlohmann::json> values;  // numbers, strings or booleans, no duplicates
   uint32_t default_index = 0;          // the baseline's option
+  KnobType type = KnobType::kOrdered;
 };
 
 class SearchSpace {
  public:
   SearchSpace() = default;
 
-  // Checks the knobs (values present and distinct, default within range) and
-  // builds the space.
+  // Checks the knobs (values present and distinct, default within range, two
+  // values for a boolean) and builds the space.
   static Status Create(std::vector<Knob> knobs, SearchSpace* space);
+  // The same with constraints between the knobs (expression.h); a configuration
+  // is feasible when every one holds. Errors name the constraint and what is wrong
+  // in it. The baseline need not be feasible here; the job checks that.
+  static Status Create(std::vector<Knob> knobs, const std::vector<std::string>& constraints,
+                       SearchSpace* space);
 
   size_t dims() const { return knobs_.size(); }
   const Knob& knob(size_t i) const { return knobs_[i]; }
   const std::vector<Knob>& knobs() const { return knobs_; }
 
-  // Number of configurations; saturates at UINT64_MAX.
+  // Number of configurations, feasible or not; saturates at UINT64_MAX.
   uint64_t Size() const;
+
+  const std::vector<Expression>& constraints() const { return constraints_; }
+  // True when `config` satisfies every constraint.
+  bool Feasible(const Config& config) const { return Violated(config) == nullptr; }
+  // The first constraint that `config` violates; null when it violates none.
+  const Expression* Violated(const Config& config) const;
 
   // The baseline: every knob at its default.
   Config Default() const;
@@ -54,16 +76,32 @@ class SearchSpace {
   // The workload's view: each knob as `name=value` and `HONE_KNOB_<NAME>=value`.
   std::map<std::string, std::string> Environment(const Config& config) const;
 
-  // Each knob's option index scaled to [0, 1] (0 for a knob with one value): the
-  // coordinates the search models work in.
+  // The coordinates the search models work in: an ordered or boolean knob's
+  // option index scaled to [0, 1] (0 for a knob with one value); a categorical
+  // knob's option index as it is (only equal or not matters; see Categorical()).
   std::vector<double> Normalized(const Config& config) const;
+  // Per knob, whether it is categorical.
+  std::vector<bool> Categorical() const;
 
   // A compact, stable key for maps and the store: "1,9".
   static std::string Key(const Config& config);
 
  private:
   std::vector<Knob> knobs_;
+  std::vector<Expression> constraints_;
 };
+
+// The type a knob's values suggest when the config names none: numbers are
+// ordered; two values that read as off and on (0/1, false/true, off/on, no/yes,
+// disabled/enabled) are boolean; anything else with text is categorical.
+KnobType InferKnobType(const std::vector<nlohmann::json>& values);
+// "ordered", "boolean", "categorical".
+const char* KnobTypeName(KnobType type);
+// Parses a config's `type:`: ordinal/ordered/int/integer/float/number, bool/boolean,
+// categorical/enum. False for anything else.
+bool ParseKnobType(std::string_view name, KnobType* type);
+// True for the texts that mean "on": 1, true, on, yes, enabled, enable (any case).
+bool MeansOn(const nlohmann::json& value);
 
 // "intra-op.threads" -> "HONE_KNOB_INTRA_OP_THREADS"
 std::string KnobEnvName(const std::string& knob_name);

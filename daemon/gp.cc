@@ -1,6 +1,7 @@
 #include "daemon/gp.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 
@@ -13,11 +14,21 @@ namespace {
 
 constexpr double kSqrt5 = 2.23606797749979;
 
-double Matern52(const double* a, const double* b, const std::vector<double>& scales) {
+// `categorical` (empty, or one flag per dimension): those dimensions only tell
+// equal from different (distance 0 or 1).
+double Matern52(const double* a, const double* b, const std::vector<double>& scales,
+                const std::vector<uint8_t>& categorical) {
   double r2 = 0;
-  for (size_t i = 0; i < scales.size(); ++i) {
-    double d = (a[i] - b[i]) / scales[i];
-    r2 += d * d;
+  if (categorical.empty()) {
+    for (size_t i = 0; i < scales.size(); ++i) {
+      double d = (a[i] - b[i]) / scales[i];
+      r2 += d * d;
+    }
+  } else {
+    for (size_t i = 0; i < scales.size(); ++i) {
+      double d = categorical[i] ? (a[i] != b[i]) / scales[i] : (a[i] - b[i]) / scales[i];
+      r2 += d * d;
+    }
   }
   double r = std::sqrt(r2);
   return (1 + kSqrt5 * r + 5.0 / 3.0 * r2) * std::exp(-kSqrt5 * r);
@@ -28,6 +39,7 @@ double Matern52(const double* a, const double* b, const std::vector<double>& sca
 struct GaussianProcess::Impl {
   size_t dims;
   std::vector<double> scales;
+  std::vector<uint8_t> categorical;  // empty when no dimension is
   double noise = 1e-2;  // relative to the standardised output's unit variance
   // n x d, row-major so that each point's coordinates are contiguous (Matern52).
   Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> x;
@@ -43,7 +55,7 @@ struct GaussianProcess::Impl {
     Eigen::MatrixXd k(n, n);
     for (Eigen::Index i = 0; i < n; ++i) {
       for (Eigen::Index j = 0; j <= i; ++j) {
-        double v = Matern52(x.row(i).data(), x.row(j).data(), scales);
+        double v = Matern52(x.row(i).data(), x.row(j).data(), scales, categorical);
         k(i, j) = k(j, i) = v;
       }
       k(i, i) += noise + 1e-8;
@@ -76,9 +88,13 @@ struct GaussianProcess::Impl {
   }
 };
 
-GaussianProcess::GaussianProcess(size_t dims) : impl_(std::make_unique<Impl>()) {
+GaussianProcess::GaussianProcess(size_t dims, const std::vector<bool>& categorical)
+    : impl_(std::make_unique<Impl>()) {
   impl_->dims = dims;
   impl_->scales.assign(dims, 0.3);
+  if (std::find(categorical.begin(), categorical.end(), true) != categorical.end())
+    for (size_t i = 0; i < dims; ++i)
+      impl_->categorical.push_back(i < categorical.size() && categorical[i]);
 }
 GaussianProcess::~GaussianProcess() = default;
 GaussianProcess::GaussianProcess(GaussianProcess&&) noexcept = default;
@@ -142,7 +158,7 @@ GaussianProcess::Prediction GaussianProcess::Predict(
   }
   Eigen::VectorXd k(n);
   for (Eigen::Index i = 0; i < n; ++i)
-    k(i) = Matern52(m.x.row(i).data(), point.data(), m.scales);
+    k(i) = Matern52(m.x.row(i).data(), point.data(), m.scales, m.categorical);
   double mu = k.dot(m.alpha);
   Eigen::VectorXd v = m.llt.matrixL().solve(k);
   double var = std::max(1.0 - v.squaredNorm(), 1e-12);
@@ -175,7 +191,7 @@ std::vector<GaussianProcess::Prediction> GaussianProcess::PredictMany(
   Eigen::MatrixXd k(n, count);
   for (Eigen::Index j = 0; j < count; ++j)
     for (Eigen::Index i = 0; i < n; ++i)
-      k(i, j) = Matern52(m.x.row(i).data(), points[j].data(), m.scales);
+      k(i, j) = Matern52(m.x.row(i).data(), points[j].data(), m.scales, m.categorical);
   Eigen::VectorXd mu = k.transpose() * m.alpha;
   m.llt.matrixL().solveInPlace(k);
   Eigen::VectorXd reduction = k.colwise().squaredNorm();
@@ -186,9 +202,9 @@ std::vector<GaussianProcess::Prediction> GaussianProcess::PredictMany(
   return out;
 }
 
-double Matern52Kernel(const std::vector<double>& a, const std::vector<double>& b,
-                      const std::vector<double>& scales) {
-  return Matern52(a.data(), b.data(), scales);
+double GaussianProcess::Correlation(const std::vector<double>& a,
+                                    const std::vector<double>& b) const {
+  return Matern52(a.data(), b.data(), impl_->scales, impl_->categorical);
 }
 
 double ExpectedImprovement(const GaussianProcess::Prediction& p, double best) {

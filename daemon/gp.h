@@ -1,7 +1,7 @@
 // GaussianProcess: regression with a Matern 5/2 kernel with one length scale per
 // input dimension (ARD) and a noise term, for the model-based search.
 //
-// Inputs are points of [0,1]^d; outputs are standardised internally. Fit() chooses
+// Inputs are points of [0,1]^d (categorical dimensions: option indices); outputs are standardised internally. Fit() chooses
 // the length scales and the noise by maximising the log marginal likelihood (a
 // coordinate search on a log grid, deterministic), Condition() only refactors with
 // the hyperparameters it has. Predict() gives the posterior mean and standard
@@ -15,7 +15,10 @@ namespace hone {
 
 class GaussianProcess {
  public:
-  explicit GaussianProcess(size_t dims);
+  // `categorical` flags the dimensions whose coordinates are unordered option
+  // indices: two points are at distance 0 or 1 in them (a Hamming distance), never
+  // "near" for neighbouring indices. Empty: every dimension is ordered.
+  explicit GaussianProcess(size_t dims, const std::vector<bool>& categorical = {});
   ~GaussianProcess();
   GaussianProcess(GaussianProcess&&) noexcept;
   GaussianProcess& operator=(GaussianProcess&&) noexcept;
@@ -38,6 +41,9 @@ class GaussianProcess {
   std::vector<Prediction> PredictMany(
       const std::vector<std::vector<double>>& points) const;
 
+  // The kernel's correlation of two points under the current hyperparameters.
+  double Correlation(const std::vector<double>& a, const std::vector<double>& b) const;
+
   size_t dims() const;
   const std::vector<double>& length_scales() const;
   double noise() const;  // as a fraction of the output variance
@@ -48,10 +54,6 @@ class GaussianProcess {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// The Matern 5/2 correlation of two points with these length scales.
-double Matern52Kernel(const std::vector<double>& a, const std::vector<double>& b,
-                      const std::vector<double>& scales);
 
 // Expected improvement over `best` of a normal prediction, for maximisation.
 double ExpectedImprovement(const GaussianProcess::Prediction& p, double best);

@@ -133,23 +133,34 @@ json SpaceToJson(const SearchSpace& space) {
   for (const Knob& knob : space.knobs())
     knobs.push_back({{"name", knob.name},
                      {"values", knob.values},
-                     {"default_index", knob.default_index}});
-  return knobs;
+                     {"default_index", knob.default_index},
+                     {"type", KnobTypeName(knob.type)}});
+  json constraints = json::array();
+  for (const Expression& e : space.constraints()) constraints.push_back(e.text());
+  return {{"knobs", knobs}, {"constraints", constraints}};
 }
 
 Status SpaceFromJson(const json& value, SearchSpace* space) {
-  if (!value.is_array()) return Status::Internal("stored search space is not a list");
+  // Older stores hold the list of knobs alone.
+  const json& list = value.is_object() ? value.value("knobs", json()) : value;
+  if (!list.is_array()) return Status::Internal("stored search space is not a list");
   std::vector<Knob> knobs;
-  for (const json& k : value) {
+  for (const json& k : list) {
     if (!k.is_object() || !k.contains("name") || !k.contains("values"))
       return Status::Internal("stored search space is malformed");
     Knob knob;
     knob.name = k["name"].get<std::string>();
     knob.values = k["values"].get<std::vector<json>>();
     knob.default_index = k.value("default_index", 0u);
+    if (!ParseKnobType(k.value("type", ""), &knob.type))
+      knob.type = InferKnobType(knob.values);
     knobs.push_back(std::move(knob));
   }
-  return SearchSpace::Create(std::move(knobs), space);
+  std::vector<std::string> constraints;
+  if (value.is_object())
+    for (const json& c : value.value("constraints", json::array()))
+      if (c.is_string()) constraints.push_back(c.get<std::string>());
+  return SearchSpace::Create(std::move(knobs), constraints, space);
 }
 
 namespace {
@@ -578,6 +589,9 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
   for (size_t i = 0; i < job.spec.warm_start.size(); ++i) {
     Config config;
     s = job.space.FromJson(job.spec.warm_start[i], &config);
+    if (s.ok())
+      if (const Expression* violated = job.space.Violated(config))
+        s = Status::InvalidArgument("it violates constraint '" + violated->text() + "'");
     if (!s.ok())
       co_return Outcome{"failed",
                         s.WithContext("warm_start[" + std::to_string(i) + "]").message()};
@@ -714,7 +728,19 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
       knobs[dim].default_index = static_cast<uint32_t>(it - values.begin());
     }
   }
-  co_return SearchSpace::Create(std::move(knobs), &job.space);
+  for (size_t dim = 0; dim < knobs.size(); ++dim)
+    knobs[dim].type = job.spec.knobs[dim].type.value_or(InferKnobType(knobs[dim].values));
+  std::vector<std::string> constraints;
+  for (const ConstraintSpec& c : job.spec.constraints) constraints.push_back(c.text);
+  Status s = SearchSpace::Create(std::move(knobs), constraints, &job.space);
+  if (!s.ok()) co_return s;
+  if (const Expression* violated = job.space.Violated(job.space.Default()))
+    co_return Status::InvalidArgument(
+        "the baseline " + job.space.ToJson(job.space.Default()).dump() +
+        " violates constraint '" + violated->text() +
+        "'; hone measures the baseline first, so change the knobs' defaults (or, for "
+        "system knobs, their current values) or the constraint");
+  co_return Status::OK();
 }
 
 SystemKnob* JobManager::FindBuiltin(const std::string& name) const {

@@ -10,6 +10,8 @@ namespace {
 constexpr uint64_t kEnumerateLimit = 4096;
 constexpr int kRandomCandidates = 600;
 constexpr int kMutationCandidates = 300;
+// At most this many other options of a categorical knob count as its neighbours.
+constexpr size_t kCategoricalMoves = 8;
 // Refit the hyperparameters after this many new observations.
 constexpr size_t kRefitEvery = 4;
 // The techniques' prior weights before any credit.
@@ -21,7 +23,7 @@ ModelStrategy::ModelStrategy(const SearchSpace* space, Goal goal, uint64_t seed)
       goal_(goal),
       rng_(seed ^ 0x9e3779b97f4a7c15ULL),
       random_(space, seed),
-      gp_(space->dims()),
+      gp_(space->dims(), space->Categorical()),
       initial_design_(std::min<size_t>(std::max<size_t>(5, space->dims() + 2), 12)) {}
 
 std::vector<double> ModelStrategy::Encode(const Config& config) const {
@@ -131,20 +133,39 @@ std::optional<Config> ModelStrategy::AskRandom() {
   }
 }
 
+std::vector<Config> ModelStrategy::Neighbours(const Config& config,
+                                              std::initializer_list<int> steps) {
+  std::vector<Config> out;
+  for (size_t d = 0; d < space_->dims(); ++d) {
+    const Knob& knob = space_->knob(d);
+    int n = static_cast<int>(knob.values.size());
+    std::vector<int> moves;
+    if (knob.type == KnobType::kCategorical) {
+      // No order: every other option is one step away (a sample of them when there
+      // are many).
+      for (int v = 0; v < n; ++v)
+        if (v != static_cast<int>(config[d])) moves.push_back(v);
+      std::shuffle(moves.begin(), moves.end(), rng_);
+      if (moves.size() > kCategoricalMoves) moves.resize(kCategoricalMoves);
+    } else {
+      for (int step : steps) moves.push_back(static_cast<int>(config[d]) + step);
+    }
+    for (int v : moves) {
+      if (v < 0 || v >= n) continue;
+      Config c = config;
+      c[d] = static_cast<uint32_t>(v);
+      if (space_->Feasible(c)) out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
 std::optional<Config> ModelStrategy::AskLocal() {
   const Observation* incumbent = Incumbent();
   if (!incumbent) return std::nullopt;
   std::vector<Config> moves;
-  for (size_t i = 0; i < space_->dims(); ++i) {
-    int n = static_cast<int>(space_->knob(i).values.size());
-    for (int step : {-2, -1, 1, 2}) {
-      int v = static_cast<int>(incumbent->config[i]) + step;
-      if (v < 0 || v >= n) continue;
-      Config c = incumbent->config;
-      c[i] = static_cast<uint32_t>(v);
-      if (!Seen(c)) moves.push_back(std::move(c));
-    }
-  }
+  for (Config& c : Neighbours(incumbent->config, {-2, -1, 1, 2}))
+    if (!Seen(c)) moves.push_back(std::move(c));
   if (moves.empty()) return std::nullopt;
   return moves[std::uniform_int_distribution<size_t>(0, moves.size() - 1)(rng_)];
 }
@@ -155,20 +176,25 @@ std::vector<Config> ModelStrategy::Candidates() {
   if (size <= kEnumerateLimit) {
     for (uint64_t n = 0; n < size; ++n) {
       Config c = ConfigFromNumber(*space_, n);
-      if (!Seen(c)) candidates.push_back(std::move(c));
+      if (!Seen(c) && space_->Feasible(c)) candidates.push_back(std::move(c));
     }
     return candidates;
   }
   std::unordered_set<std::string> added;
   auto add = [&](Config c) {
     std::string key = SearchSpace::Key(c);
-    if (!Seen(c) && added.insert(key).second) candidates.push_back(std::move(c));
+    if (!Seen(c) && space_->Feasible(c) && added.insert(key).second)
+      candidates.push_back(std::move(c));
   };
-  for (int i = 0; i < kRandomCandidates; ++i) {
+  // Random configurations; where constraints exclude many, more draws to find some.
+  int wanted = kRandomCandidates;
+  for (int draws = 0; wanted > 0 && draws < 20 * kRandomCandidates; ++draws) {
     Config c(space_->dims());
     for (size_t d = 0; d < c.size(); ++d)
       c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
           0, space_->knob(d).values.size() - 1)(rng_));
+    if (!space_->Feasible(c)) continue;
+    --wanted;
     add(std::move(c));
   }
   // Around the best configurations: every single-knob step, and random mutations.
@@ -179,18 +205,8 @@ std::vector<Config> ModelStrategy::Candidates() {
     return goal_ == Goal::kMax ? *a->value > *b->value : *a->value < *b->value;
   });
   if (top.size() > 5) top.resize(5);
-  for (const Observation* o : top) {
-    for (size_t d = 0; d < space_->dims(); ++d) {
-      int n = static_cast<int>(space_->knob(d).values.size());
-      for (int step : {-1, 1}) {
-        int v = static_cast<int>(o->config[d]) + step;
-        if (v < 0 || v >= n) continue;
-        Config c = o->config;
-        c[d] = static_cast<uint32_t>(v);
-        add(std::move(c));
-      }
-    }
-  }
+  for (const Observation* o : top)
+    for (Config& c : Neighbours(o->config, {-1, 1})) add(std::move(c));
   for (int i = 0; i < kMutationCandidates && !top.empty(); ++i) {
     Config c = top[static_cast<size_t>(i) % top.size()]->config;
     for (int m = 0; m < 3; ++m) {
@@ -228,7 +244,7 @@ std::optional<Config> ModelStrategy::AskModel() {
   auto feasibility = [&](const std::vector<double>& point) {
     double works = 0, total = 0;
     for (size_t i = 0; i < observed.size(); ++i) {
-      double w = Matern52Kernel(point, observed[i], gp_.length_scales()) + 1e-300;
+      double w = gp_.Correlation(point, observed[i]) + 1e-300;
       total += w;
       if (observations_[i].value) works += w;
     }

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <random>
 #include <string>
@@ -55,6 +56,9 @@ class ModelStrategy : public Strategy {
   Technique Choose();
   std::optional<Config> AskModel();
   std::optional<Config> AskLocal();
+  // The feasible configurations one knob away from `config`: an ordered knob moved
+  // by each of `steps`, a categorical knob set to other options.
+  std::vector<Config> Neighbours(const Config& config, std::initializer_list<int> steps);
   std::optional<Config> AskRandom();
   std::vector<Config> Candidates();
   bool Seen(const Config& config) const {

@@ -14,11 +14,25 @@ Config ConfigFromNumber(const SearchSpace& space, uint64_t number) {
   return config;
 }
 
+std::string Strategy::ExhaustedReason() const {
+  return "every configuration of the space was explored";
+}
+
+namespace {
+std::string GaveUp(const SearchSpace& space) {
+  return "no configuration satisfying the constraints was found in " +
+         std::to_string(RandomStrategy::kMaxInfeasibleDraws) +
+         " tries in a row (of " + std::to_string(space.Size()) +
+         " configurations); the constraints exclude almost all of them";
+}
+}  // namespace
+
 RandomStrategy::RandomStrategy(const SearchSpace* space, uint64_t seed)
     : space_(space), rng_(seed), size_(space->Size()) {}
 
 std::optional<Config> RandomStrategy::Ask() {
-  while (next_ < size_) {
+  int infeasible = 0;
+  while (next_ < size_ && !gave_up_) {
     // Swap position next_ with a random later position; both default to themselves.
     uint64_t j = std::uniform_int_distribution<uint64_t>(next_, size_ - 1)(rng_);
     auto at = [this](uint64_t k) {
@@ -30,9 +44,17 @@ std::optional<Config> RandomStrategy::Ask() {
     swapped_.erase(next_);
     ++next_;
     Config config = ConfigFromNumber(*space_, chosen);
+    if (!space_->Feasible(config)) {
+      gave_up_ = ++infeasible >= kMaxInfeasibleDraws;
+      continue;
+    }
     if (!told_.count(SearchSpace::Key(config))) return config;
   }
   return std::nullopt;
+}
+
+std::string RandomStrategy::ExhaustedReason() const {
+  return gave_up_ ? GaveUp(*space_) : Strategy::ExhaustedReason();
 }
 
 void RandomStrategy::Tell(const Config& config, std::optional<double>) {
@@ -43,7 +65,8 @@ ExhaustiveStrategy::ExhaustiveStrategy(const SearchSpace* space)
     : space_(space), next_(Config(space->dims(), 0)) {}
 
 std::optional<Config> ExhaustiveStrategy::Ask() {
-  while (next_) {
+  int infeasible = 0;
+  while (next_ && !gave_up_) {
     Config config = *next_;
     // Advance the odometer; past the last configuration there is none.
     size_t i = space_->dims();
@@ -53,9 +76,17 @@ std::optional<Config> ExhaustiveStrategy::Ask() {
       (*next_)[i] = 0;
       if (i == 0) next_.reset();
     }
+    if (!space_->Feasible(config)) {
+      gave_up_ = ++infeasible >= RandomStrategy::kMaxInfeasibleDraws;
+      continue;
+    }
     if (!told_.count(SearchSpace::Key(config))) return config;
   }
   return std::nullopt;
+}
+
+std::string ExhaustiveStrategy::ExhaustedReason() const {
+  return gave_up_ ? GaveUp(*space_) : Strategy::ExhaustedReason();
 }
 
 void ExhaustiveStrategy::Tell(const Config& config, std::optional<double>) {

@@ -30,17 +30,26 @@ class Strategy {
   // How many proposals in a row the strategy expected (almost) nothing from; the
   // tuner stops after converge_after of them. Strategies without a model: 0.
   virtual int QuietProposals() const { return 0; }
+  // Why Ask() returned nullopt, for the report.
+  virtual std::string ExhaustedReason() const;
 };
 
-// Every configuration in a random order without repeats, including spaces far too
-// large to enumerate (a lazy Fisher-Yates shuffle of the configuration numbers).
+// Every feasible configuration in a random order without repeats, including spaces
+// far too large to enumerate (a lazy Fisher-Yates shuffle of the configuration
+// numbers). Configurations that violate a constraint are skipped; after
+// kMaxInfeasibleDraws of them in a row the strategy gives up (ExhaustedReason
+// says so), so a constraint that excludes almost everything cannot hang a job.
 class RandomStrategy : public Strategy {
  public:
+  static constexpr int kMaxInfeasibleDraws = 200'000;
+
   RandomStrategy(const SearchSpace* space, uint64_t seed);
   std::optional<Config> Ask() override;
   void Tell(const Config& config, std::optional<double> value) override;
+  std::string ExhaustedReason() const override;
 
  private:
+  bool gave_up_ = false;
   const SearchSpace* space_;
   std::mt19937_64 rng_;
   uint64_t size_;
@@ -49,14 +58,16 @@ class RandomStrategy : public Strategy {
   std::unordered_set<std::string> told_;            // measured before being asked
 };
 
-// Every configuration in order, the last knob fastest (an odometer).
+// Every feasible configuration in order, the last knob fastest (an odometer).
 class ExhaustiveStrategy : public Strategy {
  public:
   explicit ExhaustiveStrategy(const SearchSpace* space);
   std::optional<Config> Ask() override;
   void Tell(const Config& config, std::optional<double> value) override;
+  std::string ExhaustedReason() const override;
 
  private:
+  bool gave_up_ = false;
   const SearchSpace* space_;
   std::optional<Config> next_;
   std::unordered_set<std::string> told_;

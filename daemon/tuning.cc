@@ -205,8 +205,14 @@ Step TuningSession::Next(double elapsed_s) {
     else if (strategy_)
       proposal = strategy_->Ask();
     if (!proposal) {
-      step.reason = "every configuration of the space was explored";
+      step.reason = strategy_ ? strategy_->ExhaustedReason()
+                              : "every configuration of the space was explored";
       return step;
+    }
+    // Strategies propose feasible configurations only; never measure another.
+    if (!space_->Feasible(*proposal)) {
+      if (strategy_) strategy_->Tell(*proposal, std::nullopt);
+      continue;
     }
     auto known = by_key_.find(SearchSpace::Key(*proposal));
     if (known != by_key_.end()) {
@@ -279,7 +285,7 @@ std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() cons
   }
   std::vector<std::pair<std::string, double>> importance;
   if (x.size() < std::max<size_t>(5, space_->dims() + 2)) return importance;
-  GaussianProcess gp(space_->dims());
+  GaussianProcess gp(space_->dims(), space_->Categorical());
   gp.Fit(x, y);
   double total = 0;
   std::vector<double> weight(space_->dims());

@@ -1320,5 +1320,85 @@ TEST(ConfigTest, WarmStartListsConfigurations) {
       << s.message();
 }
 
+
+// ---------------------------------------------------------------------------
+// Knob types and constraints.
+
+TEST(ConfigTest, KnobTypeIsReadAndOptional) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWithKnob("        options: [low, mid, high]\n"
+                                         "        type: ordinal\n"),
+                          "k.yaml", &spec)
+                  .ok());
+  ASSERT_TRUE(spec.knobs[0].type);
+  EXPECT_EQ(*spec.knobs[0].type, KnobType::kOrdered);
+  ASSERT_TRUE(ParseConfig(ConfigWithKnob("        options: [1, 2]\n"), "k.yaml", &spec).ok());
+  EXPECT_FALSE(spec.knobs[0].type);
+}
+
+TEST(ConfigTest, BooleanTypeAloneMeansZeroAndOne) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(ConfigWithKnob("        type: boolean\n"), "k.yaml", &spec).ok());
+  EXPECT_EQ(spec.knobs[0].kind, KnobKind::kApplication);
+  EXPECT_EQ(spec.knobs[0].options, (std::vector<json>{0, 1}));
+}
+
+TEST(ConfigTest, BooleanWithThreeOptionsIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [0, 1, 2]\n        type: bool\n"),
+                         "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(),
+                       "k.yaml:5:9: knob 'k' is boolean but has 3 options; a boolean has two"))
+      << s.message();
+}
+
+TEST(ConfigTest, UnknownTypeIsAnError) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n        type: set\n"),
+                         "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "k.yaml:6:15: knob 'k': type must be ordinal")) << s.message();
+}
+
+TEST(ConfigTest, ConstraintsAtTheTopLevelAndInTheDomain) {
+  JobSpec spec;
+  Status s = ParseConfig("constraints: ['k * 2 <= 4']\n"
+                         "domain:\n"
+                         "  common:\n"
+                         "    constraints: [\"k != 3\"]\n"
+                         "    knobs:\n"
+                         "      k:\n"
+                         "        options: [1, 2, 3]\n"
+                         "    target: duration:min\n",
+                         "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_EQ(spec.constraints.size(), 2u);
+  EXPECT_EQ(spec.constraints[0].text, "k * 2 <= 4");
+  EXPECT_EQ(spec.constraints[0].pos.line, 1);
+  EXPECT_EQ(spec.constraints[1].text, "k != 3");
+}
+
+TEST(ConfigTest, ConstraintSyntaxErrorSaysWhereInTheFileAndInTheExpression) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("constraints:\n  - k * * 2 <= 4\n"), "k.yaml", &spec);
+  EXPECT_EQ(s.message(),
+            "k.yaml:8:5: constraint 'k * * 2 <= 4': at column 5: expected a value but found "
+            "'*'");
+}
+
+TEST(ConfigTest, ConstraintOnAnUnknownKnobListsTheKnobs) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("constraints: ['j < 2']\n"), "k.yaml", &spec);
+  EXPECT_EQ(s.message(),
+            "k.yaml:7:15: constraint 'j < 2': at column 1: unknown knob 'j' (the knobs are: k)");
+}
+
+TEST(ConfigTest, ConstraintsMustBeAListOfStrings) {
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWith("constraints: 'k < 2'\n"), "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "constraints must be a list of expressions")) << s.message();
+  s = ParseConfig(ConfigWith("constraints: [{a: 1}]\n"), "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "every constraint must be an expression")) << s.message();
+}
+
 }  // namespace
 }  // namespace hone

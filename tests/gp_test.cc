@@ -60,5 +60,18 @@ TEST(GaussianProcessTest, ExpectedImprovementGrowsWithMeanAndUncertainty) {
   EXPECT_DOUBLE_EQ(ExpectedImprovement({0.5, 0.0}, 1.0), 0.0);
 }
 
+
+TEST(GaussianProcessTest, CategoricalDimensionsOnlyTellEqualFromDifferent) {
+  GaussianProcess gp(2, {true, false});
+  // Option 0 is as far from option 1 as from option 5 ...
+  EXPECT_DOUBLE_EQ(gp.Correlation({0, 0.5}, {1, 0.5}), gp.Correlation({0, 0.5}, {5, 0.5}));
+  EXPECT_LT(gp.Correlation({0, 0.5}, {1, 0.5}), 1.0);
+  EXPECT_DOUBLE_EQ(gp.Correlation({3, 0.5}, {3, 0.5}), 1.0);
+  // ... while the ordered dimension still measures distance.
+  EXPECT_GT(gp.Correlation({0, 0.5}, {0, 0.6}), gp.Correlation({0, 0.5}, {0, 0.9}));
+  GaussianProcess ordered(1);
+  EXPECT_GT(ordered.Correlation({0}, {0.1}), ordered.Correlation({0}, {0.5}));
+}
+
 }  // namespace
 }  // namespace hone

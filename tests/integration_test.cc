@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <sstream>
 
 #include "tests/test_util.h"
 
@@ -275,6 +276,55 @@ TEST_F(IntegrationTest, MalformedConfigNamesFileLineAndColumn) {
   EXPECT_NE(run.err.find("broken.yaml:"), std::string::npos) << run.err;
   EXPECT_NE(run.err.find("invalid YAML"), std::string::npos) << run.err;
   EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(IntegrationTest, ConstraintsKeepEveryRunInsideThem) {
+  std::string config = WriteConfig(
+      "constraints: ['inter_op * intra_op <= 120']\n"
+      "global_settings:\n  max_configs: 12\n  min_baseline_samples: 1\n");
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload = dir_.Write(
+      "w.sh",
+      SurfaceWorkload(dir_.path() + "/result.txt",
+                      "echo \"$inter_op $intra_op\" >> " + log + "\n"),
+      true);
+  CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::istringstream runs(ReadFile(log));
+  int inter = 0, intra = 0, count = 0;
+  while (runs >> inter >> intra) {
+    ++count;
+    EXPECT_LE(inter * intra, 120) << inter << " x " << intra;
+  }
+  EXPECT_GE(count, 12);
+  json report = json::parse(run.out);
+  EXPECT_LE(report["best"]["config"]["inter_op"].get<int>() *
+                report["best"]["config"]["intra_op"].get<int>(),
+            120);
+}
+
+TEST_F(IntegrationTest, ABaselineOutsideTheConstraintsFailsTheJobBeforeAnyRun) {
+  std::string config = WriteConfig("constraints: ['inter_op > 1']\n");
+  std::string ran = dir_.path() + "/ran";
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "touch " + ran + "\n"), true);
+  CommandResult run = honed_.Hone({"run", config, "--", workload});
+  EXPECT_EQ(run.exit_code, 1) << run.err;
+  EXPECT_NE(run.err.find("the baseline {\"inter_op\":1,\"intra_op\":10} violates "
+                         "constraint 'inter_op > 1'"),
+            std::string::npos)
+      << run.err;
+  EXPECT_FALSE(std::filesystem::exists(ran));
+}
+
+TEST_F(IntegrationTest, AConstraintComparingANumberKnobWithTextIsRefused) {
+  std::string config = WriteConfig("constraints: [\"intra_op == 'wide'\"]\n");
+  CommandResult run = honed_.Hone({"run", config, "--", "true"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_NE(run.err.find("constraint 1 'intra_op == 'wide'': at column 10: '==' compares "
+                         "text with a number"),
+            std::string::npos)
+      << run.err;
 }
 
 TEST_F(IntegrationTest, HonedRejectsABrokenConfigSentDirectly) {

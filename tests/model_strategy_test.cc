@@ -138,5 +138,58 @@ TEST(ModelStrategyTest, ConvergesOnceItExpectsNothingMore) {
   EXPECT_EQ(random.QuietProposals(), 0);  // no model, never converges
 }
 
+
+TEST(ModelStrategyTest, ProposesOnlyFeasibleConfigurationsInLargeSpaces) {
+  // Eight knobs of 0..9 (1e8 configurations): the model samples candidates.
+  std::vector<Knob> knobs;
+  for (int i = 0; i < 8; ++i) {
+    Knob knob{"k" + std::to_string(i), {}, 0};
+    for (int v = 0; v < 10; ++v) knob.values.push_back(v);
+    knobs.push_back(std::move(knob));
+  }
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create(knobs, {"k0 + k1 <= 6", "k2 * k3 < 20"}, &space).ok());
+  auto f = [](const Config& c) {
+    double v = 10;
+    for (size_t i = 0; i < c.size(); ++i) v -= 0.1 * (c[i] - 3.0) * (c[i] - 3.0);
+    return v;
+  };
+  ModelStrategy a(&space, Goal::kMax, 4), b(&space, Goal::kMax, 4);
+  for (int i = 0; i < 40; ++i) {
+    std::optional<Config> c = a.Ask();
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(space.Feasible(*c)) << SearchSpace::Key(*c);
+    EXPECT_EQ(c, b.Ask()) << "same seed, same proposals";
+    a.Tell(*c, f(*c));
+    b.Tell(*c, f(*c));
+  }
+  EXPECT_GT(a.uses()[ModelStrategy::kModel] + a.uses()[ModelStrategy::kLocal], 0);
+}
+
+TEST(ModelStrategyTest, TreatsCategoricalKnobsWithoutAnOrder) {
+  // A categorical knob of eight options whose merit has nothing to do with their
+  // order, and a thread count peaking at 14. The best option is last.
+  const std::vector<double> merit = {0.55, 0.3, 0.8, 0.2, 0.6, 0.1, 0.5, 1.0};
+  Knob mode{"mode", {"a", "b", "c", "d", "e", "f", "g", "h"}, 0, KnobType::kCategorical};
+  Knob threads{"threads", {}, 0};
+  for (int t = 0; t <= 20; ++t) threads.values.push_back(t);
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create({mode, threads}, &space).ok());
+  auto f = [&](const Config& c) {
+    return 50 + 50 * merit[c[0]] * std::exp(-0.5 * std::pow((c[1] - 14.0) / 5, 2));
+  };
+  double optimum = f({7, 14});
+  std::vector<int> model, random;
+  for (uint64_t seed = 1; seed <= 9; ++seed) {
+    ModelStrategy m(&space, Goal::kMax, seed);
+    model.push_back(EvaluationsToReach(m, f, optimum, 1e-9, 0.01, seed, 168));
+    RandomStrategy r(&space, seed);
+    random.push_back(EvaluationsToReach(r, f, optimum, 1e-9, 0.01, seed, 168));
+  }
+  std::cout << "median evaluations to the optimum: model " << Median(model) << ", random "
+            << Median(random) << "\n";
+  EXPECT_LT(Median(model) * 2, Median(random));
+}
+
 }  // namespace
 }  // namespace hone

@@ -309,5 +309,149 @@ TEST(SpaceTest, KeysOfDifferentConfigsDiffer) {
   EXPECT_NE(SearchSpace::Key({1, 12}), SearchSpace::Key({11, 2}));
 }
 
+
+// ---------------------------------------------------------------------------
+// Knob types.
+
+TEST(SpaceTest, TypesAreInferredFromTheValues) {
+  EXPECT_EQ(InferKnobType({1, 2, 4}), KnobType::kOrdered);
+  EXPECT_EQ(InferKnobType({0, 1}), KnobType::kBoolean);
+  EXPECT_EQ(InferKnobType({"on", "off"}), KnobType::kBoolean);
+  EXPECT_EQ(InferKnobType({"Disabled", "Enabled"}), KnobType::kBoolean);
+  EXPECT_EQ(InferKnobType({false, true}), KnobType::kBoolean);
+  EXPECT_EQ(InferKnobType({0, 2}), KnobType::kOrdered);
+  EXPECT_EQ(InferKnobType({"always", "madvise", "never"}), KnobType::kCategorical);
+  EXPECT_EQ(InferKnobType({"on", "on2"}), KnobType::kCategorical);
+}
+
+TEST(SpaceTest, TypeNamesParse) {
+  KnobType type;
+  ASSERT_TRUE(ParseKnobType("ordinal", &type));
+  EXPECT_EQ(type, KnobType::kOrdered);
+  ASSERT_TRUE(ParseKnobType("Bool", &type));
+  EXPECT_EQ(type, KnobType::kBoolean);
+  ASSERT_TRUE(ParseKnobType("enum", &type));
+  EXPECT_EQ(type, KnobType::kCategorical);
+  EXPECT_FALSE(ParseKnobType("set", &type));
+  for (KnobType t : {KnobType::kOrdered, KnobType::kBoolean, KnobType::kCategorical}) {
+    ASSERT_TRUE(ParseKnobType(KnobTypeName(t), &type));
+    EXPECT_EQ(type, t);
+  }
+}
+
+TEST(SpaceTest, BooleanNeedsExactlyTwoValues) {
+  Knob knob = MakeKnob("b", {0, 1, 2});
+  knob.type = KnobType::kBoolean;
+  SearchSpace space;
+  Status s = SearchSpace::Create({knob}, &space);
+  EXPECT_EQ(s.message(), "knob 'b' is boolean but has 3 values; a boolean has two (off and on)");
+}
+
+TEST(SpaceTest, CategoricalCoordinatesAreIndicesOrderedOnesAreScaled) {
+  Knob mode = MakeKnob("mode", {"a", "b", "c", "d", "e"});
+  mode.type = KnobType::kCategorical;
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create({MakeKnob("n", Sequence(0, 1, 5)), mode}, &space).ok());
+  EXPECT_EQ(space.Normalized({2, 3}), (std::vector<double>{0.5, 3}));
+  EXPECT_EQ(space.Categorical(), (std::vector<bool>{false, true}));
+}
+
+// ---------------------------------------------------------------------------
+// Constraints.
+
+SearchSpace BlockSpace(const std::vector<std::string>& constraints) {
+  // block_x, block_y in 1, 2, 4, ..., 1024; mode fast|safe.
+  std::vector<json> powers;
+  for (int p = 1; p <= 1024; p *= 2) powers.push_back(p);
+  Knob mode = MakeKnob("mode", {"fast", "safe"});
+  mode.type = KnobType::kCategorical;
+  SearchSpace space;
+  Status s = SearchSpace::Create(
+      {MakeKnob("block_x", powers), MakeKnob("block_y", powers), mode}, constraints,
+      &space);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return space;
+}
+
+TEST(SpaceTest, ConstraintsDecideFeasibility) {
+  SearchSpace space = BlockSpace({"block_x * block_y <= 1024", "mode == 'safe' or block_x <= 64"});
+  ASSERT_EQ(space.constraints().size(), 2u);
+  EXPECT_TRUE(space.Feasible({5, 5, 0}));    // 32 x 32, fast
+  EXPECT_FALSE(space.Feasible({6, 5, 0}));   // 64 x 32 = 2048
+  EXPECT_EQ(space.Violated({6, 5, 0})->text(), "block_x * block_y <= 1024");
+  EXPECT_FALSE(space.Feasible({7, 0, 0}));   // 128 x 1, fast
+  EXPECT_EQ(space.Violated({7, 0, 0})->text(), "mode == 'safe' or block_x <= 64");
+  EXPECT_TRUE(space.Feasible({7, 0, 1}));    // 128 x 1, safe
+  EXPECT_EQ(space.Violated({7, 0, 1}), nullptr);
+  // Counted by brute force: pairs with x * y <= 1024 are those with i + j <= 10.
+  uint64_t feasible = 0;
+  for (uint64_t n = 0; n < space.Size(); ++n) {
+    Config c = {static_cast<uint32_t>(n / 22), static_cast<uint32_t>(n / 2 % 11),
+                static_cast<uint32_t>(n % 2)};
+    bool expected = c[0] + c[1] <= 10 && (c[2] == 1 || c[0] <= 6);
+    EXPECT_EQ(space.Feasible(c), expected) << SearchSpace::Key(c);
+    feasible += space.Feasible(c);
+  }
+  EXPECT_EQ(space.Size(), 242u);  // the size counts every configuration
+  EXPECT_EQ(feasible, 66u + 56u);
+}
+
+TEST(SpaceTest, ASpaceWithoutConstraintsHasEveryConfigurationFeasible) {
+  SearchSpace space = ReferenceSpace();
+  EXPECT_TRUE(space.constraints().empty());
+  EXPECT_TRUE(space.Feasible({27, 23}));
+}
+
+TEST(SpaceTest, BadConstraintsNameTheConstraintAndTheProblem) {
+  std::vector<json> values = {1, 2};
+  Knob mode = MakeKnob("mode", {"fast", "safe"});
+  SearchSpace space;
+  auto error = [&](const std::string& constraint) {
+    Status s = SearchSpace::Create({MakeKnob("block_x", values), mode},
+                                   {"block_x > 0", constraint}, &space);
+    EXPECT_FALSE(s.ok());
+    return s.message();
+  };
+  EXPECT_EQ(error("blok_x <= 2"), "constraint 2 'blok_x <= 2': at column 1: unknown knob 'blok_x'");
+  EXPECT_EQ(error("mode < 2"),
+            "constraint 2 'mode < 2': at column 6: '<' needs numbers, but its left side is text");
+  EXPECT_EQ(error("block_x *"),
+            "constraint 2 'block_x *': at column 10: expected a value but found end of the expression");
+}
+
+TEST(SpaceTest, BooleanKnobsAreOneWhenOnWhateverTheirOrder) {
+  Knob on_off = MakeKnob("prefetch", {"on", "off"});
+  on_off.type = KnobType::kBoolean;
+  Knob numbers = MakeKnob("turbo", {1, 0});
+  numbers.type = KnobType::kBoolean;
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create({on_off, numbers}, {"prefetch + turbo == 1"}, &space).ok());
+  EXPECT_FALSE(space.Feasible({0, 0}));  // on, 1
+  EXPECT_TRUE(space.Feasible({0, 1}));   // on, 0
+  EXPECT_TRUE(space.Feasible({1, 0}));   // off, 1
+  EXPECT_FALSE(space.Feasible({1, 1}));  // off, 0
+}
+
+// ---------------------------------------------------------------------------
+// Huge spaces: nothing is enumerated.
+
+TEST(SpaceTest, TwentyKnobsSpanMoreThan1e17ConfigurationsWithoutEnumerating) {
+  std::vector<Knob> knobs;
+  for (int i = 0; i < 20; ++i)
+    knobs.push_back(MakeKnob("k" + std::to_string(i), Sequence(0, 1, 8 + i % 3)));
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create(knobs, {"k0 + k1 + k2 <= 12", "k19 != 3"}, &space).ok());
+  EXPECT_GT(space.Size(), uint64_t{100'000'000'000'000'000});
+  Config c = space.Default();
+  EXPECT_TRUE(space.Feasible(c));
+  c[19] = 3;
+  EXPECT_FALSE(space.Feasible(c));
+  c[19] = 8;
+  EXPECT_TRUE(space.Contains(c));
+  EXPECT_TRUE(space.Feasible(c));
+  c[0] = c[1] = c[2] = 7;
+  EXPECT_FALSE(space.Feasible(c));
+}
+
 }  // namespace
 }  // namespace hone

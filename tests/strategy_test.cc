@@ -2,6 +2,7 @@
 // they propose, in what order, and when they run out.
 #include "daemon/strategy.h"
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -240,6 +241,61 @@ TEST(StrategyTest, MakeStrategyReturnsNullForUnknownNames) {
   EXPECT_EQ(MakeStrategy("bayesian", &space, 1), nullptr);
   EXPECT_EQ(MakeStrategy("", &space, 1), nullptr);
   EXPECT_EQ(MakeStrategy("Random", &space, 1), nullptr);
+}
+
+
+// ---------------------------------------------------------------------------
+// Constraints: only feasible configurations are proposed.
+
+// Two knobs of 0..9 with `constraints`.
+SearchSpace ConstrainedSpace(const std::vector<std::string>& constraints, int knobs = 2) {
+  std::vector<Knob> list;
+  for (int i = 0; i < knobs; ++i) {
+    Knob knob;
+    knob.name = "k" + std::to_string(i);
+    for (int v = 0; v < 10; ++v) knob.values.push_back(v);
+    list.push_back(std::move(knob));
+  }
+  SearchSpace space;
+  Status s = SearchSpace::Create(std::move(list), constraints, &space);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return space;
+}
+
+TEST(StrategyTest, RandomAndExhaustiveProposeEveryFeasibleConfigurationOnly) {
+  SearchSpace space = ConstrainedSpace({"k0 + k1 <= 9"});  // 55 of 100
+  for (const char* name : {"random", "exhaustive", "model"}) {
+    std::unique_ptr<Strategy> strategy = MakeStrategy(name, &space, 3);
+    std::vector<Config> all = AskAll(strategy.get(), 200);
+    std::set<Config> distinct(all.begin(), all.end());
+    EXPECT_EQ(all.size(), 55u) << name;
+    EXPECT_EQ(distinct.size(), 55u) << name;
+    for (const Config& c : all) EXPECT_LE(c[0] + c[1], 9u) << name;
+    EXPECT_EQ(strategy->ExhaustedReason(), "every configuration of the space was explored");
+  }
+}
+
+TEST(StrategyTest, RandomGivesUpWhenConstraintsExcludeAlmostEverything) {
+  // One feasible configuration in 1e12.
+  SearchSpace space = ConstrainedSpace(
+      {"k0 == 9 and k1 == 9 and k2 == 9 and k3 == 9 and k4 == 9 and k5 == 9 and k6 == 9 and "
+       "k7 == 9 and k8 == 9 and k9 == 9 and k10 == 9 and k11 == 9"},
+      12);
+  RandomStrategy strategy(&space, 1);
+  EXPECT_EQ(strategy.Ask(), std::nullopt);
+  EXPECT_NE(strategy.ExhaustedReason().find("no configuration satisfying the constraints"),
+            std::string::npos)
+      << strategy.ExhaustedReason();
+}
+
+TEST(StrategyTest, RandomHonoursConstraintsInAHugeSpaceDeterministically) {
+  SearchSpace space = ConstrainedSpace({"k0 + k1 + k2 <= 5", "k19 % 2 == 0"}, 20);
+  ASSERT_GT(space.Size(), uint64_t{100'000'000'000'000'000});
+  RandomStrategy a(&space, 9), b(&space, 9);
+  std::vector<Config> first = AskN(&a, 300);
+  ASSERT_EQ(first.size(), 300u);
+  EXPECT_EQ(first, AskN(&b, 300));
+  for (const Config& c : first) EXPECT_TRUE(space.Feasible(c)) << SearchSpace::Key(c);
 }
 
 }  // namespace
