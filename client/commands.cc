@@ -282,6 +282,7 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
                {"command", command},
                {"cwd", cwd},
                {"env", Environment()}};
+  if (options.warm_start_job) args["warm_start_job"] = options.warm_start_job;
   std::unique_ptr<Connection> connection;
   s = Connection::Open(options.socket, &connection);
   json result;

@@ -24,6 +24,7 @@ struct ClientOptions {
   bool json = false;            // print JSON on stdout
   bool quiet = false;           // no progress line
   std::string format = "text";  // report: text, json, env, sh
+  int64_t warm_start_job = 0;   // run/submit: learn from this earlier job first
 };
 
 int CmdPing(const ClientOptions& options);

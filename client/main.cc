@@ -58,6 +58,11 @@ int main(int argc, char** argv) {
     sub->add_option(
         "command", command,
         "the workload, after `--`; overrides the config's workload.run.command");
+    sub->add_option("--warm-start", options.warm_start_job,
+                    "start from an earlier job's measurements (same knobs): the search "
+                    "learns from them and measures that job's best configurations again "
+                    "first; the recommendation rests on this job's own samples")
+        ->check(CLI::PositiveNumber);
   };
 
   CLI::App* run = app.add_subcommand(

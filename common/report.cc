@@ -122,6 +122,14 @@ std::string FormatReportText(const json& report) {
                                          report.value("samples_invalid", 0)) +
                               " (" + std::to_string(report.value("samples_invalid", 0)) +
                               " invalid)");
+  if (report.contains("warm_start") && report["warm_start"].is_object()) {
+    const json& warm = report["warm_start"];
+    std::string text = "job " + std::to_string(warm.value("job", int64_t{0}));
+    if (warm.contains("observations"))
+      text += " (learned from " + std::to_string(warm.value("observations", 0)) +
+              " configurations)";
+    line("Warm start", text);
+  }
   if (report.contains("elapsed_s"))
     line("Optimization time", FormatDuration(report.value("elapsed_s", 0.0)));
   if (report.contains("stop_reason"))

@@ -103,6 +103,11 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
       request->command.push_back(arg.get<std::string>());
     }
   }
+  if (auto warm = args.find("warm_start_job"); warm != args.end() && !warm->is_null()) {
+    if (!warm->is_number_integer() || warm->get<int64_t>() < 1)
+      return Status::InvalidArgument("\"warm_start_job\" must be a job number");
+    request->warm_start_job = warm->get<int64_t>();
+  }
   if (auto env = args.find("env"); env != args.end()) {
     if (!env->is_object())
       return Status::InvalidArgument("\"env\" must be an object of strings");
@@ -121,6 +126,7 @@ json JobRequest::ToJson() const {
           {"command", command},
           {"cwd", cwd},
           {"env", env},
+          {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
           {"uid", user.uid},
           {"gid", user.gid},
           {"groups", user.groups}};
@@ -164,6 +170,9 @@ Status SpaceFromJson(const json& value, SearchSpace* space) {
 }
 
 namespace {
+
+// A warm start from an earlier job measures that many of its best configurations.
+constexpr size_t kWarmStartRemeasured = 3;
 
 // A built-in knob's values: its whole domain, or the config's list when every value
 // of it is in the domain.
@@ -310,6 +319,14 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
   if (s.ok()) s = ResolveBuiltins(&job->spec);
   if (s.ok()) s = CheckPrivilege(peer, job->spec);
+  if (s.ok() && job->request.warm_start_job) {
+    const Job* earlier = Find(job->request.warm_start_job);
+    std::string what = "warm start: job " + std::to_string(job->request.warm_start_job);
+    if (!earlier)
+      s = Status::NotFound(what + " does not exist (hone list shows the jobs)");
+    else if (earlier->row.space.is_null())
+      s = Status::FailedPrecondition(what + " has not started; it has no measurements yet");
+  }
   if (!s.ok()) return s;
   job->row.state = "queued";
   job->row.submitted_at = Now();
@@ -411,6 +428,77 @@ Status JobManager::RebuildSession(Job& job) {
   return Status::OK();
 }
 
+Status JobManager::WarmStartFromJob(Job& job, std::vector<Config>* measure_first) {
+  int64_t source = job.request.warm_start_job;
+  std::string what = "warm start from job " + std::to_string(source);
+  Job* earlier = Find(source);
+  if (!earlier || earlier->row.space.is_null())
+    return Status::NotFound(what + ": it has no measurements");
+  SearchSpace old_space;
+  Status s = SpaceFromJson(earlier->row.space, &old_space);
+  if (!s.ok()) return s.WithContext(what);
+  auto names = [](const SearchSpace& space) {
+    std::vector<std::string> list;
+    for (const Knob& k : space.knobs()) list.push_back(k.name);
+    std::sort(list.begin(), list.end());
+    return list;
+  };
+  auto join = [](const std::vector<std::string>& list) {
+    std::string text;
+    for (const std::string& name : list) text += (text.empty() ? "" : ", ") + name;
+    return text;
+  };
+  if (names(old_space) != names(job.space))
+    return Status::FailedPrecondition(what + ": it tuned " + join(names(old_space)) +
+                                      ", this job tunes " + join(names(job.space)) +
+                                      "; a warm start needs the same knobs");
+  std::vector<StoredTrial> stored;
+  s = store_->LoadTrials(source, &stored);
+  if (!s.ok()) return s.WithContext(what);
+  std::vector<std::pair<Config, std::optional<double>>> prior;
+  size_t skipped = 0;
+  for (StoredTrial& t : stored) {
+    TrialRecord record;
+    record.samples = std::move(t.samples);
+    // Values outside this job's options, or outside its constraints, teach nothing
+    // the search can use.
+    if (!job.space.FromJson(t.config, &record.config).ok() ||
+        !job.space.Feasible(record.config)) {
+      ++skipped;
+      continue;
+    }
+    prior.emplace_back(record.config, record.Mean());
+  }
+  job.session->AddPrior(prior);
+  // The earlier job's best configurations are measured again first: this job's
+  // recommendation rests on its own samples only.
+  std::vector<std::pair<Config, double>> best;
+  for (const auto& [config, value] : prior)
+    if (value && config != job.space.Default()) best.emplace_back(config, *value);
+  bool max = job.spec.target.goal == Goal::kMax;
+  std::sort(best.begin(), best.end(), [max](const auto& a, const auto& b) {
+    return max ? a.second > b.second : a.second < b.second;
+  });
+  size_t added = 0;
+  for (const auto& [config, value] : best) {
+    if (added == kWarmStartRemeasured) break;
+    if (std::find(measure_first->begin(), measure_first->end(), config) !=
+        measure_first->end())
+      continue;
+    measure_first->push_back(config);
+    ++added;
+  }
+  std::string note = what + ": learned from " + std::to_string(prior.size()) +
+                     " configurations, measuring its best " + std::to_string(added) +
+                     " again first";
+  if (skipped)
+    note += "; " + std::to_string(skipped) +
+            " skipped (values outside this job's options or constraints)";
+  spdlog::info("job {}: {}", job.row.id, note);
+  job.notes.push_back(note);
+  return Status::OK();
+}
+
 Status JobManager::Report(int64_t id, json* result) {
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
@@ -422,6 +510,7 @@ Status JobManager::Report(int64_t id, json* result) {
   if (!s.ok()) return s;
   ReportContext context{job->row.id,      job->row.state, job->row.stop_reason,
                         job->row.message, job->Elapsed(), ""};
+  context.warm_start_job = job->request.warm_start_job;
   if (!job->session) {
     *result = {{"job", id},
                {"state", job->row.state},
@@ -596,6 +685,10 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
       co_return Outcome{"failed",
                         s.WithContext("warm_start[" + std::to_string(i) + "]").message()};
     warm_start.push_back(std::move(config));
+  }
+  if (job.request.warm_start_job) {
+    s = WarmStartFromJob(job, &warm_start);
+    if (!s.ok()) co_return Outcome{"failed", s.message()};
   }
   job.session->SetWarmStart(std::move(warm_start));
   std::map<int64_t, int> seq;  // samples taken per trial
@@ -953,6 +1046,7 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
                           job.row.message,
                           job.row.finished_at - job.row.started_at,
                           ""};
+    context.warm_start_job = job.request.warm_start_job;
     report = job.session->Report(context);
     if (state == "completed") {
       std::string file = WriteSettings(job, report);

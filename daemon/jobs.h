@@ -52,6 +52,7 @@ struct JobRequest {
   std::vector<std::string> command;        // the workload after `--`; may be empty
   std::string cwd;                         // the submitter's working directory
   std::map<std::string, std::string> env;  // the submitter's environment
+  int64_t warm_start_job = 0;              // learn from this earlier job first; 0: none
   Credentials user;                        // filled from the peer, never from the client
 
   static Status FromJson(const nlohmann::json& args, JobRequest* request);
@@ -130,6 +131,9 @@ class JobManager {
                                                      const ProcessSpec& base);
   ProcessSpec BaseProcess(const Job& job, const Config& config) const;
   Status RebuildSession(Job& job);
+  // Teaches the job's session the measurements of request.warm_start_job and adds
+  // that job's best configurations to `measure_first`.
+  Status WarmStartFromJob(Job& job, std::vector<Config>* measure_first);
   void Finish(Job& job, const std::string& state, const std::string& reason);
   std::string WriteSettings(const Job& job, const nlohmann::json& report);
   void Persist(const Job& job);

@@ -241,6 +241,16 @@ void TuningSession::Record(SampleResult sample) {
   trials_.back().samples.push_back(std::move(sample));
 }
 
+void TuningSession::AddPrior(
+    const std::vector<std::pair<Config, std::optional<double>>>& prior) {
+  if (!strategy_) return;
+  for (const auto& [config, value] : prior) {
+    if (!space_->Contains(config)) continue;
+    strategy_->Tell(config, value);
+    ++prior_observations_;
+  }
+}
+
 const TrialRecord* TuningSession::Baseline() const {
   for (const TrialRecord& t : trials_)
     if (t.baseline) return &t;
@@ -338,6 +348,10 @@ json TuningSession::Report(const ReportContext& context) const {
   report["samples_invalid"] = samples_invalid_;
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
+  if (context.warm_start_job) {
+    report["warm_start"] = {{"job", context.warm_start_job}};
+    if (prior_observations_) report["warm_start"]["observations"] = prior_observations_;
+  }
   if (!context.settings_file.empty()) report["settings_file"] = context.settings_file;
   return report;
 }

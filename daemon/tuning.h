@@ -64,6 +64,7 @@ struct ReportContext {
   std::string message;
   double elapsed_s = 0;
   std::string settings_file;
+  int64_t warm_start_job = 0;  // the job it learned from first; 0: none
 };
 
 class TuningSession {
@@ -75,6 +76,13 @@ class TuningSession {
   // Configurations to measure, in order, right after the baseline and before the
   // strategy's own proposals (duplicates are skipped).
   void SetWarmStart(std::vector<Config> configs) { warm_start_ = std::move(configs); }
+
+  // Measurements of an earlier job over the same knobs (a configuration and the
+  // mean of its valid samples, nullopt when it failed): the strategy learns from
+  // them before it proposes anything. They are not this job's samples: they never
+  // count in its statistics or make its recommendation.
+  void AddPrior(const std::vector<std::pair<Config, std::optional<double>>>& prior);
+  int64_t prior_observations() const { return prior_observations_; }
 
   // Replaces the history with stored trials (for reports after a restart).
   void Restore(std::vector<TrialRecord> trials);
@@ -130,6 +138,7 @@ class TuningSession {
   size_t warm_started_ = 0;  // warm_start_ entries used
   int64_t samples_valid_ = 0;
   int64_t samples_invalid_ = 0;
+  int64_t prior_observations_ = 0;
 };
 
 }  // namespace hone

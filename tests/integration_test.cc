@@ -327,6 +327,65 @@ TEST_F(IntegrationTest, AConstraintComparingANumberKnobWithTextIsRefused) {
       << run.err;
 }
 
+TEST_F(IntegrationTest, WarmStartFromAnEarlierJobLearnsFromItAndRemeasuresItsBest) {
+  std::string config =
+      WriteConfig("global_settings:\n  max_configs: 10\n  min_baseline_samples: 1\n");
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload = dir_.Write(
+      "w.sh",
+      SurfaceWorkload(dir_.path() + "/result.txt",
+                      "echo \"$inter_op $intra_op\" >> " + log + "\n"),
+      true);
+  CommandResult first = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  json earlier = json::parse(first.out);
+  std::string best = std::to_string(earlier["best"]["config"]["inter_op"].get<int>()) + " " +
+                     std::to_string(earlier["best"]["config"]["intra_op"].get<int>());
+  std::filesystem::remove(log);
+
+  CommandResult second =
+      honed_.Hone({"run", config, "--json", "--warm-start", "1", "--", workload});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  json report = json::parse(second.out);
+  EXPECT_EQ(report["warm_start"]["job"], 1);
+  EXPECT_EQ(report["warm_start"]["observations"], earlier["configs_explored"]);
+  // The baseline first, then the earlier job's best, measured again.
+  std::vector<std::string> runs;
+  std::istringstream lines(ReadFile(log));
+  for (std::string line; std::getline(lines, line);) runs.push_back(line);
+  ASSERT_GE(runs.size(), 2u);
+  EXPECT_EQ(runs[0], "1 10");
+  EXPECT_EQ(runs[1], best);
+  // Its recommendation rests on its own samples: every sample it counts, it took.
+  EXPECT_EQ(report["samples_valid"].get<size_t>() + report["samples_invalid"].get<size_t>(),
+            runs.size());
+  CommandResult text = honed_.Hone({"report", "2"});
+  EXPECT_NE(text.out.find("Warm start: job 1 (learned from "), std::string::npos) << text.out;
+}
+
+TEST_F(IntegrationTest, WarmStartNeedsAnEarlierJobWithTheSameKnobs) {
+  std::string workload =
+      dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
+  CommandResult missing =
+      honed_.Hone({"run", WriteConfig(), "--warm-start", "7", "--", workload});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("warm start: job 7 does not exist"), std::string::npos)
+      << missing.err;
+
+  std::string one_knob = dir_.Write(
+      "one.yaml",
+      "domain:\n  common:\n    knobs:\n      threads:\n        options: [1, 2]\n"
+      "    target: duration:min\n");
+  ASSERT_EQ(honed_.Hone({"run", one_knob, "--", "true"}).exit_code, 0);
+  CommandResult other =
+      honed_.Hone({"run", WriteConfig(), "--warm-start", "1", "--", workload});
+  EXPECT_EQ(other.exit_code, 1);
+  EXPECT_NE(other.err.find("warm start from job 1: it tuned threads, this job tunes "
+                           "inter_op, intra_op; a warm start needs the same knobs"),
+            std::string::npos)
+      << other.err;
+}
+
 TEST_F(IntegrationTest, HonedRejectsABrokenConfigSentDirectly) {
   json args = {{"config_text", "domain: {common: {knobs: {n: {options: []}}}}"},
                {"config_path", "direct.yaml"},

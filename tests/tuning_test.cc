@@ -387,6 +387,31 @@ TEST_F(TuningTest, WarmStartConfigurationsComeRightAfterTheBaseline) {
   EXPECT_EQ(told_->at(1), (std::pair<Config, std::optional<double>>{{2, 0}, 2.0}));
 }
 
+TEST_F(TuningTest, APriorTeachesTheStrategyButIsNeverOneOfTheJobsSamples) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 0}});
+  // An earlier job saw {2, 1} at 1000 (maybe on a quieter machine) and {1, 1} fail.
+  session.AddPrior({{{2, 1}, 1000.0}, {{1, 1}, std::nullopt}});
+  ASSERT_EQ(told_->size(), 2u);
+  EXPECT_EQ(told_->at(0), (std::pair<Config, std::optional<double>>{{2, 1}, 1000.0}));
+  EXPECT_EQ(told_->at(1), (std::pair<Config, std::optional<double>>{{1, 1}, std::nullopt}));
+  EXPECT_EQ(session.prior_observations(), 2);
+  session.Next(0);
+  session.Record(Valid(10));
+  session.Next(0);
+  session.Record(Valid(20));
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  // The recommendation comes from what this job measured.
+  ASSERT_NE(session.Best(), nullptr);
+  EXPECT_EQ(session.Best()->config, (Config{1, 0}));
+  EXPECT_EQ(session.samples_valid(), 2);
+  EXPECT_EQ(session.configs_explored(), 2);
+  ReportContext context;
+  context.warm_start_job = 4;
+  json report = session.Report(context);
+  EXPECT_EQ(report["warm_start"], json({{"job", 4}, {"observations", 2}}));
+}
+
 TEST(KnobImportanceTest, TheKnobThatMattersGetsMostOfIt) {
   std::vector<nlohmann::json> a, b;
   for (int i = 0; i < 8; ++i) a.push_back(i), b.push_back(i);
