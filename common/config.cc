@@ -474,6 +474,11 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
       s = ReadString(value, what + ": source", &metric.source);
       if (s.ok() && metric.source != "stdout" && metric.source != "stderr")
         s = Error(value, what + ": source must be stdout or stderr");
+    } else if (key == "partial") {
+      if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false"))
+        s = Error(value, what + ": partial must be true or false");
+      else
+        metric.partial = value.Scalar() == "true";
     } else if (key == "aggregated" || key == "description") {
       // Accepted for compatibility; every sample is one measurement.
     } else {
@@ -484,6 +489,9 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
   if (has_script == has_pattern)
     return Error(node, what + " needs exactly one of sample_script and pattern");
   metric.kind = has_script ? MetricKind::kScript : MetricKind::kPattern;
+  if (metric.partial && has_script)
+    return Error(node, what + ": partial applies to pattern metrics only (hone reads "
+                              "them while the workload runs; a sample_script runs after)");
   spec_->metrics.push_back(std::move(metric));
   return Status::OK();
 }
@@ -533,6 +541,11 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
       s = ReadNumber(value, key, &settings.target_improvement_pct);
       if (s.ok() && !(settings.target_improvement_pct > 0))
         s = Error(value, "target_improvement_pct must be positive");
+    } else if (key == "early_stop_pct") {
+      s = ReadNumber(value, key, &settings.early_stop_pct);
+      if (s.ok() && !(settings.early_stop_pct > 0))
+        s = Error(value, "early_stop_pct must be positive (leave it out to never stop "
+                         "a run early)");
     } else if (key == "converge_after") {
       s = ReadInt(value, key, 0, &n);
       settings.converge_after = static_cast<int>(std::min<int64_t>(n, 1000000));
@@ -651,7 +664,8 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
     duration.kind = MetricKind::kDuration;
     spec->metrics.push_back(duration);
   }
-  if (!spec->FindMetric(target)) {
+  const MetricSpec* metric = spec->FindMetric(target);
+  if (!metric) {
     std::string known;
     for (const MetricSpec& m : spec->metrics)
       known += (known.empty() ? "" : ", ") + m.name;
@@ -660,7 +674,20 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
         (known.empty() ? std::string("no metrics are defined") : "defined: " + known) +
         " (the built-in 'duration' is always available)");
   }
+  if (spec->settings.early_stop_pct > 0 && !CanStopEarly(*spec))
+    return Status::InvalidArgument(
+        "early_stop_pct: hone cannot tell part way through a run that '" + target +
+        "' is worse; early stopping needs the built-in duration metric with goal min, "
+        "or a pattern metric with partial: true (the workload prints the value as it "
+        "goes)");
   return Status::OK();
+}
+
+bool CanStopEarly(const JobSpec& spec) {
+  const MetricSpec* metric = spec.FindMetric(spec.target.metric);
+  if (!metric) return false;
+  if (metric->kind == MetricKind::kDuration) return spec.target.goal == Goal::kMin;
+  return metric->kind == MetricKind::kPattern && metric->partial;
 }
 
 std::vector<json> ParseOptionList(std::string_view output) {

@@ -77,6 +77,9 @@ struct MetricSpec {
   std::string script;             // kScript
   std::string pattern;            // kPattern: ECMAScript regex; group 1, else whole match
   std::string source = "stdout";  // kPattern: "stdout" or "stderr"
+  // kPattern: the workload prints the metric as it goes (a running throughput,
+  // say); each line that matches is the value so far. Lets early_stop_pct watch it.
+  bool partial = false;
   SourcePos pos;
 };
 
@@ -104,6 +107,11 @@ struct Settings {
   // Stop once a confirmed configuration beats the baseline by this many percent
   // (0: never).
   double target_improvement_pct = 0;
+  // Opt-in early stopping: a configuration's first run is stopped once it is
+  // clearly worse, by this many percent, than the best configuration so far (0:
+  // never). Needs a target metric hone can watch while the workload runs: the
+  // built-in duration metric with goal min, or a pattern metric with partial: true.
+  double early_stop_pct = 0;
   // Budget: configurations to explore, the baseline included.
   int64_t max_configs = 100;
   // Budget: samples in all (0: no limit).
@@ -163,6 +171,10 @@ Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* sp
 // (from the file or `command`, which wins when not empty), and that the target's
 // metric can be measured.
 Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec);
+
+// True when hone can watch the target metric while the workload runs, so that
+// early_stop_pct applies: duration with goal min, or a partial pattern metric.
+bool CanStopEarly(const JobSpec& spec);
 
 // Splits an options_script's output into option values.
 std::vector<nlohmann::json> ParseOptionList(std::string_view output);

@@ -118,10 +118,15 @@ std::string FormatReportText(const json& report) {
          std::to_string(report.value("configs_explored", 0)) + "/" +
              std::to_string(report.value("configs_total", uint64_t{0})));
   if (report.contains("samples_valid"))
-    line("Samples taken", std::to_string(report.value("samples_valid", 0) +
-                                         report.value("samples_invalid", 0)) +
-                              " (" + std::to_string(report.value("samples_invalid", 0)) +
-                              " invalid)");
+    line("Samples taken",
+         std::to_string(report.value("samples_valid", 0) +
+                        report.value("samples_invalid", 0)) +
+             " (" + std::to_string(report.value("samples_invalid", 0)) + " invalid" +
+             (report.contains("samples_stopped_early")
+                  ? ", " + std::to_string(report.value("samples_stopped_early", 0)) +
+                        " stopped early"
+                  : std::string()) +
+             ")");
   if (report.contains("warm_start") && report["warm_start"].is_object()) {
     const json& warm = report["warm_start"];
     std::string text = "job " + std::to_string(warm.value("job", int64_t{0}));

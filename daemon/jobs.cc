@@ -708,7 +708,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     }
     SampleResult sample;
     if (prepared.ok()) {
-      sample = co_await TakeSample(job, step.config);
+      sample = co_await TakeSample(job, step.config, step.stop_cutoff);
     } else {
       sample.error = prepared.message();  // the trial fails; nothing is half-applied
     }
@@ -929,20 +929,98 @@ ProcessSpec JobManager::BaseProcess(const Job& job, const Config& config) const 
   return process;
 }
 
-asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& config) {
+namespace {
+
+// A pattern metric's value in `text`: the last number in group 1 (else the whole
+// match) of the last match that holds a number.
+std::optional<double> LastMatchValue(const std::string& text, const std::regex& pattern) {
+  std::optional<double> value;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern);
+       it != std::sregex_iterator(); ++it) {
+    const std::smatch& m = *it;
+    if (auto number = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
+      value = number;
+  }
+  return value;
+}
+
+// Watches a partial pattern metric's stream line by line while the workload runs,
+// and says when the value so far is worse than the cutoff. The first match is
+// not trusted alone (a warm-up iteration), so it takes two.
+class PartialWatch {
+ public:
+  PartialWatch(const MetricSpec& metric, Goal goal, double cutoff)
+      : pattern_(metric.pattern, std::regex::ECMAScript),
+        stderr_(metric.source == "stderr"),
+        goal_(goal),
+        cutoff_(cutoff) {}
+
+  bool See(std::string_view piece, bool is_stderr) {
+    if (is_stderr != stderr_) return false;
+    pending_.append(piece);
+    size_t end;
+    while ((end = pending_.find('\n')) != std::string::npos) {
+      std::string line = pending_.substr(0, end);
+      pending_.erase(0, end + 1);
+      if (auto v = LastMatchValue(line, pattern_)) {
+        value_ = v;
+        ++matches_;
+      }
+      if (matches_ >= 2 && value_ &&
+          (goal_ == Goal::kMax ? *value_ < cutoff_ : *value_ > cutoff_))
+        return true;
+    }
+    if (pending_.size() > (1 << 20)) pending_.clear();  // no newline: not a progress line
+    return false;
+  }
+  std::optional<double> value() const { return value_; }
+
+ private:
+  std::regex pattern_;
+  bool stderr_;
+  Goal goal_;
+  double cutoff_;
+  std::string pending_;
+  std::optional<double> value_;
+  int matches_ = 0;
+};
+
+}  // namespace
+
+asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& config,
+                                                     std::optional<double> cutoff) {
   const WorkloadSpec& workload = job.spec.workload;
+  const MetricSpec& metric = *job.spec.FindMetric(job.spec.target.metric);
   ProcessSpec process = BaseProcess(job, config);
   process.argv = workload.argv.empty() ? ShellArgv(workload.shell) : workload.argv;
   process.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
+  std::shared_ptr<PartialWatch> partial;
+  if (cutoff && metric.kind == MetricKind::kDuration && job.spec.target.goal == Goal::kMin) {
+    process.stop_at =
+        std::chrono::milliseconds(static_cast<int64_t>(std::ceil(*cutoff * 1000)));
+  } else if (cutoff && metric.kind == MetricKind::kPattern && metric.partial) {
+    partial = std::make_shared<PartialWatch>(metric, job.spec.target.goal, *cutoff);
+    process.watch = [partial](std::string_view piece, bool is_stderr) {
+      return partial->See(piece, is_stderr);
+    };
+  }
   ProcessResult run = co_await RunProcess(process, &job.processes);
   SampleResult sample;
   sample.duration_s = run.elapsed_s;
+  if (run.stopped_early) {
+    // Clearly worse than the best: what it reached is its (flattering) value.
+    sample.valid = true;
+    sample.stopped_early = true;
+    sample.value = partial && partial->value() ? *partial->value() : run.elapsed_s;
+    spdlog::info("job {}: {} stopped early at {} (cutoff {})", job.row.id,
+                 job.space.ToJson(config).dump(), sample.value, *cutoff);
+    co_return sample;
+  }
   if (!run.Succeeded()) {
     sample.error = WithOutput("workload " + run.Describe(), run.err);
     co_return sample;
   }
-  const MetricSpec& metric = *job.spec.FindMetric(job.spec.target.metric);
   switch (metric.kind) {
     case MetricKind::kDuration:
       sample.valid = true;
@@ -950,15 +1028,8 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
       co_return sample;
     case MetricKind::kPattern: {
       const std::string& text = metric.source == "stderr" ? run.err : run.out;
-      std::regex re(metric.pattern, std::regex::ECMAScript);
-      std::optional<double> value;
-      for (auto it = std::sregex_iterator(text.begin(), text.end(), re);
-           it != std::sregex_iterator(); ++it) {
-        const std::smatch& m = *it;
-        if (auto number =
-                LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
-          value = number;
-      }
+      std::optional<double> value =
+          LastMatchValue(text, std::regex(metric.pattern, std::regex::ECMAScript));
       if (!value) {
         sample.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
                        "/ found no number in the workload's " + metric.source;

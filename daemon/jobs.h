@@ -126,7 +126,8 @@ class JobManager {
   bool IsAdmin(const Peer& peer) const;
   SystemKnob* FindBuiltin(const std::string& name) const;
   boost::asio::awaitable<Status> ResolveSpace(Job& job);
-  boost::asio::awaitable<SampleResult> TakeSample(Job& job, const Config& config);
+  boost::asio::awaitable<SampleResult> TakeSample(Job& job, const Config& config,
+                                                        std::optional<double> cutoff);
   boost::asio::awaitable<SampleResult> MeasureScript(Job& job, const MetricSpec& metric,
                                                      const ProcessSpec& base);
   ProcessSpec BaseProcess(const Job& job, const Config& config) const;

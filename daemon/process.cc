@@ -51,12 +51,20 @@ constexpr const char* kStages[] = {"cannot change to the working directory",
 // The state shared by the coroutine and the timers' handlers.
 struct Child {
   explicit Child(asio::any_io_executor ex)
-      : out(ex), err(ex), exited(ex), timeout(ex), drain(ex) {}
+      : out(ex), err(ex), exited(ex), timeout(ex), stop(ex), drain(ex) {}
   pid_t pid = -1;
   bool leader_exited = false;
   bool timed_out = false;
+  bool stopped_early = false;
   stream_descriptor out, err, exited;
-  asio::steady_timer timeout, drain;
+  asio::steady_timer timeout, stop, drain;
+
+  // Kills the group for `stopped_early`, unless it is over or already killed.
+  void StopEarly() {
+    if (leader_exited || timed_out || stopped_early) return;
+    stopped_early = true;
+    kill(-pid, SIGKILL);
+  }
 };
 
 // Everything the child needs, laid out before fork so that the child only makes
@@ -141,12 +149,18 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
   ChildFail(status_fd, 4);
 }
 
-// Keeps the last `limit` bytes: a workload's result is usually at the end.
-asio::awaitable<void> ReadAll(stream_descriptor& from, std::string& into, size_t limit) {
+// Keeps the last `limit` bytes: a workload's result is usually at the end. Shows
+// each piece to spec.watch, which may stop the run early.
+asio::awaitable<void> ReadAll(std::shared_ptr<Child> child, bool is_stderr,
+                              std::string& into, const ProcessSpec& spec) {
+  stream_descriptor& from = is_stderr ? child->err : child->out;
+  const size_t limit = spec.output_limit;
   char buffer[16384];
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
     into.append(buffer, n);
+    if (n && spec.watch && spec.watch(std::string_view(buffer, n), is_stderr))
+      child->StopEarly();
     if (into.size() > 2 * limit) into.erase(0, into.size() - limit);
     if (ec) break;
   }
@@ -161,6 +175,7 @@ asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status
   }
   child->leader_exited = true;
   child->timeout.cancel();
+  child->stop.cancel();
   kill(-child->pid, SIGKILL);
   child->drain.expires_after(kDrainAfterExit);
   child->drain.async_wait([child](boost::system::error_code ec) {
@@ -182,6 +197,7 @@ std::string FormatSeconds(double seconds) {
 std::string ProcessResult::Describe() const {
   if (!started) return error;
   if (cancelled) return "cancelled";
+  if (stopped_early) return "stopped early after " + FormatSeconds(elapsed_s);
   if (timed_out) return "timed out after " + FormatSeconds(elapsed_s) + " and was killed";
   if (signal) return std::string("killed by signal ") + strsignal(signal);
   if (exit_code != 0) return "exited with status " + std::to_string(exit_code);
@@ -327,15 +343,21 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
 
   child->timeout.expires_after(spec.timeout);
   child->timeout.async_wait([child](boost::system::error_code ec) {
-    if (ec || child->leader_exited) return;
+    if (ec || child->leader_exited || child->stopped_early) return;
     child->timed_out = true;
     kill(-child->pid, SIGKILL);
   });
 
+  if (spec.stop_at) {
+    child->stop.expires_after(*spec.stop_at);
+    child->stop.async_wait([child](boost::system::error_code ec) {
+      if (!ec) child->StopEarly();
+    });
+  }
+
   int wait_status = 0;
-  co_await (ReadAll(child->out, result.out, spec.output_limit) &&
-            ReadAll(child->err, result.err, spec.output_limit) &&
-            WaitForExit(child, &wait_status));
+  co_await (ReadAll(child, false, result.out, spec) &&
+            ReadAll(child, true, result.err, spec) && WaitForExit(child, &wait_status));
   child->drain.cancel();
   if (groups) groups->Remove(pid);
 
@@ -343,6 +365,7 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at)
           .count();
   result.timed_out = child->timed_out;
+  result.stopped_early = child->stopped_early && !child->timed_out;
   if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);
   if (WIFSIGNALED(wait_status)) result.signal = WTERMSIG(wait_status);
   result.cancelled = groups && groups->cancelled() && !result.timed_out && result.signal;

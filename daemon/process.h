@@ -17,6 +17,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -39,12 +40,18 @@ struct ProcessSpec {
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
   // Bytes kept of each of stdout and stderr: the last ones; the rest is dropped.
   size_t output_limit = 1 << 20;
+  // Early stopping, for the caller to opt into: the run is killed and marked
+  // stopped_early at `stop_at` after its start, or as soon as `watch`, shown each
+  // piece of output as it arrives (`is_stderr` says which stream), returns true.
+  std::optional<std::chrono::milliseconds> stop_at;
+  std::function<bool(std::string_view piece, bool is_stderr)> watch;
 };
 
 struct ProcessResult {
   bool started = false;    // false: fork/exec failed, see error
   bool timed_out = false;  // killed at the timeout
   bool cancelled = false;  // killed by ProcessGroups::KillAll
+  bool stopped_early = false;  // killed at stop_at or by watch
   int exit_code = -1;      // when it exited normally
   int signal = 0;          // when a signal ended it
   std::string out;
@@ -52,7 +59,9 @@ struct ProcessResult {
   std::string error;  // why it did not start (chdir, setuid, exec)
   double elapsed_s = 0;
 
-  bool Succeeded() const { return started && !timed_out && !cancelled && exit_code == 0; }
+  bool Succeeded() const {
+    return started && !timed_out && !cancelled && !stopped_early && exit_code == 0;
+  }
   // One line for the person: "exited with status 3", "timed out after 5s", ...
   std::string Describe() const;
 };

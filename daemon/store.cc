@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS samples (
   value REAL,
   error TEXT NOT NULL DEFAULT '',
   duration_s REAL NOT NULL,
+  stopped_early INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, trial, seq)
 );
 )sql";
@@ -141,12 +142,25 @@ Status Store::Open(const std::string& path, std::unique_ptr<Store>* store) {
   Status s = result->Exec("PRAGMA journal_mode=WAL");
   if (s.ok()) s = result->Exec("PRAGMA synchronous=FULL");
   if (s.ok()) s = result->Exec(kSchema);
+  if (s.ok()) s = result->Migrate();
   if (!s.ok()) return s.WithContext(path);
   *store = std::move(result);
   return Status::OK();
 }
 
 Store::~Store() { sqlite3_close(db_); }
+
+Status Store::Migrate() {
+  // Columns added after the first release: databases made before them lack them.
+  bool has_stopped_early = false;
+  Statement columns(db_, "PRAGMA table_info(samples)");
+  while (columns.Step())
+    if (columns.Text(1) == "stopped_early") has_stopped_early = true;
+  Status s = columns.status();
+  if (s.ok() && !has_stopped_early)
+    s = Exec("ALTER TABLE samples ADD COLUMN stopped_early INTEGER NOT NULL DEFAULT 0");
+  return s;
+}
 
 Status Store::Exec(const char* sql) {
   char* error = nullptr;
@@ -196,14 +210,15 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
                            const SampleResult& sample) {
   Statement st(
       db_,
-      "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s, "
+      "stopped_early) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
   if (sample.valid)
     st.Bind(5, sample.value);
   else
     st.BindNull(5);
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
+  st.Bind(8, int64_t{sample.stopped_early});
   return st.Run();
 }
 
@@ -246,8 +261,8 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   Status s = st.status();
   if (!s.ok()) return s;
   Statement samples(db_,
-                    "SELECT trial, valid, value, error, duration_s FROM samples "
-                    "WHERE job_id = ? ORDER BY trial, seq");
+                    "SELECT trial, valid, value, error, duration_s, stopped_early "
+                    "FROM samples WHERE job_id = ? ORDER BY trial, seq");
   samples.Bind(1, job);
   size_t at = 0;
   while (samples.Step()) {
@@ -259,6 +274,7 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     sample.value = samples.IsNull(2) ? 0 : samples.Double(2);
     sample.error = samples.Text(3);
     sample.duration_s = samples.Double(4);
+    sample.stopped_early = samples.Int(5) != 0;
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();

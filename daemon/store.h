@@ -97,6 +97,8 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  // Brings a database made by an earlier honed up to the current schema.
+  Status Migrate();
 
   sqlite3* db_;
 };

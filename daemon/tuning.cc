@@ -52,6 +52,8 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
     int valid = trials_[i].valid_count();
     samples_valid_ += valid;
     samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
+    for (const SampleResult& sample : trials_[i].samples)
+      samples_stopped_early_ += sample.stopped_early;
     if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
   }
   current_told_ = true;
@@ -61,6 +63,10 @@ bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
   int wanted =
       trial.baseline ? settings_.min_baseline_samples : settings_.min_samples_per_config;
   int taken = static_cast<int>(trial.samples.size());
+  // A run stopped early showed the configuration clearly worse: no more of it.
+  if (std::any_of(trial.samples.begin(), trial.samples.end(),
+                  [](const SampleResult& s) { return s.stopped_early; }))
+    return false;
   if (taken < wanted)
     // A configuration that failed once is not measured again; the baseline gets all
     // its tries, since nothing can be compared without it.
@@ -229,15 +235,29 @@ Step TuningSession::Next(double elapsed_s) {
     step.config = trials_.back().config;
     step.trial = trials_.back().number;
     step.first_sample = true;
+    step.stop_cutoff = EarlyStopCutoff();
     return step;
   }
   step.reason = "the strategy proposes only configurations already explored";
   return step;
 }
 
+std::optional<double> TuningSession::EarlyStopCutoff() const {
+  if (settings_.early_stop_pct <= 0) return std::nullopt;
+  const TrialRecord* best = Best();
+  if (!best) return std::nullopt;
+  // "Clearly worse": by the margin asked for, and by at least three times the
+  // noise of one sample, so that noise alone never stops a run.
+  double margin = std::max(settings_.early_stop_pct / 100, 3 * RelativeNoise());
+  double mean = *best->Mean();
+  return goal_ == Goal::kMax ? mean - margin * std::fabs(mean)
+                             : mean + margin * std::fabs(mean);
+}
+
 void TuningSession::Record(SampleResult sample) {
   if (trials_.empty()) return;
   (sample.valid ? samples_valid_ : samples_invalid_)++;
+  samples_stopped_early_ += sample.stopped_early;
   trials_.back().samples.push_back(std::move(sample));
 }
 
@@ -346,6 +366,7 @@ json TuningSession::Report(const ReportContext& context) const {
   report["knobs"] = space_->dims();
   report["samples_valid"] = samples_valid_;
   report["samples_invalid"] = samples_invalid_;
+  if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = samples_stopped_early_;
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
   if (context.warm_start_job) {

@@ -29,6 +29,10 @@ struct SampleResult {
   double value = 0;       // the target metric, when valid
   std::string error;      // why it is invalid
   double duration_s = 0;  // the workload's wall-clock time
+  // Stopped part way because it was clearly worse than the best (early_stop_pct):
+  // valid, and `value` is what it had reached, a bound the full run would not have
+  // bettered. Such a trial is not measured again and is never recommended.
+  bool stopped_early = false;
 };
 
 struct TrialRecord {
@@ -53,6 +57,9 @@ struct Step {
   int64_t trial = 0;
   bool baseline = false;
   bool first_sample = false;  // the trial starts with this sample
+  // With early_stop_pct: stop the run once its metric is worse than this (the best
+  // configuration's mean, less the margin); unset: let it run.
+  std::optional<double> stop_cutoff;
   std::string reason;
 };
 
@@ -107,6 +114,7 @@ class TuningSession {
   // The configurations this job will explore at most: the budget or the space.
   int64_t ConfigBudget() const;
   int64_t samples_valid() const { return samples_valid_; }
+  int64_t samples_stopped_early() const { return samples_stopped_early_; }
   int64_t samples_invalid() const { return samples_invalid_; }
   // Percent by which `value` beats the baseline (positive is better).
   std::optional<double> ImprovementPct(double value) const;
@@ -123,6 +131,8 @@ class TuningSession {
   bool Challenges(const TrialRecord& trial) const;
   bool Confirmed(const TrialRecord& trial) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
+  // The metric value past which a new configuration's first run stops early.
+  std::optional<double> EarlyStopCutoff() const;
   void FinishTrial(const TrialRecord& trial);
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
 
@@ -139,6 +149,7 @@ class TuningSession {
   int64_t samples_valid_ = 0;
   int64_t samples_invalid_ = 0;
   int64_t prior_observations_ = 0;
+  int64_t samples_stopped_early_ = 0;
 };
 
 }  // namespace hone

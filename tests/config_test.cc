@@ -1400,5 +1400,45 @@ TEST(ConfigTest, ConstraintsMustBeAListOfStrings) {
   EXPECT_TRUE(Contains(s.message(), "every constraint must be an expression")) << s.message();
 }
 
+
+TEST(ConfigTest, EarlyStoppingNeedsAMetricThatCanBeWatched) {
+  JobSpec spec;
+  // duration:min can be watched.
+  ASSERT_TRUE(ParseConfig(ConfigWith("global_settings:\n  early_stop_pct: 25\n"), "k.yaml",
+                          &spec)
+                  .ok());
+  EXPECT_EQ(spec.settings.early_stop_pct, 25);
+  EXPECT_TRUE(CompleteSpec({"true"}, &spec).ok());
+  // A sample_script metric cannot.
+  ASSERT_TRUE(ParseConfig(ConfigWithTarget("target: m:max") +
+                              "global_settings:\n  early_stop_pct: 25\n",
+                          "k.yaml", &spec)
+                  .ok());
+  Status s = CompleteSpec({"true"}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "early_stop_pct: hone cannot tell part way through a "
+                                    "run that 'm' is worse"))
+      << s.message();
+  s = ParseConfig(ConfigWith("global_settings:\n  early_stop_pct: 0\n"), "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "early_stop_pct must be positive")) << s.message();
+}
+
+TEST(ConfigTest, PartialPatternMetricsCanBeWatched) {
+  JobSpec spec;
+  std::string config =
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
+      "    metrics:\n      rate:\n        pattern: 'rate: ([0-9.]+)'\n"
+      "        partial: true\n"
+      "    target: rate:max\n"
+      "global_settings:\n  early_stop_pct: 25\n";
+  ASSERT_TRUE(ParseConfig(config, "k.yaml", &spec).ok());
+  EXPECT_TRUE(spec.metrics[0].partial);
+  EXPECT_TRUE(CompleteSpec({"true"}, &spec).ok());
+  Status s = ParseConfig(ConfigWithTarget("target: m:max").replace(
+                             ConfigWithTarget("target: m:max").find("sample_script"), 0,
+                             "partial: true\n        "),
+                         "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "partial applies to pattern metrics only")) << s.message();
+}
+
 }  // namespace
 }  // namespace hone

@@ -386,6 +386,58 @@ TEST_F(IntegrationTest, WarmStartNeedsAnEarlierJobWithTheSameKnobs) {
       << other.err;
 }
 
+TEST_F(IntegrationTest, EarlyStoppingEndsARunThatIsClearlySlowerThanTheBest) {
+  // n=1 takes 0.1s; n=50 would take 5s, so its run is stopped at twice the best.
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload = dir_.Write(
+      "w.sh",
+      "#!/bin/sh\necho \"start $n\" >> " + log +
+          "\nsleep $(awk \"BEGIN{print $n/10}\")\necho \"done $n\" >> " + log + "\n",
+      true);
+  std::string config = dir_.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      n:\n        options: [1, 50]\n"
+      "    target: duration:min\n"
+      "strategy: exhaustive\n"
+      "global_settings:\n  early_stop_pct: 100\n  min_baseline_samples: 1\n");
+  CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["samples_stopped_early"], 1);
+  EXPECT_EQ(report["best"]["config"]["n"], 1);
+  std::string runs = ReadFile(log);
+  EXPECT_NE(runs.find("start 50"), std::string::npos) << runs;
+  EXPECT_EQ(runs.find("done 50"), std::string::npos) << "the slow run was not stopped";
+}
+
+TEST_F(IntegrationTest, EarlyStoppingWatchesAPartialMetricAsTheWorkloadPrintsIt) {
+  // The workload prints its running rate every 50 ms for 5 s; rate 10 is far below
+  // the baseline's 100, so that run is stopped after its second line.
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload = dir_.Write(
+      "w.sh",
+      "#!/bin/sh\nrate=$((100 / n))\ni=0\n"
+      "while [ $i -lt 100 ]; do echo \"iteration $i rate: $rate\"; sleep 0.05; "
+      "i=$((i+1)); [ $n = 1 ] && [ $i -ge 3 ] && break; done\n"
+      "echo \"done $n\" >> " + log + "\n",
+      true);
+  std::string config = dir_.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      n:\n        options: [1, 10]\n"
+      "    metrics:\n      rate:\n        pattern: 'rate: ([0-9]+)'\n"
+      "        partial: true\n"
+      "    target: rate:max\n"
+      "strategy: exhaustive\n"
+      "global_settings:\n  early_stop_pct: 30\n  min_baseline_samples: 1\n");
+  CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["samples_stopped_early"], 1);
+  EXPECT_EQ(report["best"]["config"]["n"], 1);
+  EXPECT_EQ(report["best"]["value"], 100);
+  EXPECT_EQ(ReadFile(log), "done 1\n") << "the slow run was not stopped";
+}
+
 TEST_F(IntegrationTest, HonedRejectsABrokenConfigSentDirectly) {
   json args = {{"config_text", "domain: {common: {knobs: {n: {options: []}}}}"},
                {"config_path", "direct.yaml"},

@@ -107,6 +107,45 @@ TEST(ProcessTest, TimeoutKillsTheWholeProcessGroup) {
       << "the workload's child outlived the timeout";
 }
 
+TEST(ProcessTest, StopAtEndsTheRunEarlyAndSaysSo) {
+  TempDir dir;
+  ProcessSpec spec = Shell("sleep 60 & echo $! > " + dir.path() + "/child; wait");
+  spec.stop_at = std::chrono::milliseconds(300);
+  ProcessResult result = RunToEnd(spec);
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_FALSE(result.Succeeded());
+  EXPECT_NE(result.Describe().find("stopped early after"), std::string::npos)
+      << result.Describe();
+  pid_t child = std::stoi(ReadFile(dir.path() + "/child"));
+  EXPECT_TRUE(test::WaitFor([&] { return !ProcessAlive(child); }, 5));
+}
+
+TEST(ProcessTest, WatchSeesTheOutputAsItComesAndMayStopTheRun) {
+  ProcessSpec spec = Shell(
+      "echo warm-up; echo note >&2; echo stop-here; sleep 60; echo never-printed");
+  std::string seen_out, seen_err;
+  spec.watch = [&](std::string_view piece, bool is_stderr) {
+    (is_stderr ? seen_err : seen_out).append(piece);
+    return seen_out.find("stop-here\n") != std::string::npos;
+  };
+  ProcessResult result = RunToEnd(spec);
+  EXPECT_TRUE(result.stopped_early);
+  EXPECT_FALSE(result.Succeeded());
+  EXPECT_EQ(seen_out, "warm-up\nstop-here\n");
+  EXPECT_EQ(result.out, "warm-up\nstop-here\n");
+  EXPECT_EQ(seen_err, "note\n");
+}
+
+TEST(ProcessTest, ARunThatEndsBeforeStopAtIsNotStopped) {
+  ProcessSpec spec = Shell("echo quick");
+  spec.stop_at = std::chrono::seconds(20);
+  spec.watch = [](std::string_view, bool) { return false; };
+  ProcessResult result = RunToEnd(spec);
+  EXPECT_TRUE(result.Succeeded()) << result.Describe();
+  EXPECT_FALSE(result.stopped_early);
+}
+
 TEST(ProcessTest, LeftoverBackgroundProcessesAreKilledWhenTheLeaderExits) {
   ProcessResult result = RunToEnd(Shell("sleep 60 >/dev/null 2>&1 & echo $!"));
   ASSERT_TRUE(result.Succeeded());

@@ -2,6 +2,7 @@
 #include "daemon/store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "tests/test_util.h"
 
@@ -84,6 +85,38 @@ TEST(StoreTest, OpeningAnUnwritablePathSaysWhich) {
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("/nonexistent/dir/honed.db"), std::string::npos)
       << s.message();
+}
+
+
+TEST(StoreTest, ADatabaseFromBeforeEarlyStoppingGainsTheColumnAndKeepsItsSamples) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  // The samples table as the first release made it, with one sample in it.
+  std::string sql =
+      "CREATE TABLE samples (job_id INTEGER NOT NULL, trial INTEGER NOT NULL, seq INTEGER "
+      "NOT NULL, valid INTEGER NOT NULL, value REAL, error TEXT NOT NULL DEFAULT '', "
+      "duration_s REAL NOT NULL, PRIMARY KEY (job_id, trial, seq)); "
+      "CREATE TABLE trials (job_id INTEGER NOT NULL, trial INTEGER NOT NULL, config TEXT "
+      "NOT NULL, baseline INTEGER NOT NULL, PRIMARY KEY (job_id, trial)); "
+      "INSERT INTO trials VALUES (1, 0, '{\"n\":1}', 1); "
+      "INSERT INTO samples VALUES (1, 0, 0, 1, 12.5, '', 0.3);";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(path, &store);
+  ASSERT_TRUE(s.ok()) << s.message();
+  SampleResult stopped{true, 30, "", 0.6};
+  stopped.stopped_early = true;
+  ASSERT_TRUE(store->InsertTrial(1, 1, {{"n", 2}}, false).ok());
+  ASSERT_TRUE(store->InsertSample(1, 1, 0, stopped).ok());
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(1, &trials).ok());
+  ASSERT_EQ(trials.size(), 2u);
+  EXPECT_EQ(trials[0].samples.at(0).value, 12.5);
+  EXPECT_FALSE(trials[0].samples.at(0).stopped_early);
+  EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
 }
 
 }  // namespace

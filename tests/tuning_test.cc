@@ -412,6 +412,71 @@ TEST_F(TuningTest, APriorTeachesTheStrategyButIsNeverOneOfTheJobsSamples) {
   EXPECT_EQ(report["warm_start"], json({{"job", 4}, {"observations", 2}}));
 }
 
+TEST_F(TuningTest, EarlyStoppingGivesNewConfigurationsACutoffAndStopsMeasuringThem) {
+  settings_.min_baseline_samples = 2;
+  settings_.min_samples_per_config = 2;
+  settings_.early_stop_pct = 20;
+  TuningSession session = Make({{1, 0}, {2, 0}}, Goal::kMin);  // durations
+  Step step = session.Next(0);
+  EXPECT_FALSE(step.stop_cutoff) << "the baseline always runs to the end";
+  session.Record(Valid(10));
+  step = session.Next(0);
+  EXPECT_FALSE(step.stop_cutoff);
+  session.Record(Valid(10));
+  // The first run of a new configuration stops past the best mean plus 20%.
+  step = session.Next(0);
+  ASSERT_EQ(step.config, (Config{1, 0}));
+  ASSERT_TRUE(step.stop_cutoff);
+  EXPECT_DOUBLE_EQ(*step.stop_cutoff, 12.0);
+  SampleResult stopped = Valid(12.0);
+  stopped.stopped_early = true;
+  session.Record(stopped);
+  // Not measured again despite min_samples_per_config: the next configuration.
+  step = session.Next(0);
+  EXPECT_EQ(step.config, (Config{2, 0}));
+  EXPECT_TRUE(step.first_sample);
+  session.Record(Valid(11));
+  // A configuration's later samples always run to the end.
+  step = session.Next(0);
+  EXPECT_EQ(step.config, (Config{2, 0}));
+  EXPECT_FALSE(step.stop_cutoff);
+  session.Record(Valid(11));
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  EXPECT_EQ(session.samples_stopped_early(), 1);
+  EXPECT_EQ(session.Best()->config, (Config{0, 1}));
+  // The strategy learned the stopped configuration's (flattering) value.
+  EXPECT_EQ(told_->at(1), (std::pair<Config, std::optional<double>>{{1, 0}, 12.0}));
+  EXPECT_EQ(session.Report({})["samples_stopped_early"], 1);
+}
+
+TEST_F(TuningTest, TheEarlyStopMarginIsNeverInsideTheNoise) {
+  settings_.min_baseline_samples = 3;
+  settings_.early_stop_pct = 1;
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Valid(90));
+  session.Next(0);
+  session.Record(Valid(100));
+  session.Next(0);
+  session.Record(Valid(110));
+  // 10% noise: three times that, not 1%.
+  Step step = session.Next(0);
+  ASSERT_TRUE(step.stop_cutoff);
+  EXPECT_NEAR(*step.stop_cutoff, 100 - 3 * session.RelativeNoise() * 100, 1e-9);
+  EXPECT_LT(*step.stop_cutoff, 75);
+}
+
+TEST_F(TuningTest, WithoutEarlyStoppingNoRunHasACutoff) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 0}});
+  session.Next(0);
+  session.Record(Valid(1));
+  Step step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kSample);
+  EXPECT_FALSE(step.stop_cutoff);
+  EXPECT_FALSE(session.Report({}).contains("samples_stopped_early"));
+}
+
 TEST(KnobImportanceTest, TheKnobThatMattersGetsMostOfIt) {
   std::vector<nlohmann::json> a, b;
   for (int i = 0; i < 8; ++i) a.push_back(i), b.push_back(i);
