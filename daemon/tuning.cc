@@ -13,6 +13,8 @@ using nlohmann::json;
 namespace {
 // Give up when the strategy keeps proposing explored configurations.
 constexpr int kMaxDuplicateProposals = 10000;
+// The recommendation's model takes every sample up to this many, trial means past it.
+constexpr int64_t kMaxModelSamples = 400;
 
 // Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
 double Round(double value, int digits) {
@@ -277,11 +279,79 @@ const TrialRecord* TuningSession::Baseline() const {
   return nullptr;
 }
 
-const TrialRecord* TuningSession::Best() const {
-  const TrialRecord* best = nullptr;
+struct TuningSession::SurfaceModel {
+  explicit SurfaceModel(const SearchSpace& space)
+      : gp(space.dims(), space.Categorical()) {}
+  GaussianProcess gp;
+  int64_t samples = -1;    // samples_valid_ when last computed
+  int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
+  std::vector<std::optional<double>> scores;
+};
+
+const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const {
+  if (!surface_) surface_ = std::make_shared<SurfaceModel>(*space_);
+  SurfaceModel& m = *surface_;
+  if (m.samples == samples_valid_) return m.scores;
+  m.samples = samples_valid_;
+  m.scores.clear();
+  size_t measured = static_cast<size_t>(std::count_if(
+      trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
+  if (measured < std::max<size_t>(5, space_->dims() + 2)) return m.scores;
+  bool positive = true;
+  for (const TrialRecord& t : trials_)
+    for (const SampleResult& s : t.samples)
+      if (s.valid && s.value <= 0) positive = false;
+  auto score = [&](double v) {
+    double s = positive ? std::log(v) : v;
+    return goal_ == Goal::kMax ? s : -s;
+  };
+  // Every sample is a point (repeats tell the model the noise), up to a limit;
+  // past it, each trial's mean.
+  bool per_sample = samples_valid_ <= kMaxModelSamples;
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
   for (const TrialRecord& t : trials_) {
+    if (per_sample) {
+      for (const SampleResult& s : t.samples) {
+        if (!s.valid) continue;
+        x.push_back(space_->Normalized(t.config));
+        y.push_back(score(s.value));
+      }
+    } else if (std::optional<double> mean = t.Mean()) {
+      x.push_back(space_->Normalized(t.config));
+      y.push_back(score(*mean));
+    }
+  }
+  // Hyperparameters are refitted as the data grows by a quarter; in between the
+  // model is only conditioned on the new samples.
+  if (m.fitted_at < 0 || samples_valid_ >= m.fitted_at + std::max<int64_t>(4, m.fitted_at / 4)) {
+    m.gp.Fit(x, y, kMaxModelSamples);
+    m.fitted_at = samples_valid_;
+  } else {
+    m.gp.Condition(x, y);
+  }
+  std::vector<std::vector<double>> points;
+  for (const TrialRecord& t : trials_) points.push_back(space_->Normalized(t.config));
+  std::vector<GaussianProcess::Prediction> predictions = m.gp.PredictMany(points);
+  for (size_t i = 0; i < trials_.size(); ++i)
+    m.scores.push_back(trials_[i].Mean() ? std::optional<double>(predictions[i].mean)
+                                         : std::nullopt);
+  return m.scores;
+}
+
+const TrialRecord* TuningSession::Best() const {
+  const std::vector<std::optional<double>>& posterior = PosteriorScores();
+  const TrialRecord* best = nullptr;
+  double best_score = 0;
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    const TrialRecord& t = trials_[i];
     std::optional<double> mean = t.Mean();
-    if (mean && Confirmed(t) && (!best || Better(*mean, *best->Mean()))) best = &t;
+    if (!mean || !Confirmed(t)) continue;
+    if (!posterior.empty() && posterior[i]) {
+      if (!best || *posterior[i] > best_score) best = &t, best_score = *posterior[i];
+    } else if (!best || Better(*mean, *best->Mean())) {
+      best = &t;
+    }
   }
   return best;
 }
@@ -302,25 +372,15 @@ std::optional<double> TuningSession::ImprovementPct(double value) const {
 }
 
 std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() const {
-  std::vector<std::vector<double>> x;
-  std::vector<double> y;
-  bool positive = true;
-  for (const TrialRecord& t : trials_)
-    if (auto mean = t.Mean(); mean && *mean <= 0) positive = false;
-  for (const TrialRecord& t : trials_) {
-    std::optional<double> mean = t.Mean();
-    if (!mean) continue;
-    x.push_back(space_->Normalized(t.config));
-    y.push_back(positive ? std::log(*mean) : *mean);
-  }
   std::vector<std::pair<std::string, double>> importance;
-  if (x.size() < std::max<size_t>(5, space_->dims() + 2)) return importance;
-  GaussianProcess gp(space_->dims(), space_->Categorical());
-  gp.Fit(x, y);
+  // The recommendation's surface model: a knob matters as much as the model's
+  // length scale along it is short.
+  if (PosteriorScores().empty()) return importance;
+  const std::vector<double>& scales = surface_->gp.length_scales();
   double total = 0;
   std::vector<double> weight(space_->dims());
   for (size_t i = 0; i < space_->dims(); ++i) {
-    weight[i] = space_->knob(i).values.size() > 1 ? 1 / gp.length_scales()[i] : 0;
+    weight[i] = space_->knob(i).values.size() > 1 ? 1 / scales[i] : 0;
     total += weight[i];
   }
   for (size_t i = 0; i < space_->dims(); ++i)

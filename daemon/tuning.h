@@ -100,9 +100,12 @@ class TuningSession {
 
   const std::vector<TrialRecord>& trials() const { return trials_; }
   const TrialRecord* Baseline() const;
-  // The recommendation: the trial with the best mean among those measured enough
-  // to be trusted (confirm_samples valid samples, or as many as the baseline has),
-  // the baseline included; null when none is valid.
+  // The recommendation: among the trials measured enough to be trusted
+  // (confirm_samples valid samples, or as many as the baseline has; the baseline
+  // included), the one whose posterior mean is best under a Gaussian process fitted
+  // to every valid sample, so that a lucky streak on one configuration is weighed
+  // against its neighbours and its own repeats; by plain mean while there are too
+  // few trials for a model. Null when none is valid.
   const TrialRecord* Best() const;
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
@@ -135,6 +138,9 @@ class TuningSession {
   std::optional<double> EarlyStopCutoff() const;
   void FinishTrial(const TrialRecord& trial);
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
+  // Per trial, the surface model's posterior mean of its score (higher is better);
+  // empty while there are too few trials. Recomputed when the samples change.
+  const std::vector<std::optional<double>>& PosteriorScores() const;
 
   Settings settings_;
   Target target_;
@@ -150,6 +156,9 @@ class TuningSession {
   int64_t samples_invalid_ = 0;
   int64_t prior_observations_ = 0;
   int64_t samples_stopped_early_ = 0;
+  // The recommendation's surface model (PosteriorScores), cached.
+  struct SurfaceModel;
+  mutable std::shared_ptr<SurfaceModel> surface_;
 };
 
 }  // namespace hone
