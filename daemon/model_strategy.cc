@@ -134,7 +134,8 @@ std::optional<Config> ModelStrategy::AskRandom() {
 }
 
 std::vector<Config> ModelStrategy::Neighbours(const Config& config,
-                                              std::initializer_list<int> steps) {
+                                              std::initializer_list<int> steps,
+                                              bool feasible_only) {
   std::vector<Config> out;
   for (size_t d = 0; d < space_->dims(); ++d) {
     const Knob& knob = space_->knob(d);
@@ -154,7 +155,7 @@ std::vector<Config> ModelStrategy::Neighbours(const Config& config,
       if (v < 0 || v >= n) continue;
       Config c = config;
       c[d] = static_cast<uint32_t>(v);
-      if (space_->Feasible(c)) out.push_back(std::move(c));
+      if (!feasible_only || space_->Feasible(c)) out.push_back(std::move(c));
     }
   }
   return out;
@@ -207,6 +208,11 @@ std::vector<Config> ModelStrategy::Candidates() {
   if (top.size() > 5) top.resize(5);
   for (const Observation* o : top)
     for (Config& c : Neighbours(o->config, {-1, 1})) add(std::move(c));
+  // Two knobs at once around the best: constraints often couple them, so that no
+  // single step from a good configuration stays feasible.
+  if (!top.empty())
+    for (const Config& first : Neighbours(top[0]->config, {-1, 1}, false))
+      for (Config& c : Neighbours(first, {-1, 1})) add(std::move(c));
   for (int i = 0; i < kMutationCandidates && !top.empty(); ++i) {
     Config c = top[static_cast<size_t>(i) % top.size()]->config;
     for (int m = 0; m < 3; ++m) {

@@ -58,7 +58,8 @@ class ModelStrategy : public Strategy {
   std::optional<Config> AskLocal();
   // The feasible configurations one knob away from `config`: an ordered knob moved
   // by each of `steps`, a categorical knob set to other options.
-  std::vector<Config> Neighbours(const Config& config, std::initializer_list<int> steps);
+  std::vector<Config> Neighbours(const Config& config, std::initializer_list<int> steps,
+                                 bool feasible_only = true);
   std::optional<Config> AskRandom();
   std::vector<Config> Candidates();
   bool Seen(const Config& config) const {
