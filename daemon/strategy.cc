@@ -1,5 +1,7 @@
 #include "daemon/strategy.h"
 
+#include <limits>
+
 #include "daemon/model_strategy.h"
 
 namespace hone {
@@ -32,6 +34,23 @@ RandomStrategy::RandomStrategy(const SearchSpace* space, uint64_t seed)
 
 std::optional<Config> RandomStrategy::Ask() {
   int infeasible = 0;
+  if (size_ == std::numeric_limits<uint64_t>::max()) {
+    // More configurations than 64 bits count: numbering them would leave most of
+    // the space out, so each knob is drawn on its own, and repeats are skipped (in
+    // such a space they are rare).
+    while (!gave_up_) {
+      Config config(space_->dims());
+      for (size_t d = 0; d < config.size(); ++d)
+        config[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
+            0, space_->knob(d).values.size() - 1)(rng_));
+      if (!space_->Feasible(config) || !told_.insert(SearchSpace::Key(config)).second) {
+        gave_up_ = ++infeasible >= kMaxInfeasibleDraws;
+        continue;
+      }
+      return config;
+    }
+    return std::nullopt;
+  }
   while (next_ < size_ && !gave_up_) {
     // Swap position next_ with a random later position; both default to themselves.
     uint64_t j = std::uniform_int_distribution<uint64_t>(next_, size_ - 1)(rng_);

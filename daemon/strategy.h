@@ -36,7 +36,7 @@ class Strategy {
 
 // Every feasible configuration in a random order without repeats, including spaces
 // far too large to enumerate (a lazy Fisher-Yates shuffle of the configuration
-// numbers). Configurations that violate a constraint are skipped; after
+// numbers; beyond 2^64 configurations, each knob drawn on its own). Configurations that violate a constraint are skipped; after
 // kMaxInfeasibleDraws of them in a row the strategy gives up (ExhaustedReason
 // says so), so a constraint that excludes almost everything cannot hang a job.
 class RandomStrategy : public Strategy {

@@ -140,9 +140,9 @@ TEST(ModelStrategyTest, ConvergesOnceItExpectsNothingMore) {
 
 
 TEST(ModelStrategyTest, ProposesOnlyFeasibleConfigurationsInLargeSpaces) {
-  // Eight knobs of 0..9 (1e8 configurations): the model samples candidates.
+  // Twenty knobs of 0..9 (1e20 configurations): the model samples candidates.
   std::vector<Knob> knobs;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 20; ++i) {
     Knob knob{"k" + std::to_string(i), {}, 0};
     for (int v = 0; v < 10; ++v) knob.values.push_back(v);
     knobs.push_back(std::move(knob));

@@ -161,6 +161,12 @@ TEST(StrategyTest, RandomWorksOnAHugeSpaceWithoutEnumerating) {
     seen.insert(*config);
   }
   EXPECT_EQ(seen.size(), 1000u);
+  // Every knob takes every value, the first as much as the last.
+  for (size_t knob : {size_t{0}, size_t{19}}) {
+    std::set<uint32_t> values;
+    for (const Config& c : seen) values.insert(c[knob]);
+    EXPECT_EQ(values.size(), 10u) << "knob " << knob;
+  }
 }
 
 TEST(StrategyTest, RandomOnAHugeSpaceIsDeterministicPerSeed) {
