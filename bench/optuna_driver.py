@@ -2,12 +2,24 @@
 """Optuna's TPE on hone_bench's problems, for the side-by-side figures.
 
 Called by hone_bench (bench/search_bench.cc) with the same problems: the
-reference-shaped surface with log-normal noise, and the Kernel Tuner caches
-replayed with their repeated times. Every trial is one evaluation. Prints one
-table row per sampler in hone_bench's format. Optuna recommends its best trial,
-the best single noisy sample.
+reference-shaped surface with log-normal noise, the Kernel Tuner caches replayed
+with their repeated times, the classic test functions on integer grids and the
+boolean surfaces with interactions (both with log-normal noise; their truths are
+described at the top of search_bench.cc and computed here the same way, in the
+same order of operations). Every trial is one evaluation. Prints one table row
+per sampler in hone_bench's format. Optuna recommends its best trial, the best
+single noisy sample.
 
-  optuna_driver.py --problem reference:0.03 | --problem kt:FILE  [--seeds N] [--budget N]
+Knobs are categorical, as in the reference and Kernel Tuner spaces, except the
+classic functions' grid positions, which are integers (suggest_int 0..32) that
+TPE treats as ordered, as hone does; the boolean knobs are [False, True].
+
+Where the driver knows the optimum itself (reference, classic, boolean), it
+checks hone_bench's --optimum against it and says so when they differ.
+
+  optuna_driver.py --problem SPEC --optimum X [--seeds N] [--budget N]
+  SPEC: reference:NOISE | kt:FILE | classic:FUNCTION:KNOBS:NOISE | boolean:KNOBS:NOISE
+        e.g. reference:0.03, classic:rosenbrock:10:0.03, boolean:16:0.03
 """
 import argparse
 import gzip
@@ -26,6 +38,15 @@ WITHIN = [0.01, 0.02, 0.05]
 CHECKPOINTS = [25, 50, 100, 200]
 
 
+def categorical(params):
+    """Suggests every knob as a categorical over its values."""
+    return lambda trial: {k: trial.suggest_categorical(k, v) for k, v in params.items()}
+
+
+def log_normal(truth, noise):
+    return lambda c, rng: truth(c) * math.exp(rng.gauss(0, noise))
+
+
 def reference(noise):
     params = {"inter_op": list(range(1, 29)), "intra_op": list(range(10, 57, 2))}
 
@@ -35,10 +56,9 @@ def reference(noise):
         tile = math.exp(-0.5 * ((b - 28) / 14) ** 2)
         return 40 + 84 * threads * tile
 
-    def sample(c, rng):
-        return truth(c) * math.exp(rng.gauss(0, noise))
-
-    return params, truth, sample, "max"
+    optimum = max(truth({"inter_op": a, "intra_op": b})
+                  for a in params["inter_op"] for b in params["intra_op"])
+    return categorical(params), truth, log_normal(truth, noise), "max", optimum
 
 
 def kernel_tuner(path):
@@ -64,10 +84,117 @@ def kernel_tuner(path):
         hit = table.get(key_of(c))
         return rng.choice(hit[1]) if hit else None
 
-    return params, truth, sample, "min"
+    return categorical(params), truth, sample, "min", None
 
 
-def run(params, truth, sample, goal, optimum, seed, budget, multivariate):
+GRID_POINTS = 33  # each classic knob: 0..32, x = lo + (hi - lo) * k / 32
+
+
+def classic_functions():
+    """name -> (lo, hi, s, f): f >= 0, 0 at the optimum on the grid."""
+    two_pi = 2 * 3.141592653589793
+
+    def rosenbrock(x):
+        f = 0.0
+        for i in range(len(x) - 1):
+            f += (100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) +
+                  (1 - x[i]) * (1 - x[i]))
+        return f
+
+    def rastrigin(x):
+        f = 0.0
+        for v in x:
+            f += v * v + 10 - 10 * math.cos(two_pi * v)
+        return f
+
+    def styblinski_tang_1d(v):
+        return v * v * v * v - 16 * v * v + 5 * v
+
+    least = math.inf
+    for k in range(GRID_POINTS):
+        least = min(least, styblinski_tang_1d(-5 + 10.0 * k / (GRID_POINTS - 1)))
+
+    def styblinski_tang(x):
+        f = 0.0
+        for v in x:
+            f += (styblinski_tang_1d(v) - least) / 2
+        return f
+
+    return {"rosenbrock": (-2, 2, 50, rosenbrock),
+            "rastrigin": (-5.12, 5.12, 10, rastrigin),
+            "styblinski-tang": (-5, 5, 10, styblinski_tang)}
+
+
+def classic(name, dims, noise):
+    lo, hi, scale, f = classic_functions()[name]
+    names = ["x%d" % d for d in range(dims)]
+
+    def truth(c):
+        x = [lo + (hi - lo) * c[n] / (GRID_POINTS - 1) for n in names]
+        return 100 / (1 + f(x) / (scale * dims))
+
+    def suggest(trial):
+        return {n: trial.suggest_int(n, 0, GRID_POINTS - 1) for n in names}
+
+    return suggest, truth, log_normal(truth, noise), "max", 100.0
+
+
+class Lcg:
+    """The boolean surfaces' generator, as in search_bench.cc."""
+
+    def __init__(self, seed):
+        self.state = seed & 0xFFFFFFFF
+
+    def uniform(self):
+        self.state = (self.state * 1664525 + 1013904223) & 0xFFFFFFFF
+        return self.state / 4294967296.0
+
+
+def boolean_terms(n):
+    """[(knobs, weight)]: main effects, pairs, then triples, as in search_bench.cc."""
+    lcg = Lcg(12345 + n)
+    terms = [((i,), 0.05 * (2 * lcg.uniform() - 1)) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if lcg.uniform() < 0.3:
+                terms.append(((i, j), 0.08 * (2 * lcg.uniform() - 1)))
+    for _ in range(10):
+        i = int(lcg.uniform() * n)
+        j = int(lcg.uniform() * n)
+        k = int(lcg.uniform() * n)
+        if i == j or j == k or i == k:
+            continue
+        terms.append(((i, j, k), 0.1 * (2 * lcg.uniform() - 1)))
+    return terms
+
+
+def boolean(n, noise):
+    terms = boolean_terms(n)
+    names = ["b%d" % i for i in range(n)]
+
+    def value(on):  # on: the knobs' states in order
+        s = 0.0
+        for knobs, weight in terms:
+            if all(on[k] for k in knobs):
+                s += weight
+        return 100 * math.exp(s)
+
+    def truth(c):
+        return value([c[name] for name in names])
+
+    masks = [(sum(1 << k for k in knobs), weight) for knobs, weight in terms]
+    best = 0.0
+    for m in range(1 << n):
+        s = 0.0
+        for mask, weight in masks:
+            if m & mask == mask:
+                s += weight
+        best = max(best, s)
+    return (categorical({name: [False, True] for name in names}), truth,
+            log_normal(truth, noise), "max", 100 * math.exp(best))
+
+
+def run(suggest, truth, sample, goal, optimum, seed, budget, multivariate):
     rng = random.Random(seed * 7919 + 17)
     sampler = optuna.samplers.TPESampler(seed=seed, multivariate=multivariate)
     study = optuna.create_study(direction="maximize" if goal == "max" else "minimize",
@@ -80,7 +207,7 @@ def run(params, truth, sample, goal, optimum, seed, budget, multivariate):
     best_measured = None
     for n in range(1, budget + 1):
         trial = study.ask()
-        c = {k: trial.suggest_categorical(k, v) for k, v in params.items()}
+        c = suggest(trial)
         measured = sample(c, rng)
         if measured is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -115,14 +242,29 @@ def main():
     parser.add_argument("--optimum", type=float, required=True)
     args = parser.parse_args()
     kind, _, arg = args.problem.partition(":")
-    params, truth, sample, goal = reference(float(arg)) if kind == "reference" else kernel_tuner(arg)
+    if kind == "reference":
+        problem = reference(float(arg))
+    elif kind == "kt":
+        problem = kernel_tuner(arg)
+    elif kind == "classic":
+        name, dims, noise = arg.split(":")
+        problem = classic(name, int(dims), float(noise))
+    elif kind == "boolean":
+        n, noise = arg.split(":")
+        problem = boolean(int(n), float(noise))
+    else:
+        parser.error("unknown problem " + args.problem)
+    suggest, truth, sample, goal, optimum = problem
+    if optimum is not None and abs(optimum - args.optimum) > 1e-6 * abs(optimum):
+        print("  (optuna_driver: the optimum is %.10g here but %.10g in hone_bench: the "
+              "truths differ)" % (optimum, args.optimum), flush=True)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     for name, multivariate in (("tpe", False), ("tpe-mv", True)):
         within = [[] for _ in WITHIN]
         gaps = [[] for _ in CHECKPOINTS]
         good = 0
         for seed in range(1, args.seeds + 1):
-            w, g, ok = run(params, truth, sample, goal, args.optimum, seed, args.budget,
+            w, g, ok = run(suggest, truth, sample, goal, args.optimum, seed, args.budget,
                            multivariate)
             for i, x in enumerate(w):
                 within[i].append(x)

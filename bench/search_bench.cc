@@ -11,7 +11,52 @@
 // of the optimum was measured, and the median true gap of the recommendation after
 // 25, 50, 100 and 200 evaluations; then the strategy's own cost per proposal.
 //
-//   build/bin/hone_bench [--seeds N] [--data DIR] [--quick]
+// Two synthetic families more, with log-normal noise as the reference surface
+// (sample = truth * exp(N(0, noise))); bench/optuna_driver.py builds the same
+// truths, so its rows compare:
+//
+// - classic <function> 33^d: a classic test function of d = 2..20 knobs, each knob
+//   an ordered integer grid 0..32 mapped evenly onto the function's usual domain,
+//   x = lo + (hi - lo) * k / 32. With f >= 0 and f = 0 at the optimum on the grid,
+//   the surface is a throughput to maximise,
+//       truth = 100 / (1 + f(x) / (s * d)),
+//   so the optimum is 100 and a gap g means f = s * d * g / (1 - g): s is how much f
+//   per knob halves the throughput. The functions, their grids and s:
+//     rosenbrock       sum_i 100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2 on [-2, 2]
+//                      (step 0.125); optimum x = 1 (k = 24); s = 50
+//     rastrigin        sum_i x_i^2 + 10 - 10 cos(2 pi x_i) on [-5.12, 5.12]
+//                      (step 0.32); optimum x = 0 (k = 16); s = 10
+//     styblinski-tang  sum_i (x_i^4 - 16 x_i^2 + 5 x_i - m) / 2 on [-5, 5] (step
+//                      0.3125), m the least of x^4 - 16 x^2 + 5 x on the grid;
+//                      optimum x = -2.8125 (k = 7), the grid point nearest the
+//                      continuous optimum -2.9035; s = 10
+//   The optimum is known (100), so no enumeration: 33^20 is about 2e30. The
+//   baseline is the grid's first value on every knob, a corner: gaps of 97-99%, 74%
+//   and 93%. Rastrigin and Styblinski-Tang are separable and multimodal (at 2 knobs
+//   only their optimum is within 5%), Rosenbrock a curved valley whose floor is
+//   mostly within 5% (15, 31 and 61 of the 1089 points within 1%, 2% and 5%).
+//   Each function runs at 2, 5, 10 and 20 knobs and 1%, 3% and 5% noise.
+// - boolean 2^n: n boolean knobs (kBoolean, false/true), a throughput
+//       truth = 100 * exp(sum of the terms whose knobs are all true),
+//   with main effects (one per knob, weight in +-0.05), pairwise interactions
+//   (each pair with probability 0.3, weight in +-0.08) and three-way ones (10
+//   draws of three knobs, kept when distinct, weight in +-0.1). Every weight and
+//   choice comes, in this order, from a 32-bit linear congruential generator
+//   (state = state * 1664525 + 1013904223 mod 2^32, u = state / 2^32, seeded with
+//   12345 + n) that optuna_driver.py repeats exactly. The baseline is every knob
+//   off (100); the optimum is found by enumeration. n = 12: 30 pairs and 7 triples,
+//   optimum 154.0, 2, 3 and 9 configurations within 1%, 2% and 5%, 3 local optima
+//   (no single flip improves them); n = 16: 30 pairs and 9 triples, optimum 147.3,
+//   2, 5 and 35 within 1%, 2% and 5%, 6 local optima. Setting just the knobs with a
+//   positive main effect leaves a gap of 31% (12) and 32% (16).
+//
+//   build/bin/hone_bench [--seeds N] [--data DIR] [--quick] [--cost] [--no-optuna]
+//                        [--problems SUBSTR[,SUBSTR...]]
+//
+// --problems runs only the problems whose name contains one of the comma-separated
+// substrings ("classic,boolean", "rastrigin 33^20", "boolean 2^16, 3%": a comma
+// followed by a space belongs to the substring), and then leaves out the table of
+// proposal costs.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -137,6 +182,130 @@ std::optional<Problem> KernelTunerSpace(const std::string& path) {
   return p;
 }
 
+std::string Percent(double noise) { return std::to_string(std::lround(noise * 100)); }
+
+// A classic test function on integer grids (see the top of the file).
+struct ClassicFunction {
+  std::string name;
+  double lo, hi;  // the grid: kGridPoints values, evenly from lo to hi
+  double scale;   // s: truth = 100 / (1 + f / (s * knobs))
+  // f >= 0, with 0 at the optimum on the grid; x are the knobs' coordinates.
+  std::function<double(const std::vector<double>&)> f;
+};
+
+constexpr int kGridPoints = 33;
+
+std::vector<ClassicFunction> ClassicFunctions() {
+  constexpr double kTwoPi = 2 * 3.141592653589793;
+  auto styblinski_tang = [](double x) { return x * x * x * x - 16 * x * x + 5 * x; };
+  double least = INFINITY;  // m: the least of the 1-d term on the grid
+  for (int k = 0; k < kGridPoints; ++k)
+    least = std::min(least, styblinski_tang(-5 + 10.0 * k / (kGridPoints - 1)));
+  return {
+      {"rosenbrock", -2, 2, 50,
+       [](const std::vector<double>& x) {
+         double f = 0;
+         for (size_t i = 0; i + 1 < x.size(); ++i)
+           f += 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) +
+                (1 - x[i]) * (1 - x[i]);
+         return f;
+       }},
+      {"rastrigin", -5.12, 5.12, 10,
+       [kTwoPi](const std::vector<double>& x) {
+         double f = 0;
+         for (double v : x) f += v * v + 10 - 10 * std::cos(kTwoPi * v);
+         return f;
+       }},
+      {"styblinski-tang", -5, 5, 10,
+       [styblinski_tang, least](const std::vector<double>& x) {
+         double f = 0;
+         for (double v : x) f += (styblinski_tang(v) - least) / 2;
+         return f;
+       }},
+  };
+}
+
+Problem ClassicProblem(const ClassicFunction& function, int dims, double noise) {
+  Problem p;
+  p.name = "classic " + function.name + " " + std::to_string(kGridPoints) + "^" +
+           std::to_string(dims) + ", " + Percent(noise) + "% noise";
+  std::vector<json> grid;
+  for (int k = 0; k < kGridPoints; ++k) grid.push_back(k);
+  std::vector<Knob> knobs;
+  for (int d = 0; d < dims; ++d) knobs.push_back({"x" + std::to_string(d), grid, 0});
+  SearchSpace::Create(knobs, &p.space);
+  p.truth = [function, dims](const Config& c) -> std::optional<double> {
+    std::vector<double> x;
+    for (uint32_t k : c)
+      x.push_back(function.lo + (function.hi - function.lo) * k / (kGridPoints - 1));
+    return 100 / (1 + function.f(x) / (function.scale * dims));
+  };
+  p.sample = [noise, truth = p.truth](const Config& c, std::mt19937_64& rng) {
+    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
+  };
+  p.optimum = 100;  // f = 0 at the optimum
+  return p;
+}
+
+// The boolean surfaces' generator: a 32-bit linear congruential generator, repeated
+// exactly in optuna_driver.py.
+class Lcg {
+ public:
+  explicit Lcg(uint32_t seed) : state_(seed) {}
+  // In [0, 1).
+  double Uniform() {
+    state_ = state_ * 1664525u + 1013904223u;
+    return state_ / 4294967296.0;
+  }
+
+ private:
+  uint32_t state_;
+};
+
+// A term of a boolean surface: `weight` counts when all its knobs are on.
+struct BooleanTerm {
+  std::vector<int> knobs;
+  double weight;
+};
+
+std::vector<BooleanTerm> BooleanTerms(int n) {
+  Lcg lcg(12345 + n);
+  std::vector<BooleanTerm> terms;
+  for (int i = 0; i < n; ++i) terms.push_back({{i}, 0.05 * (2 * lcg.Uniform() - 1)});
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j)
+      if (lcg.Uniform() < 0.3) terms.push_back({{i, j}, 0.08 * (2 * lcg.Uniform() - 1)});
+  for (int t = 0; t < 10; ++t) {
+    int i = static_cast<int>(lcg.Uniform() * n);
+    int j = static_cast<int>(lcg.Uniform() * n);
+    int k = static_cast<int>(lcg.Uniform() * n);
+    if (i == j || j == k || i == k) continue;
+    terms.push_back({{i, j, k}, 0.1 * (2 * lcg.Uniform() - 1)});
+  }
+  return terms;
+}
+
+Problem BooleanProblem(int n, double noise) {
+  Problem p;
+  p.name = "boolean 2^" + std::to_string(n) + ", " + Percent(noise) + "% noise";
+  std::vector<Knob> knobs;
+  for (int i = 0; i < n; ++i)
+    knobs.push_back({"b" + std::to_string(i), {false, true}, 0, KnobType::kBoolean});
+  SearchSpace::Create(knobs, &p.space);
+  p.truth = [terms = BooleanTerms(n)](const Config& c) -> std::optional<double> {
+    double sum = 0;
+    for (const BooleanTerm& term : terms)
+      if (std::all_of(term.knobs.begin(), term.knobs.end(), [&](int k) { return c[k]; }))
+        sum += term.weight;
+    return 100 * std::exp(sum);
+  };
+  p.sample = [noise, truth = p.truth](const Config& c, std::mt19937_64& rng) {
+    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
+  };
+  p.optimum = FindOptimum(p);
+  return p;
+}
+
 // Optuna's TPE (default and multivariate) on the same problem, through
 // bench/optuna_driver.py with Debian's python3-optuna; prints its rows.
 void RunOptuna(const std::string& problem, double optimum, int seeds, int budget) {
@@ -228,9 +397,17 @@ T Median(std::vector<T> v) {
 
 void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int seeds,
                 int budget, const std::string& optuna_problem) {
-  printf("\n%s: %llu configurations, optimum %.4g (%s)\n", p.name.c_str(),
-         static_cast<unsigned long long>(p.space.Size()), p.optimum,
-         p.goal == Goal::kMax ? "max" : "min");
+  // Size() saturates: 33^20 is about 2e30.
+  double size = 1;
+  for (const Knob& knob : p.space.knobs())
+    size *= static_cast<double>(knob.values.size());
+  char configurations[32];
+  if (size < 1e15)
+    snprintf(configurations, sizeof configurations, "%.0f", size);
+  else
+    snprintf(configurations, sizeof configurations, "%.2g", size);
+  printf("\n%s: %s configurations, optimum %.4g (%s)\n", p.name.c_str(), configurations,
+         p.optimum, p.goal == Goal::kMax ? "max" : "min");
   printf("  %-10s %8s %8s %8s   %9s %9s %9s %9s %9s\n", "tuner", "to 1%", "to 2%",
          "to 5%", "gap@25", "gap@50", "gap@100", "gap@200", "rec<=1%");
   for (const std::string& tuner : tuners) {
@@ -247,10 +424,12 @@ void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int se
     printf("  %-10s", tuner.c_str());
     for (auto& w : within) {
       int m = Median(w);
+      char cell[16];
       if (m > budget)
-        printf(" %8s", (">" + std::to_string(budget)).c_str());
+        snprintf(cell, sizeof cell, ">%d", budget);
       else
-        printf(" %8d", m);
+        snprintf(cell, sizeof cell, "%d", m);
+      printf(" %8s", cell);
     }
     printf("  ");
     for (auto& g : gaps) printf(" %8.2f%%", g.empty() ? NAN : 100 * Median(g));
@@ -270,7 +449,9 @@ void ProposalCost(const std::vector<int>& observations) {
     for (int d = 0; d < dims; ++d) {
       std::vector<json> values;
       for (int v = 0; v < 10; ++v) values.push_back(v);
-      knobs.push_back({"k" + std::to_string(d), values, 0});
+      std::string name = "k";
+      name += std::to_string(d);
+      knobs.push_back({name, values, 0});
     }
     SearchSpace space;
     SearchSpace::Create(knobs, &space);
@@ -307,6 +488,7 @@ int main(int argc, char** argv) {
   int seeds = 20, budget = 200;
   bool quick = false, cost_only = false, optuna = true;
   std::string data = "../shared/bench-data";
+  std::vector<std::string> only;  // --problems: name substrings
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--seeds" && i + 1 < argc)
@@ -319,10 +501,19 @@ int main(int argc, char** argv) {
       cost_only = true;
     else if (arg == "--no-optuna")
       optuna = false;
-    else {
+    else if (arg == "--problems" && i + 1 < argc) {
+      // Split at commas, but not at ", " (part of names: "boolean 2^16, 3% noise").
+      std::string list = argv[++i];
+      size_t start = 0;
+      for (size_t at = 0; at <= list.size(); ++at) {
+        if (at < list.size() && (list[at] != ',' || list[at + 1] == ' ')) continue;
+        if (at > start) only.push_back(list.substr(start, at - start));
+        start = at + 1;
+      }
+    } else {
       fprintf(stderr,
               "usage: hone_bench [--seeds N] [--data DIR] [--quick] [--cost] "
-              "[--no-optuna]\n");
+              "[--no-optuna] [--problems SUBSTR[,SUBSTR...]]\n");
       return 2;
     }
   }
@@ -339,13 +530,22 @@ int main(int argc, char** argv) {
       "'gap@K' the median true gap of the recommendation after K evaluations;\n"
       "'rec<=1%%' the share of runs whose final recommendation is truly within 1%% of\n"
       "the best configuration the run measured.\n");
+  auto selected = [&](const std::string& name) {
+    return only.empty() ||
+           std::any_of(only.begin(), only.end(), [&](const std::string& s) {
+             return name.find(s) != std::string::npos;
+           });
+  };
   std::vector<std::string> tuners = {"model", "random"};
   for (double noise : {0.01, 0.03, 0.05})
-    hone::RunProblem(hone::ReferenceSurface(noise), tuners, seeds, budget,
-                     optuna ? "reference:" + std::to_string(noise) : "");
+    if (hone::Problem p = hone::ReferenceSurface(noise); selected(p.name))
+      hone::RunProblem(p, tuners, seeds, budget,
+                       optuna ? "reference:" + std::to_string(noise) : "");
   for (const char* file :
        {"kt_convolution_RTX_2080_Ti.json.gz", "kt_convolution_RTX_3090.json.gz",
         "kt_gemm_RTX_2080_Ti.json.gz"}) {
+    std::string name = file;
+    if (!selected(name.substr(0, name.find(".json")))) continue;
     std::optional<hone::Problem> p = hone::KernelTunerSpace(data + "/" + file);
     if (!p) {
       printf("\n%s: cannot read it under %s (give --data DIR)\n", file, data.c_str());
@@ -353,6 +553,22 @@ int main(int argc, char** argv) {
     }
     hone::RunProblem(*p, tuners, seeds, budget, optuna ? "kt:" + data + "/" + file : "");
   }
+  for (const hone::ClassicFunction& function : hone::ClassicFunctions())
+    for (int dims : {2, 5, 10, 20})
+      for (double noise : {0.01, 0.03, 0.05})
+        if (hone::Problem p = hone::ClassicProblem(function, dims, noise);
+            selected(p.name))
+          hone::RunProblem(p, tuners, seeds, budget,
+                           optuna ? "classic:" + function.name + ":" +
+                                        std::to_string(dims) + ":" + std::to_string(noise)
+                                  : "");
+  for (int n : {12, 16})
+    for (double noise : {0.01, 0.03, 0.05})
+      if (hone::Problem p = hone::BooleanProblem(n, noise); selected(p.name))
+        hone::RunProblem(
+            p, tuners, seeds, budget,
+            optuna ? "boolean:" + std::to_string(n) + ":" + std::to_string(noise) : "");
+  if (!only.empty()) return 0;
   hone::ProposalCost(quick ? std::vector<int>{50, 200} : std::vector<int>{50, 200, 500});
   return 0;
 }
