@@ -184,6 +184,17 @@ Step TuningSession::Next(double elapsed_s) {
     step.reason = *spent;
     return step;
   }
+  // A new configuration may need confirm_samples samples before it can be
+  // recommended; with fewer left, its runs would be spent on a result that cannot
+  // count.
+  int64_t left = settings_.max_samples - samples_valid_ - samples_invalid_;
+  int64_t needed = std::max(settings_.min_samples_per_config, settings_.confirm_samples);
+  if (settings_.max_samples > 0 && left < needed) {
+    step.reason = "budget spent: max_samples (" + std::to_string(settings_.max_samples) +
+                  "); the " + std::to_string(left) +
+                  " left could not confirm another configuration";
+    return step;
+  }
   if (configs_explored() >= settings_.max_configs) {
     step.reason =
         "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
@@ -340,18 +351,24 @@ const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const
 }
 
 const TrialRecord* TuningSession::Best() const {
+  // The best mean among the confirmed trials ...
+  const TrialRecord* by_mean = nullptr;
+  for (const TrialRecord& t : trials_)
+    if (t.Mean() && Confirmed(t) && (!by_mean || Better(*t.Mean(), *by_mean->Mean())))
+      by_mean = &t;
   const std::vector<std::optional<double>>& posterior = PosteriorScores();
-  const TrialRecord* best = nullptr;
-  double best_score = 0;
+  if (!by_mean || posterior.empty()) return by_mean;
+  // ... unless other confirmed trials are statistically tied with it: then the one
+  // the model rates best, since it weighs each against its repeats and neighbours.
+  double noise = RelativeNoise() * std::fabs(*by_mean->Mean());
+  const TrialRecord* best = by_mean;
+  double best_score = *posterior[static_cast<size_t>(by_mean - trials_.data())];
   for (size_t i = 0; i < trials_.size(); ++i) {
     const TrialRecord& t = trials_[i];
-    std::optional<double> mean = t.Mean();
-    if (!mean || !Confirmed(t)) continue;
-    if (!posterior.empty() && posterior[i]) {
-      if (!best || *posterior[i] > best_score) best = &t, best_score = *posterior[i];
-    } else if (!best || Better(*mean, *best->Mean())) {
-      best = &t;
-    }
+    if (&t == by_mean || !t.Mean() || !Confirmed(t) || !posterior[i]) continue;
+    double se = noise * std::sqrt(1.0 / t.valid_count() + 1.0 / by_mean->valid_count());
+    bool tied = std::fabs(*t.Mean() - *by_mean->Mean()) <= 2 * se;
+    if (tied && *posterior[i] > best_score) best = &t, best_score = *posterior[i];
   }
   return best;
 }

@@ -152,6 +152,21 @@ TEST_F(TuningTest, StopsAtMaxSamplesAndMaxMinutes) {
   by_samples.Record(Valid(1));
   EXPECT_EQ(by_samples.Next(0).reason, "budget spent: max_samples (2)");
 
+  // No new configuration starts when the samples left could not confirm it.
+  settings_.max_samples = 4;
+  settings_.confirm_samples = 3;
+  TuningSession short_of_samples = Make({{1, 0}, {2, 0}});
+  short_of_samples.Next(0);
+  short_of_samples.Record(Valid(1));  // the baseline's one sample
+  ASSERT_EQ(short_of_samples.Next(0).config, (Config{1, 0}));
+  short_of_samples.Record(Valid(0.5));  // clearly worse: not measured again
+  Step stop = short_of_samples.Next(0);
+  EXPECT_EQ(stop.kind, Step::Kind::kDone);
+  EXPECT_EQ(stop.reason,
+            "budget spent: max_samples (4); the 2 left could not confirm another "
+            "configuration");
+  settings_.confirm_samples = 1;
+
   settings_.max_samples = 0;
   settings_.max_minutes = 1.5;
   TuningSession by_time = Make({{1, 0}, {2, 0}});
@@ -282,15 +297,15 @@ TEST_F(TuningTest, AChallengerIsMeasuredAgainBeforeItCanWin) {
 
 TEST_F(TuningTest, ASingleLuckySampleNeverBecomesTheRecommendation) {
   settings_.confirm_samples = 3;
-  settings_.max_samples = 3;  // the budget ends right after the lucky sample
+  settings_.max_minutes = 1;  // the budget ends right after the lucky sample
   TuningSession session = Make({{1, 0}});
   session.Next(0);
   session.Record(Valid(100));
   session.Next(0);
   session.Record(Valid(101));
-  session.Next(0);
+  ASSERT_EQ(session.Next(0).config, (Config{1, 0}));
   session.Record(Valid(180));
-  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  EXPECT_EQ(session.Next(61).kind, Step::Kind::kDone);
   json report = session.Report({1, "completed", "budget", "", 1, ""});
   EXPECT_EQ(report["best"]["trial"], 0);
   EXPECT_EQ(report["improvement_pct"], 0.0);
