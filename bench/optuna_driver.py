@@ -194,9 +194,19 @@ def boolean(n, noise):
             log_normal(truth, noise), "max", 100 * math.exp(best))
 
 
-def run(suggest, truth, sample, goal, optimum, seed, budget, multivariate):
+def run(suggest, truth, sample, goal, optimum, seed, budget, multivariate,
+        constraints=()):
+    """constraints: Python expressions over the knobs (the restrictions hone_bench
+    passes are written in the part of hone's constraint syntax that Python shares).
+    A suggestion that violates one is never run and does not count as an
+    evaluation, as a user's objective that checks them first would do; TPE learns
+    it as infeasible through its constraints_func, with the worst possible value."""
     rng = random.Random(seed * 7919 + 17)
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=multivariate)
+    compiled = [compile(c, "<constraint>", "eval") for c in constraints]
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, multivariate=multivariate,
+        constraints_func=(lambda t: t.user_attrs["violation"]) if compiled else None)
+    worst = 1e300 if goal == "min" else -1e300
     study = optuna.create_study(direction="maximize" if goal == "max" else "minimize",
                                 sampler=sampler)
     gap = (lambda v: (optimum - v) / abs(optimum)) if goal == "max" else (
@@ -205,9 +215,18 @@ def run(suggest, truth, sample, goal, optimum, seed, budget, multivariate):
     to_within = [budget + 1] * len(WITHIN)
     gaps = [math.nan] * len(CHECKPOINTS)
     best_measured = None
-    for n in range(1, budget + 1):
+    n = 0
+    suggestions = 0
+    while n < budget and suggestions < 100 * budget:
+        suggestions += 1
         trial = study.ask()
         c = suggest(trial)
+        feasible = all(_holds(e, c) for e in compiled)
+        trial.set_user_attr("violation", (0.0,) if feasible else (1.0,))
+        if not feasible:
+            study.tell(trial, worst)
+            continue
+        n += 1
         measured = sample(c, rng)
         if measured is None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -234,12 +253,22 @@ def run(suggest, truth, sample, goal, optimum, seed, budget, multivariate):
     return to_within, gaps, recommended_well
 
 
+def _holds(expression, config):
+    try:
+        return bool(eval(expression, {"__builtins__": {}, "min": min, "max": max,
+                                      "abs": abs}, dict(config)))
+    except ZeroDivisionError:
+        return False
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--problem", required=True)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget", type=int, default=200)
     parser.add_argument("--optimum", type=float, required=True)
+    parser.add_argument("--constraints", default="[]",
+                        help="JSON list of constraint expressions (see run())")
     args = parser.parse_args()
     kind, _, arg = args.problem.partition(":")
     if kind == "reference":
@@ -265,7 +294,7 @@ def main():
         good = 0
         for seed in range(1, args.seeds + 1):
             w, g, ok = run(suggest, truth, sample, goal, args.optimum, seed, args.budget,
-                           multivariate)
+                           multivariate, json.loads(args.constraints))
             for i, x in enumerate(w):
                 within[i].append(x)
             for i, x in enumerate(g):

@@ -60,14 +60,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <condition_variable>
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -90,7 +95,20 @@ struct Problem {
   // One noisy measurement.
   std::function<std::optional<double>(const Config&, std::mt19937_64&)> sample;
   double optimum = 0;
+  // Constraints the space holds, as the config would write them (for the driver).
+  std::vector<std::string> constraints;
 };
+
+// printf into a string: problems run in parallel, and print in order at the end.
+__attribute__((format(printf, 2, 3))) void Append(std::string* out, const char* format,
+                                                  ...) {
+  va_list args;
+  va_start(args, format);
+  char line[1024];
+  vsnprintf(line, sizeof line, format, args);
+  va_end(args);
+  *out += line;
+}
 
 double FindOptimum(const Problem& p) {
   double best = p.goal == Goal::kMax ? -INFINITY : INFINITY;
@@ -122,7 +140,8 @@ Problem ReferenceSurface(double noise) {
 }
 
 // A Kernel Tuner cache file: minimise `time`.
-std::optional<Problem> KernelTunerSpace(const std::string& path) {
+std::optional<Problem> KernelTunerSpace(const std::string& path,
+                                        const std::vector<std::string>& constraints = {}) {
   std::string command = "gzip -dc '" + path + "'";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return std::nullopt;
@@ -141,7 +160,9 @@ std::optional<Problem> KernelTunerSpace(const std::string& path) {
   for (const json& key : data["tune_params_keys"])
     knobs.push_back(
         {key.get<std::string>(), data["tune_params"][key.get<std::string>()], 0});
-  if (!SearchSpace::Create(knobs, &p.space).ok()) return std::nullopt;
+  if (!SearchSpace::Create(knobs, constraints, &p.space).ok()) return std::nullopt;
+  p.constraints = constraints;
+  if (!constraints.empty()) p.name += " + restrictions";
   auto table =
       std::make_shared<std::map<std::string, std::pair<double, std::vector<double>>>>();
   for (const auto& [key, record] : data["cache"].items()) {
@@ -173,9 +194,9 @@ std::optional<Problem> KernelTunerSpace(const std::string& path) {
   // The baseline: the first configuration that runs (honed needs a valid one).
   for (uint64_t n = 0; n < p.space.Size(); ++n) {
     Config c = ConfigFromNumber(p.space, n);
-    if (!p.truth(c)) continue;
+    if (!p.truth(c) || !p.space.Feasible(c)) continue;
     for (size_t i = 0; i < knobs.size(); ++i) knobs[i].default_index = c[i];
-    SearchSpace::Create(knobs, &p.space);
+    SearchSpace::Create(knobs, constraints, &p.space);
     break;
   }
   p.optimum = FindOptimum(p);
@@ -308,24 +329,61 @@ Problem BooleanProblem(int n, double noise) {
 
 // Optuna's TPE (default and multivariate) on the same problem, through
 // bench/optuna_driver.py with Debian's python3-optuna; prints its rows.
-void RunOptuna(const std::string& problem, double optimum, int seeds, int budget) {
+// Constraints reach the driver as a JSON list (their syntax is also Python's).
+std::string RunOptuna(const std::string& problem, const Problem& p, int seeds, int budget) {
   std::string driver = std::string(HONE_SOURCE_DIR) + "/bench/optuna_driver.py";
+  char optimum[64];
+  snprintf(optimum, sizeof optimum, "%.17g", p.optimum);
   std::string command =
       "/usr/bin/python3 -c 'import optuna' 2>/dev/null && /usr/bin/python3 '" + driver +
       "' --problem '" + problem + "' --seeds " + std::to_string(seeds) + " --budget " +
-      std::to_string(budget) + " --optimum " + std::to_string(optimum) + " 2>&1";
+      std::to_string(budget) + " --optimum " + optimum;
+  if (!p.constraints.empty())
+    command += " --constraints '" + json(p.constraints).dump() + "'";
+  command += " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   char line[512];
-  bool any = false;
-  while (pipe && fgets(line, sizeof line, pipe)) {
-    fputs(line, stdout);
-    fflush(stdout);
-    any = true;
-  }
+  std::string out;
+  while (pipe && fgets(line, sizeof line, pipe)) out += line;
   if (pipe) pclose(pipe);
-  if (!any)
-    printf(
-        "  (optuna: python3-optuna is not installed; apt-get install python3-optuna)\n");
+  if (out.empty())
+    out = "  (optuna: python3-optuna is not installed; apt-get install python3-optuna)\n";
+  return out;
+}
+
+// Random search's exact median evaluations to a configuration within each of
+// kWithin, one evaluation per configuration (no baseline or confirmations): a lower
+// bound for the random row, for spaces small enough to count. Uniform draws without
+// repeats over `total` configurations of which `good` qualify: the chance that the
+// first n miss them all is prod_{i<n} (total - good - i) / (total - i).
+std::string ExactRandom(const Problem& p, const std::vector<double>& within) {
+  double size = 1;
+  for (const Knob& knob : p.space.knobs()) size *= static_cast<double>(knob.values.size());
+  if (size > 2e6) return "";
+  std::vector<uint64_t> good(within.size(), 0);
+  uint64_t total = 0;
+  for (uint64_t n = 0; n < p.space.Size(); ++n) {
+    Config c = ConfigFromNumber(p.space, n);
+    if (!p.space.Feasible(c)) continue;  // random search never draws these
+    ++total;
+    std::optional<double> v = p.truth(c);
+    if (!v) continue;
+    double gap = p.goal == Goal::kMax ? (p.optimum - *v) / std::fabs(p.optimum)
+                                      : (*v - p.optimum) / std::fabs(p.optimum);
+    for (size_t i = 0; i < within.size(); ++i) good[i] += gap <= within[i];
+  }
+  std::string out = "  random, exact median (a lower bound for the row above):";
+  for (size_t i = 0; i < within.size(); ++i) {
+    double miss = 1;
+    uint64_t n = 0;
+    while (miss > 0.5 && n < total) {
+      miss *= static_cast<double>(total - good[i] - n) / static_cast<double>(total - n);
+      ++n;
+    }
+    out += " " + std::to_string(n) + " to " + std::to_string(std::lround(within[i] * 100)) + "%" +
+           (i + 1 < within.size() ? "," : "\n");
+  }
+  return out;
 }
 
 struct RunResult {
@@ -381,6 +439,12 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
         if (const TrialRecord* best = session.Best())
           result.gap_at[i] = Gap(p, *p.truth(best->config));
   }
+  // A run may end a few samples early (none left to confirm another configuration):
+  // its final recommendation stands for the checkpoints it did not reach.
+  for (size_t i = 0; i < kCheckpoints.size(); ++i)
+    if (evaluations < kCheckpoints[i] && kCheckpoints[i] <= budget)
+      if (const TrialRecord* best = session.Best())
+        result.gap_at[i] = Gap(p, *p.truth(best->config));
   if (const TrialRecord* best = session.Best(); best && best_measured) {
     double recommended = *p.truth(best->config);
     result.recommended_well =
@@ -395,8 +459,9 @@ T Median(std::vector<T> v) {
   return v.empty() ? T() : v[v.size() / 2];
 }
 
-void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int seeds,
-                int budget, const std::string& optuna_problem) {
+std::string RunProblem(const Problem& p, const std::vector<std::string>& tuners,
+                       int seeds, int budget, const std::string& optuna_problem) {
+  std::string out;
   // Size() saturates: 33^20 is about 2e30.
   double size = 1;
   for (const Knob& knob : p.space.knobs())
@@ -406,9 +471,9 @@ void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int se
     snprintf(configurations, sizeof configurations, "%.0f", size);
   else
     snprintf(configurations, sizeof configurations, "%.2g", size);
-  printf("\n%s: %s configurations, optimum %.4g (%s)\n", p.name.c_str(), configurations,
+  Append(&out, "\n%s: %s configurations, optimum %.4g (%s)\n", p.name.c_str(), configurations,
          p.optimum, p.goal == Goal::kMax ? "max" : "min");
-  printf("  %-10s %8s %8s %8s   %9s %9s %9s %9s %9s\n", "tuner", "to 1%", "to 2%",
+  Append(&out, "  %-10s %8s %8s %8s   %9s %9s %9s %9s %9s\n", "tuner", "to 1%", "to 2%",
          "to 5%", "gap@25", "gap@50", "gap@100", "gap@200", "rec<=1%");
   for (const std::string& tuner : tuners) {
     std::vector<std::vector<int>> within(kWithin.size());
@@ -421,7 +486,7 @@ void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int se
       for (size_t i = 0; i < kCheckpoints.size(); ++i)
         if (!std::isnan(r.gap_at[i])) gaps[i].push_back(r.gap_at[i]);
     }
-    printf("  %-10s", tuner.c_str());
+    Append(&out, "  %-10s", tuner.c_str());
     for (auto& w : within) {
       int m = Median(w);
       char cell[16];
@@ -429,15 +494,50 @@ void RunProblem(const Problem& p, const std::vector<std::string>& tuners, int se
         snprintf(cell, sizeof cell, ">%d", budget);
       else
         snprintf(cell, sizeof cell, "%d", m);
-      printf(" %8s", cell);
+      Append(&out, " %8s", cell);
     }
-    printf("  ");
-    for (auto& g : gaps) printf(" %8.2f%%", g.empty() ? NAN : 100 * Median(g));
-    printf(" %8.0f%%\n", 100.0 * recommended_well / seeds);
+    Append(&out, "  ");
+    for (auto& g : gaps) Append(&out, " %8.2f%%", g.empty() ? NAN : 100 * Median(g));
+    Append(&out, " %8.0f%%\n", 100.0 * recommended_well / seeds);
+  }
+  if (std::find(tuners.begin(), tuners.end(), "random") != tuners.end())
+    out += ExactRandom(p, kWithin);
+  if (!optuna_problem.empty()) out += RunOptuna(optuna_problem, p, seeds, budget);
+  return out;
+}
+
+// Runs `tasks` on `threads` threads and prints each one's text in order, as soon as
+// it and those before it are done.
+void RunInOrder(const std::vector<std::function<std::string()>>& tasks, int threads) {
+  std::vector<std::optional<std::string>> results(tasks.size());
+  std::mutex mutex;
+  std::condition_variable done;
+  size_t next = 0;
+  auto worker = [&] {
+    for (;;) {
+      size_t i;
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (next == tasks.size()) return;
+        i = next++;
+      }
+      std::string text = tasks[i]();
+      std::lock_guard<std::mutex> lock(mutex);
+      results[i] = std::move(text);
+      done.notify_all();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < std::max(1, threads); ++t) pool.emplace_back(worker);
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    std::unique_lock<std::mutex> lock(mutex);
+    done.wait(lock, [&] { return results[i].has_value(); });
+    fputs(results[i]->c_str(), stdout);
     fflush(stdout);
   }
-  if (!optuna_problem.empty()) RunOptuna(optuna_problem, p.optimum, seeds, budget);
+  for (std::thread& t : pool) t.join();
 }
+
 
 void ProposalCost(const std::vector<int>& observations) {
   printf("\nmodel strategy: time per proposal (ms), knobs of 10 values each\n");
@@ -481,12 +581,24 @@ void ProposalCost(const std::vector<int>& observations) {
   }
 }
 
+// The restrictions of CLBlast's GEMM kernel, as Kernel Tuner's GEMM example states
+// them (and as a hone config would): exactly the configurations in the cache.
+const std::vector<std::string> kGemmRestrictions = {
+    "KWG % KWI == 0",
+    "MWG % (MDIMC * VWM) == 0",
+    "NWG % (NDIMC * VWN) == 0",
+    "MWG % (MDIMA * VWM) == 0",
+    "NWG % (NDIMB * VWN) == 0",
+    "KWG % ((MDIMC * NDIMC) / MDIMA) == 0",
+    "KWG % ((MDIMC * NDIMC) / NDIMB) == 0"};
+
 }  // namespace
 }  // namespace hone
 
 int main(int argc, char** argv) {
   int seeds = 20, budget = 200;
-  bool quick = false, cost_only = false, optuna = true;
+  bool quick = false, cost_only = false, optuna = true, full = false;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string data = "../shared/bench-data";
   std::vector<std::string> only;  // --problems: name substrings
   for (int i = 1; i < argc; ++i) {
@@ -495,8 +607,12 @@ int main(int argc, char** argv) {
       seeds = std::atoi(argv[++i]);
     else if (arg == "--data" && i + 1 < argc)
       data = argv[++i];
+    else if (arg == "--jobs" && i + 1 < argc)
+      threads = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--quick")
       quick = true;
+    else if (arg == "--full")
+      full = true;
     else if (arg == "--cost")
       cost_only = true;
     else if (arg == "--no-optuna")
@@ -512,8 +628,8 @@ int main(int argc, char** argv) {
       }
     } else {
       fprintf(stderr,
-              "usage: hone_bench [--seeds N] [--data DIR] [--quick] [--cost] "
-              "[--no-optuna] [--problems SUBSTR[,SUBSTR...]]\n");
+              "usage: hone_bench [--seeds N] [--data DIR] [--jobs N] [--quick] [--full] "
+              "[--cost] [--no-optuna] [--problems SUBSTR[,SUBSTR...]]\n");
       return 2;
     }
   }
@@ -530,44 +646,75 @@ int main(int argc, char** argv) {
       "'gap@K' the median true gap of the recommendation after K evaluations;\n"
       "'rec<=1%%' the share of runs whose final recommendation is truly within 1%% of\n"
       "the best configuration the run measured.\n");
+  fflush(stdout);
   auto selected = [&](const std::string& name) {
     return only.empty() ||
            std::any_of(only.begin(), only.end(), [&](const std::string& s) {
              return name.find(s) != std::string::npos;
            });
   };
-  std::vector<std::string> tuners = {"model", "random"};
-  for (double noise : {0.01, 0.03, 0.05})
-    if (hone::Problem p = hone::ReferenceSurface(noise); selected(p.name))
-      hone::RunProblem(p, tuners, seeds, budget,
-                       optuna ? "reference:" + std::to_string(noise) : "");
-  for (const char* file :
-       {"kt_convolution_RTX_2080_Ti.json.gz", "kt_convolution_RTX_3090.json.gz",
-        "kt_gemm_RTX_2080_Ti.json.gz"}) {
-    std::string name = file;
-    if (!selected(name.substr(0, name.find(".json")))) continue;
-    std::optional<hone::Problem> p = hone::KernelTunerSpace(data + "/" + file);
-    if (!p) {
-      printf("\n%s: cannot read it under %s (give --data DIR)\n", file, data.c_str());
+  const std::vector<std::string> tuners = {"model", "random"};
+  // Each problem is a task; they run in parallel and print in this order.
+  std::vector<std::function<std::string()>> tasks;
+  auto add = [&](const std::string& name, std::function<hone::Problem()> make,
+                 const std::string& optuna_problem) {
+    if (!selected(name)) return;
+    tasks.push_back([=] {
+      return hone::RunProblem(make(), tuners, seeds, budget, optuna ? optuna_problem : "");
+    });
+  };
+  for (double noise : {0.01, 0.03, 0.05}) {
+    hone::Problem p = hone::ReferenceSurface(noise);
+    add(p.name, [p] { return p; }, "reference:" + std::to_string(noise));
+  }
+  struct KernelFile {
+    const char* file;
+    std::vector<std::string> restrictions;
+  };
+  for (const KernelFile& kernel :
+       {KernelFile{"kt_convolution_RTX_2080_Ti.json.gz", {}},
+        KernelFile{"kt_convolution_RTX_3090.json.gz", {}},
+        KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", {}},
+        KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", hone::kGemmRestrictions}}) {
+    std::string name = kernel.file;
+    name = name.substr(0, name.find(".json"));
+    if (!kernel.restrictions.empty()) name += " + restrictions";
+    std::string path = data + "/" + kernel.file;
+    if (selected(name) && access(path.c_str(), R_OK) != 0) {
+      printf("\n%s: cannot read %s (give --data DIR)\n", name.c_str(), path.c_str());
       continue;
     }
-    hone::RunProblem(*p, tuners, seeds, budget, optuna ? "kt:" + data + "/" + file : "");
+    add(name,
+        [path, restrictions = kernel.restrictions] {
+          std::optional<hone::Problem> p = hone::KernelTunerSpace(path, restrictions);
+          if (!p) {
+            hone::Problem unreadable;
+            unreadable.name = path + " (unreadable)";
+            return unreadable;
+          }
+          return *p;
+        },
+        "kt:" + path);
   }
+  // By default the classic functions run at 3% noise; --full adds 1% and 5%.
+  std::vector<double> classic_noise = {0.03};
+  if (full) classic_noise = {0.01, 0.03, 0.05};
   for (const hone::ClassicFunction& function : hone::ClassicFunctions())
     for (int dims : {2, 5, 10, 20})
-      for (double noise : {0.01, 0.03, 0.05})
-        if (hone::Problem p = hone::ClassicProblem(function, dims, noise);
-            selected(p.name))
-          hone::RunProblem(p, tuners, seeds, budget,
-                           optuna ? "classic:" + function.name + ":" +
-                                        std::to_string(dims) + ":" + std::to_string(noise)
-                                  : "");
+      for (double noise : classic_noise) {
+        hone::Problem p = hone::ClassicProblem(function, dims, noise);
+        add(p.name, [p] { return p; },
+            "classic:" + function.name + ":" + std::to_string(dims) + ":" +
+                std::to_string(noise));
+      }
   for (int n : {12, 16})
-    for (double noise : {0.01, 0.03, 0.05})
-      if (hone::Problem p = hone::BooleanProblem(n, noise); selected(p.name))
-        hone::RunProblem(
-            p, tuners, seeds, budget,
-            optuna ? "boolean:" + std::to_string(n) + ":" + std::to_string(noise) : "");
+    for (double noise : {0.01, 0.03, 0.05}) {
+      std::string name = "boolean 2^" + std::to_string(n) + ", " + hone::Percent(noise) +
+                         "% noise";
+      add(name, [n, noise] { return hone::BooleanProblem(n, noise); },
+          "boolean:" + std::to_string(n) + ":" + std::to_string(noise));
+    }
+  hone::RunInOrder(tasks, threads);
   if (!only.empty()) return 0;
   hone::ProposalCost(quick ? std::vector<int>{50, 200} : std::vector<int>{50, 200, 500});
   return 0;
