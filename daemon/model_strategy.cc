@@ -10,6 +10,7 @@ namespace {
 constexpr uint64_t kEnumerateLimit = 4096;
 constexpr int kRandomCandidates = 600;
 constexpr int kMutationCandidates = 300;
+constexpr int kPerturbCandidates = 300;
 // At most this many other options of a categorical knob count as its neighbours.
 constexpr size_t kCategoricalMoves = 8;
 // Refit the hyperparameters after this many new observations.
@@ -219,6 +220,26 @@ std::vector<Config> ModelStrategy::Candidates() {
       size_t d = std::uniform_int_distribution<size_t>(0, c.size() - 1)(rng_);
       c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
           0, space_->knob(d).values.size() - 1)(rng_));
+    }
+    add(std::move(c));
+  }
+  // Small moves of a few knobs at once around the best: in many dimensions a good
+  // step changes several knobs a little, which neither single-knob moves nor
+  // random reassignments find.
+  for (int i = 0; i < kPerturbCandidates && !top.empty(); ++i) {
+    Config c = top[0]->config;
+    int moves = 1 + std::min(3, static_cast<int>(std::geometric_distribution<int>(0.5)(rng_)));
+    for (int m = 0; m < moves; ++m) {
+      size_t d = std::uniform_int_distribution<size_t>(0, c.size() - 1)(rng_);
+      int n = static_cast<int>(space_->knob(d).values.size());
+      if (n < 2) continue;
+      if (space_->knob(d).type == KnobType::kCategorical) {
+        c[d] = static_cast<uint32_t>(std::uniform_int_distribution<int>(0, n - 1)(rng_));
+      } else {
+        int step = std::uniform_int_distribution<int>(1, std::max(1, n / 10))(rng_);
+        if (rng_() & 1) step = -step;
+        c[d] = static_cast<uint32_t>(std::clamp(static_cast<int>(c[d]) + step, 0, n - 1));
+      }
     }
     add(std::move(c));
   }
