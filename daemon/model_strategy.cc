@@ -8,9 +8,12 @@ namespace hone {
 namespace {
 // Spaces up to this size are scored exhaustively by the model.
 constexpr uint64_t kEnumerateLimit = 4096;
-constexpr int kRandomCandidates = 600;
-constexpr int kMutationCandidates = 300;
-constexpr int kPerturbCandidates = 300;
+constexpr size_t kRandomCandidates = 600;
+constexpr size_t kMutationCandidates = 300;
+constexpr size_t kPerturbCandidates = 300;
+constexpr size_t kPairCandidates = 300;
+// Up to this many observations every kind of candidate comes in full number.
+constexpr size_t kFullCandidatesUpTo = 250;
 // At most this many other options of a categorical knob count as its neighbours.
 constexpr size_t kCategoricalMoves = 8;
 // Refit the hyperparameters after this many new observations.
@@ -189,8 +192,15 @@ std::vector<Config> ModelStrategy::Candidates() {
       candidates.push_back(std::move(c));
   };
   // Random configurations; where constraints exclude many, more draws to find some.
-  int wanted = kRandomCandidates;
-  for (int draws = 0; wanted > 0 && draws < 20 * kRandomCandidates; ++draws) {
+  // Every candidate costs a prediction, and a prediction's cost grows with the
+  // observations: past kFullCandidatesUpTo of them, fewer candidates of each kind
+  // (the model then knows the space well, and the search is mostly local).
+  double share = std::clamp(static_cast<double>(kFullCandidatesUpTo) /
+                                static_cast<double>(std::max<size_t>(1, observations_.size())),
+                            0.5, 1.0);
+  auto scaled = [share](size_t count) { return static_cast<size_t>(count * share); };
+  int wanted = static_cast<int>(scaled(kRandomCandidates));
+  for (size_t draws = 0; wanted > 0 && draws < 20 * kRandomCandidates; ++draws) {
     Config c(space_->dims());
     for (size_t d = 0; d < c.size(); ++d)
       c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
@@ -211,10 +221,18 @@ std::vector<Config> ModelStrategy::Candidates() {
     for (Config& c : Neighbours(o->config, {-1, 1})) add(std::move(c));
   // Two knobs at once around the best: constraints often couple them, so that no
   // single step from a good configuration stays feasible.
-  if (!top.empty())
+  // Many knobs make many pairs: a random share of them, to bound the cost.
+  if (!top.empty()) {
+    std::vector<Config> pairs;
     for (const Config& first : Neighbours(top[0]->config, {-1, 1}, false))
-      for (Config& c : Neighbours(first, {-1, 1})) add(std::move(c));
-  for (int i = 0; i < kMutationCandidates && !top.empty(); ++i) {
+      for (Config& c : Neighbours(first, {-1, 1})) pairs.push_back(std::move(c));
+    if (pairs.size() > scaled(kPairCandidates)) {
+      std::shuffle(pairs.begin(), pairs.end(), rng_);
+      pairs.resize(scaled(kPairCandidates));
+    }
+    for (Config& c : pairs) add(std::move(c));
+  }
+  for (size_t i = 0; i < scaled(kMutationCandidates) && !top.empty(); ++i) {
     Config c = top[static_cast<size_t>(i) % top.size()]->config;
     for (int m = 0; m < 3; ++m) {
       size_t d = std::uniform_int_distribution<size_t>(0, c.size() - 1)(rng_);
@@ -226,7 +244,7 @@ std::vector<Config> ModelStrategy::Candidates() {
   // Small moves of a few knobs at once around the best: in many dimensions a good
   // step changes several knobs a little, which neither single-knob moves nor
   // random reassignments find.
-  for (int i = 0; i < kPerturbCandidates && !top.empty(); ++i) {
+  for (size_t i = 0; i < scaled(kPerturbCandidates) && !top.empty(); ++i) {
     Config c = top[0]->config;
     int moves = 1 + std::min(3, static_cast<int>(std::geometric_distribution<int>(0.5)(rng_)));
     for (int m = 0; m < moves; ++m) {
