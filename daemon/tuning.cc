@@ -295,6 +295,7 @@ struct TuningSession::SurfaceModel {
       : gp(space.dims(), space.Categorical()) {}
   GaussianProcess gp;
   int64_t samples = -1;    // samples_valid_ when last computed
+  size_t trials = 0;       // trials_.size() when last computed
   int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
   std::vector<std::optional<double>> scores;
 };
@@ -302,8 +303,9 @@ struct TuningSession::SurfaceModel {
 const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const {
   if (!surface_) surface_ = std::make_shared<SurfaceModel>(*space_);
   SurfaceModel& m = *surface_;
-  if (m.samples == samples_valid_) return m.scores;
+  if (m.samples == samples_valid_ && m.trials == trials_.size()) return m.scores;
   m.samples = samples_valid_;
+  m.trials = trials_.size();
   m.scores.clear();
   size_t measured = static_cast<size_t>(std::count_if(
       trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
