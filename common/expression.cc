@@ -322,7 +322,15 @@ class Parser {
       return ErrorAt(name, "expected a value but found '" + name.text + "'");
     if (IsSymbol("(")) return ParseCall(name, out);
     Expression::Variable variable = resolve_(name.text);
-    if (!variable.found) return ErrorAt(name, "unknown knob '" + name.text + "'");
+    if (!variable.found) {
+      // `intra-op` reads as intra minus op: say how to write such a name.
+      size_t end = static_cast<size_t>(name.column - 1) + name.text.size();
+      std::string hint = end < text_.size() && (text_[end] == '-' || text_[end] == ':')
+                             ? " (write a knob name with other characters between "
+                               "backquotes: `intra-op.threads`)"
+                             : "";
+      return ErrorAt(name, "unknown knob '" + name.text + "'" + hint);
+    }
     node.op = Op::kVariable;
     node.slot = variable.slot;
     node.numeric = variable.numeric;

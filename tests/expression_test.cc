@@ -137,6 +137,9 @@ TEST(ExpressionTest, SyntaxErrorsSayWhereAndWhat) {
 
 TEST(ExpressionTest, UnknownNamesAndFunctionsAreErrors) {
   EXPECT_EQ(ErrorOf("blok_x * b <= 1024"), "at column 1: unknown knob 'blok_x'");
+  EXPECT_EQ(ErrorOf("intra-op.threads > 2"),
+            "at column 1: unknown knob 'intra' (write a knob name with other characters "
+            "between backquotes: `intra-op.threads`)");
   EXPECT_EQ(ErrorOf("sqrt(a) < 2"),
             "at column 1: unknown function 'sqrt'; there are min, max, abs");
   EXPECT_EQ(ErrorOf("abs(a, b) < 2"), "at column 1: abs() takes one argument");
