@@ -201,10 +201,7 @@ std::vector<Config> ModelStrategy::Candidates() {
   auto scaled = [share](size_t count) { return static_cast<size_t>(count * share); };
   int wanted = static_cast<int>(scaled(kRandomCandidates));
   for (size_t draws = 0; wanted > 0 && draws < 20 * kRandomCandidates; ++draws) {
-    Config c(space_->dims());
-    for (size_t d = 0; d < c.size(); ++d)
-      c[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
-          0, space_->knob(d).values.size() - 1)(rng_));
+    Config c = RandomConfig(*space_, rng_);
     if (!space_->Feasible(c)) continue;
     --wanted;
     add(std::move(c));

@@ -16,6 +16,14 @@ Config ConfigFromNumber(const SearchSpace& space, uint64_t number) {
   return config;
 }
 
+Config RandomConfig(const SearchSpace& space, std::mt19937_64& rng) {
+  Config config(space.dims());
+  for (size_t d = 0; d < config.size(); ++d)
+    config[d] = static_cast<uint32_t>(
+        std::uniform_int_distribution<size_t>(0, space.knob(d).values.size() - 1)(rng));
+  return config;
+}
+
 std::string Strategy::ExhaustedReason() const {
   return "every configuration of the space was explored";
 }
@@ -39,10 +47,7 @@ std::optional<Config> RandomStrategy::Ask() {
     // the space out, so each knob is drawn on its own, and repeats are skipped (in
     // such a space they are rare).
     while (!gave_up_) {
-      Config config(space_->dims());
-      for (size_t d = 0; d < config.size(); ++d)
-        config[d] = static_cast<uint32_t>(std::uniform_int_distribution<size_t>(
-            0, space_->knob(d).values.size() - 1)(rng_));
+      Config config = RandomConfig(*space_, rng_);
       if (!space_->Feasible(config) || !told_.insert(SearchSpace::Key(config)).second) {
         gave_up_ = ++infeasible >= kMaxInfeasibleDraws;
         continue;

@@ -81,4 +81,8 @@ std::unique_ptr<Strategy> MakeStrategy(const std::string& name, const SearchSpac
 // Configuration number <-> Config, mixed radix with the last knob fastest.
 Config ConfigFromNumber(const SearchSpace& space, uint64_t number);
 
+// A configuration with each knob's option drawn uniformly, on its own (feasible or
+// not).
+Config RandomConfig(const SearchSpace& space, std::mt19937_64& rng);
+
 }  // namespace hone

@@ -59,6 +59,7 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
     if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
   }
   current_told_ = true;
+  surface_.reset();  // a new history: the recommendation's model starts again
 }
 
 bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
@@ -85,13 +86,17 @@ bool TuningSession::Confirmed(const TrialRecord& trial) const {
   return trial.baseline || trial.valid_count() >= needed;
 }
 
+const TrialRecord* TuningSession::BestByMean(const TrialRecord* except) const {
+  const TrialRecord* best = nullptr;
+  for (const TrialRecord& t : trials_)
+    if (&t != except && t.Mean() && Confirmed(t) && (!best || Better(*t.Mean(), *best->Mean())))
+      best = &t;
+  return best;
+}
+
 bool TuningSession::Challenges(const TrialRecord& trial) const {
   std::optional<double> mean = trial.Mean();
-  const TrialRecord* incumbent = nullptr;
-  for (const TrialRecord& t : trials_)
-    if (&t != &trial && t.Mean() && Confirmed(t) &&
-        (!incumbent || Better(*t.Mean(), *incumbent->Mean())))
-      incumbent = &t;
+  const TrialRecord* incumbent = BestByMean(&trial);
   if (!mean || !incumbent) return mean.has_value();
   // Within two standard errors of one sample of the incumbent counts as a tie.
   double band = 2 * RelativeNoise() * std::fabs(*incumbent->Mean());
@@ -295,7 +300,6 @@ struct TuningSession::SurfaceModel {
       : gp(space.dims(), space.Categorical()) {}
   GaussianProcess gp;
   int64_t samples = -1;    // samples_valid_ when last computed
-  size_t trials = 0;       // trials_.size() when last computed
   int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
   std::vector<std::optional<double>> scores;
 };
@@ -303,9 +307,10 @@ struct TuningSession::SurfaceModel {
 const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const {
   if (!surface_) surface_ = std::make_shared<SurfaceModel>(*space_);
   SurfaceModel& m = *surface_;
-  if (m.samples == samples_valid_ && m.trials == trials_.size()) return m.scores;
+  // Only a new valid sample changes the model; a trial without one has no score
+  // (the scores cover the trials there were when it was computed).
+  if (m.samples == samples_valid_) return m.scores;
   m.samples = samples_valid_;
-  m.trials = trials_.size();
   m.scores.clear();
   size_t measured = static_cast<size_t>(std::count_if(
       trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
@@ -344,20 +349,19 @@ const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const
     m.gp.Condition(x, y);
   }
   std::vector<std::vector<double>> points;
-  for (const TrialRecord& t : trials_) points.push_back(space_->Normalized(t.config));
+  for (const TrialRecord& t : trials_)
+    if (t.Mean()) points.push_back(space_->Normalized(t.config));
   std::vector<GaussianProcess::Prediction> predictions = m.gp.PredictMany(points);
-  for (size_t i = 0; i < trials_.size(); ++i)
-    m.scores.push_back(trials_[i].Mean() ? std::optional<double>(predictions[i].mean)
-                                         : std::nullopt);
+  size_t next = 0;
+  for (const TrialRecord& t : trials_)
+    m.scores.push_back(t.Mean() ? std::optional<double>(predictions[next++].mean)
+                                : std::nullopt);
   return m.scores;
 }
 
 const TrialRecord* TuningSession::Best() const {
   // The best mean among the confirmed trials ...
-  const TrialRecord* by_mean = nullptr;
-  for (const TrialRecord& t : trials_)
-    if (t.Mean() && Confirmed(t) && (!by_mean || Better(*t.Mean(), *by_mean->Mean())))
-      by_mean = &t;
+  const TrialRecord* by_mean = BestByMean();
   const std::vector<std::optional<double>>& posterior = PosteriorScores();
   if (!by_mean || posterior.empty()) return by_mean;
   // ... unless other confirmed trials are statistically tied with it: then the one
@@ -367,7 +371,7 @@ const TrialRecord* TuningSession::Best() const {
   double best_score = *posterior[static_cast<size_t>(by_mean - trials_.data())];
   for (size_t i = 0; i < trials_.size(); ++i) {
     const TrialRecord& t = trials_[i];
-    if (&t == by_mean || !t.Mean() || !Confirmed(t) || !posterior[i]) continue;
+    if (&t == by_mean || i >= posterior.size() || !posterior[i] || !Confirmed(t)) continue;
     double se = noise * std::sqrt(1.0 / t.valid_count() + 1.0 / by_mean->valid_count());
     bool tied = std::fabs(*t.Mean() - *by_mean->Mean()) <= 2 * se;
     if (tied && *posterior[i] > best_score) best = &t, best_score = *posterior[i];

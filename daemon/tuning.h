@@ -133,6 +133,8 @@ class TuningSession {
   // True when `trial` looks as good as the best confirmed trial (within the noise).
   bool Challenges(const TrialRecord& trial) const;
   bool Confirmed(const TrialRecord& trial) const;
+  // The confirmed trial with the best mean, other than `except`; null when none.
+  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
   // The metric value past which a new configuration's first run stops early.
   std::optional<double> EarlyStopCutoff() const;
