@@ -552,6 +552,12 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
     } else if (key == "confirm_samples") {
       s = ReadInt(value, key, 1, &n);
       settings.confirm_samples = static_cast<int>(std::min<int64_t>(n, 1000));
+    } else if (key == "race_pct") {
+      s = ReadInt(value, key, 0, &n);
+      if (s.ok() && n > 50)
+        s = Error(value, "race_pct must be at most 50 (percent of the samples kept for "
+                         "the final race)");
+      settings.race_pct = static_cast<int>(n);
     } else if (key == "max_configs") {
       s = ReadInt(value, key, 1, &settings.max_configs);
     } else if (key == "max_samples") {

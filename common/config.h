@@ -101,6 +101,11 @@ struct Settings {
   // looks as good as the incumbent, or better (within the noise), is measured
   // again until it has them, so a lucky sample never wins on its own.
   int confirm_samples = 3;
+  // Percent of the job's samples kept for the final race: before the job ends (and
+  // in the last race_pct of a max_samples or max_minutes budget), the leading
+  // confirmed configurations that are statistically tied are measured again until
+  // they separate. 0: no race.
+  int race_pct = 15;
   // Stop when the model expected less than 0.1% improvement from this many
   // proposals in a row (0: never; only the model strategy converges).
   int converge_after = 10;

@@ -698,14 +698,18 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     Step step = job.session->Next(job.Elapsed());
     if (step.kind == Step::Kind::kDone) co_return Outcome{"completed", step.reason};
     if (step.kind == Step::Kind::kFailed) co_return Outcome{"failed", step.reason};
-    job.phase = step.baseline ? "measuring the baseline" : "searching";
+    job.phase = step.baseline  ? "measuring the baseline"
+                : step.race    ? "racing the leading configurations"
+                               : "searching";
     Status prepared;
     if (step.first_sample) {
       s = store_->InsertTrial(job.row.id, step.trial, job.space.ToJson(step.config),
                               step.baseline);
       if (!s.ok()) co_return Outcome{"failed", s.message()};
-      prepared = co_await PrepareTrial(job, step.config, step.trial);
     }
+    // A new trial, or an earlier one measured again: set its knobs.
+    if (step.first_sample || step.revisit)
+      prepared = co_await PrepareTrial(job, step.config, step.trial);
     SampleResult sample;
     if (prepared.ok()) {
       sample = co_await TakeSample(job, step.config, step.stop_cutoff);

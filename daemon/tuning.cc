@@ -15,6 +15,10 @@ namespace {
 constexpr int kMaxDuplicateProposals = 10000;
 // The recommendation's model takes every sample up to this many, trial means past it.
 constexpr int64_t kMaxModelSamples = 400;
+// The final race: how many leading trials it measures again, and how many samples
+// each may reach (in confirm_samples).
+constexpr size_t kRaceWidth = 3;
+constexpr int kRaceMaxConfirmations = 6;
 
 // Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
 double Round(double value, int digits) {
@@ -59,6 +63,8 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
     if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
   }
   current_told_ = true;
+  sampling_ = trials_.empty() ? 0 : trials_.size() - 1;
+  racing_ = false;
   surface_.reset();  // a new history: the recommendation's model starts again
 }
 
@@ -169,12 +175,7 @@ Step TuningSession::Next(double elapsed_s) {
       step.reason = *spent;
       return step;
     }
-    step.kind = Step::Kind::kSample;
-    step.config = current.config;
-    step.trial = current.number;
-    step.baseline = current.baseline;
-    step.first_sample = current.samples.empty();
-    return step;
+    return SampleStep(trials_.size() - 1, current.samples.empty());
   }
   if (!current_told_) FinishTrial(current);
   if (current.baseline && current.valid_count() == 0) {
@@ -194,18 +195,13 @@ Step TuningSession::Next(double elapsed_s) {
   // count.
   int64_t left = settings_.max_samples - samples_valid_ - samples_invalid_;
   int64_t needed = std::max(settings_.min_samples_per_config, settings_.confirm_samples);
-  if (settings_.max_samples > 0 && left < needed) {
-    step.reason = "budget spent: max_samples (" + std::to_string(settings_.max_samples) +
-                  "); the " + std::to_string(left) +
-                  " left could not confirm another configuration";
-    return step;
-  }
-  if (configs_explored() >= settings_.max_configs) {
-    step.reason =
-        "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
-    return step;
-  }
-  if (settings_.target_improvement_pct > 0) {
+  std::optional<std::string> stop;  // why no new configuration starts
+  if (settings_.max_samples > 0 && left < needed)
+    stop = "budget spent: max_samples (" + std::to_string(settings_.max_samples) +
+           "); the " + std::to_string(left) + " left could not confirm another configuration";
+  else if (configs_explored() >= settings_.max_configs)
+    stop = "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
+  if (!stop && settings_.target_improvement_pct > 0) {
     const TrialRecord* best = Best();
     std::optional<double> pct = best ? ImprovementPct(*best->Mean()) : std::nullopt;
     if (pct && *pct >= settings_.target_improvement_pct) {
@@ -216,10 +212,15 @@ Step TuningSession::Next(double elapsed_s) {
       return step;
     }
   }
-  if (strategy_ && settings_.converge_after > 0 &&
-      strategy_->QuietProposals() >= settings_.converge_after) {
-    step.reason = "converged: the model expected under 0.1% improvement from " +
-                  std::to_string(strategy_->QuietProposals()) + " proposals in a row";
+  if (!stop && strategy_ && settings_.converge_after > 0 &&
+      strategy_->QuietProposals() >= settings_.converge_after)
+    stop = "converged: the model expected under 0.1% improvement from " +
+           std::to_string(strategy_->QuietProposals()) + " proposals in a row";
+  // Before the job ends, and in the last stretch of its budget, the leaders race.
+  if ((stop || BudgetEnding(elapsed_s)) && RaceAllowed())
+    if (std::optional<size_t> index = RaceTrial()) return SampleStep(*index, false, true);
+  if (stop) {
+    step.reason = *stop;
     return step;
   }
   for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {
@@ -229,6 +230,8 @@ Step TuningSession::Next(double elapsed_s) {
     else if (strategy_)
       proposal = strategy_->Ask();
     if (!proposal) {
+      if (RaceAllowed())
+        if (std::optional<size_t> index = RaceTrial()) return SampleStep(*index, false, true);
       step.reason = strategy_ ? strategy_->ExhaustedReason()
                               : "every configuration of the space was explored";
       return step;
@@ -249,15 +252,75 @@ Step TuningSession::Next(double elapsed_s) {
     by_key_[SearchSpace::Key(trial.config)] = trials_.size();
     trials_.push_back(std::move(trial));
     current_told_ = false;
-    step.kind = Step::Kind::kSample;
-    step.config = trials_.back().config;
-    step.trial = trials_.back().number;
-    step.first_sample = true;
+    step = SampleStep(trials_.size() - 1, true);
     step.stop_cutoff = EarlyStopCutoff();
     return step;
   }
   step.reason = "the strategy proposes only configurations already explored";
   return step;
+}
+
+Step TuningSession::SampleStep(size_t index, bool first_sample, bool race) {
+  const TrialRecord& trial = trials_[index];
+  Step step;
+  step.kind = Step::Kind::kSample;
+  step.config = trial.config;
+  step.trial = trial.number;
+  step.baseline = trial.baseline;
+  step.first_sample = first_sample;
+  step.race = race;
+  step.revisit = !first_sample && index != sampling_;
+  sampling_ = index;
+  racing_ = race;
+  return step;
+}
+
+bool TuningSession::BudgetEnding(double elapsed_s) const {
+  double share = settings_.race_pct / 100.0;
+  if (settings_.max_samples > 0 &&
+      settings_.max_samples - samples_valid_ - samples_invalid_ <=
+          std::ceil(share * static_cast<double>(settings_.max_samples)))
+    return true;
+  return settings_.max_minutes > 0 && elapsed_s >= (1 - share) * settings_.max_minutes * 60;
+}
+
+bool TuningSession::RaceAllowed() const {
+  if (settings_.race_pct <= 0) return false;
+  double taken = static_cast<double>(samples_valid_ + samples_invalid_);
+  return static_cast<double>(race_samples_) <
+         std::max<double>(kRaceWidth, std::ceil(settings_.race_pct / 100.0 * taken));
+}
+
+std::optional<size_t> TuningSession::RaceTrial() const {
+  const TrialRecord* lead = BestByMean();
+  if (!lead) return std::nullopt;
+  // A trial with a failed or stopped run is not raced: its next run may fail too.
+  auto clean = [](const TrialRecord& t) {
+    return std::all_of(t.samples.begin(), t.samples.end(),
+                       [](const SampleResult& s) { return s.valid && !s.stopped_early; });
+  };
+  double noise = RelativeNoise() * std::fabs(*lead->Mean());
+  std::vector<const TrialRecord*> field;
+  for (const TrialRecord& t : trials_) {
+    if (&t == lead || !t.Mean() || !Confirmed(t) || !clean(t)) continue;
+    double se = noise * std::sqrt(1.0 / t.valid_count() + 1.0 / lead->valid_count());
+    if (std::fabs(*t.Mean() - *lead->Mean()) <= 2 * se) field.push_back(&t);
+  }
+  if (field.empty()) return std::nullopt;
+  std::sort(field.begin(), field.end(), [this](const TrialRecord* a, const TrialRecord* b) {
+    return Better(*a->Mean(), *b->Mean());
+  });
+  if (field.size() > kRaceWidth - 1) field.resize(kRaceWidth - 1);
+  field.insert(field.begin(), lead);
+  size_t cap = static_cast<size_t>(
+      kRaceMaxConfirmations *
+      std::max({settings_.confirm_samples, settings_.min_samples_per_config, 1}));
+  const TrialRecord* pick = nullptr;  // the least measured; the better of equals
+  for (const TrialRecord* t : field)
+    if (t->samples.size() < cap && (!pick || t->samples.size() < pick->samples.size()))
+      pick = t;
+  if (!pick) return std::nullopt;
+  return static_cast<size_t>(pick - trials_.data());
 }
 
 std::optional<double> TuningSession::EarlyStopCutoff() const {
@@ -276,7 +339,9 @@ void TuningSession::Record(SampleResult sample) {
   if (trials_.empty()) return;
   (sample.valid ? samples_valid_ : samples_invalid_)++;
   samples_stopped_early_ += sample.stopped_early;
-  trials_.back().samples.push_back(std::move(sample));
+  if (sampling_ >= trials_.size()) sampling_ = trials_.size() - 1;
+  race_samples_ += racing_;
+  trials_[sampling_].samples.push_back(std::move(sample));
 }
 
 void TuningSession::AddPrior(

@@ -57,6 +57,11 @@ struct Step {
   int64_t trial = 0;
   bool baseline = false;
   bool first_sample = false;  // the trial starts with this sample
+  // The sample is for the final race between the leading trials (RaceTrial).
+  bool race = false;
+  // The sample returns to an earlier trial: its knobs must be set again, since
+  // another configuration was measured since.
+  bool revisit = false;
   // With early_stop_pct: stop the run once its metric is worse than this (the best
   // configuration's mean, less the margin); unset: let it run.
   std::optional<double> stop_cutoff;
@@ -130,6 +135,16 @@ class TuningSession {
 
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;
+  // The final race: while the leading confirmed trials are statistically tied, the
+  // least-measured of them (at most kRaceWidth, each up to kRaceMaxSamples) is
+  // measured again, so that the recommendation rests on enough samples to tell
+  // them apart. Nullopt when there is nothing left to settle.
+  std::optional<size_t> RaceTrial() const;
+  // The race may take another sample: it has used under race_pct of the samples.
+  bool RaceAllowed() const;
+  // The last stretch of a max_samples or max_minutes budget, kept for the race.
+  bool BudgetEnding(double elapsed_s) const;
+  Step SampleStep(size_t index, bool first_sample, bool race = false);
   // True when `trial` looks as good as the best confirmed trial (within the noise).
   bool Challenges(const TrialRecord& trial) const;
   bool Confirmed(const TrialRecord& trial) const;
@@ -152,6 +167,9 @@ class TuningSession {
   std::vector<TrialRecord> trials_;
   std::unordered_map<std::string, size_t> by_key_;  // configuration -> index in trials_
   bool current_told_ = false;  // the last trial has been told to the strategy
+  size_t sampling_ = 0;        // the trial the last kSample step was for
+  bool racing_ = false;        // ... for the final race
+  int64_t race_samples_ = 0;   // samples the final race took
   std::vector<Config> warm_start_;
   size_t warm_started_ = 0;  // warm_start_ entries used
   int64_t samples_valid_ = 0;

@@ -1422,6 +1422,18 @@ TEST(ConfigTest, EarlyStoppingNeedsAMetricThatCanBeWatched) {
   EXPECT_TRUE(Contains(s.message(), "early_stop_pct must be positive")) << s.message();
 }
 
+TEST(ConfigTest, RacePctIsAShareOfTheSamplesUpToHalf) {
+  JobSpec spec;
+  EXPECT_EQ(spec.settings.race_pct, 15);
+  ASSERT_TRUE(ParseConfig(ConfigWith("global_settings:\n  race_pct: 0\n"), "k.yaml", &spec)
+                  .ok());
+  EXPECT_EQ(spec.settings.race_pct, 0);
+  Status s = ParseConfig(ConfigWith("global_settings:\n  race_pct: 60\n"), "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "race_pct must be at most 50")) << s.message();
+  s = ParseConfig(ConfigWith("global_settings:\n  race_pct: -1\n"), "k.yaml", &spec);
+  EXPECT_FALSE(s.ok());
+}
+
 TEST(ConfigTest, PartialPatternMetricsCanBeWatched) {
   JobSpec spec;
   std::string config =

@@ -274,6 +274,35 @@ TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
   EXPECT_EQ(tree_->Snapshot(), original_);
 }
 
+// The final race measures earlier configurations again: each time, their knobs are
+// set again first, so a raced sample measures the configuration it is counted for.
+TEST_F(SystemKnobsTest, ARacedConfigurationHasItsKnobsSetAgain) {
+  ASSERT_TRUE(honed_->Start());
+  std::string script = tree_->root() + "/proc/sys/fake/script_knob";
+  std::string config = dir_.Write(
+      "c.yaml",
+      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
+      "      fake.script:\n        options: [a, b]\n        get_script: cat " +
+          script + "\n        set_script: printf '%s\\n' \"$KNOB_VAL\" > " + script +
+          "\n    metrics:\n      m:\n        sample_script: cat " + dir_.path() +
+          "/result\n"
+          "    target: m:max\nstrategy: exhaustive\n"
+          // Both swappiness-10 configurations tie; the last one measured is a 60.
+          "warm_start:\n  - {vm.swappiness: 10, fake.script: a}\n"
+          "  - {vm.swappiness: 10, fake.script: b}\n  - {vm.swappiness: 60, fake.script: b}\n"
+          "global_settings:\n  min_baseline_samples: 1\n  race_pct: 50\n");
+  CommandResult run = honed_->Hone({"run", "--json", config, "--", WriteWorkload()});
+  ASSERT_EQ(run.exit_code, 0) << run.err << ReadFile(honed_->log_path());
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["best"]["config"]["vm.swappiness"], 10);
+  EXPECT_GT(report["best"]["samples"].get<int>(), 3) << "the tied leaders raced";
+  // Every one of its samples ran with swappiness 10 (90), none with the 60 (40)
+  // left set by the configuration measured before the race.
+  EXPECT_EQ(report["best"]["value"], 90.0);
+  EXPECT_EQ(report["samples_invalid"], 0);
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
 TEST_F(SystemKnobsTest, OnlyRootOrTheAdminGroupMayTuneSystemKnobs) {
   ASSERT_TRUE(honed_->Start());
   chmod(honed_->socket().c_str(), 0666);

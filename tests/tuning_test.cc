@@ -347,6 +347,99 @@ TEST_F(TuningTest, TheReportGivesTheNoiseAndAConfidenceIntervalOfTheImprovement)
   EXPECT_LT(report["noise_pct"].get<double>(), 3.0);
 }
 
+// ---- The final race --------------------------------------------------------------
+
+// Baseline {0,1} at 100; C {1,1} clearly worse; A {1,0} and B {2,0} confirmed at 110
+// and 111, one sample's noise apart: tied.
+void MeasureTiedLeaders(TuningSession& session) {
+  for (auto [trial, value] : std::vector<std::pair<int64_t, double>>{
+           {0, 100}, {0, 100}, {1, 90}, {2, 110}, {2, 110}, {2, 110}, {3, 111}, {3, 111},
+           {3, 111}}) {
+    Step step = session.Next(0);
+    ASSERT_EQ(step.kind, Step::Kind::kSample);
+    ASSERT_EQ(step.trial, trial);
+    EXPECT_FALSE(step.race);
+    session.Record(Valid(value));
+  }
+}
+
+TEST_F(TuningTest, TiedLeadersRaceBeforeTheJobEndsUntilTheySeparate) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 50;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureTiedLeaders(session);
+  // The strategy has nothing more; the leaders are measured again, the least
+  // measured first (the leader of equals), and only they.
+  Step step = session.Next(0);
+  ASSERT_EQ(step.kind, Step::Kind::kSample);
+  EXPECT_EQ(step.trial, 3);
+  EXPECT_TRUE(step.race);
+  EXPECT_FALSE(step.revisit) << "its knobs are still set";
+  EXPECT_FALSE(step.first_sample);
+  session.Record(Valid(111));
+  step = session.Next(0);
+  ASSERT_EQ(step.kind, Step::Kind::kSample);
+  EXPECT_EQ(step.trial, 2);
+  EXPECT_EQ(step.config, (Config{1, 0}));
+  EXPECT_TRUE(step.race);
+  EXPECT_TRUE(step.revisit) << "another configuration was measured since";
+  session.Record(Valid(107));
+  // 111 against 109.25 over four samples each is now more than the noise allows.
+  step = session.Next(0);
+  EXPECT_EQ(step.kind, Step::Kind::kDone);
+  EXPECT_EQ(step.reason, "every configuration of the space was explored");
+  EXPECT_EQ(session.Best()->number, 3);
+  EXPECT_EQ(session.Best()->valid_count(), 4);
+  EXPECT_EQ(session.samples_valid(), 11);
+}
+
+TEST_F(TuningTest, TheRaceKeepsToItsShareOfTheSamples) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 20;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureTiedLeaders(session);
+  // Never separating, the race stops at max(3, 20% of the samples taken).
+  int raced = 0;
+  for (Step step = session.Next(0); step.kind == Step::Kind::kSample;
+       step = session.Next(0)) {
+    EXPECT_TRUE(step.race);
+    EXPECT_TRUE(step.trial == 2 || step.trial == 3) << step.trial;
+    session.Record(Valid(step.trial == 2 ? 110 : 111));
+    ++raced;
+  }
+  EXPECT_EQ(raced, 3);
+}
+
+TEST_F(TuningTest, NoRaceWithRacePctZero) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 0;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureTiedLeaders(session);
+  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+}
+
+TEST_F(TuningTest, TheLastStretchOfASampleBudgetIsKeptForTheRace) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 50;
+  settings_.max_samples = 16;
+  // A fourth configuration is left to propose, but 7 of 16 samples are left, within
+  // the race's half: the tied leaders race first.
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}, {3, 1}});
+  MeasureTiedLeaders(session);
+  Step step = session.Next(0);
+  EXPECT_TRUE(step.race);
+  EXPECT_EQ(step.trial, 3);
+  session.Record(Valid(111));
+  step = session.Next(0);
+  EXPECT_EQ(step.trial, 2);
+  session.Record(Valid(107));
+  // Settled: the budget's rest goes to the search again.
+  step = session.Next(0);
+  EXPECT_FALSE(step.race);
+  EXPECT_TRUE(step.first_sample);
+  EXPECT_EQ(step.trial, 4);
+}
+
 // A strategy that says it expects nothing more after its second proposal.
 class QuietStrategy : public ScriptedStrategy {
  public:
