@@ -60,16 +60,20 @@
 // median evaluations, one per configuration (without the baseline and
 // confirmations the random row pays for), a lower bound for that row.
 //
-//   build/bin/hone_bench [--seeds N] [--budget N] [--jobs N] [--data DIR] [--quick]
-//                        [--full] [--cost] [--no-optuna] [--problems SUBSTR[,...]]
+//   build/bin/hone_bench [--seeds N] [--budget N] [--optuna-budget N] [--jobs N]
+//                        [--data DIR] [--quick] [--full] [--cost] [--no-optuna]
+//                        [--problems SUBSTR[,...]]
 //
 // --jobs runs that many problems at once (default: one per core); the output comes
 // in the same order. --budget sets the evaluations per run (default 200; the gap
-// checkpoints stay at 25..200). --full adds 1% and 5% noise to the classic
+// checkpoints stay at 25..200); --optuna-budget gives Optuna's runs another (where
+// TPE needs more evaluations than hone's strategies can afford to run, since
+// their proposals cost more as observations grow). --full adds 1% and 5% noise to the classic
 // functions (3% only by default). --problems runs only the problems whose name
 // contains one of the comma-separated substrings ("classic,boolean", "rastrigin
 // 33^20", "boolean 2^16, 3%": a comma followed by a space belongs to the
-// substring), and then leaves out the table of proposal costs.
+// substring; "=NAME" is the problem NAME only), and then leaves out the table of
+// proposal costs.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -474,7 +478,8 @@ T Median(std::vector<T> v) {
 }
 
 std::string RunProblem(const Problem& p, const std::vector<std::string>& tuners,
-                       int seeds, int budget, const std::string& optuna_problem) {
+                       int seeds, int budget, int optuna_budget,
+                       const std::string& optuna_problem) {
   std::string out;
   // Size() saturates: 33^20 is about 2e30.
   double size = 1;
@@ -516,7 +521,11 @@ std::string RunProblem(const Problem& p, const std::vector<std::string>& tuners,
   }
   if (std::find(tuners.begin(), tuners.end(), "random") != tuners.end())
     out += ExactRandom(p, kWithin);
-  if (!optuna_problem.empty()) out += RunOptuna(optuna_problem, p, seeds, budget);
+  if (!optuna_problem.empty()) {
+    if (optuna_budget != budget)
+      Append(&out, "  (Optuna's runs: %d evaluations each)\n", optuna_budget);
+    out += RunOptuna(optuna_problem, p, seeds, optuna_budget);
+  }
   return out;
 }
 
@@ -610,7 +619,7 @@ const std::vector<std::string> kGemmRestrictions = {
 }  // namespace hone
 
 int main(int argc, char** argv) {
-  int seeds = 20, budget = 200;
+  int seeds = 20, budget = 200, optuna_budget = 0;
   bool quick = false, cost_only = false, optuna = true, full = false;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string data = "../shared/bench-data";
@@ -623,6 +632,8 @@ int main(int argc, char** argv) {
       data = argv[++i];
     else if (arg == "--budget" && i + 1 < argc)
       budget = std::max(25, std::atoi(argv[++i]));
+    else if (arg == "--optuna-budget" && i + 1 < argc)
+      optuna_budget = std::max(25, std::atoi(argv[++i]));
     else if (arg == "--jobs" && i + 1 < argc)
       threads = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--quick")
@@ -644,12 +655,14 @@ int main(int argc, char** argv) {
       }
     } else {
       fprintf(stderr,
-              "usage: hone_bench [--seeds N] [--budget N] [--data DIR] [--jobs N] [--quick] "
-              "[--full] [--cost] [--no-optuna] [--problems SUBSTR[,SUBSTR...]]\n");
+              "usage: hone_bench [--seeds N] [--budget N] [--optuna-budget N] [--data DIR] "
+              "[--jobs N] [--quick] [--full] [--cost] [--no-optuna] "
+              "[--problems SUBSTR[,SUBSTR...]|=NAME]\n");
       return 2;
     }
   }
   if (quick) seeds = std::min(seeds, 5);
+  if (optuna_budget == 0) optuna_budget = budget;
   if (cost_only) {
     hone::ProposalCost({50, 200, 500});
     return 0;
@@ -666,7 +679,7 @@ int main(int argc, char** argv) {
   auto selected = [&](const std::string& name) {
     return only.empty() ||
            std::any_of(only.begin(), only.end(), [&](const std::string& s) {
-             return name.find(s) != std::string::npos;
+             return s[0] == '=' ? name == s.substr(1) : name.find(s) != std::string::npos;
            });
   };
   const std::vector<std::string> tuners = {"model", "random"};
@@ -676,7 +689,8 @@ int main(int argc, char** argv) {
                  const std::string& optuna_problem) {
     if (!selected(name)) return;
     tasks.push_back([=] {
-      return hone::RunProblem(make(), tuners, seeds, budget, optuna ? optuna_problem : "");
+      return hone::RunProblem(make(), tuners, seeds, budget, optuna_budget,
+                              optuna ? optuna_problem : "");
     });
   };
   for (double noise : {0.01, 0.03, 0.05}) {
