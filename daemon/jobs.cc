@@ -698,9 +698,9 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     Step step = job.session->Next(job.Elapsed());
     if (step.kind == Step::Kind::kDone) co_return Outcome{"completed", step.reason};
     if (step.kind == Step::Kind::kFailed) co_return Outcome{"failed", step.reason};
-    job.phase = step.baseline  ? "measuring the baseline"
-                : step.race    ? "racing the leading configurations"
-                               : "searching";
+    job.phase = step.race       ? "racing the leading configurations"
+                : step.baseline ? "measuring the baseline"
+                                : "searching";
     Status prepared;
     if (step.first_sample) {
       s = store_->InsertTrial(job.row.id, step.trial, job.space.ToJson(step.config),
