@@ -105,7 +105,7 @@ struct Settings {
   // in the last race_pct of a max_samples or max_minutes budget), the leading
   // confirmed configurations that are statistically tied are measured again until
   // they separate. 0: no race.
-  int race_pct = 15;
+  int race_pct = 25;
   // Stop when the model expected less than 0.1% improvement from this many
   // proposals in a row (0: never; only the model strategy converges).
   int converge_after = 10;

@@ -1424,7 +1424,7 @@ TEST(ConfigTest, EarlyStoppingNeedsAMetricThatCanBeWatched) {
 
 TEST(ConfigTest, RacePctIsAShareOfTheSamplesUpToHalf) {
   JobSpec spec;
-  EXPECT_EQ(spec.settings.race_pct, 15);
+  EXPECT_EQ(spec.settings.race_pct, 25);
   ASSERT_TRUE(ParseConfig(ConfigWith("global_settings:\n  race_pct: 0\n"), "k.yaml", &spec)
                   .ok());
   EXPECT_EQ(spec.settings.race_pct, 0);
