@@ -141,7 +141,7 @@ std::optional<std::pair<double, double>> TuningSession::ImprovementInterval(
 
 std::optional<std::string> TuningSession::BudgetSpent(double elapsed_s) const {
   if (settings_.max_samples > 0 &&
-      samples_valid_ + samples_invalid_ >= settings_.max_samples)
+      samples_taken() >= settings_.max_samples)
     return "budget spent: max_samples (" + std::to_string(settings_.max_samples) + ")";
   if (settings_.max_minutes > 0 && elapsed_s >= settings_.max_minutes * 60)
     return "budget spent: max_minutes (" + json(settings_.max_minutes).dump() + ")";
@@ -193,7 +193,7 @@ Step TuningSession::Next(double elapsed_s) {
   // A new configuration may need confirm_samples samples before it can be
   // recommended; with fewer left, its runs would be spent on a result that cannot
   // count.
-  int64_t left = settings_.max_samples - samples_valid_ - samples_invalid_;
+  int64_t left = settings_.max_samples - samples_taken();
   int64_t needed = std::max(settings_.min_samples_per_config, settings_.confirm_samples);
   std::optional<std::string> stop;  // why no new configuration starts
   if (settings_.max_samples > 0 && left < needed)
@@ -217,8 +217,8 @@ Step TuningSession::Next(double elapsed_s) {
     stop = "converged: the model expected under 0.1% improvement from " +
            std::to_string(strategy_->QuietProposals()) + " proposals in a row";
   // Before the job ends, and in the last stretch of its budget, the leaders race.
-  if ((stop || BudgetEnding(elapsed_s)) && RaceAllowed())
-    if (std::optional<size_t> index = RaceTrial()) return SampleStep(*index, false, true);
+  if (stop || BudgetEnding(elapsed_s))
+    if (std::optional<Step> race = RaceStep()) return *race;
   if (stop) {
     step.reason = *stop;
     return step;
@@ -230,8 +230,7 @@ Step TuningSession::Next(double elapsed_s) {
     else if (strategy_)
       proposal = strategy_->Ask();
     if (!proposal) {
-      if (RaceAllowed())
-        if (std::optional<size_t> index = RaceTrial()) return SampleStep(*index, false, true);
+      if (std::optional<Step> race = RaceStep()) return *race;
       step.reason = strategy_ ? strategy_->ExhaustedReason()
                               : "every configuration of the space was explored";
       return step;
@@ -278,17 +277,27 @@ Step TuningSession::SampleStep(size_t index, bool first_sample, bool race) {
 bool TuningSession::BudgetEnding(double elapsed_s) const {
   double share = settings_.race_pct / 100.0;
   if (settings_.max_samples > 0 &&
-      settings_.max_samples - samples_valid_ - samples_invalid_ <=
+      settings_.max_samples - samples_taken() <=
           std::ceil(share * static_cast<double>(settings_.max_samples)))
     return true;
   return settings_.max_minutes > 0 && elapsed_s >= (1 - share) * settings_.max_minutes * 60;
 }
 
-bool TuningSession::RaceAllowed() const {
-  if (settings_.race_pct <= 0) return false;
-  double taken = static_cast<double>(samples_valid_ + samples_invalid_);
-  return static_cast<double>(race_samples_) <
-         std::max<double>(kRaceWidth, std::ceil(settings_.race_pct / 100.0 * taken));
+std::optional<Step> TuningSession::RaceStep() {
+  if (settings_.race_pct <= 0) return std::nullopt;
+  // The race's share of the samples taken so far (a few at least).
+  double taken = static_cast<double>(samples_taken());
+  if (static_cast<double>(race_samples_) >=
+      std::max<double>(kRaceWidth, std::ceil(settings_.race_pct / 100.0 * taken)))
+    return std::nullopt;
+  std::optional<size_t> index = RaceTrial();
+  if (!index) return std::nullopt;
+  return SampleStep(*index, false, true);
+}
+
+bool TuningSession::Tied(const TrialRecord& a, const TrialRecord& b, double noise) const {
+  double se = noise * std::sqrt(1.0 / a.valid_count() + 1.0 / b.valid_count());
+  return std::fabs(*a.Mean() - *b.Mean()) <= 2 * se;
 }
 
 std::optional<size_t> TuningSession::RaceTrial() const {
@@ -303,8 +312,7 @@ std::optional<size_t> TuningSession::RaceTrial() const {
   std::vector<const TrialRecord*> field;
   for (const TrialRecord& t : trials_) {
     if (&t == lead || !t.Mean() || !Confirmed(t) || !clean(t)) continue;
-    double se = noise * std::sqrt(1.0 / t.valid_count() + 1.0 / lead->valid_count());
-    if (std::fabs(*t.Mean() - *lead->Mean()) <= 2 * se) field.push_back(&t);
+    if (Tied(t, *lead, noise)) field.push_back(&t);
   }
   if (field.empty()) return std::nullopt;
   std::sort(field.begin(), field.end(), [this](const TrialRecord* a, const TrialRecord* b) {
@@ -437,9 +445,8 @@ const TrialRecord* TuningSession::Best() const {
   for (size_t i = 0; i < trials_.size(); ++i) {
     const TrialRecord& t = trials_[i];
     if (&t == by_mean || i >= posterior.size() || !posterior[i] || !Confirmed(t)) continue;
-    double se = noise * std::sqrt(1.0 / t.valid_count() + 1.0 / by_mean->valid_count());
-    bool tied = std::fabs(*t.Mean() - *by_mean->Mean()) <= 2 * se;
-    if (tied && *posterior[i] > best_score) best = &t, best_score = *posterior[i];
+    if (Tied(t, *by_mean, noise) && *posterior[i] > best_score)
+      best = &t, best_score = *posterior[i];
   }
   return best;
 }

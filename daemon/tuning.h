@@ -124,6 +124,7 @@ class TuningSession {
   int64_t samples_valid() const { return samples_valid_; }
   int64_t samples_stopped_early() const { return samples_stopped_early_; }
   int64_t samples_invalid() const { return samples_invalid_; }
+  int64_t samples_taken() const { return samples_valid_ + samples_invalid_; }
   // Percent by which `value` beats the baseline (positive is better).
   std::optional<double> ImprovementPct(double value) const;
 
@@ -136,12 +137,16 @@ class TuningSession {
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;
   // The final race: while the leading confirmed trials are statistically tied, the
-  // least-measured of them (at most kRaceWidth, each up to kRaceMaxSamples) is
-  // measured again, so that the recommendation rests on enough samples to tell
-  // them apart. Nullopt when there is nothing left to settle.
+  // least-measured of them (at most kRaceWidth, each up to kRaceMaxConfirmations x
+  // confirm_samples samples) is measured again, so that the recommendation rests on
+  // enough samples to tell them apart. Nullopt when there is nothing left to settle.
   std::optional<size_t> RaceTrial() const;
-  // The race may take another sample: it has used under race_pct of the samples.
-  bool RaceAllowed() const;
+  // The race's next sample, while it has used under race_pct of the samples taken
+  // and RaceTrial has one; nullopt otherwise.
+  std::optional<Step> RaceStep();
+  // Two valid trials' means are within two standard errors of their difference,
+  // each sample with `noise` (absolute): the data cannot tell them apart.
+  bool Tied(const TrialRecord& a, const TrialRecord& b, double noise) const;
   // The last stretch of a max_samples or max_minutes budget, kept for the race.
   bool BudgetEnding(double elapsed_s) const;
   Step SampleStep(size_t index, bool first_sample, bool race = false);
