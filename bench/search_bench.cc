@@ -136,10 +136,32 @@ double FindOptimum(const Problem& p) {
   return best;
 }
 
+std::string Percent(double noise) { return std::to_string(std::lround(noise * 100)); }
+
+// One sample: the truth with log-normal noise, truth * exp(N(0, noise)).
+std::function<std::optional<double>(const Config&, std::mt19937_64&)> LogNormalSample(
+    std::function<std::optional<double>(const Config&)> truth, double noise) {
+  return [noise, truth = std::move(truth)](const Config& c, std::mt19937_64& rng) {
+    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
+  };
+}
+
+// The true distance from the optimum, as a fraction of it (0: the optimum).
+double Gap(const Problem& p, double value) {
+  return p.goal == Goal::kMax ? (p.optimum - value) / std::fabs(p.optimum)
+                              : (value - p.optimum) / std::fabs(p.optimum);
+}
+
+// The number of configurations, as a double: Size() saturates (33^20 is about 2e30).
+double SpaceSize(const Problem& p) {
+  double size = 1;
+  for (const Knob& knob : p.space.knobs()) size *= static_cast<double>(knob.values.size());
+  return size;
+}
+
 Problem ReferenceSurface(double noise) {
   Problem p;
-  p.name =
-      "reference 28x24, " + std::to_string(static_cast<int>(noise * 100)) + "% noise";
+  p.name = "reference 28x24, " + Percent(noise) + "% noise";
   std::vector<json> inter, intra;
   for (int i = 1; i <= 28; ++i) inter.push_back(i);
   for (int i = 10; i <= 56; i += 2) intra.push_back(i);
@@ -150,11 +172,16 @@ Problem ReferenceSurface(double noise) {
     double tile = std::exp(-0.5 * std::pow((b - 28) / 14, 2));
     return 40 + 84 * threads * tile;
   };
-  p.sample = [noise, truth = p.truth](const Config& c, std::mt19937_64& rng) {
-    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
-  };
+  p.sample = LogNormalSample(p.truth, noise);
   p.optimum = FindOptimum(p);
   return p;
+}
+
+// A Kernel Tuner problem's name: the cache file's, without directory or extension.
+std::string KernelTunerName(const std::string& path, bool restricted) {
+  std::string name = path.substr(path.rfind('/') + 1);
+  name = name.substr(0, name.find(".json"));
+  return restricted ? name + " + restrictions" : name;
 }
 
 // A Kernel Tuner cache file: minimise `time`.
@@ -171,8 +198,7 @@ std::optional<Problem> KernelTunerSpace(const std::string& path,
   json data = json::parse(text, nullptr, false);
   if (data.is_discarded()) return std::nullopt;
   Problem p;
-  p.name = path.substr(path.rfind('/') + 1);
-  p.name = p.name.substr(0, p.name.find(".json"));
+  p.name = KernelTunerName(path, !constraints.empty());
   p.goal = Goal::kMin;
   std::vector<Knob> knobs;
   for (const json& key : data["tune_params_keys"])
@@ -180,7 +206,6 @@ std::optional<Problem> KernelTunerSpace(const std::string& path,
         {key.get<std::string>(), data["tune_params"][key.get<std::string>()], 0});
   if (!SearchSpace::Create(knobs, constraints, &p.space).ok()) return std::nullopt;
   p.constraints = constraints;
-  if (!constraints.empty()) p.name += " + restrictions";
   auto table =
       std::make_shared<std::map<std::string, std::pair<double, std::vector<double>>>>();
   for (const auto& [key, record] : data["cache"].items()) {
@@ -220,8 +245,6 @@ std::optional<Problem> KernelTunerSpace(const std::string& path,
   p.optimum = FindOptimum(p);
   return p;
 }
-
-std::string Percent(double noise) { return std::to_string(std::lround(noise * 100)); }
 
 // A classic test function on integer grids (see the top of the file).
 struct ClassicFunction {
@@ -279,9 +302,7 @@ Problem ClassicProblem(const ClassicFunction& function, int dims, double noise) 
       x.push_back(function.lo + (function.hi - function.lo) * k / (kGridPoints - 1));
     return 100 / (1 + function.f(x) / (function.scale * dims));
   };
-  p.sample = [noise, truth = p.truth](const Config& c, std::mt19937_64& rng) {
-    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
-  };
+  p.sample = LogNormalSample(p.truth, noise);
   p.optimum = 100;  // f = 0 at the optimum
   return p;
 }
@@ -324,9 +345,13 @@ std::vector<BooleanTerm> BooleanTerms(int n) {
   return terms;
 }
 
+std::string BooleanName(int n, double noise) {
+  return "boolean 2^" + std::to_string(n) + ", " + Percent(noise) + "% noise";
+}
+
 Problem BooleanProblem(int n, double noise) {
   Problem p;
-  p.name = "boolean 2^" + std::to_string(n) + ", " + Percent(noise) + "% noise";
+  p.name = BooleanName(n, noise);
   std::vector<Knob> knobs;
   for (int i = 0; i < n; ++i)
     knobs.push_back({"b" + std::to_string(i), {false, true}, 0, KnobType::kBoolean});
@@ -338,9 +363,7 @@ Problem BooleanProblem(int n, double noise) {
         sum += term.weight;
     return 100 * std::exp(sum);
   };
-  p.sample = [noise, truth = p.truth](const Config& c, std::mt19937_64& rng) {
-    return *truth(c) * std::exp(std::normal_distribution<double>(0, noise)(rng));
-  };
+  p.sample = LogNormalSample(p.truth, noise);
   p.optimum = FindOptimum(p);
   return p;
 }
@@ -375,9 +398,7 @@ std::string RunOptuna(const std::string& problem, const Problem& p, int seeds, i
 // repeats over `total` configurations of which `good` qualify: the chance that the
 // first n miss them all is prod_{i<n} (total - good - i) / (total - i).
 std::string ExactRandom(const Problem& p, const std::vector<double>& within) {
-  double size = 1;
-  for (const Knob& knob : p.space.knobs()) size *= static_cast<double>(knob.values.size());
-  if (size > 2e6) return "";
+  if (SpaceSize(p) > 2e6) return "";
   std::vector<uint64_t> good(within.size(), 0);
   uint64_t total = 0;
   for (uint64_t n = 0; n < p.space.Size(); ++n) {
@@ -386,9 +407,7 @@ std::string ExactRandom(const Problem& p, const std::vector<double>& within) {
     ++total;
     std::optional<double> v = p.truth(c);
     if (!v) continue;
-    double gap = p.goal == Goal::kMax ? (p.optimum - *v) / std::fabs(p.optimum)
-                                      : (*v - p.optimum) / std::fabs(p.optimum);
-    for (size_t i = 0; i < within.size(); ++i) good[i] += gap <= within[i];
+    for (size_t i = 0; i < within.size(); ++i) good[i] += Gap(p, *v) <= within[i];
   }
   std::string out = "  random, exact median (a lower bound for the row above):";
   for (size_t i = 0; i < within.size(); ++i) {
@@ -413,11 +432,6 @@ struct RunResult {
 
 const std::vector<double> kWithin = {0.01, 0.02, 0.05};
 const std::vector<int> kCheckpoints = {25, 50, 100, 200};
-
-double Gap(const Problem& p, double value) {
-  return p.goal == Goal::kMax ? (p.optimum - value) / std::fabs(p.optimum)
-                              : (value - p.optimum) / std::fabs(p.optimum);
-}
 
 RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int budget) {
   Settings settings;
@@ -481,10 +495,7 @@ std::string RunProblem(const Problem& p, const std::vector<std::string>& tuners,
                        int seeds, int budget, int optuna_budget,
                        const std::string& optuna_problem) {
   std::string out;
-  // Size() saturates: 33^20 is about 2e30.
-  double size = 1;
-  for (const Knob& knob : p.space.knobs())
-    size *= static_cast<double>(knob.values.size());
+  double size = SpaceSize(p);
   char configurations[32];
   if (size < 1e15)
     snprintf(configurations, sizeof configurations, "%.0f", size);
@@ -706,9 +717,7 @@ int main(int argc, char** argv) {
         KernelFile{"kt_convolution_RTX_3090.json.gz", {}},
         KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", {}},
         KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", hone::kGemmRestrictions}}) {
-    std::string name = kernel.file;
-    name = name.substr(0, name.find(".json"));
-    if (!kernel.restrictions.empty()) name += " + restrictions";
+    std::string name = hone::KernelTunerName(kernel.file, !kernel.restrictions.empty());
     std::string path = data + "/" + kernel.file;
     if (selected(name) && access(path.c_str(), R_OK) != 0) {
       printf("\n%s: cannot read %s (give --data DIR)\n", name.c_str(), path.c_str());
@@ -739,9 +748,7 @@ int main(int argc, char** argv) {
       }
   for (int n : {12, 16})
     for (double noise : {0.01, 0.03, 0.05}) {
-      std::string name = "boolean 2^" + std::to_string(n) + ", " + hone::Percent(noise) +
-                         "% noise";
-      add(name, [n, noise] { return hone::BooleanProblem(n, noise); },
+      add(hone::BooleanName(n, noise), [n, noise] { return hone::BooleanProblem(n, noise); },
           "boolean:" + std::to_string(n) + ":" + std::to_string(noise));
     }
   hone::RunInOrder(tasks, threads);
