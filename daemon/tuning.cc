@@ -426,9 +426,17 @@ const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const
     if (t.Mean()) points.push_back(space_->Normalized(t.config));
   std::vector<GaussianProcess::Prediction> predictions = m.gp.PredictMany(points);
   size_t next = 0;
-  for (const TrialRecord& t : trials_)
-    m.scores.push_back(t.Mean() ? std::optional<double>(predictions[next++].mean)
-                                : std::nullopt);
+  // A trial's score is a lower bound: the posterior mean less one standard
+  // deviation, so that a trial measured three times does not win a tie against
+  // one measured eighteen times on a hopeful estimate.
+  for (const TrialRecord& t : trials_) {
+    if (!t.Mean()) {
+      m.scores.push_back(std::nullopt);
+      continue;
+    }
+    const GaussianProcess::Prediction& p = predictions[next++];
+    m.scores.push_back(p.mean - p.stddev);
+  }
   return m.scores;
 }
 

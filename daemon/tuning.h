@@ -107,10 +107,11 @@ class TuningSession {
   const TrialRecord* Baseline() const;
   // The recommendation: among the trials measured enough to be trusted
   // (confirm_samples valid samples, or as many as the baseline has; the baseline
-  // included), the one whose posterior mean is best under a Gaussian process fitted
-  // to every valid sample, so that a lucky streak on one configuration is weighed
-  // against its neighbours and its own repeats; by plain mean while there are too
-  // few trials for a model. Null when none is valid.
+  // included), the best mean; but among those statistically tied with it, the one
+  // whose posterior lower bound (mean less one standard deviation) is best under a
+  // Gaussian process fitted to every valid sample, so that a lucky streak on one
+  // configuration is weighed against its neighbours and its own repeats. By plain
+  // mean while there are too few trials for a model. Null when none is valid.
   const TrialRecord* Best() const;
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
@@ -160,7 +161,8 @@ class TuningSession {
   std::optional<double> EarlyStopCutoff() const;
   void FinishTrial(const TrialRecord& trial);
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
-  // Per trial, the surface model's posterior mean of its score (higher is better);
+  // Per trial, the surface model's posterior lower bound of its score (mean less
+  // one standard deviation; higher is better);
   // empty while there are too few trials. Recomputed when the samples change.
   const std::vector<std::optional<double>>& PosteriorScores() const;
 
