@@ -126,6 +126,10 @@ std::string FormatReportText(const json& report) {
                   ? ", " + std::to_string(report.value("samples_stopped_early", 0)) +
                         " stopped early"
                   : std::string()) +
+             (report.value("samples_race", 0) > 0
+                  ? ", " + std::to_string(report.value("samples_race", 0)) +
+                        " in the final race"
+                  : std::string()) +
              ")");
   if (report.contains("warm_start") && report["warm_start"].is_object()) {
     const json& warm = report["warm_start"];

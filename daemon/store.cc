@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <set>
+#include <string>
+
 namespace hone {
 
 using nlohmann::json;
@@ -52,6 +55,7 @@ CREATE TABLE IF NOT EXISTS samples (
   error TEXT NOT NULL DEFAULT '',
   duration_s REAL NOT NULL,
   stopped_early INTEGER NOT NULL DEFAULT 0,
+  race INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, trial, seq)
 );
 )sql";
@@ -152,13 +156,16 @@ Store::~Store() { sqlite3_close(db_); }
 
 Status Store::Migrate() {
   // Columns added after the first release: databases made before them lack them.
-  bool has_stopped_early = false;
+  const char* const kAdded[] = {"stopped_early", "race"};
+  std::set<std::string> have;
   Statement columns(db_, "PRAGMA table_info(samples)");
-  while (columns.Step())
-    if (columns.Text(1) == "stopped_early") has_stopped_early = true;
+  while (columns.Step()) have.insert(columns.Text(1));
   Status s = columns.status();
-  if (s.ok() && !has_stopped_early)
-    s = Exec("ALTER TABLE samples ADD COLUMN stopped_early INTEGER NOT NULL DEFAULT 0");
+  for (const char* column : kAdded)
+    if (s.ok() && !have.count(column))
+      s = Exec(("ALTER TABLE samples ADD COLUMN " + std::string(column) +
+                " INTEGER NOT NULL DEFAULT 0")
+                   .c_str());
   return s;
 }
 
@@ -211,14 +218,14 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   Statement st(
       db_,
       "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s, "
-      "stopped_early) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "stopped_early, race) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
   if (sample.valid)
     st.Bind(5, sample.value);
   else
     st.BindNull(5);
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
-  st.Bind(8, int64_t{sample.stopped_early});
+  st.Bind(8, int64_t{sample.stopped_early}).Bind(9, int64_t{sample.race});
   return st.Run();
 }
 
@@ -261,7 +268,7 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   Status s = st.status();
   if (!s.ok()) return s;
   Statement samples(db_,
-                    "SELECT trial, valid, value, error, duration_s, stopped_early "
+                    "SELECT trial, valid, value, error, duration_s, stopped_early, race "
                     "FROM samples WHERE job_id = ? ORDER BY trial, seq");
   samples.Bind(1, job);
   size_t at = 0;
@@ -275,6 +282,7 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     sample.error = samples.Text(3);
     sample.duration_s = samples.Double(4);
     sample.stopped_early = samples.Int(5) != 0;
+    sample.race = samples.Int(6) != 0;
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();

@@ -52,14 +52,16 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   trials_ = std::move(trials);
   by_key_.clear();
-  samples_valid_ = samples_invalid_ = 0;
+  samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
   for (size_t i = 0; i < trials_.size(); ++i) {
     by_key_[SearchSpace::Key(trials_[i].config)] = i;
     int valid = trials_[i].valid_count();
     samples_valid_ += valid;
     samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
-    for (const SampleResult& sample : trials_[i].samples)
+    for (const SampleResult& sample : trials_[i].samples) {
       samples_stopped_early_ += sample.stopped_early;
+      race_samples_ += sample.race;
+    }
     if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
   }
   current_told_ = true;
@@ -348,6 +350,7 @@ void TuningSession::Record(SampleResult sample) {
   (sample.valid ? samples_valid_ : samples_invalid_)++;
   samples_stopped_early_ += sample.stopped_early;
   if (sampling_ >= trials_.size()) sampling_ = trials_.size() - 1;
+  sample.race = racing_;
   race_samples_ += racing_;
   trials_[sampling_].samples.push_back(std::move(sample));
 }
@@ -530,6 +533,7 @@ json TuningSession::Report(const ReportContext& context) const {
   report["samples_valid"] = samples_valid_;
   report["samples_invalid"] = samples_invalid_;
   if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = samples_stopped_early_;
+  if (settings_.race_pct > 0) report["samples_race"] = race_samples_;
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
   if (context.warm_start_job) {

@@ -33,6 +33,8 @@ struct SampleResult {
   // valid, and `value` is what it had reached, a bound the full run would not have
   // bettered. Such a trial is not measured again and is never recommended.
   bool stopped_early = false;
+  // Taken by the final race (race_pct), for a trial measured before.
+  bool race = false;
 };
 
 struct TrialRecord {

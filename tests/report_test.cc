@@ -107,6 +107,12 @@ TEST(ReportTest, TextCountsAllSamplesAndTheInvalidOnes) {
   report["samples_invalid"] = 2;
   std::string text = FormatReportText(report);
   EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid)\n")) << text;
+  report["samples_race"] = 6;
+  text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid, 6 in the final race)\n")) << text;
+  report["samples_race"] = 0;  // a race that had nothing to separate is not mentioned
+  text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid)\n")) << text;
 }
 
 TEST(ReportTest, TextShowsElapsedTime) {

@@ -88,7 +88,7 @@ TEST(StoreTest, OpeningAnUnwritablePathSaysWhich) {
 }
 
 
-TEST(StoreTest, ADatabaseFromBeforeEarlyStoppingGainsTheColumnAndKeepsItsSamples) {
+TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples) {
   test::TempDir dir;
   std::string path = dir.path() + "/honed.db";
   // The samples table as the first release made it, with one sample in it.
@@ -109,14 +109,21 @@ TEST(StoreTest, ADatabaseFromBeforeEarlyStoppingGainsTheColumnAndKeepsItsSamples
   ASSERT_TRUE(s.ok()) << s.message();
   SampleResult stopped{true, 30, "", 0.6};
   stopped.stopped_early = true;
+  SampleResult raced{true, 31, "", 0.6};
+  raced.race = true;
   ASSERT_TRUE(store->InsertTrial(1, 1, {{"n", 2}}, false).ok());
   ASSERT_TRUE(store->InsertSample(1, 1, 0, stopped).ok());
+  ASSERT_TRUE(store->InsertSample(1, 0, 1, raced).ok());
   std::vector<StoredTrial> trials;
   ASSERT_TRUE(store->LoadTrials(1, &trials).ok());
   ASSERT_EQ(trials.size(), 2u);
+  ASSERT_EQ(trials[0].samples.size(), 2u);
   EXPECT_EQ(trials[0].samples.at(0).value, 12.5);
   EXPECT_FALSE(trials[0].samples.at(0).stopped_early);
+  EXPECT_FALSE(trials[0].samples.at(0).race);
+  EXPECT_TRUE(trials[0].samples.at(1).race);
   EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
+  EXPECT_FALSE(trials[1].samples.at(0).race);
 }
 
 }  // namespace

@@ -408,6 +408,18 @@ TEST_F(TuningTest, TheRaceKeepsToItsShareOfTheSamples) {
     ++raced;
   }
   EXPECT_EQ(raced, 3);
+  // The report counts them, and so does one rebuilt from the stored samples (the
+  // race's share is not taken again after a restart).
+  ReportContext context{1, "completed", "", "", 3, ""};
+  json report = session.Report(context);
+  EXPECT_EQ(report["samples_race"], 3);
+  TuningSession restored(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
+  restored.Restore(session.trials());
+  EXPECT_EQ(restored.Report(context), report);
+  int flagged = 0;
+  for (const TrialRecord& t : session.trials())
+    for (const SampleResult& s : t.samples) flagged += s.race;
+  EXPECT_EQ(flagged, 3);
 }
 
 TEST_F(TuningTest, NoRaceWithRacePctZero) {
@@ -416,6 +428,7 @@ TEST_F(TuningTest, NoRaceWithRacePctZero) {
   TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
   MeasureTiedLeaders(session);
   EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
+  EXPECT_FALSE(session.Report({1, "completed", "", "", 1, ""}).contains("samples_race"));
 }
 
 TEST_F(TuningTest, TheLastStretchOfASampleBudgetIsKeptForTheRace) {
