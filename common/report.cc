@@ -37,6 +37,38 @@ std::string ConfigLines(const json& config) {
   return lines;
 }
 
+// The trials the samples cannot tell apart from the best, each with the knobs in
+// which it differs from it.
+std::string TiedLines(const json& report) {
+  const json& tied = report["tied"];
+  int64_t count = tied.value("count", int64_t{0});
+  if (count == 0) return "Tied with the best: none\n";
+  std::string out = "Tied with the best: " + std::to_string(count) +
+                    (count == 1 ? " configuration" : " configurations") +
+                    " (within the noise; more samples would tell them apart)\n";
+  const json best = report.value("best", json());
+  const json best_config =
+      best.is_object() ? best.value("config", json::object()) : json::object();
+  int64_t shown = 0;
+  for (const json& entry : tied.value("configs", json::array())) {
+    if (!entry.is_object()) continue;
+    std::string text = "  trial " + std::to_string(entry.value("trial", int64_t{0})) +
+                       (entry.value("baseline", false) ? " (baseline)" : "") + ": " +
+                       Number(entry.value("value", json())) + " (" +
+                       std::to_string(entry.value("samples", 0)) + " samples)";
+    std::string differs;
+    const json config = entry.value("config", json::object());
+    for (const auto& [name, value] : config.items())
+      if (!best_config.contains(name) || best_config[name] != value)
+        differs += (differs.empty() ? "" : ", ") + name + " " + ValueToString(value);
+    if (!differs.empty()) text += "; " + differs;
+    out += text + "\n";
+    ++shown;
+  }
+  if (count > shown) out += "  and " + std::to_string(count - shown) + " more\n";
+  return out;
+}
+
 }  // namespace
 
 std::string FormatValue(double value) {
@@ -92,6 +124,7 @@ std::string FormatReportText(const json& report) {
                ci[0].get<double>(), ci[1].get<double>());
     line("Improvement", pct);
   }
+  if (report.contains("tied") && report["tied"].is_object()) out += TiedLines(report);
   if (report.contains("noise_pct") && report["noise_pct"].is_number()) {
     char noise[32];
     snprintf(noise, sizeof noise, "%.2f%% per sample", report["noise_pct"].get<double>());

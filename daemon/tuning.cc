@@ -19,6 +19,8 @@ constexpr int64_t kMaxModelSamples = 400;
 // each may reach (in confirm_samples).
 constexpr size_t kRaceWidth = 3;
 constexpr int kRaceMaxConfirmations = 6;
+// The report lists at most this many of the trials tied with the recommendation.
+constexpr size_t kReportTied = 10;
 
 // Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
 double Round(double value, int digits) {
@@ -477,6 +479,35 @@ std::optional<double> TuningSession::ImprovementPct(double value) const {
   return pct;
 }
 
+json TuningSession::Describe(const TrialRecord* t) const {
+  if (!t) return nullptr;
+  json entry = {{"config", space_->ToJson(t->config)},
+                {"trial", t->number},
+                {"samples", t->valid_count()}};
+  std::optional<double> mean = t->Mean();
+  entry["value"] = mean ? json(*mean) : json(nullptr);
+  return entry;
+}
+
+json TuningSession::TiedWith(const TrialRecord& best) const {
+  // The confirmed trials (the baseline too) that the samples cannot tell apart from
+  // the recommendation: the same test as the race's and the recommendation's.
+  double noise = RelativeNoise() * std::fabs(*best.Mean());
+  std::vector<const TrialRecord*> tied;
+  for (const TrialRecord& t : trials_)
+    if (&t != &best && t.Mean() && Confirmed(t) && Tied(t, best, noise)) tied.push_back(&t);
+  std::sort(tied.begin(), tied.end(), [this](const TrialRecord* a, const TrialRecord* b) {
+    return Better(*a->Mean(), *b->Mean());
+  });
+  json configs = json::array();
+  for (size_t i = 0; i < tied.size() && i < kReportTied; ++i) {
+    json entry = Describe(tied[i]);
+    if (tied[i]->baseline) entry["baseline"] = true;
+    configs.push_back(std::move(entry));
+  }
+  return {{"count", tied.size()}, {"configs", std::move(configs)}};
+}
+
 std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() const {
   std::vector<std::pair<std::string, double>> importance;
   // The recommendation's surface model: a knob matters as much as the model's
@@ -501,24 +532,16 @@ json TuningSession::Report(const ReportContext& context) const {
                  {"target", {{"metric", target_.metric}, {"goal", GoalName(goal_)}}}};
   if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
   if (!context.message.empty()) report["message"] = context.message;
-  auto describe = [this](const TrialRecord* t) -> json {
-    if (!t) return nullptr;
-    json entry = {{"config", space_->ToJson(t->config)},
-                  {"trial", t->number},
-                  {"samples", t->valid_count()}};
-    std::optional<double> mean = t->Mean();
-    entry["value"] = mean ? json(*mean) : json(nullptr);
-    return entry;
-  };
-  report["baseline"] = describe(Baseline());
+  report["baseline"] = Describe(Baseline());
   const TrialRecord* best = Best();
-  report["best"] = describe(best);
+  report["best"] = Describe(best);
   std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
   if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
     report["improvement_ci95_pct"] = {Round(interval->first, 2),
                                       Round(interval->second, 2)};
   report["noise_pct"] = Round(RelativeNoise() * 100, 2);
+  if (best) report["tied"] = TiedWith(*best);
   std::vector<std::pair<std::string, double>> importance = KnobImportance();
   if (!importance.empty()) {
     json by_knob = json::object();

@@ -163,6 +163,11 @@ class TuningSession {
   std::optional<double> EarlyStopCutoff() const;
   void FinishTrial(const TrialRecord& trial);
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
+  // A trial as the report gives it: config, trial number, valid samples, mean.
+  nlohmann::json Describe(const TrialRecord* trial) const;
+  // The report's `tied`: the confirmed trials statistically tied with `best`, best
+  // mean first (at most kReportTied of them), and their count.
+  nlohmann::json TiedWith(const TrialRecord& best) const;
   // Per trial, the surface model's posterior lower bound of its score (mean less
   // one standard deviation; higher is better);
   // empty while there are too few trials. Recomputed when the samples change.

@@ -90,6 +90,12 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
   EXPECT_GT(report["samples_valid"].get<int>(), 0);
   EXPECT_TRUE(report["elapsed_s"].is_number());
   EXPECT_TRUE(report["job"].is_number_integer());
+  // The alternatives the samples cannot tell apart from the best, never the best.
+  ASSERT_TRUE(report["tied"].is_object()) << report;
+  EXPECT_GE(report["tied"]["count"].get<int>(),
+            static_cast<int>(report["tied"]["configs"].size()));
+  for (const json& entry : report["tied"]["configs"])
+    EXPECT_NE(entry["config"], report["best"]["config"]) << report;
 }
 
 TEST_F(IntegrationTest, TheShippedExampleIsTheReferenceConfigAndTunesTheRealKernel) {

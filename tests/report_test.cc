@@ -160,6 +160,39 @@ TEST(ReportTest, TextShowsStringSettingsBare) {
   EXPECT_TRUE(Contains(text, "  thp: always\n")) << text;
 }
 
+TEST(ReportTest, TextListsTheTiedConfigurationsByTheKnobsInWhichTheyDiffer) {
+  json report = CompletedReport();
+  report["tied"] = json::parse(R"({"count": 2, "configs": [
+    {"config": {"inter_op": 2, "intra_op": 30}, "trial": 7, "samples": 6, "value": 123.5},
+    {"config": {"inter_op": 1, "intra_op": 10}, "trial": 0, "samples": 2, "value": 70.1,
+     "baseline": true}]})");
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text,
+                       "Tied with the best: 2 configurations (within the noise; more "
+                       "samples would tell them apart)\n"
+                       "  trial 7: 123.5 (6 samples); intra_op 30\n"
+                       "  trial 0 (baseline): 70.1 (2 samples); inter_op 1, intra_op 10\n"))
+      << text;
+}
+
+TEST(ReportTest, TextCountsTheTiedConfigurationsItDoesNotList) {
+  json report = CompletedReport();
+  report["tied"] = json::parse(R"({"count": 12, "configs": [
+    {"config": {"inter_op": 2, "intra_op": 30}, "trial": 7, "samples": 6, "value": 123.5}]})");
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Tied with the best: 12 configurations")) << text;
+  EXPECT_TRUE(Contains(text, "  trial 7: 123.5 (6 samples); intra_op 30\n  and 11 more\n"))
+      << text;
+}
+
+TEST(ReportTest, TextSaysWhenNothingIsTiedWithTheBest) {
+  json report = CompletedReport();
+  report["tied"] = {{"count", 0}, {"configs", json::array()}};
+  EXPECT_TRUE(Contains(FormatReportText(report), "Tied with the best: none\n"));
+  // A report from before the list (no "tied") says nothing about it.
+  EXPECT_FALSE(Contains(FormatReportText(CompletedReport()), "Tied"));
+}
+
 // ---------------------------------------------------------------------------
 // FormatReportEnv.
 

@@ -703,5 +703,60 @@ TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
   EXPECT_EQ(best->config, (Config{6}));
 }
 
+// Trials made from samples, the first of them the baseline, for Restore.
+std::vector<TrialRecord> MakeTrials(
+    const std::vector<std::pair<Config, std::vector<double>>>& measured) {
+  std::vector<TrialRecord> trials;
+  for (const auto& [config, samples] : measured) {
+    TrialRecord t;
+    t.number = static_cast<int64_t>(trials.size());
+    t.baseline = trials.empty();
+    t.config = config;
+    for (double v : samples) t.samples.push_back(Valid(v));
+    trials.push_back(t);
+  }
+  return trials;
+}
+
+TEST_F(TuningTest, TheReportListsTheConfirmedTrialsTiedWithTheBest) {
+  settings_.confirm_samples = 3;
+  TuningSession session(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
+  session.Restore(MakeTrials({
+      {{0, 1}, {100, 101}},        // the baseline, far below
+      {{1, 0}, {120, 121, 119}},   // 120 and
+      {{2, 0}, {119, 120, 118}},   // 119: within the noise of three samples each
+      {{1, 1}, {110, 111, 109}},   // clearly worse
+      {{2, 1}, {150}},             // a lucky single sample, not confirmed
+  }));
+  const TrialRecord* best = session.Best();
+  ASSERT_NE(best, nullptr);
+  ASSERT_TRUE(best->number == 1 || best->number == 2) << best->number;
+  json tied = session.Report({1, "completed", "", "", 1, ""})["tied"];
+  EXPECT_EQ(tied["count"], 1) << tied;
+  ASSERT_EQ(tied["configs"].size(), 1u) << tied;
+  EXPECT_EQ(tied["configs"][0]["trial"], best->number == 1 ? 2 : 1);
+  EXPECT_EQ(tied["configs"][0]["samples"], 3);
+  EXPECT_FALSE(tied["configs"][0].contains("baseline"));
+}
+
+TEST_F(TuningTest, TheReportSaysWhenTheBaselineIsTiedWithTheBest) {
+  settings_.confirm_samples = 3;
+  TuningSession session(settings_, Target{"m", Goal::kMin}, &space_, nullptr);
+  session.Restore(MakeTrials({{{0, 1}, {100, 101}}, {{1, 0}, {100, 99.5, 100.5}}}));
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["best"]["trial"], 1);
+  EXPECT_EQ(report["tied"]["count"], 1);
+  EXPECT_EQ(report["tied"]["configs"][0]["trial"], 0);
+  EXPECT_EQ(report["tied"]["configs"][0]["baseline"], true);
+}
+
+TEST_F(TuningTest, TheReportSaysNothingIsTiedWhenTheBestStandsApart) {
+  settings_.confirm_samples = 3;
+  TuningSession session(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
+  session.Restore(MakeTrials({{{0, 1}, {100, 101}}, {{1, 0}, {120, 121, 119}}}));
+  json tied = session.Report({1, "completed", "", "", 1, ""})["tied"];
+  EXPECT_EQ(tied, (json{{"count", 0}, {"configs", json::array()}}));
+}
+
 }  // namespace
 }  // namespace hone
