@@ -718,6 +718,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     }
     if (job.cancel_requested || stopping_) continue;  // a killed sample is not a result
     sample.race = step.race;
+    sample.taken_at = Now();
     s = store_->InsertSample(job.row.id, step.trial, seq[step.trial]++, sample);
     if (!s.ok()) co_return Outcome{"failed", s.message()};
     if (!sample.valid)

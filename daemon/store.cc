@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS samples (
   duration_s REAL NOT NULL,
   stopped_early INTEGER NOT NULL DEFAULT 0,
   race INTEGER NOT NULL DEFAULT 0,
+  taken_at REAL NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, trial, seq)
 );
 )sql";
@@ -156,15 +157,17 @@ Store::~Store() { sqlite3_close(db_); }
 
 Status Store::Migrate() {
   // Columns added after the first release: databases made before them lack them.
-  const char* const kAdded[] = {"stopped_early", "race"};
+  const std::pair<const char*, const char*> kAdded[] = {
+      {"stopped_early", "INTEGER NOT NULL DEFAULT 0"},
+      {"race", "INTEGER NOT NULL DEFAULT 0"},
+      {"taken_at", "REAL NOT NULL DEFAULT 0"}};
   std::set<std::string> have;
   Statement columns(db_, "PRAGMA table_info(samples)");
   while (columns.Step()) have.insert(columns.Text(1));
   Status s = columns.status();
-  for (const char* column : kAdded)
+  for (const auto& [column, type] : kAdded)
     if (s.ok() && !have.count(column))
-      s = Exec(("ALTER TABLE samples ADD COLUMN " + std::string(column) +
-                " INTEGER NOT NULL DEFAULT 0")
+      s = Exec(("ALTER TABLE samples ADD COLUMN " + std::string(column) + " " + type)
                    .c_str());
   return s;
 }
@@ -218,7 +221,7 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   Statement st(
       db_,
       "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s, "
-      "stopped_early, race) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "stopped_early, race, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
   if (sample.valid)
     st.Bind(5, sample.value);
@@ -226,6 +229,7 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
     st.BindNull(5);
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
   st.Bind(8, int64_t{sample.stopped_early}).Bind(9, int64_t{sample.race});
+  st.Bind(10, sample.taken_at);
   return st.Run();
 }
 
@@ -268,8 +272,8 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   Status s = st.status();
   if (!s.ok()) return s;
   Statement samples(db_,
-                    "SELECT trial, valid, value, error, duration_s, stopped_early, race "
-                    "FROM samples WHERE job_id = ? ORDER BY trial, seq");
+                    "SELECT trial, valid, value, error, duration_s, stopped_early, race, "
+                    "taken_at FROM samples WHERE job_id = ? ORDER BY trial, seq");
   samples.Bind(1, job);
   size_t at = 0;
   while (samples.Step()) {
@@ -283,6 +287,7 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     sample.duration_s = samples.Double(4);
     sample.stopped_early = samples.Int(5) != 0;
     sample.race = samples.Int(6) != 0;
+    sample.taken_at = samples.Double(7);
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();
@@ -368,9 +373,13 @@ Status Store::MarkRunningInterrupted(double now, std::vector<int64_t>* ids) {
     while (st.Step()) ids->push_back(st.Int(0));
     if (Status s = st.status(); !s.ok()) return s;
   }
+  // The job ran until its last recorded sample, as far as anyone can tell: the time
+  // honed was down is not the job's (it would count against max_minutes and show
+  // in elapsed_s). Without a recorded sample, it ran from its start.
   Statement st(
       db_,
-      "UPDATE jobs SET state = 'interrupted', finished_at = ?, "
+      "UPDATE jobs SET state = 'interrupted', finished_at = MIN(?, MAX(started_at, "
+      "COALESCE((SELECT MAX(taken_at) FROM samples WHERE samples.job_id = jobs.id), 0))), "
       "message = 'honed stopped while the job was running' WHERE state = 'running'");
   st.Bind(1, now);
   return st.Run();

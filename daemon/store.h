@@ -92,6 +92,8 @@ class Store {
   Status LoadProcessGroups(std::vector<std::pair<pid_t, uint64_t>>* groups);
 
   // Jobs left running by a honed that died become interrupted; returns their ids.
+  // Each one's finished_at is its last recorded sample's time (its start without
+  // one), never later than `now`.
   Status MarkRunningInterrupted(double now, std::vector<int64_t>* ids);
 
  private:

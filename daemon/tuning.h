@@ -35,6 +35,9 @@ struct SampleResult {
   bool stopped_early = false;
   // Taken by the final race (race_pct), for a trial measured before.
   bool race = false;
+  // Unix seconds when the sample was recorded; 0 when not known (the bench, tests,
+  // and samples stored before honed kept it).
+  double taken_at = 0;
 };
 
 struct TrialRecord {

@@ -30,22 +30,24 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
     row.started_at = 101;
     ASSERT_TRUE(store->UpdateJob(row).ok());
     ASSERT_TRUE(store->InsertTrial(id, 0, {{"n", 1}}, true).ok());
-    ASSERT_TRUE(store->InsertSample(id, 0, 0, {true, 12.5, "", 0.3}).ok());
-    ASSERT_TRUE(store->InsertSample(id, 0, 1, {false, 0, "timed out", 1.0}).ok());
+    ASSERT_TRUE(store->InsertSample(id, 0, 0, {true, 12.5, "", 0.3, false, false, 110}).ok());
+    ASSERT_TRUE(
+        store->InsertSample(id, 0, 1, {false, 0, "timed out", 1.0, false, false, 120}).ok());
     ASSERT_TRUE(store->InsertTrial(id, 1, {{"n", 2}}, false).ok());
-    ASSERT_TRUE(store->InsertSample(id, 1, 0, {true, 14, "", 0.2}).ok());
+    ASSERT_TRUE(store->InsertSample(id, 1, 0, {true, 14, "", 0.2, false, false, 130}).ok());
   }
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(path, &store).ok());
   std::vector<int64_t> interrupted;
-  ASSERT_TRUE(store->MarkRunningInterrupted(200, &interrupted).ok());
+  // honed comes back at 5000, long after the job's last sample at 130.
+  ASSERT_TRUE(store->MarkRunningInterrupted(5000, &interrupted).ok());
   EXPECT_EQ(interrupted, std::vector<int64_t>{id});
 
   std::vector<JobRow> jobs;
   ASSERT_TRUE(store->LoadJobs(&jobs).ok());
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0].state, "interrupted");
-  EXPECT_EQ(jobs[0].finished_at, 200);
+  EXPECT_EQ(jobs[0].finished_at, 130) << "the time honed was down is not the job's";
   EXPECT_EQ(jobs[0].started_at, 101);
   EXPECT_EQ(jobs[0].uid, 1000u);
   EXPECT_EQ(jobs[0].request["config_path"], "knobs.yaml");
@@ -62,8 +64,34 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
   EXPECT_EQ(trials[0].samples[0].value, 12.5);
   EXPECT_FALSE(trials[0].samples[1].valid);
   EXPECT_EQ(trials[0].samples[1].error, "timed out");
+  EXPECT_EQ(trials[0].samples[1].taken_at, 120);
   ASSERT_EQ(trials[1].samples.size(), 1u);
   EXPECT_EQ(trials[1].samples[0].value, 14);
+}
+
+TEST(StoreTest, AnInterruptedJobWithoutRecordedSamplesEndsWhereItStarted) {
+  test::TempDir dir;
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(dir.path() + "/honed.db", &store).ok());
+  JobRow quiet, old;
+  for (JobRow* row : {&quiet, &old}) {
+    row->state = "running";
+    ASSERT_TRUE(store->InsertJob(row).ok());
+    row->started_at = 101;
+    ASSERT_TRUE(store->UpdateJob(*row).ok());
+  }
+  // A sample from before honed recorded times (taken_at 0) says nothing either.
+  ASSERT_TRUE(store->InsertSample(old.id, 0, 0, {true, 1, "", 0.1}).ok());
+  std::vector<int64_t> interrupted;
+  ASSERT_TRUE(store->MarkRunningInterrupted(5000, &interrupted).ok());
+  EXPECT_EQ(interrupted.size(), 2u);
+  std::vector<JobRow> jobs;
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  ASSERT_EQ(jobs.size(), 2u);
+  for (const JobRow& job : jobs) {
+    EXPECT_EQ(job.state, "interrupted");
+    EXPECT_EQ(job.finished_at, 101) << "job " << job.id;
+  }
 }
 
 TEST(StoreTest, ASecondSampleWithTheSameNumberIsRefused) {
@@ -124,6 +152,7 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   EXPECT_TRUE(trials[0].samples.at(1).race);
   EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
   EXPECT_FALSE(trials[1].samples.at(0).race);
+  EXPECT_EQ(trials[0].samples.at(0).taken_at, 0) << "the first release kept no time";
 }
 
 }  // namespace
