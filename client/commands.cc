@@ -67,7 +67,11 @@ std::string FormatPct(const json& pct) {
 std::string ProgressLine(const json& p) {
   std::string line = std::to_string(p.value("configs_explored", 0)) + "/" +
                      std::to_string(p.value("configs_budget", 0)) + " configs (" +
-                     std::to_string(p.value("configs_total", uint64_t{0})) + " total)";
+                     std::to_string(p.value("configs_total", uint64_t{0})) + " total" +
+                     (p.contains("configs_feasible")
+                          ? ", " + std::to_string(p.value("configs_feasible", uint64_t{0})) +
+                                " feasible)"
+                          : ")");
   if (p.contains("best")) {
     line += ", best " + FormatValue(p["best"].value("value", 0.0));
     if (p.contains("improvement_pct"))

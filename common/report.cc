@@ -149,7 +149,11 @@ std::string FormatReportText(const json& report) {
   if (report.contains("configs_explored"))
     line("Configurations explored/total",
          std::to_string(report.value("configs_explored", 0)) + "/" +
-             std::to_string(report.value("configs_total", uint64_t{0})));
+             std::to_string(report.value("configs_total", uint64_t{0})) +
+             (report.contains("configs_feasible")
+                  ? " (" + std::to_string(report.value("configs_feasible", uint64_t{0})) +
+                        " feasible)"
+                  : ""));
   if (report.contains("samples_valid"))
     line("Samples taken",
          std::to_string(report.value("samples_valid", 0) +

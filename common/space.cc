@@ -113,6 +113,23 @@ uint64_t SearchSpace::Size() const {
   return size;
 }
 
+std::optional<uint64_t> SearchSpace::CountFeasible(uint64_t limit) const {
+  uint64_t size = Size();
+  if (constraints_.empty()) return size;
+  if (size > limit) return std::nullopt;
+  uint64_t feasible = 0;
+  Config config(knobs_.size(), 0);
+  for (uint64_t n = 0; n < size; ++n) {
+    feasible += Feasible(config);
+    // The next configuration, the last knob fastest.
+    for (size_t i = knobs_.size(); i-- > 0;) {
+      if (++config[i] < knobs_[i].values.size()) break;
+      config[i] = 0;
+    }
+  }
+  return feasible;
+}
+
 Config SearchSpace::Default() const {
   Config config;
   for (const Knob& knob : knobs_) config.push_back(knob.default_index);

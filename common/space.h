@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,9 @@ class SearchSpace {
 
   // Number of configurations, feasible or not; saturates at UINT64_MAX.
   uint64_t Size() const;
+  // Number of feasible configurations: Size() without constraints; with them, counted
+  // one by one when Size() is at most `limit`, nullopt beyond it.
+  std::optional<uint64_t> CountFeasible(uint64_t limit) const;
 
   const std::vector<Expression>& constraints() const { return constraints_; }
   // True when `config` satisfies every constraint.

@@ -587,6 +587,8 @@ json JobManager::Progress(const Job& job) const {
                    {"samples_valid", session.samples_valid()},
                    {"samples_invalid", session.samples_invalid()},
                    {"elapsed_s", std::round(elapsed * 10) / 10}};
+  if (std::optional<uint64_t> feasible = session.configs_feasible())
+    progress["configs_feasible"] = *feasible;
   if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
     progress["baseline_value"] = *baseline->Mean();
   if (const TrialRecord* best = session.Best()) {

@@ -21,6 +21,9 @@ constexpr size_t kRaceWidth = 3;
 constexpr int kRaceMaxConfirmations = 6;
 // The report lists at most this many of the trials tied with the recommendation.
 constexpr size_t kReportTied = 10;
+// With constraints, spaces up to this size have their feasible configurations
+// counted (about a quarter of a second at the limit), for the budget and report.
+constexpr uint64_t kCountFeasibleUpTo = uint64_t{1} << 20;
 
 // Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
 double Round(double value, int digits) {
@@ -49,7 +52,10 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
       target_(target),
       goal_(target.goal),
       space_(space),
-      strategy_(std::move(strategy)) {}
+      strategy_(std::move(strategy)),
+      feasible_(space->constraints().empty()
+                    ? std::nullopt
+                    : space->CountFeasible(kCountFeasibleUpTo)) {}
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   trials_ = std::move(trials);
@@ -465,7 +471,7 @@ const TrialRecord* TuningSession::Best() const {
 }
 
 int64_t TuningSession::ConfigBudget() const {
-  uint64_t size = space_->Size();
+  uint64_t size = feasible_ ? *feasible_ : space_->Size();
   uint64_t budget = static_cast<uint64_t>(settings_.max_configs);
   return static_cast<int64_t>(std::min(size, budget));
 }
@@ -552,6 +558,7 @@ json TuningSession::Report(const ReportContext& context) const {
   report["configs_budget"] = ConfigBudget();
   uint64_t size = space_->Size();
   report["configs_total"] = size;
+  if (feasible_) report["configs_feasible"] = *feasible_;
   report["knobs"] = space_->dims();
   report["samples_valid"] = samples_valid_;
   report["samples_invalid"] = samples_invalid_;

@@ -125,6 +125,9 @@ class TuningSession {
   std::optional<std::pair<double, double>> ImprovementInterval(
       const TrialRecord& trial) const;
   int64_t configs_explored() const { return static_cast<int64_t>(trials_.size()); }
+  // With constraints, how many configurations satisfy them, where the space is small
+  // enough to count (SearchSpace::CountFeasible); nullopt otherwise.
+  std::optional<uint64_t> configs_feasible() const { return feasible_; }
   // The configurations this job will explore at most: the budget or the space.
   int64_t ConfigBudget() const;
   int64_t samples_valid() const { return samples_valid_; }
@@ -181,6 +184,7 @@ class TuningSession {
   Goal goal_;
   const SearchSpace* space_;
   std::unique_ptr<Strategy> strategy_;
+  std::optional<uint64_t> feasible_;  // configs_feasible()
   std::vector<TrialRecord> trials_;
   std::unordered_map<std::string, size_t> by_key_;  // configuration -> index in trials_
   bool current_told_ = false;  // the last trial has been told to the strategy

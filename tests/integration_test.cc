@@ -307,6 +307,11 @@ TEST_F(IntegrationTest, ConstraintsKeepEveryRunInsideThem) {
   EXPECT_LE(report["best"]["config"]["inter_op"].get<int>() *
                 report["best"]["config"]["intra_op"].get<int>(),
             120);
+  int feasible = 0;  // inter_op 1..28 x intra_op 10, 12, ..., 56
+  for (int i = 1; i <= 28; ++i)
+    for (int j = 10; j <= 56; j += 2) feasible += i * j <= 120;
+  EXPECT_EQ(report["configs_total"], 672);
+  EXPECT_EQ(report["configs_feasible"], feasible);
 }
 
 TEST_F(IntegrationTest, ABaselineOutsideTheConstraintsFailsTheJobBeforeAnyRun) {

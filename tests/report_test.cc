@@ -90,6 +90,13 @@ TEST(ReportTest, TextShowsConfigurationsExploredOverTotal) {
   EXPECT_TRUE(Contains(text, "Configurations explored/total: 24/672\n")) << text;
 }
 
+TEST(ReportTest, TextShowsHowManyConfigurationsAreFeasible) {
+  json report = CompletedReport();
+  report["configs_feasible"] = 300;
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Configurations explored/total: 24/672 (300 feasible)\n")) << text;
+}
+
 TEST(ReportTest, TextShowsHugeConfigurationTotals) {
   json report = CompletedReport();
   report["configs_total"] = UINT64_MAX;

@@ -396,6 +396,15 @@ TEST(SpaceTest, ConstraintsDecideFeasibility) {
   EXPECT_EQ(feasible, 66u + 56u);
 }
 
+TEST(SpaceTest, CountFeasibleCountsWhatTheConstraintsAllowUpToALimit) {
+  SearchSpace space =
+      BlockSpace({"block_x * block_y <= 1024", "mode == 'safe' or block_x <= 64"});
+  EXPECT_EQ(space.CountFeasible(242), 122u);  // as counted by brute force above
+  EXPECT_EQ(space.CountFeasible(241), std::nullopt) << "larger than the limit";
+  // Without constraints every configuration is feasible, whatever the size.
+  EXPECT_EQ(ReferenceSpace().CountFeasible(0), 672u);
+}
+
 TEST(SpaceTest, ASpaceWithoutConstraintsHasEveryConfigurationFeasible) {
   SearchSpace space = ReferenceSpace();
   EXPECT_TRUE(space.constraints().empty());

@@ -246,6 +246,7 @@ TEST_F(TuningTest, ReportHasTheDesignKeysWithKnobValues) {
   EXPECT_EQ(report["improvement_pct"], 20.0);
   EXPECT_EQ(report["configs_explored"], 2);
   EXPECT_EQ(report["configs_total"], 6);
+  EXPECT_FALSE(report.contains("configs_feasible")) << "no constraints, nothing to count";
   EXPECT_EQ(report["samples_valid"], 3);
   EXPECT_EQ(report["samples_invalid"], 0);
   EXPECT_EQ(report["elapsed_s"], 12.3);
@@ -716,6 +717,21 @@ std::vector<TrialRecord> MakeTrials(
     trials.push_back(t);
   }
   return trials;
+}
+
+TEST_F(TuningTest, WithConstraintsTheBudgetAndReportCountTheFeasibleConfigurations) {
+  SearchSpace space;
+  ASSERT_TRUE(
+      SearchSpace::Create({{"a", {1, 2, 3}, 0}, {"b", {10, 20}, 0}}, {"a * b <= 20"}, &space)
+          .ok());
+  settings_.max_configs = 100;
+  TuningSession session(settings_, Target{"m", Goal::kMax}, &space, nullptr);
+  EXPECT_EQ(session.configs_feasible(), 3u);  // (1, 10), (1, 20), (2, 10)
+  EXPECT_EQ(session.ConfigBudget(), 3) << "not max_configs, not all 6";
+  session.Restore(MakeTrials({{{0, 0}, {100}}}));
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["configs_total"], 6);
+  EXPECT_EQ(report["configs_feasible"], 3);
 }
 
 TEST_F(TuningTest, TheReportListsTheConfirmedTrialsTiedWithTheBest) {
