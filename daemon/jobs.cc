@@ -368,7 +368,8 @@ json JobManager::Summary(const Job& job) const {
   }
   if (job.row.report.is_object()) {
     for (const char* key :
-         {"best", "baseline", "improvement_pct", "configs_explored", "configs_total"})
+         {"best", "baseline", "improvement_pct", "configs_explored", "configs_total",
+          "configs_feasible"})
       if (job.row.report.contains(key)) summary[key] = job.row.report[key];
   }
   return summary;

@@ -312,6 +312,14 @@ TEST_F(IntegrationTest, ConstraintsKeepEveryRunInsideThem) {
     for (int j = 10; j <= 56; j += 2) feasible += i * j <= 120;
   EXPECT_EQ(report["configs_total"], 672);
   EXPECT_EQ(report["configs_feasible"], feasible);
+  CommandResult status =
+      honed_.Hone({"status", std::to_string(report["job"].get<int>())});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("Configurations explored/total: " +
+                            report["configs_explored"].dump() + "/672 (" +
+                            std::to_string(feasible) + " feasible)"),
+            std::string::npos)
+      << status.out;
 }
 
 TEST_F(IntegrationTest, ABaselineOutsideTheConstraintsFailsTheJobBeforeAnyRun) {
