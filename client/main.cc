@@ -29,6 +29,22 @@ constexpr const char* kFooter =
     "Environment: HONE_SOCKET, the socket when --socket is not given.\n"
     "See docs/ in the source tree for the config format and the protocol.";
 
+// What a report says (run, watch, report).
+constexpr const char* kReportFooter =
+    "The report gives the best known knob settings: among the configurations\n"
+    "measured confirm_samples times, the one with the best mean (or, among those\n"
+    "statistically tied with it, the one a model of all the samples rates best),\n"
+    "never a single lucky sample. Then the baseline's and the best's values with their sample\n"
+    "counts, the improvement with its 95% confidence interval, the configurations\n"
+    "statistically tied with the best (within two standard errors; as far as the\n"
+    "samples show, any of them serves as well) and the knobs in which they differ,\n"
+    "the noise of one sample, how much each knob mattered, configurations explored\n"
+    "(and how many are feasible, with constraints), samples taken (invalid, stopped\n"
+    "early, in the final race), the time, and why the job stopped. --format json\n"
+    "gives all of it as one object (docs/protocol.md); env and sh give only the best\n"
+    "settings, each knob as NAME=value and HONE_KNOB_NAME=value (sh: exported and\n"
+    "quoted, for eval).\n\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,6 +89,7 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", options.quiet, "no progress line");
   run->add_option("--format", options.format, "report format: text, json, env or sh")
       ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  run->footer(std::string(kReportFooter) + kFooter);
   run->callback([&] { exit_code = hone::CmdSubmit(options, config, command, true); });
 
   CLI::App* submit = app.add_subcommand("submit", "queue a job and print its number");
@@ -95,6 +112,7 @@ int main(int argc, char** argv) {
       app.add_subcommand("watch", "follow a job until it ends, then print its report");
   add_job_arg(watch, true);
   watch->add_flag("-q,--quiet", options.quiet, "no progress line");
+  watch->footer(std::string(kReportFooter) + kFooter);
   watch->callback([&] { exit_code = hone::CmdWatch(options, job); });
 
   CLI::App* cancel = app.add_subcommand("cancel", "cancel a queued or running job");
@@ -108,6 +126,7 @@ int main(int argc, char** argv) {
   add_job_arg(report, true);
   report->add_option("--format", options.format, "text, json, env or sh")
       ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  report->footer(std::string(kReportFooter) + kFooter);
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 
   app.add_subcommand(

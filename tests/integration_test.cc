@@ -284,6 +284,17 @@ TEST_F(IntegrationTest, MalformedConfigNamesFileLineAndColumn) {
   EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
 }
 
+TEST_F(IntegrationTest, TheHelpOfEveryReportingCommandSaysWhatTheReportHolds) {
+  for (const char* command : {"run", "watch", "report"}) {
+    CommandResult help = honed_.Hone({command, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << command << ": " << help.err;
+    for (const char* needle : {"never a single", "95% confidence interval",
+                               "statistically tied", "HONE_KNOB_NAME", "Exit status"})
+      EXPECT_NE(help.out.find(needle), std::string::npos)
+          << "hone " << command << " --help lacks '" << needle << "':\n" << help.out;
+  }
+}
+
 TEST_F(IntegrationTest, ConstraintsKeepEveryRunInsideThem) {
   std::string config = WriteConfig(
       "constraints: ['inter_op * intra_op <= 120']\n"
