@@ -62,9 +62,10 @@ DESTDIR="$rootfs" cmake --install "$build" --prefix /usr/local >/dev/null ||
 [ -f "$rootfs/usr/local/lib/systemd/system/honed.service" ] || fail "the unit was not installed"
 [ -f "$rootfs/usr/local/lib/sysusers.d/hone.conf" ] || fail "the sysusers file was not installed"
 
-# --- Boot it.
+# --- Boot it, with a network of its own (loopback only): nothing in it can touch
+# the machine's network settings, and /proc/sys is read-only in it.
 log="$build/systemd-container.log"
-systemd-nspawn -q -D "$rootfs" --boot --register=no --keep-unit \
+systemd-nspawn -q -D "$rootfs" --boot --register=no --keep-unit --private-network \
   --machine="hone-test-$$" </dev/null >"$log" 2>&1 &
 nspawn=$!
 pid=""
