@@ -310,24 +310,29 @@ bool TuningSession::Tied(const TrialRecord& a, const TrialRecord& b, double nois
   return std::fabs(*a.Mean() - *b.Mean()) <= 2 * se;
 }
 
+std::vector<const TrialRecord*> TuningSession::TiedTrials(
+    const TrialRecord& lead, bool (*also)(const TrialRecord&)) const {
+  double noise = RelativeNoise() * std::fabs(*lead.Mean());
+  std::vector<const TrialRecord*> tied;
+  for (const TrialRecord& t : trials_) {
+    if (&t == &lead || !t.Mean() || !Confirmed(t) || (also && !also(t))) continue;
+    if (Tied(t, lead, noise)) tied.push_back(&t);
+  }
+  std::sort(tied.begin(), tied.end(), [this](const TrialRecord* a, const TrialRecord* b) {
+    return Better(*a->Mean(), *b->Mean());
+  });
+  return tied;
+}
+
 std::optional<size_t> TuningSession::RaceTrial() const {
   const TrialRecord* lead = BestByMean();
   if (!lead) return std::nullopt;
   // A trial with a failed or stopped run is not raced: its next run may fail too.
-  auto clean = [](const TrialRecord& t) {
+  std::vector<const TrialRecord*> field = TiedTrials(*lead, [](const TrialRecord& t) {
     return std::all_of(t.samples.begin(), t.samples.end(),
                        [](const SampleResult& s) { return s.valid && !s.stopped_early; });
-  };
-  double noise = RelativeNoise() * std::fabs(*lead->Mean());
-  std::vector<const TrialRecord*> field;
-  for (const TrialRecord& t : trials_) {
-    if (&t == lead || !t.Mean() || !Confirmed(t) || !clean(t)) continue;
-    if (Tied(t, *lead, noise)) field.push_back(&t);
-  }
-  if (field.empty()) return std::nullopt;
-  std::sort(field.begin(), field.end(), [this](const TrialRecord* a, const TrialRecord* b) {
-    return Better(*a->Mean(), *b->Mean());
   });
+  if (field.empty()) return std::nullopt;
   if (field.size() > kRaceWidth - 1) field.resize(kRaceWidth - 1);
   field.insert(field.begin(), lead);
   size_t cap = static_cast<size_t>(
@@ -497,14 +502,8 @@ json TuningSession::Describe(const TrialRecord* t) const {
 
 json TuningSession::TiedWith(const TrialRecord& best) const {
   // The confirmed trials (the baseline too) that the samples cannot tell apart from
-  // the recommendation: the same test as the race's and the recommendation's.
-  double noise = RelativeNoise() * std::fabs(*best.Mean());
-  std::vector<const TrialRecord*> tied;
-  for (const TrialRecord& t : trials_)
-    if (&t != &best && t.Mean() && Confirmed(t) && Tied(t, best, noise)) tied.push_back(&t);
-  std::sort(tied.begin(), tied.end(), [this](const TrialRecord* a, const TrialRecord* b) {
-    return Better(*a->Mean(), *b->Mean());
-  });
+  // the recommendation: the same test as the race's.
+  std::vector<const TrialRecord*> tied = TiedTrials(best);
   json configs = json::array();
   for (size_t i = 0; i < tied.size() && i < kReportTied; ++i) {
     json entry = Describe(tied[i]);

@@ -156,6 +156,10 @@ class TuningSession {
   // Two valid trials' means are within two standard errors of their difference,
   // each sample with `noise` (absolute): the data cannot tell them apart.
   bool Tied(const TrialRecord& a, const TrialRecord& b, double noise) const;
+  // The confirmed trials other than `lead` that are Tied with it at the measured
+  // noise (and pass `also`, when given), best mean first.
+  std::vector<const TrialRecord*> TiedTrials(
+      const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
   // The last stretch of a max_samples or max_minutes budget, kept for the race.
   bool BudgetEnding(double elapsed_s) const;
   Step SampleStep(size_t index, bool first_sample, bool race = false);
