@@ -372,12 +372,7 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
               << "\n";
   }
   if (result.contains("configs_explored"))
-    std::cout << "Configurations explored/total: " << result["configs_explored"].dump()
-              << "/" << result.value("configs_total", json(0)).dump()
-              << (result.contains("configs_feasible")
-                      ? " (" + result["configs_feasible"].dump() + " feasible)"
-                      : "")
-              << "\n";
+    std::cout << "Configurations explored/total: " << FormatExplored(result) << "\n";
   if (result.contains("stop_reason"))
     std::cout << "Stopped because: " << result["stop_reason"].get<std::string>() << "\n";
   if (result.contains("message"))

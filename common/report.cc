@@ -79,6 +79,15 @@ std::string FormatValue(double value) {
   return text;
 }
 
+std::string FormatExplored(const json& object) {
+  std::string text = std::to_string(object.value("configs_explored", 0)) + "/" +
+                     std::to_string(object.value("configs_total", uint64_t{0}));
+  if (object.contains("configs_feasible"))
+    text += " (" + std::to_string(object.value("configs_feasible", uint64_t{0})) +
+            " feasible)";
+  return text;
+}
+
 std::string FormatDuration(double seconds) {
   char text[64];
   long s = std::lround(seconds);
@@ -147,13 +156,7 @@ std::string FormatReportText(const json& report) {
   if (report.contains("knobs"))
     line("No. of knobs", std::to_string(report.value("knobs", 0)));
   if (report.contains("configs_explored"))
-    line("Configurations explored/total",
-         std::to_string(report.value("configs_explored", 0)) + "/" +
-             std::to_string(report.value("configs_total", uint64_t{0})) +
-             (report.contains("configs_feasible")
-                  ? " (" + std::to_string(report.value("configs_feasible", uint64_t{0})) +
-                        " feasible)"
-                  : ""));
+    line("Configurations explored/total", FormatExplored(report));
   if (report.contains("samples_valid"))
     line("Samples taken",
          std::to_string(report.value("samples_valid", 0) +

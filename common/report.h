@@ -23,6 +23,9 @@ std::string FormatReportEnv(const nlohmann::json& report, bool shell);
 
 // "1h 02m", "3m 05s", "12.3s"
 std::string FormatDuration(double seconds);
+// A report's or job summary's configurations: "24/672", or "24/672 (300 feasible)"
+// where it counts the feasible ones.
+std::string FormatExplored(const nlohmann::json& object);
 
 // 124.0 -> "124", 0.123456 -> "0.1235": four significant digits, no noise.
 std::string FormatValue(double value);
