@@ -665,45 +665,6 @@ TEST(RecommendationTest, UnderNoiseItWeighsRepeatsAndNeighboursNotALuckyMean) {
   EXPECT_GE(good, 9) << "of 10 runs recommended a configuration within 1% of the best measured";
 }
 
-TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
-  // A hill over twelve settings peaking at 6 (true 100), sampled with 2% noise: the
-  // peak has 18 samples with mean 100; its neighbour 7 (true 98.5) had a lucky
-  // streak of three (mean 101). The two are statistically tied, and the model's
-  // posterior mean alone rates the neighbour higher; the one measured eighteen times
-  // is the recommendation.
-  std::vector<json> values;
-  for (int i = 0; i < 12; ++i) values.push_back(i);
-  SearchSpace space;
-  ASSERT_TRUE(SearchSpace::Create({{"a", values, 0}}, &space).ok());
-  auto truth = [](int i) { return 100 - 1.5 * (i - 6) * (i - 6); };
-  std::vector<TrialRecord> trials;
-  auto add = [&](int setting, std::vector<double> samples) {
-    TrialRecord t;
-    t.number = static_cast<int>(trials.size());
-    t.baseline = trials.empty();
-    t.config = {static_cast<uint32_t>(setting)};
-    for (double v : samples) t.samples.push_back(Valid(v));
-    trials.push_back(t);
-  };
-  add(0, {truth(0) * 0.98, truth(0) * 1.02});
-  for (int i = 1; i < 12; ++i) {
-    if (i == 6) {
-      std::vector<double> samples;
-      for (int k = 0; k < 18; ++k) samples.push_back(truth(6) * (k % 2 ? 1.02 : 0.98));
-      add(i, samples);
-    } else if (i == 7) {
-      add(i, {100, 101, 102});
-    } else {
-      add(i, {truth(i) * 0.98, truth(i) * 1.02, truth(i)});
-    }
-  }
-  TuningSession session(Settings{}, Target{"m", Goal::kMax}, &space, nullptr);
-  session.Restore(trials);
-  const TrialRecord* best = session.Best();
-  ASSERT_NE(best, nullptr);
-  EXPECT_EQ(best->config, (Config{6}));
-}
-
 // Trials made from samples, the first of them the baseline, for Restore.
 std::vector<TrialRecord> MakeTrials(
     const std::vector<std::pair<Config, std::vector<double>>>& measured) {
@@ -717,6 +678,37 @@ std::vector<TrialRecord> MakeTrials(
     trials.push_back(t);
   }
   return trials;
+}
+
+TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
+  // A hill over twelve settings peaking at 6 (true 100), sampled with 2% noise: the
+  // peak has 18 samples with mean 100; its neighbour 7 (true 98.5) had a lucky
+  // streak of three (mean 101). The two are statistically tied, and the model's
+  // posterior mean alone rates the neighbour higher; the one measured eighteen times
+  // is the recommendation.
+  std::vector<json> values;
+  for (int i = 0; i < 12; ++i) values.push_back(i);
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create({{"a", values, 0}}, &space).ok());
+  auto truth = [](int i) { return 100 - 1.5 * (i - 6) * (i - 6); };
+  std::vector<std::pair<Config, std::vector<double>>> measured;
+  measured.push_back({{0}, {truth(0) * 0.98, truth(0) * 1.02}});
+  for (uint32_t i = 1; i < 12; ++i) {
+    if (i == 6) {
+      std::vector<double> samples;
+      for (int k = 0; k < 18; ++k) samples.push_back(truth(6) * (k % 2 ? 1.02 : 0.98));
+      measured.push_back({{i}, samples});
+    } else if (i == 7) {
+      measured.push_back({{i}, {100, 101, 102}});
+    } else {
+      measured.push_back({{i}, {truth(i) * 0.98, truth(i) * 1.02, truth(i)}});
+    }
+  }
+  TuningSession session(Settings{}, Target{"m", Goal::kMax}, &space, nullptr);
+  session.Restore(MakeTrials(measured));
+  const TrialRecord* best = session.Best();
+  ASSERT_NE(best, nullptr);
+  EXPECT_EQ(best->config, (Config{6}));
 }
 
 TEST_F(TuningTest, WithConstraintsTheBudgetAndReportCountTheFeasibleConfigurations) {
