@@ -153,6 +153,14 @@ chmod +x "$rootfs/var/tmp/hone-test/hone-test-workload"
 cfg=/var/tmp/hone-test/knobs.yaml
 workload=/var/tmp/hone-test/hone-test-workload
 
+# Submits a job whose workload hangs once the knob is b, and waits until it is:
+# sets $job.
+start_hanging_job() {
+  job=$(inside hone --json submit "$cfg" -- "$workload" hang | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
+  [ -n "$job" ] || fail "hone submit printed no job number"
+  await 60 knob_is b || fail "job $job never set the knob to b"
+}
+
 # --- 2. A job completes and puts the knob back.
 report=$(cd / && inside hone run --json "$cfg" -- "$workload" 2>/dev/null) ||
   fail "hone run: $report"
@@ -163,9 +171,7 @@ knob_is a || fail "after job 1 the knob is '$(knob)', not its original a"
 echo "systemd_test: 2. a job completed and put its knob back" >&2
 
 # --- 3. systemctl stop during a job.
-job=$(inside hone --json submit "$cfg" -- "$workload" hang | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
-[ -n "$job" ] || fail "hone submit printed no job number"
-await 60 knob_is b || fail "job $job never set the knob to b"
+start_hanging_job
 inside systemctl stop honed || fail "systemctl stop honed"
 [ "$(inside systemctl is-active honed)" != active ] || fail "honed is still active after stop"
 knob_is a || fail "after systemctl stop the knob is '$(knob)', not its original a"
@@ -175,9 +181,7 @@ job_is "$job" interrupted || fail "job $job is '$(job_state "$job")' after a sto
 echo "systemd_test: 3. systemctl stop interrupted job $job, killed its workload, put the knob back" >&2
 
 # --- 4. A crash: SIGKILL to honed during a job.
-job=$(inside hone --json submit "$cfg" -- "$workload" hang | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
-[ -n "$job" ] || fail "hone submit printed no job number"
-await 60 knob_is b || fail "job $job never set the knob to b"
+start_hanging_job
 main=$(inside systemctl show -p MainPID --value honed)
 inside systemctl kill -s KILL --kill-whom=main honed || fail "systemctl kill"
 await 20 knob_is a || fail "after honed was killed the knob is '$(knob)', not its original a"
