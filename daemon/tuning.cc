@@ -19,6 +19,10 @@ constexpr int64_t kMaxModelSamples = 400;
 // each may reach (in confirm_samples).
 constexpr size_t kRaceWidth = 3;
 constexpr int kRaceMaxConfirmations = 6;
+// The recommendation's model overrules the best mean among tied trials only when a
+// challenger's lower bound beats the best mean's by this many of the challenger's
+// posterior standard deviations (chosen on the bench: see docs/performance.md).
+constexpr double kOverruleMargin = 0.5;
 // The report lists at most this many of the trials tied with the recommendation.
 constexpr size_t kReportTied = 10;
 // With constraints, spaces up to this size have their feasible configurations
@@ -390,10 +394,11 @@ struct TuningSession::SurfaceModel {
   GaussianProcess gp;
   int64_t samples = -1;    // samples_valid_ when last computed
   int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
-  std::vector<std::optional<double>> scores;
+  std::vector<std::optional<PosteriorScore>> scores;
 };
 
-const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const {
+const std::vector<std::optional<TuningSession::PosteriorScore>>&
+TuningSession::PosteriorScores() const {
   if (!surface_) surface_ = std::make_shared<SurfaceModel>(*space_);
   SurfaceModel& m = *surface_;
   // Only a new valid sample changes the model; a trial without one has no score
@@ -451,7 +456,7 @@ const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const
       continue;
     }
     const GaussianProcess::Prediction& p = predictions[next++];
-    m.scores.push_back(p.mean - p.stddev);
+    m.scores.push_back(PosteriorScore{p.mean - p.stddev, p.stddev});
   }
   return m.scores;
 }
@@ -459,18 +464,23 @@ const std::vector<std::optional<double>>& TuningSession::PosteriorScores() const
 const TrialRecord* TuningSession::Best() const {
   // The best mean among the confirmed trials ...
   const TrialRecord* by_mean = BestByMean();
-  const std::vector<std::optional<double>>& posterior = PosteriorScores();
+  const std::vector<std::optional<PosteriorScore>>& posterior = PosteriorScores();
   if (!by_mean || posterior.empty()) return by_mean;
   // ... unless other confirmed trials are statistically tied with it: then the one
   // the model rates best, since it weighs each against its repeats and neighbours.
+  // The model's ranking of close rivals is itself uncertain, so it overrules the
+  // measured best only by a margin of the challenger's own standard deviation.
   double noise = RelativeNoise() * std::fabs(*by_mean->Mean());
   const TrialRecord* best = by_mean;
-  double best_score = *posterior[static_cast<size_t>(by_mean - trials_.data())];
+  double lead = posterior[static_cast<size_t>(by_mean - trials_.data())]->lower;
+  double best_score = lead;
   for (size_t i = 0; i < trials_.size(); ++i) {
     const TrialRecord& t = trials_[i];
     if (&t == by_mean || i >= posterior.size() || !posterior[i] || !Confirmed(t)) continue;
-    if (Tied(t, *by_mean, noise) && *posterior[i] > best_score)
-      best = &t, best_score = *posterior[i];
+    const PosteriorScore& score = *posterior[i];
+    if (Tied(t, *by_mean, noise) && score.lower > best_score &&
+        score.lower > lead + kOverruleMargin * score.stddev)
+      best = &t, best_score = score.lower;
   }
   return best;
 }

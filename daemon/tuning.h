@@ -115,8 +115,11 @@ class TuningSession {
   // included), the best mean; but among those statistically tied with it, the one
   // whose posterior lower bound (mean less one standard deviation) is best under a
   // Gaussian process fitted to every valid sample, so that a lucky streak on one
-  // configuration is weighed against its neighbours and its own repeats. By plain
-  // mean while there are too few trials for a model. Null when none is valid.
+  // configuration is weighed against its neighbours and its own repeats. The model
+  // overrules the best mean only by a margin: a challenger's lower bound must beat
+  // the best mean's by kOverruleMargin of the challenger's own standard deviation.
+  // By plain mean while there are too few trials for a model. Null when none is
+  // valid.
   const TrialRecord* Best() const;
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
@@ -178,10 +181,15 @@ class TuningSession {
   // The report's `tied`: the confirmed trials statistically tied with `best`, best
   // mean first (at most kReportTied of them), and their count.
   nlohmann::json TiedWith(const TrialRecord& best) const;
-  // Per trial, the surface model's posterior lower bound of its score (mean less
-  // one standard deviation; higher is better);
-  // empty while there are too few trials. Recomputed when the samples change.
-  const std::vector<std::optional<double>>& PosteriorScores() const;
+  // A trial's score under the surface model (higher is better): the posterior
+  // lower bound (mean less one standard deviation), and that standard deviation.
+  struct PosteriorScore {
+    double lower = 0;
+    double stddev = 0;
+  };
+  // Per trial, its PosteriorScore (none without a valid sample); empty while there
+  // are too few trials. Recomputed when the samples change.
+  const std::vector<std::optional<PosteriorScore>>& PosteriorScores() const;
 
   Settings settings_;
   Target target_;
