@@ -712,11 +712,12 @@ TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
 }
 
 TEST(RecommendationTest, TheModelOverrulesTheBestMeanOnlyByAMargin) {
-  // Twelve settings sampled with 2% noise, six samples each of the two leaders: 6
-  // has the best mean (100), 5 is 0.2% behind it (99.8), a tenth of one sample's
-  // noise. 5's neighbours measured better than 6's (4 at 99, 7 at 95), so the
-  // model's lower bound leans to 5, but by less than half of 5's posterior standard
-  // deviation: too little to overrule the measurement, and 6 is the recommendation.
+  // Twelve settings sampled with 2% noise: 6 has the best mean (100, six samples); 5
+  // is 0.3% behind it (99.7), a seventh of one sample's noise, and measured more
+  // often (nine samples). 5's neighbours measured better than 6's (4 at 99, 7 at 95),
+  // so the model's lower bound leans to 5, but by less than half of 5's posterior
+  // standard deviation: too little to overrule the measurement, and 6 is the
+  // recommendation.
   std::vector<json> values;
   for (int i = 0; i < 12; ++i) values.push_back(i);
   SearchSpace space;
@@ -724,8 +725,8 @@ TEST(RecommendationTest, TheModelOverrulesTheBestMeanOnlyByAMargin) {
   std::vector<std::pair<Config, std::vector<double>>> measured;
   for (uint32_t i = 0; i < 12; ++i) {
     double mean = 100 - 1.5 * (i - 5.0) * (i - 5.0);
-    if (i >= 4 && i <= 7) mean = std::vector<double>{99, 99.8, 100, 95}[i - 4];
-    int n = i == 5 || i == 6 ? 6 : 3;
+    if (i >= 4 && i <= 7) mean = std::vector<double>{99, 99.7, 100, 95}[i - 4];
+    int n = i == 5 ? 9 : i == 6 ? 6 : 3;
     std::vector<double> samples;
     for (int k = 0; k < n; ++k) samples.push_back(mean * (k % 2 ? 1.02 : 0.98));
     if (n % 2) samples.back() = mean;
