@@ -33,17 +33,17 @@ constexpr const char* kFooter =
 constexpr const char* kReportFooter =
     "The report gives the best known knob settings: among the configurations\n"
     "measured confirm_samples times, the one with the best mean (or, among those\n"
-    "statistically tied with it, the one a model of all the samples rates best),\n"
-    "never a single lucky sample. Then the baseline's and the best's values with their sample\n"
-    "counts, the improvement with its 95% confidence interval, the configurations\n"
-    "statistically tied with the best (within two standard errors; as far as the\n"
-    "samples show, any of them serves as well) and the knobs in which they differ,\n"
-    "the noise of one sample, how much each knob mattered, configurations explored\n"
-    "(and how many are feasible, with constraints), samples taken (invalid, stopped\n"
-    "early, in the final race), the time, and why the job stopped. --format json\n"
-    "gives all of it as one object (docs/protocol.md); env and sh give only the best\n"
-    "settings, each knob as NAME=value and HONE_KNOB_NAME=value (sh: exported and\n"
-    "quoted, for eval).\n\n";
+    "statistically tied with it, one that a model of all the samples rates clearly\n"
+    "better), never a single lucky sample. Then the baseline's and the best's values\n"
+    "with their sample counts, the improvement with its 95% confidence interval, the\n"
+    "configurations statistically tied with the best (within two standard errors; as\n"
+    "far as the samples show, any of them serves as well) and the knobs in which\n"
+    "they differ, the noise of one sample, how much each knob mattered,\n"
+    "configurations explored (and how many are feasible, with constraints), samples\n"
+    "taken (invalid, stopped early, in the final race), the time, and why the job\n"
+    "stopped. --format json gives all of it as one object (docs/protocol.md); env\n"
+    "and sh give only the best settings, each knob as NAME=value and\n"
+    "HONE_KNOB_NAME=value (sh: exported and quoted, for eval).\n\n";
 
 }  // namespace
 
