@@ -7,6 +7,7 @@
 
 #include <Eigen/Cholesky>
 #include <Eigen/Core>
+#include <Eigen/LU>
 
 namespace hone {
 
@@ -200,6 +201,37 @@ std::vector<GaussianProcess::Prediction> GaussianProcess::PredictMany(
     out[j].stddev = m.scale * std::sqrt(std::max(1.0 - reduction(j), 1e-12));
   }
   return out;
+}
+
+std::vector<double> GaussianProcess::LeaveOutZ(
+    const std::vector<std::pair<size_t, size_t>>& blocks) const {
+  const Impl& m = *impl_;
+  const Eigen::Index n = m.x.rows();
+  std::vector<double> z;  // empty when a block is empty or out of range
+  if (n == 0 || m.alpha.size() != n) return z;
+  for (auto [begin, end] : blocks)
+    if (begin >= end || end > static_cast<size_t>(n)) return z;
+  // The columns of (K + noise I)^-1 that the blocks need, in one solve.
+  Eigen::Index columns = 0;
+  for (auto [begin, end] : blocks) columns += static_cast<Eigen::Index>(end - begin);
+  Eigen::MatrixXd unit = Eigen::MatrixXd::Zero(n, columns);
+  Eigen::Index column = 0;
+  for (auto [begin, end] : blocks)
+    for (size_t i = begin; i < end; ++i) unit(static_cast<Eigen::Index>(i), column++) = 1;
+  Eigen::MatrixXd inverse = m.llt.solve(unit);
+  column = 0;
+  for (auto [begin, end] : blocks) {
+    const Eigen::Index first = static_cast<Eigen::Index>(begin);
+    const Eigen::Index size = static_cast<Eigen::Index>(end - begin);
+    // With the block left out, its residuals are A^-1 alpha_B with covariance A^-1,
+    // A the block of the inverse (Rasmussen and Williams, section 5.4.2).
+    Eigen::MatrixXd covariance = inverse.block(first, column, size, size).inverse();
+    column += size;
+    Eigen::VectorXd residual = covariance * m.alpha.segment(first, size);
+    double variance = covariance.sum();
+    z.push_back(variance > 0 ? residual.sum() / std::sqrt(variance) : 0);
+  }
+  return z;
 }
 
 double GaussianProcess::Correlation(const std::vector<double>& a,

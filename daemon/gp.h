@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace hone {
@@ -40,6 +41,13 @@ class GaussianProcess {
   // Predictions for many points at once (one blocked triangular solve).
   std::vector<Prediction> PredictMany(
       const std::vector<std::vector<double>>& points) const;
+
+  // How far each block of data points (say, one configuration's samples) lies from
+  // what the rest of the data predicts for it: the block's mean less the prediction
+  // made with the block left out, in standard deviations of that difference. About
+  // N(0, 1) per block when the model describes the data. Blocks are [begin, end)
+  // ranges of the data's indices.
+  std::vector<double> LeaveOutZ(const std::vector<std::pair<size_t, size_t>>& blocks) const;
 
   // The kernel's correlation of two points under the current hyperparameters.
   double Correlation(const std::vector<double>& a, const std::vector<double>& b) const;

@@ -23,6 +23,12 @@ constexpr int kRaceMaxConfirmations = 6;
 // challenger's lower bound beats the best mean's by this many of the challenger's
 // posterior standard deviations (chosen on the bench: see docs/performance.md).
 constexpr double kOverruleMargin = 0.5;
+// ... and only where it predicts the tied trials from the rest of the data: with
+// each one's samples left out in turn, their means stray from the model's
+// predictions by at most this, in mean squared standard deviations of the
+// prediction. About 1 where the model describes them; for two trials, chance alone
+// passes 5 once in 150 (see docs/performance.md).
+constexpr double kMaxLeaveOutDeviation = 5;
 // The report lists at most this many of the trials tied with the recommendation.
 constexpr size_t kReportTied = 10;
 // With constraints, spaces up to this size have their feasible configurations
@@ -395,6 +401,10 @@ struct TuningSession::SurfaceModel {
   int64_t samples = -1;    // samples_valid_ when last computed
   int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
   std::vector<std::optional<PosteriorScore>> scores;
+  // Per trial, its rows of the model's data [begin, end); empty ranges for none.
+  std::vector<std::pair<size_t, size_t>> rows;
+  // ModelFitsNear's answer for the lead trial it was last asked about.
+  std::optional<std::pair<size_t, bool>> fits_near;
 };
 
 const std::vector<std::optional<TuningSession::PosteriorScore>>&
@@ -406,6 +416,8 @@ TuningSession::PosteriorScores() const {
   if (m.samples == samples_valid_) return m.scores;
   m.samples = samples_valid_;
   m.scores.clear();
+  m.rows.assign(trials_.size(), {0, 0});
+  m.fits_near.reset();
   size_t measured = static_cast<size_t>(std::count_if(
       trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
   if (measured < std::max<size_t>(5, space_->dims() + 2)) return m.scores;
@@ -422,7 +434,9 @@ TuningSession::PosteriorScores() const {
   bool per_sample = samples_valid_ <= kMaxModelSamples;
   std::vector<std::vector<double>> x;
   std::vector<double> y;
-  for (const TrialRecord& t : trials_) {
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    const TrialRecord& t = trials_[i];
+    size_t begin = y.size();
     if (per_sample) {
       for (const SampleResult& s : t.samples) {
         if (!s.valid) continue;
@@ -433,6 +447,7 @@ TuningSession::PosteriorScores() const {
       x.push_back(space_->Normalized(t.config));
       y.push_back(score(*mean));
     }
+    m.rows[i] = {begin, y.size()};
   }
   // Hyperparameters are refitted as the data grows by a quarter; in between the
   // model is only conditioned on the new samples.
@@ -461,6 +476,30 @@ TuningSession::PosteriorScores() const {
   return m.scores;
 }
 
+bool TuningSession::ModelFitsNear(const TrialRecord& lead) const {
+  if (PosteriorScores().empty()) return false;
+  SurfaceModel& m = *surface_;
+  size_t index = static_cast<size_t>(&lead - trials_.data());
+  if (m.fits_near && m.fits_near->first == index) return m.fits_near->second;
+  // The lead and the trials tied with it, each left out of the data in turn: where
+  // the surface is rougher than the model can follow (a fine ripple, as on
+  // Rastrigin's function), their measured means stray from what their neighbours
+  // predict by several of the model's standard deviations, and the model's ranking
+  // of them is no better than a guess.
+  std::vector<std::pair<size_t, size_t>> blocks;
+  for (const TrialRecord* t : TiedTrials(lead))
+    if (size_t i = static_cast<size_t>(t - trials_.data()); i < m.rows.size())
+      blocks.push_back(m.rows[i]);
+  if (index < m.rows.size()) blocks.push_back(m.rows[index]);
+  std::vector<double> z = m.gp.LeaveOutZ(blocks);
+  double squares = 0;
+  for (double v : z) squares += v * v;
+  bool fits =
+      !z.empty() && squares / static_cast<double>(z.size()) <= kMaxLeaveOutDeviation;
+  m.fits_near = {index, fits};
+  return fits;
+}
+
 const TrialRecord* TuningSession::Best() const {
   // The best mean among the confirmed trials ...
   const TrialRecord* by_mean = BestByMean();
@@ -482,6 +521,7 @@ const TrialRecord* TuningSession::Best() const {
         score.lower > lead + kOverruleMargin * score.stddev)
       best = &t, best_score = score.lower;
   }
+  if (best != by_mean && !ModelFitsNear(*by_mean)) return by_mean;
   return best;
 }
 

@@ -117,7 +117,9 @@ class TuningSession {
   // Gaussian process fitted to every valid sample, so that a lucky streak on one
   // configuration is weighed against its neighbours and its own repeats. The model
   // overrules the best mean only by a margin: a challenger's lower bound must beat
-  // the best mean's by kOverruleMargin of the challenger's own standard deviation.
+  // the best mean's by kOverruleMargin of the challenger's own standard deviation,
+  // and only where it predicts the tied trials from the rest of the data
+  // (ModelFitsNear).
   // By plain mean while there are too few trials for a model. Null when none is
   // valid.
   const TrialRecord* Best() const;
@@ -190,6 +192,9 @@ class TuningSession {
   // Per trial, its PosteriorScore (none without a valid sample); empty while there
   // are too few trials. Recomputed when the samples change.
   const std::vector<std::optional<PosteriorScore>>& PosteriorScores() const;
+  // Whether the surface model predicts `lead` and the trials tied with it from the
+  // rest of the data well enough to rank them (see ModelFitsNear in tuning.cc).
+  bool ModelFitsNear(const TrialRecord& lead) const;
 
   Settings settings_;
   Target target_;

@@ -53,6 +53,47 @@ TEST(GaussianProcessTest, TrainingMeansAreThePosteriorMeansAtTheData) {
     EXPECT_NEAR(means[i], gp.Predict(x[i]).mean, 1e-6);
 }
 
+TEST(GaussianProcessTest, LeaveOutZSaysHowFarTheRestOfTheDataPredictsABlock) {
+  // A smooth function sampled with a little noise, and a block of four repeats at
+  // one point between the others: on the function, or 0.5 above it.
+  auto data = [](double offset, std::vector<std::vector<double>>* x,
+                 std::vector<double>* y) {
+    for (int i = 0; i <= 20; ++i) {
+      double t = i / 20.0;
+      x->push_back({t});
+      y->push_back(std::sin(6 * t) + (i % 2 ? 0.01 : -0.01));
+    }
+    for (int k = 0; k < 4; ++k) {
+      x->push_back({0.525});
+      y->push_back(std::sin(6 * 0.525) + offset + (k % 2 ? 0.01 : -0.01));
+    }
+  };
+  for (double offset : {0.0, 0.5, -0.5}) {
+    std::vector<std::vector<double>> x;
+    std::vector<double> y;
+    data(offset, &x, &y);
+    GaussianProcess gp(1);
+    gp.Fit(x, y);
+    std::vector<double> z = gp.LeaveOutZ({{21, 25}, {5, 6}, {12, 13}});
+    ASSERT_EQ(z.size(), 3u) << offset;
+    // The points on the function are predicted by their neighbours.
+    EXPECT_LT(std::fabs(z[1]), 3) << offset;
+    EXPECT_LT(std::fabs(z[2]), 3) << offset;
+    if (offset == 0)
+      EXPECT_LT(std::fabs(z[0]), 3);
+    else  // the block off the function is not, and z says which way it strays
+      EXPECT_GT(offset > 0 ? z[0] : -z[0], 3) << offset;
+  }
+  // Blocks that are empty or outside the data give nothing.
+  std::vector<std::vector<double>> x;
+  std::vector<double> y;
+  data(0, &x, &y);
+  GaussianProcess gp(1);
+  gp.Fit(x, y);
+  EXPECT_TRUE(gp.LeaveOutZ({{21, 26}}).empty());
+  EXPECT_TRUE(gp.LeaveOutZ({{3, 3}}).empty());
+}
+
 TEST(GaussianProcessTest, ExpectedImprovementGrowsWithMeanAndUncertainty) {
   EXPECT_GT(ExpectedImprovement({1.0, 0.5}, 0.0), ExpectedImprovement({0.5, 0.5}, 0.0));
   EXPECT_GT(ExpectedImprovement({0.0, 1.0}, 0.0), ExpectedImprovement({0.0, 0.1}, 0.0));
