@@ -680,6 +680,15 @@ std::vector<TrialRecord> MakeTrials(
   return trials;
 }
 
+// `n` samples of a configuration whose mean is `mean`, with 2% noise: alternately 2%
+// below and above it, the last one at it when `n` is odd.
+std::vector<double> TwoPercentNoise(double mean, int n) {
+  std::vector<double> samples;
+  for (int k = 0; k < n; ++k) samples.push_back(mean * (k % 2 ? 1.02 : 0.98));
+  if (n % 2) samples.back() = mean;
+  return samples;
+}
+
 TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
   // A hill over twelve settings peaking at 6 (true 100), sampled with 2% noise: the
   // peak has 18 samples with mean 100; its neighbour 7 (true 98.5) had a lucky
@@ -692,17 +701,14 @@ TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
   ASSERT_TRUE(SearchSpace::Create({{"a", values, 0}}, &space).ok());
   auto truth = [](int i) { return 100 - 1.5 * (i - 6) * (i - 6); };
   std::vector<std::pair<Config, std::vector<double>>> measured;
-  measured.push_back({{0}, {truth(0) * 0.98, truth(0) * 1.02}});
+  measured.push_back({{0}, TwoPercentNoise(truth(0), 2)});
   for (uint32_t i = 1; i < 12; ++i) {
-    if (i == 6) {
-      std::vector<double> samples;
-      for (int k = 0; k < 18; ++k) samples.push_back(truth(6) * (k % 2 ? 1.02 : 0.98));
-      measured.push_back({{i}, samples});
-    } else if (i == 7) {
+    if (i == 6)
+      measured.push_back({{i}, TwoPercentNoise(truth(6), 18)});
+    else if (i == 7)
       measured.push_back({{i}, {100, 101, 102}});
-    } else {
-      measured.push_back({{i}, {truth(i) * 0.98, truth(i) * 1.02, truth(i)}});
-    }
+    else
+      measured.push_back({{i}, TwoPercentNoise(truth(i), 3)});
   }
   TuningSession session(Settings{}, Target{"m", Goal::kMax}, &space, nullptr);
   session.Restore(MakeTrials(measured));
@@ -726,11 +732,7 @@ TEST(RecommendationTest, TheModelOverrulesTheBestMeanOnlyByAMargin) {
   for (uint32_t i = 0; i < 12; ++i) {
     double mean = 100 - 1.5 * (i - 5.0) * (i - 5.0);
     if (i >= 4 && i <= 7) mean = std::vector<double>{99, 99.7, 100, 95}[i - 4];
-    int n = i == 5 ? 9 : i == 6 ? 6 : 3;
-    std::vector<double> samples;
-    for (int k = 0; k < n; ++k) samples.push_back(mean * (k % 2 ? 1.02 : 0.98));
-    if (n % 2) samples.back() = mean;
-    measured.push_back({{i}, samples});
+    measured.push_back({{i}, TwoPercentNoise(mean, i == 5 ? 9 : i == 6 ? 6 : 3)});
   }
   TuningSession session(Settings{}, Target{"m", Goal::kMax}, &space, nullptr);
   session.Restore(MakeTrials(measured));
@@ -755,25 +757,19 @@ TEST(RecommendationTest, WhereTheModelCannotFollowTheSurfaceTheBestMeanStands) {
   for (int k = 0; k < 4; ++k) knobs.push_back({"x" + std::to_string(k), values, 0});
   SearchSpace space;
   ASSERT_TRUE(SearchSpace::Create(knobs, &space).ok());
-  auto samples = [](double mean, int n) {
-    std::vector<double> out;
-    for (int k = 0; k < n; ++k) out.push_back(mean * (k % 2 ? 1.02 : 0.98));
-    if (n % 2) out.back() = mean;
-    return out;
-  };
   std::minstd_rand draw(10);  // its sequence is fixed by the standard
   auto setting = [&] { return static_cast<uint32_t>(draw() % 9); };
   std::vector<std::pair<Config, std::vector<double>>> measured;
-  measured.push_back({{0, 0, 0, 0}, samples(60, 2)});
+  measured.push_back({{0, 0, 0, 0}, TwoPercentNoise(60, 2)});
   for (uint32_t a = 0; a < 9; ++a)
     for (int j = 0; j < 6; ++j) {
       Config config = {a, setting(), setting(), setting()};
       double hill = 97 - 1.5 * (a - 4.0) * (a - 4.0);
       double offset = (static_cast<double>(draw() % 201) - 100) / 10000;  // +-1%
-      measured.push_back({config, samples(hill * (1 + offset), 3)});
+      measured.push_back({config, TwoPercentNoise(hill * (1 + offset), 3)});
     }
-  measured.push_back({{6, 4, 4, 4}, samples(100, 18)});
-  measured.push_back({{5, 4, 4, 4}, samples(99.6, 18)});
+  measured.push_back({{6, 4, 4, 4}, TwoPercentNoise(100, 18)});
+  measured.push_back({{5, 4, 4, 4}, TwoPercentNoise(99.6, 18)});
   TuningSession session(Settings{}, Target{"m", Goal::kMax}, &space, nullptr);
   session.Restore(MakeTrials(measured));
   const TrialRecord* best = session.Best();
