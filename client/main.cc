@@ -36,6 +36,7 @@ constexpr const char* kReportFooter =
     "statistically tied with it, one that a model of all the samples rates clearly\n"
     "better where it predicts them from their neighbours), never a single lucky\n"
     "sample. Then the baseline's and the best's values with their sample counts,\n"
+    "which rule chose the best (the best mean, or the model and over which trial),\n"
     "the improvement with its 95% confidence interval, the configurations\n"
     "statistically tied with the best (within two standard errors; as far as the\n"
     "samples show, any of them serves as well) and the knobs in which they differ,\n"

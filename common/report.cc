@@ -69,6 +69,25 @@ std::string TiedLines(const json& report) {
   return out;
 }
 
+// How the recommendation was chosen (the report's `chosen_by`); empty without it.
+std::string ChosenBy(const json& report) {
+  const json chosen = report.value("chosen_by", json());
+  if (!chosen.is_object()) return "";
+  std::string rule = chosen.value("rule", std::string());
+  if (rule == "model")
+    return "the surface model, over trial " +
+           std::to_string(chosen.value("best_mean_trial", int64_t{0})) +
+           " (a better mean, tied within the noise; the model weighs each against its "
+           "repeats and neighbours)";
+  if (rule != "mean") return "";
+  const json unfit = chosen.value("model_unfit", json());
+  if (unfit.is_object())
+    return "the best mean (the surface model preferred trial " +
+           std::to_string(unfit.value("preferred_trial", int64_t{0})) +
+           ", but it does not predict these configurations from their neighbours)";
+  return "the best mean";
+}
+
 }  // namespace
 
 std::string FormatValue(double value) {
@@ -124,6 +143,7 @@ std::string FormatReportText(const json& report) {
   if (best.is_object())
     line("Best value", Number(best.value("value", json())) + " (" +
                            std::to_string(best.value("samples", 0)) + " samples)");
+  if (std::string chosen = ChosenBy(report); !chosen.empty()) line("Chosen by", chosen);
   if (report.contains("improvement_pct") && report["improvement_pct"].is_number()) {
     char pct[128];
     int n = snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());

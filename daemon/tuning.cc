@@ -500,11 +500,13 @@ bool TuningSession::ModelFitsNear(const TrialRecord& lead) const {
   return fits;
 }
 
-const TrialRecord* TuningSession::Best() const {
+TuningSession::Choice TuningSession::Choose() const {
+  Choice choice;
   // The best mean among the confirmed trials ...
   const TrialRecord* by_mean = BestByMean();
+  choice.best = choice.by_mean = by_mean;
   const std::vector<std::optional<PosteriorScore>>& posterior = PosteriorScores();
-  if (!by_mean || posterior.empty()) return by_mean;
+  if (!by_mean || posterior.empty()) return choice;
   // ... unless other confirmed trials are statistically tied with it: then the one
   // the model rates best, since it weighs each against its repeats and neighbours.
   // The model's ranking of close rivals is itself uncertain, so it overrules the
@@ -521,9 +523,13 @@ const TrialRecord* TuningSession::Best() const {
         score.lower > lead + kOverruleMargin * score.stddev)
       best = &t, best_score = score.lower;
   }
-  if (best != by_mean && !ModelFitsNear(*by_mean)) return by_mean;
-  return best;
+  if (best == by_mean) return choice;
+  choice.model_pick = best;
+  if (ModelFitsNear(*by_mean)) choice.best = best;
+  return choice;
 }
+
+const TrialRecord* TuningSession::Best() const { return Choose().best; }
 
 int64_t TuningSession::ConfigBudget() const {
   uint64_t size = feasible_ ? *feasible_ : space_->Size();
@@ -588,8 +594,20 @@ json TuningSession::Report(const ReportContext& context) const {
   if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
   if (!context.message.empty()) report["message"] = context.message;
   report["baseline"] = Describe(Baseline());
-  const TrialRecord* best = Best();
+  Choice choice = Choose();
+  const TrialRecord* best = choice.best;
   report["best"] = Describe(best);
+  if (best) {
+    // How the recommendation was chosen, so that a tied trial with a better mean in
+    // `tied` is not a surprise.
+    if (best != choice.by_mean) {
+      report["chosen_by"] = {{"rule", "model"}, {"best_mean_trial", choice.by_mean->number}};
+    } else {
+      report["chosen_by"] = {{"rule", "mean"}};
+      if (choice.model_pick)
+        report["chosen_by"]["model_unfit"] = {{"preferred_trial", choice.model_pick->number}};
+    }
+  }
   std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
   if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)

@@ -192,6 +192,15 @@ class TuningSession {
   // Per trial, its PosteriorScore (none without a valid sample); empty while there
   // are too few trials. Recomputed when the samples change.
   const std::vector<std::optional<PosteriorScore>>& PosteriorScores() const;
+  // The recommendation (Best) and how it came about: the best mean, the trial the
+  // model rated clearly better among those tied with it (null when none), and the
+  // one chosen (the model's pick only where ModelFitsNear the best mean).
+  struct Choice {
+    const TrialRecord* best = nullptr;
+    const TrialRecord* by_mean = nullptr;
+    const TrialRecord* model_pick = nullptr;
+  };
+  Choice Choose() const;
   // Whether the surface model predicts `lead` and the trials tied with it from the
   // rest of the data well enough to rank them (see ModelFitsNear in tuning.cc).
   bool ModelFitsNear(const TrialRecord& lead) const;

@@ -96,6 +96,12 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
             static_cast<int>(report["tied"]["configs"].size()));
   for (const json& entry : report["tied"]["configs"])
     EXPECT_NE(entry["config"], report["best"]["config"]) << report;
+  // How the best was chosen: the best mean, or the model over a better mean.
+  std::string rule = report["chosen_by"].value("rule", "");
+  EXPECT_TRUE(rule == "mean" || rule == "model") << report;
+  if (rule == "model") {
+    EXPECT_TRUE(report["chosen_by"]["best_mean_trial"].is_number_integer()) << report;
+  }
 }
 
 TEST_F(IntegrationTest, TheShippedExampleIsTheReferenceConfigAndTunesTheRealKernel) {

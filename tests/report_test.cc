@@ -67,6 +67,24 @@ TEST(ReportTest, TextShowsBaselineAndBestValuesWithSampleCounts) {
   EXPECT_TRUE(Contains(text, "Best value: 124 (1 samples)\n")) << text;
 }
 
+TEST(ReportTest, TextSaysHowTheBestWasChosen) {
+  json report = CompletedReport();
+  EXPECT_FALSE(Contains(FormatReportText(report), "Chosen by")) << "older reports";
+  report["chosen_by"] = {{"rule", "mean"}};
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Best value: 124 (1 samples)\nChosen by: the best mean\n")) << text;
+  report["chosen_by"] = {{"rule", "model"}, {"best_mean_trial", 17}};
+  text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Chosen by: the surface model, over trial 17 (a better mean, "
+                             "tied within the noise;"))
+      << text;
+  report["chosen_by"] = {{"rule", "mean"}, {"model_unfit", {{"preferred_trial", 9}}}};
+  text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "Chosen by: the best mean (the surface model preferred trial 9, "
+                             "but it does not predict these configurations"))
+      << text;
+}
+
 TEST(ReportTest, TextShowsImprovementWithSignAndTwoDecimals) {
   std::string text = FormatReportText(CompletedReport());
   EXPECT_TRUE(Contains(text, "Improvement: +76.90%\n")) << text;

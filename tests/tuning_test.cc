@@ -715,6 +715,9 @@ TEST(RecommendationTest, AmongTiedTrialsTheBetterMeasuredWinsOverALuckyStreak) {
   const TrialRecord* best = session.Best();
   ASSERT_NE(best, nullptr);
   EXPECT_EQ(best->config, (Config{6}));
+  // The report says that the model chose, over the streak's better mean.
+  json chosen = session.Report({1, "completed", "", "", 1, ""})["chosen_by"];
+  EXPECT_EQ(chosen, json({{"rule", "model"}, {"best_mean_trial", 7}})) << chosen;
 }
 
 TEST(RecommendationTest, TheModelOverrulesTheBestMeanOnlyByAMargin) {
@@ -739,6 +742,9 @@ TEST(RecommendationTest, TheModelOverrulesTheBestMeanOnlyByAMargin) {
   const TrialRecord* best = session.Best();
   ASSERT_NE(best, nullptr);
   EXPECT_EQ(best->config, (Config{6}));
+  // The best mean, and the model did not rate another clearly better.
+  json chosen = session.Report({1, "completed", "", "", 1, ""})["chosen_by"];
+  EXPECT_EQ(chosen, json({{"rule", "mean"}})) << chosen;
 }
 
 TEST(RecommendationTest, WhereTheModelCannotFollowTheSurfaceTheBestMeanStands) {
@@ -775,6 +781,11 @@ TEST(RecommendationTest, WhereTheModelCannotFollowTheSurfaceTheBestMeanStands) {
   const TrialRecord* best = session.Best();
   ASSERT_NE(best, nullptr);
   EXPECT_EQ(best->config, (Config{6, 4, 4, 4}));
+  // The report names the trial the model preferred, (5,4,4,4), the last one.
+  json chosen = session.Report({1, "completed", "", "", 1, ""})["chosen_by"];
+  EXPECT_EQ(chosen, json({{"rule", "mean"},
+                          {"model_unfit", {{"preferred_trial", session.trials().back().number}}}}))
+      << chosen;
 }
 
 TEST_F(TuningTest, WithConstraintsTheBudgetAndReportCountTheFeasibleConfigurations) {
