@@ -137,11 +137,20 @@ __attribute__((format(printf, 2, 3))) void Append(std::string* out, const char* 
   *out += line;
 }
 
+// `a` is better than `b` in the problem's goal.
+bool Better(const Problem& p, double a, double b) {
+  return p.goal == Goal::kMax ? a > b : a < b;
+}
+
+// What rec<=1% counts: `value` is truly within 1% of `best`.
+bool WithinOnePercent(double value, double best) {
+  return std::fabs(value - best) <= 0.01 * std::fabs(best);
+}
+
 double FindOptimum(const Problem& p) {
   double best = p.goal == Goal::kMax ? -INFINITY : INFINITY;
   for (uint64_t n = 0; n < p.space.Size(); ++n)
-    if (auto v = p.truth(ConfigFromNumber(p.space, n)))
-      best = p.goal == Goal::kMax ? std::max(best, *v) : std::min(best, *v);
+    if (auto v = p.truth(ConfigFromNumber(p.space, n)); v && Better(p, *v, best)) best = *v;
   return best;
 }
 
@@ -444,7 +453,6 @@ const std::vector<int> kOracleSamples = {33, 66};
 
 std::string OracleRace(const Problem& p) {
   if (SpaceSize(p) > 2e6) return "";
-  auto better = [&](double a, double b) { return p.goal == Goal::kMax ? a > b : a < b; };
   std::vector<std::pair<double, Config>> top;  // the truly best, best first
   for (uint64_t n = 0; n < p.space.Size(); ++n) {
     Config c = ConfigFromNumber(p.space, n);
@@ -453,7 +461,7 @@ std::string OracleRace(const Problem& p) {
     if (!v) continue;
     top.emplace_back(*v, std::move(c));
     std::sort(top.begin(), top.end(),
-              [&](const auto& a, const auto& b) { return better(a.first, b.first); });
+              [&](const auto& a, const auto& b) { return Better(p, a.first, b.first); });
     if (top.size() > kOracleRivals) top.pop_back();
   }
   if (top.size() < 2) return "";
@@ -469,9 +477,9 @@ std::string OracleRace(const Problem& p) {
         double sum = 0;
         for (int s = 0; s < kOracleSamples[k]; ++s) sum += *p.sample(top[i].second, rng);
         double mean = sum / kOracleSamples[k];
-        if (i == 0 || better(mean, pick_mean)) pick = i, pick_mean = mean;
+        if (i == 0 || Better(p, mean, pick_mean)) pick = i, pick_mean = mean;
       }
-      good += std::fabs(top[pick].first - top[0].first) <= 0.01 * std::fabs(top[0].first);
+      good += WithinOnePercent(top[pick].first, top[0].first);
     }
     char part[96];
     snprintf(part, sizeof part, " %.0f%% at %d samples each%s",
@@ -507,7 +515,6 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
   result.gap_at.assign(kCheckpoints.size(), NAN);
   int evaluations = 0;
   std::optional<double> best_measured;  // the best true value among those measured
-  auto better = [&](double a, double b) { return p.goal == Goal::kMax ? a > b : a < b; };
   for (;;) {
     Step step = session.Next(0);
     if (step.kind != Step::Kind::kSample) break;
@@ -519,7 +526,7 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
     if (!measured) sample.error = "infeasible";
     session.Record(sample);
     std::optional<double> measured_truth = p.truth(step.config);
-    if (measured_truth && (!best_measured || better(*measured_truth, *best_measured)))
+    if (measured_truth && (!best_measured || Better(p, *measured_truth, *best_measured)))
       best_measured = measured_truth;
     if (std::optional<double> truth = measured_truth)
       for (size_t i = 0; i < kWithin.size(); ++i)
@@ -537,9 +544,7 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
       if (const TrialRecord* best = session.Best())
         result.gap_at[i] = Gap(p, *p.truth(best->config));
   if (const TrialRecord* best = session.Best(); best && best_measured) {
-    double recommended = *p.truth(best->config);
-    result.recommended_well =
-        std::fabs(recommended - *best_measured) <= 0.01 * std::fabs(*best_measured);
+    result.recommended_well = WithinOnePercent(*p.truth(best->config), *best_measured);
   }
   return result;
 }
