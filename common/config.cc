@@ -3,11 +3,13 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
+
+#include "common/limits.h"
+#include "common/scan.h"
 
 namespace hone {
 
@@ -56,9 +58,28 @@ class ConfigReader {
          "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
   }
 
+  // Values a knob may still have: the per-knob limit, or what the job's total
+  // leaves.
+  size_t OptionsLeft() const {
+    return std::min(limits::kMaxOptionsPerKnob, limits::kMaxOptionsTotal - options_);
+  }
+  std::string TooManyOptions() const {
+    return "a knob has at most " + std::to_string(limits::kMaxOptionsPerKnob) +
+           " values, and all the knobs of a job " +
+           std::to_string(limits::kMaxOptionsTotal) + " together (" +
+           std::to_string(options_) + " before this knob)";
+  }
+
   std::string filename_;
   JobSpec* spec_;
+  size_t options_ = 0;  // values of the knobs read so far
 };
+
+// `text` for a message: whole when short, else its start and its length.
+std::string Excerpt(const std::string& text, size_t limit = 60) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
+}
 
 SourcePos PosOf(const YAML::Node& node) {
   YAML::Mark mark = node.Mark();
@@ -133,6 +154,11 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
                   "warm_start must be a list of configurations ({knob: value, ...})");
       } else {
         for (const YAML::Node& entry : list) {
+          if (spec_->warm_start.size() >= limits::kMaxWarmStart) {
+            s = Error(entry, "more than " + std::to_string(limits::kMaxWarmStart) +
+                                 " warm_start configurations; that is the limit");
+            break;
+          }
           if (!entry.IsMap()) {
             s = Error(entry, "every warm_start entry must map knob names to values");
             break;
@@ -220,6 +246,12 @@ Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
 }
 
 Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
+  if (spec_->knobs.size() >= limits::kMaxKnobs)
+    return Error(node, "more than " + std::to_string(limits::kMaxKnobs) +
+                           " knobs; that is the limit of one job");
+  if (name.empty() || name.size() > limits::kMaxNameBytes)
+    return Error(node, "knob name '" + Excerpt(name) + "' must have 1 to " +
+                           std::to_string(limits::kMaxNameBytes) + " characters");
   for (const KnobSpec& k : spec_->knobs)
     if (k.name == name) return Error(node, "knob '" + name + "' is defined twice");
   KnobSpec knob;
@@ -240,12 +272,24 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
             s = Error(option, what + ": every option must be a scalar value");
             break;
           }
+          if (option.Scalar().size() > limits::kMaxValueBytes) {
+            s = Error(option, what + ": an option of " +
+                                  std::to_string(option.Scalar().size()) +
+                                  " characters is longer than the limit of " +
+                                  std::to_string(limits::kMaxValueBytes));
+            break;
+          }
+          if (knob.options.size() >= OptionsLeft()) {
+            s = Error(option, what + ": " + TooManyOptions());
+            break;
+          }
           // A quoted scalar stays a string: options: ["1", "2"].
           knob.options.push_back(option.Tag() == "!" ? json(option.Scalar())
                                                      : ParseScalar(option.Scalar()));
         }
       } else if (value.IsScalar()) {
-        knob.options = ParseOptionList(value.Scalar());
+        s = ParseOptionList(value.Scalar(), OptionsLeft(), &knob.options);
+        if (!s.ok()) s = Error(value, what + ": options: " + s.message());
       } else {
         s = Error(value, what + ": options must be a list");
       }
@@ -309,9 +353,7 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
   }
   if (sources > 1)
     return Error(node, what + ": give only one of options, options_script and range");
-  if (knob.options.size() > kMaxOptionsPerKnob)
-    return Error(node, what + " has " + std::to_string(knob.options.size()) +
-                           " values; at most " + std::to_string(kMaxOptionsPerKnob));
+  options_ += knob.options.size();
   spec_->knobs.push_back(std::move(knob));
   return Status::OK();
 }
@@ -323,6 +365,9 @@ Status ConfigReader::ReadConstraints(const YAML::Node& node) {
   for (const YAML::Node& entry : node) {
     if (!entry.IsScalar() || entry.Scalar().empty())
       return Error(entry, "every constraint must be an expression written as a string");
+    if (spec_->constraints.size() >= limits::kMaxConstraints)
+      return Error(entry, "more than " + std::to_string(limits::kMaxConstraints) +
+                              " constraints; that is the limit of one job");
     spec_->constraints.push_back({entry.Scalar(), PosOf(entry)});
   }
   return Status::OK();
@@ -348,7 +393,8 @@ Status ConfigReader::CheckConstraints() const {
     if (constraint.pos.line)
       where += ":" + std::to_string(constraint.pos.line) + ":" +
                std::to_string(constraint.pos.column);
-    std::string message = where + ": constraint '" + constraint.text + "': " + s.message();
+    std::string message =
+        where + ": constraint '" + Excerpt(constraint.text) + "': " + s.message();
     if (s.message().find("unknown knob") != std::string::npos) {
       std::string known;
       for (const KnobSpec& k : spec_->knobs) known += (known.empty() ? "" : ", ") + k.name;
@@ -388,11 +434,10 @@ Status ConfigReader::ReadImports(const YAML::Node& node) {
         break;
       }
       for (const YAML::Node& re : f->second) {
-        try {
-          std::regex check(re.Scalar(), std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          s = Error(re, what + "." + key + ": '" + re.Scalar() +
-                            "' is not a valid regular expression: " + e.what());
+        Pattern check;
+        Status compiled = Pattern::Compile(re.Scalar(), &check);
+        if (!compiled.ok()) {
+          s = Error(re, what + "." + key + ": " + compiled.message());
           break;
         }
         list->push_back(re.Scalar());
@@ -429,9 +474,10 @@ Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
   if (!(step > 0)) return Error(node, what + ".step must be positive");
   if (max < min) return Error(node, what + ".max is below range.min");
   double count = std::floor((max - min) / step + 1e-9) + 1;
-  if (count > kMaxOptionsPerKnob)
-    return Error(node, what + " has " + std::to_string(static_cast<int64_t>(count)) +
-                           " values; at most " + std::to_string(kMaxOptionsPerKnob));
+  if (!(count <= static_cast<double>(OptionsLeft())))
+    return Error(node, what + " has " + std::to_string(static_cast<int64_t>(
+                                            std::min(count, 9.2e18))) +
+                           " values; " + TooManyOptions());
   for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) {
     double v = min + static_cast<double>(i) * step;
     if (integral)
@@ -443,6 +489,12 @@ Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
 }
 
 Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node) {
+  if (spec_->metrics.size() >= limits::kMaxMetrics)
+    return Error(node, "more than " + std::to_string(limits::kMaxMetrics) +
+                           " metrics; that is the limit of one job");
+  if (name.empty() || name.size() > limits::kMaxNameBytes)
+    return Error(node, "metric name '" + Excerpt(name) + "' must have 1 to " +
+                           std::to_string(limits::kMaxNameBytes) + " characters");
   if (spec_->FindMetric(name))
     return Error(node, "metric '" + name + "' is defined twice");
   if (name == "duration")
@@ -463,12 +515,9 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
       has_pattern = true;
       s = ReadString(value, what + ": pattern", &metric.pattern);
       if (s.ok()) {
-        try {
-          std::regex re(metric.pattern, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          s = Error(value,
-                    what + ": pattern is not a valid regular expression: " + e.what());
-        }
+        Pattern check;
+        Status compiled = Pattern::Compile(metric.pattern, &check);
+        if (!compiled.ok()) s = Error(value, what + ": pattern " + compiled.message());
       }
     } else if (key == "source") {
       s = ReadString(value, what + ": source", &metric.source);
@@ -635,6 +684,11 @@ const MetricSpec* JobSpec::FindMetric(std::string_view name) const {
 
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec) {
   *spec = JobSpec();
+  if (text.size() > limits::kMaxConfigBytes)
+    return Status::InvalidArgument(std::string(filename) + ": the config is " +
+                                   std::to_string(text.size()) +
+                                   " bytes; the limit is " +
+                                   std::to_string(limits::kMaxConfigBytes));
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -696,25 +750,39 @@ bool CanStopEarly(const JobSpec& spec) {
   return metric->kind == MetricKind::kPattern && metric->partial;
 }
 
-std::vector<json> ParseOptionList(std::string_view output) {
-  std::vector<json> values;
-  std::istringstream in{std::string(output)};
-  std::string token;
-  while (in >> token) values.push_back(ParseScalar(token));
-  return values;
+Status ParseOptionList(std::string_view output, size_t limit, std::vector<json>* values) {
+  values->clear();
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+                                   c == '\f' || c == '\v'; };
+  size_t at = 0;
+  while (at < output.size()) {
+    while (at < output.size() && space(output[at])) ++at;
+    size_t start = at;
+    while (at < output.size() && !space(output[at])) ++at;
+    if (at == start) break;
+    std::string_view token = output.substr(start, at - start);
+    if (token.size() > limits::kMaxValueBytes)
+      return Status::InvalidArgument(
+          "option " + std::to_string(values->size() + 1) + " has " +
+          std::to_string(token.size()) + " characters; the limit is " +
+          std::to_string(limits::kMaxValueBytes));
+    if (values->size() >= limit)
+      return Status::InvalidArgument("more than " + std::to_string(limit) +
+                                     " options; that is the limit");
+    values->push_back(ParseScalar(token));
+  }
+  return Status::OK();
 }
 
 json ParseScalar(std::string_view text) {
-  static const std::regex kInteger(R"([+-]?[0-9]+)");
-  static const std::regex kFloat(R"([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)");
   std::string s(text);
-  if (std::regex_match(s, kInteger)) {
+  if (IsInteger(s)) {
     int64_t value = 0;
     const char* begin = s.data() + (s[0] == '+' ? 1 : 0);
     auto [ptr, ec] = std::from_chars(begin, s.data() + s.size(), value);
     if (ec == std::errc() && ptr == s.data() + s.size()) return value;
   }
-  if (std::regex_match(s, kFloat)) {
+  if (IsNumber(s)) {
     double value = std::strtod(s.c_str(), nullptr);
     if (std::isfinite(value)) return value;
   }
@@ -722,12 +790,24 @@ json ParseScalar(std::string_view text) {
 }
 
 bool ParseDurationSeconds(std::string_view text, double* seconds) {
-  static const std::regex kDuration(R"(\s*([0-9]+\.?[0-9]*)\s*(ms|s|m|h)?\s*)");
-  std::match_results<std::string_view::const_iterator> match;
-  if (!std::regex_match(text.begin(), text.end(), match, kDuration)) return false;
-  double value = std::strtod(std::string(match[1].str()).c_str(), nullptr);
-  std::string unit = match[2].str();
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+                                   c == '\f' || c == '\v'; };
+  size_t at = 0;
+  while (at < text.size() && space(text[at])) ++at;
+  size_t start = at;
+  while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+  if (at == start) return false;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    while (at < text.size() && text[at] >= '0' && text[at] <= '9') ++at;
+  }
+  double value = std::strtod(std::string(text.substr(start, at - start)).c_str(), nullptr);
+  while (at < text.size() && space(text[at])) ++at;
+  std::string_view unit = text.substr(at);
+  while (!unit.empty() && space(unit.back())) unit.remove_suffix(1);
   double scale = unit == "ms" ? 0.001 : unit == "m" ? 60 : unit == "h" ? 3600 : 1;
+  if (!unit.empty() && unit != "ms" && unit != "s" && unit != "m" && unit != "h")
+    return false;
   *seconds = value * scale;
   return true;
 }

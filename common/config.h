@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
 #include "common/space.h"
 #include "common/status.h"
 
@@ -61,7 +62,7 @@ struct KnobSpec {
 // built-in knob whose name matches an include regex and no exclude regex.
 struct ImportSpec {
   std::string source;                         // "builtin"
-  std::vector<std::string> include, exclude;  // ECMAScript regexes, whole-name match
+  std::vector<std::string> include, exclude;  // RE2 regexes (scan.h), whole-name match
   SourcePos pos;
 };
 
@@ -75,7 +76,7 @@ struct MetricSpec {
   std::string name;
   MetricKind kind = MetricKind::kScript;
   std::string script;             // kScript
-  std::string pattern;            // kPattern: ECMAScript regex; group 1, else whole match
+  std::string pattern;            // kPattern: RE2 regex (scan.h); group 1, else whole match
   std::string source = "stdout";  // kPattern: "stdout" or "stderr"
   // kPattern: the workload prints the metric as it goes (a running throughput,
   // say); each line that matches is the value so far. Lets early_stop_pct watch it.
@@ -166,8 +167,8 @@ struct JobSpec {
   bool HasKind(KnobKind kind) const;
 };
 
-// At most this many values per knob, from any source.
-constexpr size_t kMaxOptionsPerKnob = 1'000'000;
+// At most this many values per knob, from any source (limits.h).
+constexpr size_t kMaxOptionsPerKnob = limits::kMaxOptionsPerKnob;
 
 // Parses `text`, the contents of the file `filename` (used only in messages).
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec);
@@ -181,8 +182,11 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec);
 // early_stop_pct applies: duration with goal min, or a partial pattern metric.
 bool CanStopEarly(const JobSpec& spec);
 
-// Splits an options_script's output into option values.
-std::vector<nlohmann::json> ParseOptionList(std::string_view output);
+// Splits an options_script's output (or a one-line `options:`) into option values,
+// at most `limit` of them, each at most limits::kMaxValueBytes long; more is an
+// error that says which limit was hit.
+Status ParseOptionList(std::string_view output, size_t limit,
+                       std::vector<nlohmann::json>* values);
 
 // "28" -> 28, "2.5" -> 2.5, anything else -> the string itself.
 nlohmann::json ParseScalar(std::string_view text);

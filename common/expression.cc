@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "common/limits.h"
+
 namespace hone {
 
 enum class Op {
@@ -45,6 +47,10 @@ class Parser {
       : text_(text), resolve_(resolve), nodes_(nodes) {}
 
   Status Parse() {
+    if (text_.size() > limits::kMaxConstraintBytes)
+      return Status::InvalidArgument(
+          "it is " + std::to_string(text_.size()) + " characters long; the limit is " +
+          std::to_string(limits::kMaxConstraintBytes));
     Status s = Lex();
     if (!s.ok()) return s;
     if (tokens_.front().kind == Token::kEnd) return Status::InvalidArgument("it is empty");
@@ -150,6 +156,20 @@ class Parser {
                                    message);
   }
 
+  // Every recursion of the parser passes through Nest, so that no input, however
+  // deeply it nests, can exhaust the stack.
+  Status Nest(const Token& at) {
+    if (++depth_ <= limits::kMaxExpressionDepth) return Status::OK();
+    return ErrorAt(at, "it nests deeper than the limit of " +
+                           std::to_string(limits::kMaxExpressionDepth) +
+                           " levels (parentheses, unary operators, function calls, "
+                           "powers)");
+  }
+  struct Unnest {
+    int* depth;
+    ~Unnest() { --*depth; }
+  };
+
   size_t Add(Expression::Node node) {
     nodes_->push_back(std::move(node));
     return nodes_->size() - 1;
@@ -180,7 +200,9 @@ class Parser {
   }
 
   Status ParseOr(size_t* out) {
-    Status s = ParseAnd(out);
+    Unnest unnest{&depth_};
+    Status s = Nest(Peek());
+    if (s.ok()) s = ParseAnd(out);
     while (s.ok() && (IsSymbol("||") || IsWord("or"))) {
       Token op = Take();
       size_t right;
@@ -206,7 +228,9 @@ class Parser {
   Status Prefix(Op kind, Status (Parser::*operand_parser)(size_t*), size_t* out) {
     Token op = Take();
     size_t operand;
-    Status s = (this->*operand_parser)(&operand);
+    Unnest unnest{&depth_};
+    Status s = Nest(op);
+    if (s.ok()) s = (this->*operand_parser)(&operand);
     if (s.ok()) s = NeedNumber(operand, op, "right");
     if (!s.ok()) return s;
     Expression::Node node;
@@ -275,7 +299,9 @@ class Parser {
     if (s.ok() && IsSymbol("**")) {
       Token op = Take();
       size_t right;
-      s = ParseUnary(&right);  // right-associative: 2 ** -1, 2 ** 3 ** 2
+      Unnest unnest{&depth_};
+      s = Nest(op);
+      if (s.ok()) s = ParseUnary(&right);  // right-associative: 2 ** -1, 2 ** 3 ** 2
       if (s.ok()) s = Binary(Op::kPow, op, *out, right, true, out);
     }
     return s;
@@ -379,6 +405,7 @@ class Parser {
   std::vector<Expression::Node>* nodes_;
   std::vector<Token> tokens_;
   size_t next_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace
@@ -406,22 +433,19 @@ double Number(const ExprValue& v) {
 double Finite(double v) { return std::isfinite(v) ? v : NAN; }
 ExprValue Truth(bool b) { return b ? 1.0 : 0.0; }
 
-ExprValue Eval(const std::vector<Expression::Node>& nodes, size_t at,
-               const std::vector<ExprValue>& variables) {
-  const Expression::Node& n = nodes[at];
+// One node's value from its arguments' values.
+ExprValue Apply(const Expression::Node& n, const std::vector<ExprValue>& values,
+                const std::vector<ExprValue>& variables) {
   if (n.op == Op::kConstant) return n.constant;
   if (n.op == Op::kVariable) return n.slot < variables.size() ? variables[n.slot] : NAN;
-  std::vector<ExprValue> args;
-  args.reserve(n.args.size());
-  for (size_t i : n.args) {
-    args.push_back(Eval(nodes, i, variables));
-    if (std::isnan(Number(args.back())) && std::holds_alternative<double>(args.back()))
+  for (size_t i : n.args)
+    if (std::holds_alternative<double>(values[i]) && std::isnan(Number(values[i])))
       return NAN;
-  }
-  if (n.op == Op::kEq) return Truth(args[0] == args[1]);
-  if (n.op == Op::kNe) return Truth(args[0] != args[1]);
+  if (n.op == Op::kEq) return Truth(values[n.args[0]] == values[n.args[1]]);
+  if (n.op == Op::kNe) return Truth(values[n.args[0]] != values[n.args[1]]);
   std::vector<double> x;
-  for (const ExprValue& a : args) x.push_back(Number(a));
+  x.reserve(n.args.size());
+  for (size_t i : n.args) x.push_back(Number(values[i]));
   if (std::any_of(x.begin(), x.end(), [](double v) { return std::isnan(v); })) return NAN;
   switch (n.op) {
     case Op::kOr: return Truth(x[0] != 0 || x[1] != 0);
@@ -447,9 +471,14 @@ ExprValue Eval(const std::vector<Expression::Node>& nodes, size_t at,
 
 }  // namespace
 
+// Every node's arguments come before it, so one pass in order evaluates the tree
+// without recursion, however long a chain like a + a + ... + a is.
 ExprValue Expression::Evaluate(const std::vector<ExprValue>& variables) const {
   if (!nodes_ || nodes_->empty()) return NAN;
-  return Eval(*nodes_, nodes_->size() - 1, variables);
+  std::vector<ExprValue> values;
+  values.reserve(nodes_->size());
+  for (const Node& node : *nodes_) values.push_back(Apply(node, values, variables));
+  return values.back();
 }
 
 bool Expression::Holds(const std::vector<ExprValue>& variables) const {

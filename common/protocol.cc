@@ -1,5 +1,7 @@
 #include "common/protocol.h"
 
+#include <algorithm>
+
 namespace hone {
 
 using nlohmann::json;
@@ -11,17 +13,53 @@ std::string Line(const json& object) {
   return object.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
+// The deepest nesting of arrays and objects in `line`, counted without parsing it
+// (brackets inside strings do not count); stops counting past `limit`.
+int NestingDepth(std::string_view line, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 // Parses one line into a JSON object.
 Status ParseObject(std::string_view line, json* object) {
   if (line.size() > kMaxLineBytes)
     return Status::InvalidArgument("message of " + std::to_string(line.size()) +
                                    " bytes exceeds the limit of " +
                                    std::to_string(kMaxLineBytes));
+  if (NestingDepth(line, limits::kMaxJsonDepth) > limits::kMaxJsonDepth)
+    return Status::InvalidArgument("message nests arrays and objects deeper than the "
+                                   "limit of " +
+                                   std::to_string(limits::kMaxJsonDepth) + " levels");
   *object = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (object->is_discarded()) return Status::InvalidArgument("message is not valid JSON");
   if (!object->is_object())
     return Status::InvalidArgument("message is not a JSON object");
   return Status::OK();
+}
+
+// Ids are integers that fit an int64_t and are not negative: an unsigned 2^64-1
+// must not come back as -1.
+bool IsId(const json& id) {
+  if (id.is_number_unsigned())
+    return id.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX);
+  return id.is_number_integer() && id.get<int64_t>() >= 0;
 }
 
 // An absent "v" means the current version.
@@ -65,11 +103,15 @@ Status DecodeRequest(std::string_view line, Request* request) {
   Status s = ParseObject(line, &object);
   if (!s.ok()) return s;
   auto id = object.find("id");
-  if (id != object.end() && id->is_number_integer()) request->id = id->get<int64_t>();
+  bool id_ok = id != object.end() && IsId(*id);
+  if (id_ok) request->id = id->get<int64_t>();
   s = CheckVersion(object);
   if (!s.ok()) return s;
   if (id == object.end() || !id->is_number_integer())
     return Status::InvalidArgument("request lacks an integer \"id\"");
+  if (!id_ok)
+    return Status::InvalidArgument("request id " + id->dump() +
+                                   " is out of range (0 to 9223372036854775807)");
   auto cmd = object.find("cmd");
   if (cmd == object.end() || !cmd->is_string())
     return Status::InvalidArgument("request lacks a string \"cmd\"");
@@ -90,8 +132,8 @@ Status DecodeMessage(std::string_view line, Message* message) {
   if (s.ok()) s = CheckVersion(object);
   if (!s.ok()) return s;
   auto id = object.find("id");
-  if (id == object.end() || !id->is_number_integer())
-    return Status::InvalidArgument("message lacks an integer \"id\"");
+  if (id == object.end() || !IsId(*id))
+    return Status::InvalidArgument("message lacks an integer \"id\" from 0 to 2^63-1");
   message->id = id->get<int64_t>();
   if (auto event = object.find("event"); event != object.end()) {
     message->kind = Message::Kind::kEvent;

@@ -6,8 +6,10 @@
 //   result   {"v":1,"id":7,"ok":true,"result":{...}}
 //   error    {"v":1,"id":7,"ok":false,"error":{"code":"not_found","message":"..."}}
 //   event    {"v":1,"id":7,"event":{"type":"progress",...}}   (after `watch`)
-// Lines are capped at kMaxLineBytes. This file only encodes and decodes; it does no
-// I/O, so both ends and the tests share it.
+// Lines are capped at kMaxLineBytes and their nesting at limits::kMaxJsonDepth,
+// checked before a line is parsed, so no line can exhaust the stack or the memory
+// of the decoder. Request ids are integers from 0 to 2^63-1. This file only encodes
+// and decodes; it does no I/O, so both ends and the tests share it.
 #pragma once
 
 #include <cstdint>
@@ -16,12 +18,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/limits.h"
 #include "common/status.h"
 
 namespace hone {
 
 constexpr int kProtocolVersion = 1;
-constexpr size_t kMaxLineBytes = 4 << 20;
+constexpr size_t kMaxLineBytes = limits::kMaxLineBytes;
 
 struct Request {
   int64_t id = 0;

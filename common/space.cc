@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/config.h"
+#include "common/limits.h"
 
 namespace hone {
 
@@ -30,6 +31,21 @@ Status SearchSpace::Create(std::vector<Knob> knobs,
                            SearchSpace* space) {
   if (knobs.empty())
     return Status::InvalidArgument("a search space needs at least one knob");
+  if (knobs.size() > limits::kMaxKnobs)
+    return Status::InvalidArgument("a search space of " + std::to_string(knobs.size()) +
+                                   " knobs; the limit is " +
+                                   std::to_string(limits::kMaxKnobs));
+  size_t total = 0;
+  for (const Knob& knob : knobs) total += knob.values.size();
+  // A system knob's current value joins its options when it is not one of them.
+  if (total > limits::kMaxOptionsTotal + knobs.size())
+    return Status::InvalidArgument(
+        "the knobs have " + std::to_string(total) + " values together; the limit is " +
+        std::to_string(limits::kMaxOptionsTotal));
+  if (constraints.size() > limits::kMaxConstraints)
+    return Status::InvalidArgument(std::to_string(constraints.size()) +
+                                   " constraints; the limit is " +
+                                   std::to_string(limits::kMaxConstraints));
   std::set<std::string> names;
   for (const Knob& knob : knobs) {
     if (!names.insert(knob.name).second)

@@ -10,7 +10,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -18,7 +17,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/limits.h"
 #include "common/report.h"
+#include "common/scan.h"
 
 namespace hone {
 
@@ -213,18 +214,6 @@ Status DefaultIndex(const Knob& knob, const json& value, uint32_t* index) {
 }
 
 }  // namespace
-
-std::optional<double> LastNumber(const std::string& text) {
-  static const std::regex kNumber(
-      R"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)");
-  std::optional<double> last;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kNumber);
-       it != std::sregex_iterator(); ++it) {
-    double value = std::strtod(it->str().c_str(), nullptr);
-    if (std::isfinite(value)) last = value;
-  }
-  return last;
-}
 
 // ---- JobManager -------------------------------------------------------------
 
@@ -782,13 +771,14 @@ asio::awaitable<Status> JobManager::ResolveSpace(Job& job) {
       if (!result.Succeeded())
         co_return Status::InvalidArgument(
             WithOutput(where + " " + result.Describe(), result.err));
-      knob.values = ParseOptionList(result.out);
+      if (result.out_bytes > result.out.size())
+        co_return Status::InvalidArgument(
+            where + " printed " + std::to_string(result.out_bytes) +
+            " bytes; the limit is " + std::to_string(limits::kMaxOutputBytes));
+      Status parsed = ParseOptionList(result.out, kMaxOptionsPerKnob, &knob.values);
+      if (!parsed.ok()) co_return Status::InvalidArgument(where + ": " + parsed.message());
       if (knob.values.empty())
         co_return Status::InvalidArgument(where + " printed no options");
-      if (knob.values.size() > kMaxOptionsPerKnob)
-        co_return Status::InvalidArgument(
-            where + " printed " + std::to_string(knob.values.size()) +
-            " options; at most " + std::to_string(kMaxOptionsPerKnob));
     }
     SystemKnob* system = nullptr;
     std::unique_ptr<SystemKnob> owned;
@@ -861,13 +851,20 @@ Status JobManager::ResolveBuiltins(JobSpec* spec) const {
                        [&](const KnobSpec& k) { return k.name == name; });
   };
   for (const ImportSpec& import : spec->imports) {
-    auto matches = [](const std::vector<std::string>& patterns, const std::string& name) {
-      return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) {
-        return std::regex_match(name, std::regex(p, std::regex::ECMAScript));
-      });
+    auto compile = [](const std::vector<std::string>& texts) {
+      std::vector<Pattern> patterns(texts.size());
+      for (size_t i = 0; i < texts.size(); ++i)
+        Pattern::Compile(texts[i], &patterns[i]);  // checked when parsed; else empty
+      return patterns;
+    };
+    std::vector<Pattern> include = compile(import.include);
+    std::vector<Pattern> exclude = compile(import.exclude);
+    auto matches = [](const std::vector<Pattern>& patterns, const std::string& name) {
+      return std::any_of(patterns.begin(), patterns.end(),
+                         [&](const Pattern& p) { return p.FullMatch(name); });
     };
     for (const CatalogEntry& entry : catalog) {
-      if (!matches(import.include, entry.name) || matches(import.exclude, entry.name) ||
+      if (!matches(include, entry.name) || matches(exclude, entry.name) ||
           known(entry.name))
         continue;
       if (!entry.available) {
@@ -940,26 +937,13 @@ ProcessSpec JobManager::BaseProcess(const Job& job, const Config& config) const 
 
 namespace {
 
-// A pattern metric's value in `text`: the last number in group 1 (else the whole
-// match) of the last match that holds a number.
-std::optional<double> LastMatchValue(const std::string& text, const std::regex& pattern) {
-  std::optional<double> value;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), pattern);
-       it != std::sregex_iterator(); ++it) {
-    const std::smatch& m = *it;
-    if (auto number = LastNumber(m.size() > 1 && m[1].matched ? m[1].str() : m[0].str()))
-      value = number;
-  }
-  return value;
-}
-
 // Watches a partial pattern metric's stream line by line while the workload runs,
 // and says when the value so far is worse than the cutoff. The first match is
 // not trusted alone (a warm-up iteration), so it takes two.
 class PartialWatch {
  public:
-  PartialWatch(const MetricSpec& metric, Goal goal, double cutoff)
-      : pattern_(metric.pattern, std::regex::ECMAScript),
+  PartialWatch(Pattern pattern, const MetricSpec& metric, Goal goal, double cutoff)
+      : pattern_(std::move(pattern)),
         stderr_(metric.source == "stderr"),
         goal_(goal),
         cutoff_(cutoff) {}
@@ -971,7 +955,7 @@ class PartialWatch {
     while ((end = pending_.find('\n')) != std::string::npos) {
       std::string line = pending_.substr(0, end);
       pending_.erase(0, end + 1);
-      if (auto v = LastMatchValue(line, pattern_)) {
+      if (auto v = pattern_.LastValue(line)) {
         value_ = v;
         ++matches_;
       }
@@ -985,7 +969,7 @@ class PartialWatch {
   std::optional<double> value() const { return value_; }
 
  private:
-  std::regex pattern_;
+  Pattern pattern_;
   bool stderr_;
   Goal goal_;
   double cutoff_;
@@ -1005,11 +989,21 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
   process.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
   std::shared_ptr<PartialWatch> partial;
+  Pattern pattern;  // checked when the config was parsed
+  if (metric.kind == MetricKind::kPattern) {
+    Status compiled = Pattern::Compile(metric.pattern, &pattern);
+    if (!compiled.ok()) {
+      SampleResult failed;
+      failed.error = "metric '" + metric.name + "': " + compiled.message();
+      co_return failed;
+    }
+  }
   if (cutoff && metric.kind == MetricKind::kDuration && job.spec.target.goal == Goal::kMin) {
     process.stop_at =
         std::chrono::milliseconds(static_cast<int64_t>(std::ceil(*cutoff * 1000)));
   } else if (cutoff && metric.kind == MetricKind::kPattern && metric.partial) {
-    partial = std::make_shared<PartialWatch>(metric, job.spec.target.goal, *cutoff);
+    partial =
+        std::make_shared<PartialWatch>(pattern, metric, job.spec.target.goal, *cutoff);
     process.watch = [partial](std::string_view piece, bool is_stderr) {
       return partial->See(piece, is_stderr);
     };
@@ -1037,8 +1031,7 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
       co_return sample;
     case MetricKind::kPattern: {
       const std::string& text = metric.source == "stderr" ? run.err : run.out;
-      std::optional<double> value =
-          LastMatchValue(text, std::regex(metric.pattern, std::regex::ECMAScript));
+      std::optional<double> value = pattern.LastValue(text);
       if (!value) {
         sample.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
                        "/ found no number in the workload's " + metric.source;

@@ -165,7 +165,4 @@ class JobManager {
 nlohmann::json SpaceToJson(const SearchSpace& space);
 Status SpaceFromJson(const nlohmann::json& json, SearchSpace* space);
 
-// The last number in `text`, as a metric script prints it.
-std::optional<double> LastNumber(const std::string& text);
-
 }  // namespace hone

@@ -138,12 +138,10 @@ std::string SelectedWord(const std::string& text) {
   return Trim(std::string_view(text).substr(open + 1, close - open - 1));
 }
 
-std::vector<json> SelectorChoices(const std::string& text) {
-  std::vector<json> choices;
+Status SelectorChoices(const std::string& text, std::vector<json>* choices) {
   std::string cleaned;
   for (char c : text) cleaned += (c == '[' || c == ']') ? ' ' : c;
-  for (const json& choice : ParseOptionList(cleaned)) choices.push_back(choice);
-  return choices;
+  return ParseOptionList(cleaned, kMaxOptionsPerKnob, choices);
 }
 
 class FileKnob : public KnobBase {
@@ -567,8 +565,10 @@ Status MakeFileKnob(const FileKnobSpec& spec, Machine* machine,
     Status s = source.empty() ? Status::InvalidArgument(what + " has no values")
                               : machine->ReadFile(source, &text);
     if (!s.ok()) return s.WithContext(what + ": cannot read its values");
-    domain = spec.selector && spec.available_path.empty() ? SelectorChoices(text)
-                                                          : ParseOptionList(text);
+    s = spec.selector && spec.available_path.empty()
+            ? SelectorChoices(text, &domain)
+            : ParseOptionList(text, kMaxOptionsPerKnob, &domain);
+    if (!s.ok()) return s.WithContext(what + ": " + source);
     if (domain.empty())
       return Status::Unavailable(what + ": " + source + " lists no values");
   }

@@ -152,13 +152,14 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
 // Keeps the last `limit` bytes: a workload's result is usually at the end. Shows
 // each piece to spec.watch, which may stop the run early.
 asio::awaitable<void> ReadAll(std::shared_ptr<Child> child, bool is_stderr,
-                              std::string& into, const ProcessSpec& spec) {
+                              std::string& into, size_t& total, const ProcessSpec& spec) {
   stream_descriptor& from = is_stderr ? child->err : child->out;
   const size_t limit = spec.output_limit;
   char buffer[16384];
   for (;;) {
     auto [ec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
     into.append(buffer, n);
+    total += n;
     if (n && spec.watch && spec.watch(std::string_view(buffer, n), is_stderr))
       child->StopEarly();
     if (into.size() > 2 * limit) into.erase(0, into.size() - limit);
@@ -356,8 +357,9 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   }
 
   int wait_status = 0;
-  co_await (ReadAll(child, false, result.out, spec) &&
-            ReadAll(child, true, result.err, spec) && WaitForExit(child, &wait_status));
+  co_await (ReadAll(child, false, result.out, result.out_bytes, spec) &&
+            ReadAll(child, true, result.err, result.err_bytes, spec) &&
+            WaitForExit(child, &wait_status));
   child->drain.cancel();
   if (groups) groups->Remove(pid);
 

@@ -22,6 +22,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "common/limits.h"
+
 namespace hone {
 
 struct Credentials {
@@ -39,7 +41,7 @@ struct ProcessSpec {
   std::optional<Credentials> user;
   std::chrono::milliseconds timeout{std::chrono::hours(1)};
   // Bytes kept of each of stdout and stderr: the last ones; the rest is dropped.
-  size_t output_limit = 1 << 20;
+  size_t output_limit = limits::kMaxOutputBytes;
   // Early stopping, for the caller to opt into: the run is killed and marked
   // stopped_early at `stop_at` after its start, or as soon as `watch`, shown each
   // piece of output as it arrives (`is_stderr` says which stream), returns true.
@@ -56,6 +58,10 @@ struct ProcessResult {
   int signal = 0;          // when a signal ended it
   std::string out;
   std::string err;
+  // Bytes each stream carried in all: more than out.size() (err.size()) when the
+  // output was longer than output_limit and its start was dropped.
+  size_t out_bytes = 0;
+  size_t err_bytes = 0;
   std::string error;  // why it did not start (chdir, setuid, exec)
   double elapsed_s = 0;
 

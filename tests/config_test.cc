@@ -572,8 +572,8 @@ TEST(ConfigTest, InvalidPatternIsAnErrorAtThePattern) {
       "k.yaml", &spec);
   EXPECT_EQ(std::string(s.CodeName()), "invalid_argument");
   EXPECT_TRUE(Contains(s.message(),
-                       "k.yaml:8:18: metric 't': pattern is not a valid regular "
-                       "expression"))
+                       "k.yaml:8:18: metric 't': pattern 'took ([0-9]+' is not a valid "
+                       "regular expression"))
       << s.message();
 }
 
@@ -1217,6 +1217,14 @@ TEST(ConfigTest, UndefinedTargetMetricIsAnErrorNamingIt) {
 // ---------------------------------------------------------------------------
 // Helpers.
 
+// ParseOptionList's values, failing the test on an error.
+std::vector<json> ParseOptionList(std::string_view text) {
+  std::vector<json> values;
+  Status s = hone::ParseOptionList(text, kMaxOptionsPerKnob, &values);
+  EXPECT_TRUE(s.ok()) << s.message();
+  return values;
+}
+
 TEST(ConfigTest, ParseOptionListSplitsOnAnyWhitespace) {
   EXPECT_EQ(ParseOptionList("1 2\n3"), (std::vector<json>{1, 2, 3}));
   EXPECT_EQ(ParseOptionList("  4\t5  \n\n6\n"), (std::vector<json>{4, 5, 6}));
@@ -1453,4 +1461,101 @@ TEST(ConfigTest, PartialPatternMetricsCanBeWatched) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------
+// Hostile input (issue 14): every limit is enforced with an error that names it.
+
+std::string ConfigWithKnobs(const std::string& knobs) {
+  return "domain:\n  common:\n    knobs:\n" + knobs +
+         "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n";
+}
+
+TEST(ConfigTest, Issue14ANumberOf27000DigitsIsAValueNotACrash) {
+  std::string digits(27000, '9');
+  JobSpec spec;
+  Status s = ParseConfig(
+      ConfigWithKnobs("      k:\n        options: [1, " + digits + "]\n"), "c.yaml", &spec);
+  // Too long for a value (4096 characters): refused with the limit's name.
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "longer than the limit of 4096")) << s.message();
+  // Within the limit, a number too large for a double stays text.
+  std::string big(4000, '9');
+  EXPECT_EQ(ParseScalar(big), json(big));
+  EXPECT_EQ(ParseScalar(std::string(27000, '7')), json(std::string(27000, '7')));
+  EXPECT_EQ(ParseScalar("-12"), json(-12));
+  EXPECT_EQ(ParseScalar("2.5e3"), json(2500.0));
+}
+
+TEST(ConfigTest, Issue14AThousandKnobsAreRefusedWithTheLimit) {
+  std::string knobs;
+  for (int i = 0; i < 1000; ++i)
+    knobs += "      k" + std::to_string(i) + ":\n        options: [1, 2, 3]\n";
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnobs(knobs), "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "more than 256 knobs")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "c.yaml:")) << s.message();
+}
+
+TEST(ConfigTest, Issue14RangesCannotTogetherExceedTheOptionsLimit) {
+  std::string knobs;
+  for (int i = 0; i < 3; ++i)
+    knobs += "      k" + std::to_string(i) + ":\n        range: {min: 1, max: 400000}\n";
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnobs(knobs), "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "1000000 together (800000 before this knob)"))
+      << s.message();
+  s = ParseConfig(ConfigWithKnobs("      k:\n        range: {min: 0, max: 1e300}\n"),
+                  "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "at most 1000000 values")) << s.message();
+}
+
+TEST(ConfigTest, Issue14AConfigOverOneMebibyteIsRefusedBeforeParsing) {
+  std::string text = ConfigWithKnobs("      k:\n        options: [1, 2]\n") + "#" +
+                     std::string(1 << 20, 'x') + "\n";
+  JobSpec spec;
+  Status s = ParseConfig(text, "big.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "the limit is 1048576")) << s.message();
+}
+
+TEST(ConfigTest, Issue14TooManyConstraintsAndMetricsAreRefused) {
+  std::string constraints = "constraints:\n";
+  for (int i = 0; i < 65; ++i) constraints += "  - k > " + std::to_string(i) + "\n";
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnobs("      k:\n        options: [1, 2]\n") +
+                             constraints,
+                         "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "more than 64 constraints")) << s.message();
+}
+
+TEST(ConfigTest, Issue14AnOptionListLongerThanItsLimitIsAnErrorNotCut) {
+  std::vector<json> values;
+  Status s = ParseOptionList("1 2 3 4", 3, &values);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "more than 3 options")) << s.message();
+  s = ParseOptionList("1 " + std::string(5000, 'x'), 3, &values);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "option 2 has 5000 characters")) << s.message();
+}
+
+TEST(ConfigTest, DurationsParseByHand) {
+  double seconds = 0;
+  EXPECT_TRUE(ParseDurationSeconds(" 90 ", &seconds));
+  EXPECT_EQ(seconds, 90);
+  EXPECT_TRUE(ParseDurationSeconds("500ms", &seconds));
+  EXPECT_DOUBLE_EQ(seconds, 0.5);
+  EXPECT_TRUE(ParseDurationSeconds("1.5 m", &seconds));
+  EXPECT_EQ(seconds, 90);
+  EXPECT_TRUE(ParseDurationSeconds("2h", &seconds));
+  EXPECT_EQ(seconds, 7200);
+  EXPECT_FALSE(ParseDurationSeconds("1e5", &seconds));
+  EXPECT_FALSE(ParseDurationSeconds("-1s", &seconds));
+  EXPECT_FALSE(ParseDurationSeconds("5 days", &seconds));
+  EXPECT_FALSE(ParseDurationSeconds("", &seconds));
+  EXPECT_TRUE(ParseDurationSeconds(std::string(30000, '9'), &seconds));
+}
+
 }  // namespace hone

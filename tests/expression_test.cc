@@ -175,4 +175,49 @@ TEST(ExpressionTest, KeepsItsText) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------
+// Hostile input (issue 14): no constraint can exhaust the stack, at compile time
+// or when evaluated; each refusal names the limit.
+
+std::string Repeat(const std::string& piece, size_t times) {
+  std::string text;
+  for (size_t i = 0; i < times; ++i) text += piece;
+  return text;
+}
+
+TEST(ExpressionTest, Issue14FiveThousandNestedParenthesesAreRefusedNotACrash) {
+  std::string deep = Repeat("(", 5000) + "a" + Repeat(")", 5000);
+  EXPECT_NE(ErrorOf(deep).find("the limit is 4096"), std::string::npos) << ErrorOf(deep);
+  // Under the length limit, the depth limit says what is wrong.
+  std::string nested = Repeat("(", 200) + "a" + Repeat(")", 200);
+  EXPECT_NE(ErrorOf(nested).find("nests deeper than the limit of 64 levels"),
+            std::string::npos)
+      << ErrorOf(nested);
+}
+
+TEST(ExpressionTest, Issue14AHundredThousandUnaryOperatorsAreRefusedNotACrash) {
+  EXPECT_NE(ErrorOf(Repeat("-", 100000) + "a").find("the limit is 4096"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(Repeat("not ", 500) + "a").find("nests deeper"), std::string::npos);
+  EXPECT_NE(ErrorOf(Repeat("- ", 100) + "a").find("nests deeper"), std::string::npos);
+  EXPECT_NE(ErrorOf(Repeat("2 ** ", 100) + "a").find("nests deeper"), std::string::npos);
+  EXPECT_NE(ErrorOf(Repeat("abs(", 100) + "a" + Repeat(")", 100)).find("nests deeper"),
+            std::string::npos);
+}
+
+TEST(ExpressionTest, Issue14AFortyFourThousandTermSumIsRefusedNotACrash) {
+  std::string sum = "a" + Repeat(" + a", 44000);
+  EXPECT_NE(ErrorOf(sum).find("characters long; the limit is 4096"), std::string::npos);
+}
+
+TEST(ExpressionTest, TheLongestChainUnderTheLimitEvaluatesWithoutRecursion) {
+  // 2,000 terms in 4,000 characters: a left-deep tree 2,000 nodes tall.
+  std::string sum = "a" + Repeat("+a", 1999);
+  ASSERT_LE(sum.size(), 4096u);
+  EXPECT_EQ(std::get<double>(Eval(sum, 1, 0)), 2000);
+  std::string nested = Repeat("(", 60) + "a + b" + Repeat(")", 60);
+  EXPECT_EQ(std::get<double>(Eval(nested, 2, 3)), 5);
+  EXPECT_EQ(std::get<double>(Eval(Repeat("-", 60) + "a", 7, 0)), 7);
+}
+
 }  // namespace hone

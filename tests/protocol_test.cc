@@ -380,4 +380,50 @@ TEST(ProtocolTest, OversizeMessageIsRejected) {
 }
 
 }  // namespace
+// ---------------------------------------------------------------------------
+// Hostile input (issue 14).
+
+TEST(ProtocolTest, Issue14SixtyThousandNestedLevelsAreRefusedNotACrash) {
+  // 132 KB: a ping whose args nest 60,000 levels deep.
+  std::string line = "{\"v\":1,\"id\":3,\"cmd\":\"ping\",\"args\":{\"x\":" +
+                     std::string(60000, '[') + std::string(60000, ']') + "}}";
+  Request request;
+  Status s = DecodeRequest(line, &request);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "deeper than the limit of 64 levels")) << s.message();
+  Message message;
+  EXPECT_FALSE(DecodeMessage("{\"v\":1,\"id\":3,\"ok\":true,\"result\":" +
+                                 std::string(100000, '{') + "}",
+                             &message)
+                   .ok());
+}
+
+TEST(ProtocolTest, BracketsInsideStringsDoNotCountAsNesting) {
+  std::string text = std::string(1000, '[') + "\\\"{{{";
+  Request request;
+  json line = {{"v", 1}, {"id", 1}, {"cmd", "ping"}, {"args", {{"x", text}}}};
+  Status s = DecodeRequest(line.dump(), &request);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(request.args["x"], text);
+  // 64 levels are allowed, 65 are not.
+  json deep = json::array();
+  for (int i = 0; i < 61; ++i) deep = json::array({deep});
+  line["args"] = {{"x", deep}};  // 1 + 1 + 62 levels
+  EXPECT_TRUE(DecodeRequest(line.dump(), &request).ok());
+  line["args"] = {{"x", json::array({deep})}};
+  EXPECT_FALSE(DecodeRequest(line.dump(), &request).ok());
+}
+
+TEST(ProtocolTest, Issue14RequestId2To64Minus1IsRefusedNotTurnedIntoMinus1) {
+  Request request;
+  Status s = DecodeRequest(R"({"v":1,"id":18446744073709551615,"cmd":"ping"})", &request);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "out of range")) << s.message();
+  EXPECT_EQ(request.id, 0);  // the error is addressed to id 0, not -1
+  EXPECT_FALSE(DecodeRequest(R"({"v":1,"id":-5,"cmd":"ping"})", &request).ok());
+  s = DecodeRequest(R"({"v":1,"id":9223372036854775807,"cmd":"ping"})", &request);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(request.id, INT64_MAX);
+}
+
 }  // namespace hone

@@ -1,0 +1,148 @@
+// honed under hostile input (issue 14): input of unbounded depth or length, sent by
+// a member of the socket group or printed by a job's scripts and workload, gets an
+// error that names the limit, and honed keeps serving. Before the fix each of these
+// crashed honed by stack overflow or was silently cut.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::CommandResult;
+using test::Honed;
+using test::TempDir;
+
+class HostileInputTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(honed_.Start()) << test::ReadFile(honed_.log_path()); }
+
+  // Sends one request line and returns the reply to it.
+  json Send(const json& request) {
+    std::vector<std::string> replies = honed_.Raw(request.dump() + "\n", true, 10);
+    if (replies.empty()) return json();
+    return json::parse(replies.front(), nullptr, false);
+  }
+
+  json Submit(const std::string& config_text, std::vector<std::string> command = {"true"}) {
+    return Send({{"v", 1},
+                 {"id", 1},
+                 {"cmd", "submit"},
+                 {"args",
+                  {{"config_text", config_text},
+                   {"config_path", "hostile.yaml"},
+                   {"command", command},
+                   {"cwd", dir_.path()}}}});
+  }
+
+  // A config with knob k of options [1, 2], the metric `metric_yaml` (indented
+  // under metrics:) named m, and `extra` at the top level.
+  static std::string Config(const std::string& metric_yaml, const std::string& extra = "",
+                            const std::string& knob = "        options: [1, 2]\n") {
+    return "domain:\n  common:\n    knobs:\n      k:\n" + knob +
+           "    metrics:\n      m:\n" + metric_yaml + "    target: m:max\n" +
+           "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n" + extra;
+  }
+
+  bool Alive() { return honed_.Hone({"ping"}).exit_code == 0; }
+
+  TempDir dir_;
+  Honed honed_{dir_.path()};
+};
+
+TEST_F(HostileInputTest, Issue14APingNestedSixtyThousandLevelsGetsAnErrorAndHonedLives) {
+  std::string line = "{\"v\":1,\"id\":4,\"cmd\":\"ping\",\"args\":{\"x\":" +
+                     std::string(60000, '[') + std::string(60000, ']') + "}}\n";
+  std::vector<std::string> replies = honed_.Raw(line, true, 10);
+  ASSERT_EQ(replies.size(), 1u);
+  json reply = json::parse(replies[0]);
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_NE(reply["error"]["message"].get<std::string>().find("limit of 64 levels"),
+            std::string::npos)
+      << reply.dump();
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14AConstraintOfFiveThousandParenthesesIsRefusedAtSubmit) {
+  std::string deep = std::string(5000, '(') + "k" + std::string(5000, ')') + " > 0";
+  json reply = Submit(Config("        sample_script: echo 1\n",
+                             "constraints:\n  - \"" + deep + "\"\n"));
+  ASSERT_TRUE(reply.is_object());
+  EXPECT_EQ(reply["ok"], false) << reply.dump();
+  EXPECT_NE(reply.dump().find("the limit is 4096"), std::string::npos) << reply.dump();
+  std::string nested = std::string(100, '(') + "k" + std::string(100, ')') + " > 0";
+  reply = Submit(Config("        sample_script: echo 1\n",
+                        "constraints:\n  - \"" + nested + "\"\n"));
+  EXPECT_NE(reply.dump().find("nests deeper than the limit of 64"), std::string::npos)
+      << reply.dump();
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14AThousandKnobsAreRefusedAtSubmit) {
+  std::string knobs;
+  for (int i = 0; i < 1000; ++i)
+    knobs += "      k" + std::to_string(i) + ":\n        options: [1, 2, 3]\n";
+  json reply = Submit("domain:\n  common:\n    knobs:\n" + knobs +
+                      "    metrics:\n      m:\n        sample_script: echo 1\n"
+                      "    target: m:max\n");
+  EXPECT_EQ(reply["ok"], false) << reply.dump();
+  EXPECT_NE(reply.dump().find("more than 256 knobs"), std::string::npos) << reply.dump();
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14ASampleScriptPrintingA27000DigitNumberIsReadNotACrash) {
+  std::string config = dir_.Write(
+      "k.yaml",
+      Config("        sample_script: head -c 27000 /dev/zero | tr '\\\\0' 9; echo ' 5'\n"));
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", "true"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["state"], "completed");
+  EXPECT_EQ(report["best"]["value"], 5);
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14APatternMetricOverA27000DigitNumberIsReadNotACrash) {
+  std::string workload = dir_.Write(
+      "w.sh", "#!/bin/sh\nprintf 'rate: '; head -c 27000 /dev/zero | tr '\\0' 7; echo\n"
+              "echo \"rate: $k\"\n",
+      true);
+  std::string config = dir_.Write(
+      "k.yaml", Config("        pattern: 'rate: ([0-9]+)'\n"));
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["best"]["value"], 2);
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14AnOptionsScriptPrintingMoreThanItsLimitFailsTheJobNotCutIt) {
+  std::string config = dir_.Write(
+      "k.yaml", Config("        sample_script: echo 1\n", "",
+                       "        options_script: seq 1 1000000\n"));
+  CommandResult run = honed_.Hone({"run", "--json", config, "--", "true"});
+  EXPECT_NE(run.exit_code, 0);
+  json report = json::parse(run.out, nullptr, false);
+  EXPECT_EQ(report.value("state", ""), "failed") << run.out;
+  EXPECT_NE(report.value("message", "").find("options_script `seq 1 1000000` printed "
+                                             "6888896 bytes; the limit is 1048576"),
+            std::string::npos)
+      << run.out;
+  EXPECT_TRUE(Alive());
+}
+
+TEST_F(HostileInputTest, Issue14AConfigOverTheLimitIsAConfigErrorNotABrokenPipe) {
+  std::string config = dir_.Write(
+      "k.yaml", Config("        sample_script: echo 1\n") + "#" +
+                    std::string(5 << 20, 'x') + "\n");
+  CommandResult run = honed_.Hone({"run", config, "--", "true"});
+  EXPECT_NE(run.exit_code, 0);
+  EXPECT_EQ(run.err.find("Broken pipe"), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("the limit is 1048576"), std::string::npos) << run.err;
+}
+
+}  // namespace
+}  // namespace hone
