@@ -35,7 +35,7 @@ command -v nsenter >/dev/null || skip "needs nsenter (util-linux)"
 
 # --- The container's root: a minimal Debian 12 with systemd and honed's libraries.
 rootfs="$build/systemd-rootfs"
-packages=systemd,systemd-sysv,dbus,procps,libyaml-cpp0.7,libspdlog1.10,libfmt9,libsqlite3-0
+packages=systemd,systemd-sysv,dbus,procps,libyaml-cpp0.7,libspdlog1.10,libfmt9,libsqlite3-0,libre2-9
 if [ "$(cat "$rootfs/.hone-packages" 2>/dev/null)" != "$packages" ]; then
   mirror=$(sed -n 's/^URIs: *\([^ ]*debian\/*\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
