@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace hone {
@@ -15,9 +16,9 @@ struct Plan {
   long remaining = 0;
 };
 
-Plan LoadPlan() {
+Plan LoadPlan(const char* variable) {
   Plan plan;
-  const char* spec = std::getenv("HONE_TEST_CRASH_AT");
+  const char* spec = std::getenv(variable);
   if (!spec) return plan;
   std::string text = spec;
   size_t colon = text.rfind(':');
@@ -28,9 +29,15 @@ Plan LoadPlan() {
 }  // namespace
 
 void CrashPoint(const char* name) {
-  static Plan plan = LoadPlan();
+  static Plan plan = LoadPlan("HONE_TEST_CRASH_AT");
   if (plan.remaining <= 0 || plan.name != name) return;
   if (--plan.remaining == 0) kill(getpid(), SIGKILL);
+}
+
+void FailPoint(const char* name) {
+  static Plan plan = LoadPlan("HONE_TEST_FAIL_AT");
+  if (plan.remaining <= 0 || plan.name != name) return;
+  if (--plan.remaining == 0) throw std::bad_alloc();
 }
 
 }  // namespace hone

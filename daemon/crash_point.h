@@ -13,4 +13,10 @@ namespace hone {
 
 void CrashPoint(const char* name);
 
+// Fault points, the same seam for failures that are not crashes: with
+// HONE_TEST_FAIL_AT=NAME:N set, the Nth pass through FailPoint("NAME") throws
+// std::bad_alloc, as an allocation that fails would. Points: "propose" (the tuner
+// choosing the next configuration of a job).
+void FailPoint(const char* name);
+
 }  // namespace hone

@@ -20,6 +20,7 @@
 #include "common/limits.h"
 #include "common/report.h"
 #include "common/scan.h"
+#include "daemon/crash_point.h"
 
 namespace hone {
 
@@ -634,7 +635,22 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   spdlog::info("job {}: started", job.row.id);
   Publish(job, {{"type", "state"}, {"job", job.row.id}, {"state", "running"}});
 
-  auto [state, reason] = co_await RunTrials(job);
+  // Whatever goes wrong inside the loop (an allocation that fails, a bug), the job
+  // ends, its processes die, its knobs go back and the queue goes on.
+  std::pair<std::string, std::string> outcome;
+  std::string internal_error;
+  try {
+    outcome = co_await RunTrials(job);
+  } catch (const std::exception& e) {
+    internal_error = e.what();
+  }
+  if (!internal_error.empty()) {
+    spdlog::error("job {}: internal error: {}", job.row.id, internal_error);
+    job.processes.KillAll();
+    outcome = {"failed", "internal error in honed: " + internal_error +
+                             "; the job was stopped and its knobs put back"};
+  }
+  auto& [state, reason] = outcome;
   if (job.bindings && !job.bindings->empty()) {
     // Whatever happened, the machine goes back to how the job found it.
     job.phase = "restoring knobs";
@@ -687,6 +703,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
   for (;;) {
     if (job.cancel_requested) co_return Outcome{"cancelled", "cancelled by request"};
     if (stopping_) co_return Outcome{"interrupted", "honed was stopped"};
+    FailPoint("propose");
     Step step = job.session->Next(job.Elapsed());
     if (step.kind == Step::Kind::kDone) co_return Outcome{"completed", step.reason};
     if (step.kind == Step::Kind::kFailed) co_return Outcome{"failed", step.reason};
@@ -1120,7 +1137,12 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
                           job.row.finished_at - job.row.started_at,
                           ""};
     context.warm_start_job = job.request.warm_start_job;
-    report = job.session->Report(context);
+    try {
+      report = job.session->Report(context);
+    } catch (const std::exception& e) {
+      spdlog::error("job {}: cannot build its report: {}", job.row.id, e.what());
+      report = {{"job", job.row.id}, {"state", state}, {"message", job.row.message}};
+    }
     if (state == "completed") {
       std::string file = WriteSettings(job, report);
       if (!file.empty()) report["settings_file"] = file;

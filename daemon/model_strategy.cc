@@ -18,6 +18,17 @@ constexpr size_t kFullCandidatesUpTo = 250;
 constexpr size_t kCategoricalMoves = 8;
 // Refit the hyperparameters after this many new observations.
 constexpr size_t kRefitEvery = 4;
+// Pairs of moves around the best are enumerated (then a share kept) up to this
+// many; beyond it (many knobs) they are drawn at random, so that the candidates'
+// memory stays bounded whatever the number of knobs.
+constexpr size_t kPairEnumerateLimit = 40'000;
+// Single-knob neighbours of each of the best configurations, at most.
+constexpr size_t kNeighbourCandidates = 600;
+// The model sees at most this many observations: the best kModelBest and the most
+// recent rest. Bounds each proposal's time (a Cholesky factor of this size) and
+// memory (this many kernel rows per candidate) for any budget.
+constexpr size_t kModelObservations = 1000;
+constexpr size_t kModelBest = 100;
 // The techniques' prior weights before any credit.
 constexpr std::array<double, ModelStrategy::kTechniques> kPrior = {0.7, 0.2, 0.1};
 }  // namespace
@@ -34,20 +45,46 @@ std::vector<double> ModelStrategy::Encode(const Config& config) const {
   return space_->Normalized(config);
 }
 
-void ModelStrategy::Scores(std::vector<std::vector<double>>* x,
+std::vector<const ModelStrategy::Observation*> ModelStrategy::ModelData() const {
+  std::vector<const Observation*> used;
+  for (const Observation& o : observations_) used.push_back(&o);
+  if (used.size() <= kModelObservations) return used;
+  // The best ones, then the most recent of the rest, in their original order.
+  std::vector<size_t> order(observations_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto better = [&](size_t a, size_t b) {
+    const auto& va = observations_[a].value;
+    const auto& vb = observations_[b].value;
+    if (!va || !vb) return va.has_value() && !vb.has_value();
+    return goal_ == Goal::kMax ? *va > *vb : *va < *vb;
+  };
+  std::partial_sort(order.begin(), order.begin() + kModelBest, order.end(), better);
+  std::vector<bool> keep(observations_.size(), false);
+  for (size_t i = 0; i < kModelBest; ++i) keep[order[i]] = true;
+  size_t kept = kModelBest;
+  for (size_t i = observations_.size(); i-- > 0 && kept < kModelObservations;)
+    if (!keep[i]) keep[i] = true, ++kept;
+  used.clear();
+  for (size_t i = 0; i < observations_.size(); ++i)
+    if (keep[i]) used.push_back(&observations_[i]);
+  return used;
+}
+
+void ModelStrategy::Scores(const std::vector<const Observation*>& data,
+                           std::vector<std::vector<double>>* x,
                            std::vector<double>* y) const {
   bool positive = true;
-  for (const Observation& o : observations_)
-    if (o.value && *o.value <= 0) positive = false;
+  for (const Observation* o : data)
+    if (o->value && *o->value <= 0) positive = false;
   auto score = [&](double v) {
     double s = positive ? std::log(v) : v;
     return goal_ == Goal::kMax ? s : -s;
   };
   double lo = 0, hi = 0;
   bool any = false;
-  for (const Observation& o : observations_) {
-    if (!o.value) continue;
-    double s = score(*o.value);
+  for (const Observation* o : data) {
+    if (!o->value) continue;
+    double s = score(*o->value);
     lo = any ? std::min(lo, s) : s;
     hi = any ? std::max(hi, s) : s;
     any = true;
@@ -56,10 +93,10 @@ void ModelStrategy::Scores(std::vector<std::vector<double>>* x,
   double failed = lo - std::max(0.5 * (hi - lo), 1e-3 * (std::fabs(lo) + 1));
   x->clear();
   y->clear();
-  for (const Observation& o : observations_) {
-    if (!o.value && !any) continue;
-    x->push_back(Encode(o.config));
-    y->push_back(o.value ? score(*o.value) : failed);
+  for (const Observation* o : data) {
+    if (!o->value && !any) continue;
+    x->push_back(Encode(o->config));
+    y->push_back(o->value ? score(*o->value) : failed);
   }
 }
 
@@ -165,6 +202,22 @@ std::vector<Config> ModelStrategy::Neighbours(const Config& config,
   return out;
 }
 
+bool ModelStrategy::RandomStep(Config* config) {
+  size_t d = std::uniform_int_distribution<size_t>(0, config->size() - 1)(rng_);
+  int n = static_cast<int>(space_->knob(d).values.size());
+  if (n < 2) return false;
+  int at = static_cast<int>((*config)[d]);
+  int to;
+  if (space_->knob(d).type == KnobType::kCategorical) {
+    to = std::uniform_int_distribution<int>(0, n - 2)(rng_);
+    if (to >= at) ++to;
+  } else {
+    to = at == 0 ? 1 : at == n - 1 ? n - 2 : at + ((rng_() & 1) ? 1 : -1);
+  }
+  (*config)[d] = static_cast<uint32_t>(to);
+  return true;
+}
+
 std::optional<Config> ModelStrategy::AskLocal() {
   const Observation* incumbent = Incumbent();
   if (!incumbent) return std::nullopt;
@@ -214,18 +267,32 @@ std::vector<Config> ModelStrategy::Candidates() {
     return goal_ == Goal::kMax ? *a->value > *b->value : *a->value < *b->value;
   });
   if (top.size() > 5) top.resize(5);
-  for (const Observation* o : top)
-    for (Config& c : Neighbours(o->config, {-1, 1})) add(std::move(c));
+  for (const Observation* o : top) {
+    std::vector<Config> near = Neighbours(o->config, {-1, 1});
+    if (near.size() > kNeighbourCandidates) {
+      std::shuffle(near.begin(), near.end(), rng_);
+      near.resize(kNeighbourCandidates);
+    }
+    for (Config& c : near) add(std::move(c));
+  }
   // Two knobs at once around the best: constraints often couple them, so that no
   // single step from a good configuration stays feasible.
   // Many knobs make many pairs: a random share of them, to bound the cost.
   if (!top.empty()) {
+    std::vector<Config> firsts = Neighbours(top[0]->config, {-1, 1}, false);
     std::vector<Config> pairs;
-    for (const Config& first : Neighbours(top[0]->config, {-1, 1}, false))
-      for (Config& c : Neighbours(first, {-1, 1})) pairs.push_back(std::move(c));
-    if (pairs.size() > scaled(kPairCandidates)) {
-      std::shuffle(pairs.begin(), pairs.end(), rng_);
-      pairs.resize(scaled(kPairCandidates));
+    if (firsts.size() * firsts.size() <= kPairEnumerateLimit) {
+      for (const Config& first : firsts)
+        for (Config& c : Neighbours(first, {-1, 1})) pairs.push_back(std::move(c));
+      if (pairs.size() > scaled(kPairCandidates)) {
+        std::shuffle(pairs.begin(), pairs.end(), rng_);
+        pairs.resize(scaled(kPairCandidates));
+      }
+    } else {
+      for (size_t i = 0; i < scaled(kPairCandidates); ++i) {
+        Config c = firsts[std::uniform_int_distribution<size_t>(0, firsts.size() - 1)(rng_)];
+        if (RandomStep(&c) && space_->Feasible(c)) pairs.push_back(std::move(c));
+      }
     }
     for (Config& c : pairs) add(std::move(c));
   }
@@ -264,7 +331,8 @@ std::vector<Config> ModelStrategy::Candidates() {
 std::optional<Config> ModelStrategy::AskModel() {
   std::vector<std::vector<double>> x;
   std::vector<double> y;
-  Scores(&x, &y);
+  std::vector<const Observation*> data = ModelData();
+  Scores(data, &x, &y);
   if (x.size() < 2) return std::nullopt;
   if (fitted_at_ == 0 || observations_.size() >= fitted_at_ + kRefitEvery) {
     gp_.Fit(x, y, 120);
@@ -279,16 +347,16 @@ std::optional<Config> ModelStrategy::AskModel() {
   // kernel-weighted share of working configurations around it (near points count
   // most, and far from all data the nearest still decide); expected improvement
   // is weighed by it.
-  bool any_failed = std::any_of(observations_.begin(), observations_.end(),
-                                [](const Observation& o) { return !o.value; });
+  bool any_failed = std::any_of(data.begin(), data.end(),
+                                [](const Observation* o) { return !o->value; });
   std::vector<std::vector<double>> observed;
-  for (const Observation& o : observations_) observed.push_back(Encode(o.config));
+  for (const Observation* o : data) observed.push_back(Encode(o->config));
   auto feasibility = [&](const std::vector<double>& point) {
     double works = 0, total = 0;
     for (size_t i = 0; i < observed.size(); ++i) {
       double w = gp_.Correlation(point, observed[i]) + 1e-300;
       total += w;
-      if (observations_[i].value) works += w;
+      if (data[i]->value) works += w;
     }
     return total > 0 ? works / total : 1.0;
   };
@@ -312,9 +380,9 @@ std::optional<Config> ModelStrategy::AskModel() {
   const std::vector<double>& score = best_ei > 1e-6 * (range + 1e-12) ? ei : uncertainty;
   // Scores are logarithms when every value is positive, so expected improvement is
   // then a relative one: under 0.001 is under 0.1%.
-  bool logarithmic =
-      std::none_of(observations_.begin(), observations_.end(),
-                   [](const Observation& o) { return o.value && *o.value <= 0; });
+  bool logarithmic = std::none_of(data.begin(), data.end(), [](const Observation* o) {
+    return o->value && *o->value <= 0;
+  });
   quiet_ = best_ei < (logarithmic ? 1e-3 : 1e-3 * range) ? quiet_ + 1 : 0;
   std::optional<Config> choice;
   double best_score = -1;

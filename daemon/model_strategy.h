@@ -10,6 +10,14 @@
 // model steers away from its neighbourhood. The first proposals are random (the
 // initial design). Deterministic for a seed. Not thread-safe; `space` must outlive
 // the strategy.
+//
+// Bounds, for any space the config limits admit (limits.h: 256 knobs) and any
+// budget: a proposal scores at most about 4,500 candidates (600 random, 600
+// neighbours of each of the 5 best, 300 each of pairs, mutations and small moves,
+// or the whole space when it has at most 4,096 configurations) against a model of
+// at most 1,000 observations, so its memory is O(candidates x (knobs + 1,000))
+// doubles, tens of megabytes, and its time a Cholesky factor of 1,000 points plus
+// the candidates' predictions.
 #pragma once
 
 #include <array>
@@ -50,8 +58,15 @@ class ModelStrategy : public Strategy {
   };
 
   std::vector<double> Encode(const Config& config) const;
+  // The observations the model learns from: all of them up to a bound, then the
+  // best and the most recent (model_strategy.cc says the bound).
+  std::vector<const Observation*> ModelData() const;
   // Observations as model inputs and scores (higher is better; failures poor).
-  void Scores(std::vector<std::vector<double>>* x, std::vector<double>* y) const;
+  void Scores(const std::vector<const Observation*>& data,
+              std::vector<std::vector<double>>* x, std::vector<double>* y) const;
+  // Moves one random knob of `config` one step (a categorical one to another
+  // option); false when the knob it drew has a single option.
+  bool RandomStep(Config* config);
   const Observation* Incumbent() const;
   Technique Choose();
   std::optional<Config> AskModel();

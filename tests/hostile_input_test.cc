@@ -144,5 +144,34 @@ TEST_F(HostileInputTest, Issue14AConfigOverTheLimitIsAConfigErrorNotABrokenPipe)
   EXPECT_NE(run.err.find("the limit is 1048576"), std::string::npos) << run.err;
 }
 
+// Issue 14: a job whose tuner failed to allocate stayed "running" for ever: cancel
+// did nothing, the queue was stuck and SIGTERM was ignored. Now the job fails with
+// the reason, and honed goes on.
+TEST(HostileInputFaultTest, Issue14AnAllocationThatFailsEndsTheJobNotTheQueue) {
+  TempDir dir;
+  Honed honed(dir.path());
+  honed.Launch({"HONE_TEST_FAIL_AT=propose:3"});
+  ASSERT_TRUE(test::WaitFor([&] { return honed.Hone({"ping"}).exit_code == 0; }, 30))
+      << test::ReadFile(honed.log_path());
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2, 3]\n"
+      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
+      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+  CommandResult first = honed.Hone({"run", "--json", config, "--", "true"});
+  json report = json::parse(first.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << first.out << first.err;
+  EXPECT_EQ(report["state"], "failed");
+  EXPECT_NE(report.value("message", "").find("internal error in honed: std::bad_alloc"),
+            std::string::npos)
+      << report.dump();
+  // The queue goes on: the next job runs to its end.
+  CommandResult second = honed.Hone({"run", "--json", config, "--", "true"});
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(json::parse(second.out, nullptr, false).value("state", ""), "completed");
+  // And SIGTERM stops honed.
+  EXPECT_EQ(honed.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace hone

@@ -3,6 +3,9 @@
 #include "daemon/model_strategy.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -192,4 +195,40 @@ TEST(ModelStrategyTest, TreatsCategoricalKnobsWithoutAnOrder) {
 }
 
 }  // namespace
+// Issue 14: 1,000 knobs of 3 options took 6.8 GB, because the candidates built every
+// pair of moves around the best before keeping 300. 256 knobs of 9 categorical
+// options (the most the config allows, with 8 moves each) made 4 million pairs.
+// Now a proposal's memory is bounded: the strategy runs in a child whose address
+// space is capped at 1 GiB.
+TEST(ModelStrategyTest, Issue14ProposalsForTheLargestSpaceFitInBoundedMemory) {
+  std::vector<Knob> knobs;
+  for (int k = 0; k < 256; ++k) {
+    Knob knob{"k" + std::to_string(k), {}, 0};
+    for (int v = 0; v < 9; ++v) knob.values.push_back(v);
+    knob.type = KnobType::kCategorical;
+    knobs.push_back(std::move(knob));
+  }
+  SearchSpace space;
+  ASSERT_TRUE(SearchSpace::Create(std::move(knobs), &space).ok());
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    rlimit cap{1ul << 30, 1ul << 30};
+    setrlimit(RLIMIT_AS, &cap);
+    ModelStrategy strategy(&space, Goal::kMax, 7);
+    for (int i = 0; i < 16; ++i) {
+      std::optional<Config> c = strategy.Ask();
+      if (!c) _exit(2);
+      double value = 0;
+      for (uint32_t v : *c) value += v == 3 ? 1 : 0;
+      strategy.Tell(*c, value);
+    }
+    _exit(strategy.uses()[ModelStrategy::kRandom] < 16 ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the strategy died with signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 }  // namespace hone
