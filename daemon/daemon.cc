@@ -22,6 +22,7 @@
 #include "daemon/machine.h"
 #include "daemon/notifier.h"
 #include "daemon/server.h"
+#include "daemon/state_dir.h"
 #include "daemon/store.h"
 
 namespace hone {
@@ -42,17 +43,21 @@ void SetUpLogging(const std::string& level) {
   spdlog::set_default_logger(logger);
 }
 
-// Opens (creating) the state directory and its database.
-Status OpenState(const DaemonOptions& options, std::unique_ptr<Store>* store) {
+// Opens (creating) the state directory, checks that it can be trusted, locks it,
+// and opens its database.
+Status OpenState(const DaemonOptions& options, StateDir* state_dir,
+                 std::unique_ptr<Store>* store) {
   // The database holds submitters' environments: private by default. Files meant
   // for others (the socket, results) get their modes set explicitly.
   umask(077);
   std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
+  if (std::filesystem::create_directories(options.state_dir, ec))
+    chmod(options.state_dir.c_str(), 0755);  // results are for the submitters
   if (ec)
     return Status::IOError("cannot create state directory " + options.state_dir + ": " +
                            ec.message());
-  chmod(options.state_dir.c_str(), 0755);
+  Status s = state_dir->Open(options.state_dir);
+  if (!s.ok()) return s;
   return Store::Open(options.state_dir + "/honed.db", store);
 }
 
@@ -87,8 +92,9 @@ int RunRestore(const DaemonOptions& options) {
       return 1;
     }
   }
+  StateDir state_dir;
   std::unique_ptr<Store> store;
-  Status s = OpenState(options, &store);
+  Status s = OpenState(options, &state_dir, &store);
   if (!s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;
@@ -116,8 +122,9 @@ int RunDaemon(const DaemonOptions& options) {
   // A client that disappears mid-write must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
 
+  StateDir state_dir;
   std::unique_ptr<Store> store;
-  Status s = OpenState(options, &store);
+  Status s = OpenState(options, &state_dir, &store);
   if (!s.ok()) {
     spdlog::critical("{}", s.message());
     return 1;

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -21,6 +20,7 @@
 #include "common/report.h"
 #include "common/scan.h"
 #include "daemon/crash_point.h"
+#include "daemon/state_dir.h"
 
 namespace hone {
 
@@ -1098,24 +1098,15 @@ std::string JobManager::WriteSettings(const Job& job, const json& report) {
   if (options_.results_dir.empty() || !report.contains("best") ||
       report["best"].is_null())
     return "";
-  std::error_code ec;
-  std::filesystem::create_directories(options_.results_dir, ec);
-  chmod(options_.results_dir.c_str(), 0755);  // the settings are for the submitters
-  std::string path = options_.results_dir + "/job-" + std::to_string(job.row.id) + ".env";
-  std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << FormatReportEnv(report, /*shell=*/true);
-    out.flush();
-    if (!out) {
-      spdlog::error("job {}: cannot write {}", job.row.id, temp);
-      return "";
-    }
+  const std::string& dir = options_.results_dir;
+  if (mkdir(dir.c_str(), 0755) == 0) chmod(dir.c_str(), 0755);  // for the submitters
+  Status s = CheckTrustedDirectory(dir, "results directory");
+  std::string path = dir + "/job-" + std::to_string(job.row.id) + ".env";
+  if (s.ok()) s = WriteFileAtomically(path, FormatReportEnv(report, /*shell=*/true), 0644);
+  if (!s.ok()) {
+    spdlog::error("job {}: cannot write its settings: {}", job.row.id, s.message());
+    return "";
   }
-  int fd = open(temp.c_str(), O_RDONLY);
-  if (fd >= 0) fsync(fd), close(fd);
-  chmod(temp.c_str(), 0644);
-  if (rename(temp.c_str(), path.c_str()) != 0) return "";
   return path;
 }
 

@@ -4,6 +4,8 @@
 // crashed honed by stack overflow or was silently cut.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <string>
 
 #include "tests/test_util.h"
@@ -171,6 +173,38 @@ TEST(HostileInputFaultTest, Issue14AnAllocationThatFailsEndsTheJobNotTheQueue) {
   EXPECT_EQ(json::parse(second.out, nullptr, false).value("state", ""), "completed");
   // And SIGTERM stops honed.
   EXPECT_EQ(honed.Stop(), 0);
+}
+
+TEST_F(HostileInputTest, Issue14ASecondHonedOnTheSameStateDirectoryRefusesToStart) {
+  // Before the lock, a second honed on the directory killed the first one's
+  // workloads as leftovers of a crash.
+  CommandResult second = test::RunCommand(
+      {std::string(HONE_BIN_DIR) + "/honed", "--socket", dir_.path() + "/second.sock",
+       "--state-dir", honed_.state_dir()});
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("another honed (pid "), std::string::npos) << second.err;
+  EXPECT_NE(second.err.find("is using state directory " + honed_.state_dir()),
+            std::string::npos)
+      << second.err;
+  EXPECT_TRUE(Alive());
+}
+
+TEST(HostileStateTest, Issue14HonedRefusesAStateDirectoryOthersCanWrite) {
+  TempDir dir;
+  std::string state = dir.path() + "/state";
+  ASSERT_EQ(mkdir(state.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(state.c_str(), 0777), 0);
+  CommandResult run = test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--socket",
+                                        dir.path() + "/s.sock", "--state-dir", state});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("is writable by its group or others (mode 0777)"),
+            std::string::npos)
+      << run.err;
+  // --restore (ExecStopPost) trusts it no more than the daemon does.
+  run = test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--restore", "--socket",
+                          dir.path() + "/s.sock", "--state-dir", state});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find("writable by its group or others"), std::string::npos) << run.err;
 }
 
 }  // namespace

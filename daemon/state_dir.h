@@ -1,0 +1,59 @@
+// StateDir: the directory honed keeps its database and results in, checked before
+// it is trusted and locked while honed uses it.
+//
+// honed runs jobs as the uids stored in its database, so whoever can write that
+// directory can run commands as root. Before honed uses a directory it checks
+// that the directory and every directory above it can be changed by honed's own
+// user or root only:
+//   - the state directory is a real directory (not a symlink), owned by honed's
+//     user, and not writable by its group or others;
+//   - every directory above it is owned by root or honed's user, and is not
+//     writable by group or others unless it is sticky (as /tmp is: there nobody
+//     can rename or remove another user's entries);
+// otherwise honed refuses to start and says which directory is wrong and how to
+// fix it. An exclusive lock on DIR/honed.lock (flock, held for honed's lifetime)
+// keeps a second honed off the same directory; the refusal names the first one's
+// pid. Files honed writes there are created with no-follow semantics
+// (WriteFileAtomically).
+//
+// Not thread-safe; the lock lives as long as the StateDir object.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace hone {
+
+class StateDir {
+ public:
+  StateDir() = default;
+  ~StateDir();
+  StateDir(const StateDir&) = delete;
+  StateDir& operator=(const StateDir&) = delete;
+
+  // Creates `path` (mode 0755) when missing, checks that it can be trusted and
+  // takes its lock.
+  Status Open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int lock_fd_ = -1;
+};
+
+// Checks that directory `path` and every directory above it can be trusted (see
+// above); `what` names it in messages ("state directory").
+Status CheckTrustedDirectory(const std::string& path, const std::string& what);
+
+// Writes `contents` to `path` so that a crash leaves the old file or the new one:
+// a temporary file beside it, created exclusively and never through a symlink
+// (one planted at its name is removed, not followed), synced, given `mode`, then
+// renamed over `path`.
+Status WriteFileAtomically(const std::string& path, const std::string& contents,
+                           mode_t mode);
+
+}  // namespace hone
