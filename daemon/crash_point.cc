@@ -1,5 +1,6 @@
 #include "daemon/crash_point.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -32,6 +33,17 @@ void CrashPoint(const char* name) {
   static Plan plan = LoadPlan("HONE_TEST_CRASH_AT");
   if (plan.remaining <= 0 || plan.name != name) return;
   if (--plan.remaining == 0) kill(getpid(), SIGKILL);
+}
+
+void HoldPoint(const char* name) {
+  static Plan plan = LoadPlan("HONE_TEST_HOLD_AT");
+  if (plan.remaining <= 0 || plan.name != name) return;
+  if (--plan.remaining != 0) return;
+  const char* file = std::getenv("HONE_TEST_HOLD_FILE");
+  if (!file) return;
+  int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0) close(fd);
+  while (access(file, F_OK) == 0) usleep(10000);
 }
 
 void FailPoint(const char* name) {

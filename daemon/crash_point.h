@@ -19,4 +19,10 @@ void CrashPoint(const char* name);
 // choosing the next configuration of a job).
 void FailPoint(const char* name);
 
+// Hold points, to prove that slow work does not stop honed from serving: with
+// HONE_TEST_HOLD_AT=NAME:N and HONE_TEST_HOLD_FILE=PATH set, the Nth pass through
+// HoldPoint("NAME") creates PATH and waits until PATH is removed. Points:
+// "propose".
+void HoldPoint(const char* name);
+
 }  // namespace hone

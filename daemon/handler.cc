@@ -107,7 +107,8 @@ asio::awaitable<Status> RequestHandler::Report(const Request& request, Context&,
                                                json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  co_return s.ok() ? jobs_->Report(id, result) : s;
+  if (!s.ok()) co_return s;
+  co_return co_await jobs_->Report(id, result);
 }
 
 asio::awaitable<Status> RequestHandler::Knobs(const Request&, Context&, json* result) {

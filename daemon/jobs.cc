@@ -14,6 +14,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/limits.h"
@@ -53,6 +54,21 @@ std::string WithOutput(std::string message, const std::string& err) {
   return message;
 }
 
+// Runs `work` on `pool` and resumes the calling coroutine on its own executor with
+// the result; an exception thrown by `work` is rethrown in the caller.
+template <typename F>
+asio::awaitable<std::invoke_result_t<F&>> OnWorker(asio::thread_pool& pool, F work) {
+  using R = std::invoke_result_t<F&>;
+  if constexpr (std::is_void_v<R>) {
+    co_await asio::co_spawn(
+        pool, [&work]() -> asio::awaitable<void> { work(); co_return; },
+        asio::use_awaitable);
+  } else {
+    co_return co_await asio::co_spawn(
+        pool, [&work]() -> asio::awaitable<R> { co_return work(); }, asio::use_awaitable);
+  }
+}
+
 bool IsTerminal(const std::string& state) {
   return state == "completed" || state == "failed" || state == "cancelled" ||
          state == "interrupted";
@@ -70,6 +86,13 @@ struct JobManager::Job {
   std::unique_ptr<KnobBindings> bindings;  // its system knobs, once started
   std::vector<std::string> notes;          // things the user should know (status)
   bool cancel_requested = false;
+  // Set once `session` is built and only the worker touches it (running jobs).
+  bool session_ready = false;
+  // Reports being built for it on the worker: it is not deleted meanwhile.
+  int busy = 0;
+  // The session's counts as of the last step, computed on the worker, read here:
+  // status and watchers never wait for the tuner, nor touch its state.
+  json progress;
   std::string phase;
   std::chrono::steady_clock::time_point started;
 
@@ -226,7 +249,7 @@ JobManager::JobManager(asio::any_io_executor executor, Store* store,
       wake_(executor),
       runner_done_(executor) {}
 
-JobManager::~JobManager() = default;
+JobManager::~JobManager() { worker_.join(); }
 
 JobManager::Job* JobManager::Find(int64_t id) const {
   auto it = jobs_.find(id);
@@ -354,7 +377,7 @@ json JobManager::Summary(const Job& job) const {
   if (!job.notes.empty()) summary["notes"] = job.notes;
   if (job.row.state == "running") {
     summary["phase"] = job.phase;
-    if (job.session) summary["progress"] = Progress(job);
+    if (!job.progress.is_null()) summary["progress"] = Progress(job);
   }
   if (job.row.report.is_object()) {
     for (const char* key :
@@ -386,7 +409,7 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
                                       " has already ended (" + job->row.state + ")");
   spdlog::info("job {}: cancel requested by uid {}", id, peer.uid);
   if (job->row.state == "queued") {
-    Finish(*job, "cancelled", "cancelled before it started");
+    Finish(*job, "cancelled", "cancelled before it started", Now(), json());
   } else {
     job->cancel_requested = true;
     job->processes.KillAll();
@@ -395,13 +418,10 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
   return Status::OK();
 }
 
-Status JobManager::RebuildSession(Job& job) {
+Status JobManager::RebuildSession(Job& job, std::vector<StoredTrial> stored) const {
   if (job.session) return Status::OK();
   if (job.row.space.is_null()) return Status::OK();  // never started: nothing to report
   Status s = SpaceFromJson(job.row.space, &job.space);
-  if (!s.ok()) return s;
-  std::vector<StoredTrial> stored;
-  s = store_->LoadTrials(job.row.id, &stored);
   if (!s.ok()) return s;
   std::vector<TrialRecord> trials;
   for (StoredTrial& t : stored) {
@@ -490,29 +510,63 @@ Status JobManager::WarmStartFromJob(Job& job, std::vector<Config>* measure_first
   return Status::OK();
 }
 
-Status JobManager::Report(int64_t id, json* result) {
+// Marks a job as in use by the worker for as long as it lives.
+struct JobManager::Busy {
+  explicit Busy(Job* job) : job(job) { ++job->busy; }
+  ~Busy() { --job->busy; }
+  Job* job;
+};
+
+json JobManager::ShortReport(const Job& job) const {
+  json report = {{"job", job.row.id},
+                 {"state", job.row.state},
+                 {"target",
+                  {{"metric", job.spec.target.metric},
+                   {"goal", GoalName(job.spec.target.goal)}}}};
+  if (!job.row.message.empty()) report["message"] = job.row.message;
+  return report;
+}
+
+ReportContext JobManager::Context(const Job& job) const {
+  ReportContext context{job.row.id,      job.row.state, job.row.stop_reason,
+                        job.row.message, job.Elapsed(), ""};
+  context.warm_start_job = job.request.warm_start_job;
+  return context;
+}
+
+asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
   Job* job = Find(id);
-  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
   if (job->row.report.is_object() && job->row.state != "interrupted") {
     *result = job->row.report;
-    return Status::OK();
+    co_return Status::OK();
   }
-  Status s = RebuildSession(*job);
-  if (!s.ok()) return s;
-  ReportContext context{job->row.id,      job->row.state, job->row.stop_reason,
-                        job->row.message, job->Elapsed(), ""};
-  context.warm_start_job = job->request.warm_start_job;
-  if (!job->session) {
-    *result = {{"job", id},
-               {"state", job->row.state},
-               {"target",
-                {{"metric", job->spec.target.metric},
-                 {"goal", GoalName(job->spec.target.goal)}}}};
-    if (!job->row.message.empty()) (*result)["message"] = job->row.message;
-    return Status::OK();
+  ReportContext context = Context(*job);
+  if (job == current_ && job->row.state == "running") {
+    // Its session belongs to the worker while the job runs.
+    if (!job->session_ready) {
+      *result = ShortReport(*job);
+      co_return Status::OK();
+    }
+    Busy busy(job);
+    *result = co_await OnWorker(worker_, [&] { return job->session->Report(context); });
+    co_return Status::OK();
   }
-  *result = job->session->Report(context);
-  return Status::OK();
+  // An ended job without a stored report (honed died while it ran): rebuilt from its
+  // stored trials, on the worker, where its session lives.
+  std::vector<StoredTrial> stored;
+  if (!job->row.space.is_null()) {
+    Status s = store_->LoadTrials(job->row.id, &stored);
+    if (!s.ok()) co_return s;
+  }
+  Busy busy(job);
+  Status s = co_await OnWorker(worker_, [&] {
+    Status built = RebuildSession(*job, std::move(stored));
+    if (built.ok())
+      *result = job->session ? job->session->Report(context) : ShortReport(*job);
+    return built;
+  });
+  co_return s;
 }
 
 Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* result) {
@@ -521,8 +575,7 @@ Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* resu
   *result = Summary(*job);
   *token = 0;
   if (IsTerminal(job->row.state)) {
-    json report;
-    if (Report(id, &report).ok()) (*result)["report"] = report;
+    (*result)["report"] = job->row.report.is_object() ? job->row.report : ShortReport(*job);
     return Status::OK();
   }
   *token = next_token_++;
@@ -555,9 +608,10 @@ std::string JobManager::StatusLine() const {
     return queued ? std::to_string(queued) + " job(s) queued" : "idle";
   }
   std::string line = "job " + std::to_string(current_->row.id) + ": " + current_->phase;
-  if (current_->session)
-    line += ", " + std::to_string(current_->session->configs_explored()) + "/" +
-            std::to_string(current_->session->ConfigBudget()) + " configs";
+  const json& progress = current_->progress;
+  if (progress.is_object())
+    line += ", " + std::to_string(progress.value("configs_explored", 0)) + "/" +
+            std::to_string(progress.value("configs_budget", 0)) + " configs";
   return line;
 }
 
@@ -567,17 +621,13 @@ void JobManager::Persist(const Job& job) {
     spdlog::error("job {}: cannot store its state: {}", job.row.id, s.message());
 }
 
-json JobManager::Progress(const Job& job) const {
+json JobManager::ProgressCounts(const Job& job) const {
   const TuningSession& session = *job.session;
-  double elapsed = job.Elapsed();
-  int64_t explored = session.configs_explored();
-  int64_t budget = session.ConfigBudget();
-  json progress = {{"configs_explored", explored},
-                   {"configs_budget", budget},
+  json progress = {{"configs_explored", session.configs_explored()},
+                   {"configs_budget", session.ConfigBudget()},
                    {"configs_total", job.space.Size()},
                    {"samples_valid", session.samples_valid()},
-                   {"samples_invalid", session.samples_invalid()},
-                   {"elapsed_s", std::round(elapsed * 10) / 10}};
+                   {"samples_invalid", session.samples_invalid()}};
   if (std::optional<uint64_t> feasible = session.configs_feasible())
     progress["configs_feasible"] = *feasible;
   if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
@@ -588,6 +638,15 @@ json JobManager::Progress(const Job& job) const {
     if (auto pct = session.ImprovementPct(*best->Mean()))
       progress["improvement_pct"] = std::round(*pct * 100) / 100;
   }
+  return progress;
+}
+
+json JobManager::Progress(const Job& job) const {
+  json progress = job.progress;
+  double elapsed = job.Elapsed();
+  progress["elapsed_s"] = std::round(elapsed * 10) / 10;
+  int64_t explored = progress.value("configs_explored", int64_t{0});
+  int64_t budget = progress.value("configs_budget", int64_t{0});
   if (explored > 0 && budget > explored) {
     double eta =
         elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
@@ -651,6 +710,7 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
                              "; the job was stopped and its knobs put back"};
   }
   auto& [state, reason] = outcome;
+  job.phase = "ending";
   if (job.bindings && !job.bindings->empty()) {
     // Whatever happened, the machine goes back to how the job found it.
     job.phase = "restoring knobs";
@@ -664,7 +724,23 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
       job.notes.push_back("restoring knobs failed: " + s.message());
     }
   }
-  Finish(job, state, reason);
+  double finished_at = Now();
+  json report;
+  if (job.session_ready) {
+    ReportContext context{job.row.id,
+                          state,
+                          state == "completed" ? reason : job.row.stop_reason,
+                          state == "completed" ? job.row.message : reason,
+                          finished_at - job.row.started_at,
+                          ""};
+    context.warm_start_job = job.request.warm_start_job;
+    try {
+      report = co_await OnWorker(worker_, [&] { return job.session->Report(context); });
+    } catch (const std::exception& e) {
+      spdlog::error("job {}: cannot build its report: {}", job.row.id, e.what());
+    }
+  }
+  Finish(job, state, reason, finished_at, std::move(report));
 }
 
 asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& job) {
@@ -699,12 +775,20 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     if (!s.ok()) co_return Outcome{"failed", s.message()};
   }
   job.session->SetWarmStart(std::move(warm_start));
+  // From here on the session is the worker's: the model's fits and proposals run
+  // there, so that the socket, signals and the watchdog are always served.
+  job.session_ready = true;
+  job.progress = co_await OnWorker(worker_, [&] { return ProgressCounts(job); });
   std::map<int64_t, int> seq;  // samples taken per trial
   for (;;) {
     if (job.cancel_requested) co_return Outcome{"cancelled", "cancelled by request"};
     if (stopping_) co_return Outcome{"interrupted", "honed was stopped"};
-    FailPoint("propose");
-    Step step = job.session->Next(job.Elapsed());
+    double elapsed = job.Elapsed();
+    Step step = co_await OnWorker(worker_, [&] {
+      FailPoint("propose");
+      HoldPoint("propose");
+      return job.session->Next(elapsed);
+    });
     if (step.kind == Step::Kind::kDone) co_return Outcome{"completed", step.reason};
     if (step.kind == Step::Kind::kFailed) co_return Outcome{"failed", step.reason};
     job.phase = step.race       ? "racing the leading configurations"
@@ -733,7 +817,10 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     if (!sample.valid)
       spdlog::warn("job {}: trial {} sample invalid: {}", job.row.id, step.trial,
                    sample.error);
-    job.session->Record(sample);
+    job.progress = co_await OnWorker(worker_, [&] {
+      job.session->Record(sample);
+      return ProgressCounts(job);
+    });
     json event = {{"type", "sample"},
                   {"job", job.row.id},
                   {"trial", step.trial},
@@ -1110,30 +1197,17 @@ std::string JobManager::WriteSettings(const Job& job, const json& report) {
   return path;
 }
 
-void JobManager::Finish(Job& job, const std::string& state, const std::string& reason) {
+void JobManager::Finish(Job& job, const std::string& state, const std::string& reason,
+                        double finished_at, json report) {
   bool ended_normally = state == "completed";
   job.row.state = state;
-  job.row.finished_at = Now();
+  job.row.finished_at = finished_at;
   if (ended_normally)
     job.row.stop_reason = reason;
   else
     job.row.message = reason;
   job.phase = state;
-  json report;
-  if (job.session) {
-    ReportContext context{job.row.id,
-                          state,
-                          job.row.stop_reason,
-                          job.row.message,
-                          job.row.finished_at - job.row.started_at,
-                          ""};
-    context.warm_start_job = job.request.warm_start_job;
-    try {
-      report = job.session->Report(context);
-    } catch (const std::exception& e) {
-      spdlog::error("job {}: cannot build its report: {}", job.row.id, e.what());
-      report = {{"job", job.row.id}, {"state", state}, {"message", job.row.message}};
-    }
+  if (report.is_object()) {
     if (state == "completed") {
       std::string file = WriteSettings(job, report);
       if (!file.empty()) report["settings_file"] = file;

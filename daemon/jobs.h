@@ -8,7 +8,11 @@
 // sample as it happens. Cancel kills the job's processes. Stop (daemon shutdown)
 // marks the running job interrupted; queued jobs wait for the next start.
 //
-// Threading: everything runs on the io_context's single thread; no locking.
+// Threading: everything runs on the io_context's single thread, except the tuner's
+// heavy work (TuningSession: proposals, model fits, reports), which runs on one
+// worker thread while the job's coroutine waits for it. Status and watchers read a
+// snapshot of the session's counts taken after each step, never the session
+// itself, so nothing is shared between the two threads at the same time.
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +27,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
@@ -90,7 +95,7 @@ class JobManager {
   nlohmann::json List() const;
   Status JobStatus(int64_t id, nlohmann::json* result) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
-  Status Report(int64_t id, nlohmann::json* result);
+  boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
   // Follows a job: `sink` receives its events until it ends. *token identifies the
   // subscription for Unwatch; it is 0 when the job has already ended.
   Status Watch(int64_t id, EventSink sink, uint64_t* token, nlohmann::json* result);
@@ -111,6 +116,7 @@ class JobManager {
 
  private:
   struct Job;
+  struct Busy;
 
   Job* Find(int64_t id) const;
   boost::asio::awaitable<void> RunQueue();
@@ -131,13 +137,21 @@ class JobManager {
   boost::asio::awaitable<SampleResult> MeasureScript(Job& job, const MetricSpec& metric,
                                                      const ProcessSpec& base);
   ProcessSpec BaseProcess(const Job& job, const Config& config) const;
-  Status RebuildSession(Job& job);
+  // Builds an ended job's session from its stored trials (on the worker).
+  Status RebuildSession(Job& job, std::vector<StoredTrial> stored) const;
+  nlohmann::json ShortReport(const Job& job) const;
+  ReportContext Context(const Job& job) const;
   // Teaches the job's session the measurements of request.warm_start_job and adds
   // that job's best configurations to `measure_first`.
   Status WarmStartFromJob(Job& job, std::vector<Config>* measure_first);
-  void Finish(Job& job, const std::string& state, const std::string& reason);
+  // Ends the job: its state, `report` (from its session; null: a short one), the
+  // settings file, the stored row, the watchers' end event.
+  void Finish(Job& job, const std::string& state, const std::string& reason,
+              double finished_at, nlohmann::json report);
   std::string WriteSettings(const Job& job, const nlohmann::json& report);
   void Persist(const Job& job);
+  // The session's counts (on the worker), and those with the time (here).
+  nlohmann::json ProgressCounts(const Job& job) const;
   nlohmann::json Progress(const Job& job) const;
   nlohmann::json Summary(const Job& job) const;
   void Publish(const Job& job, const nlohmann::json& event);
@@ -159,6 +173,10 @@ class JobManager {
   class ExclusiveKnobs;
   bool exclusive_ = false;  // a restore or apply is writing knobs: start no job
   Job* current_ = nullptr;
+  // One thread for the tuner's heavy work (model fits, proposals, reports), so that
+  // the event loop always serves the socket, signals and the watchdog. A running
+  // job's session is touched only there once the job has started.
+  boost::asio::thread_pool worker_{1};
 };
 
 // The JSON form of a search space as stored: [{"name", "values", "default_index"}].

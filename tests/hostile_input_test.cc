@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -205,6 +206,49 @@ TEST(HostileStateTest, Issue14HonedRefusesAStateDirectoryOthersCanWrite) {
                           dir.path() + "/s.sock", "--state-dir", state});
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_NE(run.err.find("writable by its group or others"), std::string::npos) << run.err;
+}
+
+// Issue 14: everything ran on one thread, so a slow proposal (a job with 40,000
+// knobs) left honed deaf: no replies, SIGTERM ignored. Now the tuner works on a
+// thread of its own: with a proposal held, honed still answers ping and status
+// (a running job's report waits for the worker), and the job goes on once the
+// proposal is released.
+TEST(HostileInputFaultTest, Issue14HonedAnswersWhileAProposalIsSlow) {
+  TempDir dir;
+  Honed honed(dir.path());
+  std::string hold = dir.path() + "/hold";
+  honed.Launch({"HONE_TEST_HOLD_AT=propose:3", "HONE_TEST_HOLD_FILE=" + hold});
+  ASSERT_TRUE(test::WaitFor([&] { return honed.Hone({"ping"}).exit_code == 0; }, 30))
+      << test::ReadFile(honed.log_path());
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2, 3]\n"
+      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
+      "global_settings:\n  min_baseline_samples: 1\n");
+  json submitted = honed.HoneJson({"submit", config, "--", "true"});
+  ASSERT_TRUE(submitted.is_object());
+  ASSERT_TRUE(test::WaitFor([&] { return access(hold.c_str(), F_OK) == 0; }, 30));
+  // The proposal is held. A client that got no answer in 20 s would fail here.
+  auto bounded = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"timeout", "20", std::string(HONE_BIN_DIR) + "/hone",
+                                     "--socket", honed.socket(), "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return test::RunCommand(argv);
+  };
+  EXPECT_EQ(bounded({"ping"}).exit_code, 0);
+  CommandResult status = bounded({"status", "1"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(json::parse(status.out, nullptr, false).value("state", ""), "running");
+  ASSERT_EQ(unlink(hold.c_str()), 0);
+  json done;
+  EXPECT_TRUE(test::WaitFor(
+      [&] {
+        done = honed.HoneJson({"status", "1"});
+        return done.value("state", "") == "completed";
+      },
+      60))
+      << done.dump();
+  EXPECT_EQ(honed.Stop(), 0);
 }
 
 }  // namespace
