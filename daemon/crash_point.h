@@ -6,7 +6,8 @@
 // passes CrashPoint("NAME") it kills itself with SIGKILL. Without the variable a
 // crash point costs one comparison. Points: "ledger-held" (original stored, knob not
 // yet written), "knob-written" (one instance written), "restored-one" (one original
-// written back, its ledger entry not yet deleted).
+// written back, its ledger entry not yet deleted), "load-job" (a stored job being
+// read at start).
 #pragma once
 
 namespace hone {

@@ -247,7 +247,8 @@ JobManager::JobManager(asio::any_io_executor executor, Store* store,
       store_(store),
       options_(std::move(options)),
       wake_(executor),
-      runner_done_(executor) {}
+      runner_done_(executor),
+      sentinel_(options_.sentinel_path) {}
 
 JobManager::~JobManager() { worker_.join(); }
 
@@ -277,9 +278,31 @@ Status JobManager::Recover() {
   std::vector<JobRow> rows;
   s = store_->LoadJobs(&rows);
   if (!s.ok()) return s;
+  // A job that crashed honed is not handled the same way again.
+  const std::string& left = sentinel_.left_action();
+  int64_t left_job = sentinel_.left_job();
   for (JobRow& row : rows) {
     auto job = std::make_unique<Job>();
     job->row = std::move(row);
+    int64_t id = job->row.id;
+    if (left == "load" && id == left_job) {
+      spdlog::error("job {}: honed died while loading it at its last start; it is kept "
+                    "but not loaded again",
+                    id);
+      if (!IsTerminal(job->row.state)) job->row.state = "failed";
+      job->row.message = "honed died while loading this job at its last start; it is "
+                         "kept but not loaded again";
+      Persist(*job);
+      jobs_[id] = std::move(job);
+      continue;
+    }
+    if (left == "run" && id == left_job && job->row.state == "interrupted") {
+      job->row.message = "honed stopped abruptly (killed or crashed) while the job was "
+                         "running; an interrupted job is not run again";
+      Persist(*job);
+    }
+    sentinel_.Set("load", id);
+    CrashPoint("load-job");
     Status parsed = JobRequest::FromJson(job->row.request, &job->request);
     if (parsed.ok()) {
       const json& r = job->row.request;
@@ -296,8 +319,9 @@ Status JobManager::Recover() {
       job->row.message = "cannot reload the queued job: " + parsed.message();
       Persist(*job);
     }
-    jobs_[job->row.id] = std::move(job);
+    jobs_[id] = std::move(job);
   }
+  sentinel_.Clear();
   return Status::OK();
 }
 
@@ -686,6 +710,7 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
                        : store_->ForgetProcessGroup(pgid);
     if (!s.ok()) spdlog::error("cannot record process group {}: {}", pgid, s.message());
   };
+  sentinel_.Set("run", job.row.id);
   job.row.state = "running";
   job.row.started_at = Now();
   job.started = std::chrono::steady_clock::now();
@@ -741,6 +766,7 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     }
   }
   Finish(job, state, reason, finished_at, std::move(report));
+  sentinel_.Clear();
 }
 
 asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& job) {

@@ -37,6 +37,7 @@
 #include "daemon/knobs.h"
 #include "daemon/ledger.h"
 #include "daemon/process.h"
+#include "daemon/state_dir.h"
 #include "daemon/store.h"
 #include "daemon/tuning.h"
 
@@ -73,6 +74,8 @@ struct JobManagerOptions {
   std::vector<CatalogEntry>* catalog = nullptr;
   // Members of this group (besides root) may tune built-in system knobs.
   std::optional<gid_t> admin_gid;
+  // Where the crash sentinel lives (state_dir.h); empty: none.
+  std::string sentinel_path;
 };
 
 class JobManager {
@@ -177,6 +180,7 @@ class JobManager {
   // the event loop always serves the socket, signals and the watchdog. A running
   // job's session is touched only there once the job has started.
   boost::asio::thread_pool worker_{1};
+  Sentinel sentinel_;
 };
 
 // The JSON form of a search space as stored: [{"name", "values", "default_index"}].

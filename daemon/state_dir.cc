@@ -120,6 +120,36 @@ Status StateDir::Open(const std::string& path) {
   return Status::OK();
 }
 
+Sentinel::Sentinel(std::string path) : path_(std::move(path)) {
+  if (path_.empty()) return;
+  int fd = open(path_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  char text[64] = {};
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return;
+  std::string line(text, static_cast<size_t>(n));
+  size_t space = line.find(' ');
+  if (space == std::string::npos) return;
+  left_action_ = line.substr(0, space);
+  left_job_ = std::strtoll(line.c_str() + space + 1, nullptr, 10);
+  if (left_job_ <= 0) left_action_.clear(), left_job_ = 0;
+}
+
+void Sentinel::Set(const std::string& action, int64_t job) {
+  if (path_.empty()) return;
+  std::string line = action + " " + std::to_string(job) + "\n";
+  int fd = open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  ssize_t ignored = write(fd, line.data(), line.size());
+  (void)ignored;
+  close(fd);
+}
+
+void Sentinel::Clear() {
+  if (!path_.empty()) unlink(path_.c_str());
+}
+
 Status WriteFileAtomically(const std::string& path, const std::string& contents,
                            mode_t mode) {
   std::string temp = path + ".tmp";

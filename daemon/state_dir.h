@@ -21,6 +21,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 
 #include "common/status.h"
@@ -43,6 +44,27 @@ class StateDir {
  private:
   std::string path_;
   int lock_fd_ = -1;
+};
+
+// What honed was doing when it last stopped abruptly: a line in a file that honed
+// writes before risky work on a job ("load 12": reading job 12 at start, "run 12":
+// running it) and clears after. A honed that finds a line there at start knows
+// which job it was handling when it crashed, so that no job can crash it twice.
+// Written without fsync: it must survive honed's crash, not the machine's.
+class Sentinel {
+ public:
+  // Reads what a previous honed left at `path`; an empty path disables it.
+  explicit Sentinel(std::string path);
+  // What was left, parsed: the action ("load", "run") and the job; 0 when none.
+  const std::string& left_action() const { return left_action_; }
+  int64_t left_job() const { return left_job_; }
+  void Set(const std::string& action, int64_t job);
+  void Clear();
+
+ private:
+  std::string path_;
+  std::string left_action_;
+  int64_t left_job_ = 0;
 };
 
 // Checks that directory `path` and every directory above it can be trusted (see

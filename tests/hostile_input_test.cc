@@ -251,5 +251,55 @@ TEST(HostileInputFaultTest, Issue14HonedAnswersWhileAProposalIsSlow) {
   EXPECT_EQ(honed.Stop(), 0);
 }
 
+// Issue 14: a stored job whose config crashed honed while it was read at start
+// crashed it at every restart, until systemd gave up. Now honed remembers which
+// job it was reading (the sentinel) and does not read that one again.
+TEST(HostileInputFaultTest, Issue14AJobThatCrashedHonedAtLoadIsNotLoadedAgain) {
+  TempDir dir;
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
+      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
+      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+  {
+    Honed honed(dir.path());
+    ASSERT_TRUE(honed.Start());
+    ASSERT_EQ(honed.Hone({"run", config, "--", "true"}).exit_code, 0);
+    ASSERT_EQ(honed.Hone({"run", config, "--", "true"}).exit_code, 0);
+    honed.Stop();
+  }
+  Honed honed(dir.path());
+  // Reading job 2 at start kills honed, as a crash in the parser would.
+  honed.Launch({"HONE_TEST_CRASH_AT=load-job:2"});
+  ASSERT_TRUE(honed.WaitForDeathBySigkill(30)) << test::ReadFile(honed.log_path());
+  ASSERT_TRUE(honed.Start()) << test::ReadFile(honed.log_path());
+  json second = honed.HoneJson({"status", "2"});
+  EXPECT_EQ(second.value("state", ""), "completed");
+  EXPECT_NE(second.value("message", "").find("honed died while loading this job"),
+            std::string::npos)
+      << second.dump();
+  EXPECT_EQ(honed.HoneJson({"status", "1"}).value("message", "x"), "x");
+}
+
+TEST(HostileInputFaultTest, Issue14AJobRunningWhenHonedDiedIsInterruptedAndSaysSo) {
+  TempDir dir;
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
+      "    metrics:\n      m:\n        sample_script: sleep 300\n    target: m:max\n");
+  Honed honed(dir.path());
+  ASSERT_TRUE(honed.Start());
+  ASSERT_TRUE(honed.HoneJson({"submit", config, "--", "true"}).is_object());
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return honed.HoneJson({"status", "1"}).value("state", "") == "running"; }, 30));
+  honed.Kill();
+  ASSERT_TRUE(honed.Start());
+  json job = honed.HoneJson({"status", "1"});
+  EXPECT_EQ(job.value("state", ""), "interrupted");
+  EXPECT_NE(job.value("message", "").find("an interrupted job is not run again"),
+            std::string::npos)
+      << job.dump();
+}
+
 }  // namespace
 }  // namespace hone
