@@ -41,6 +41,9 @@ int Fail(const Status& status) {
 }
 
 // Opens a connection and makes one call; prints the error and returns its exit code.
+// Jobs asked for in one `list` request.
+constexpr int kListPage = 200;
+
 int CallOnce(const ClientOptions& options, const std::string& cmd, const json& args,
              json* result) {
   std::unique_ptr<Connection> connection;
@@ -308,11 +311,19 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
 }
 
 int CmdList(const ClientOptions& options) {
-  json result;
-  int code = CallOnce(options, "list", json::object(), &result);
-  if (code != kExitOk) return code;
+  // honed answers a page at a time; all of them, on one connection.
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  if (!s.ok()) return Fail(s);
+  json jobs = json::array();
+  json page = {{"next", 0}};
+  while (page["next"].is_number_integer()) {
+    s = connection->Call("list", {{"after", page["next"]}, {"limit", kListPage}}, &page);
+    if (!s.ok()) return Fail(s);
+    for (json& job : page["jobs"]) jobs.push_back(std::move(job));
+  }
+  json result = {{"jobs", jobs}};
   if (PrintedJson(options, result)) return kExitOk;
-  const json& jobs = result["jobs"];
   if (jobs.empty()) {
     std::cout << "no jobs\n";
     return kExitOk;
@@ -339,13 +350,13 @@ int CmdList(const ClientOptions& options) {
 int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
   if (!job) {
     json list;
-    int code = CallOnce(options, "list", json::object(), &list);
+    int code = CallOnce(options, "list", {{"newest_first", true}, {"limit", 1}}, &list);
     if (code != kExitOk) return code;
     if (list["jobs"].empty()) {
       std::cerr << "hone: no jobs yet\n";
       return kExitRefused;
     }
-    job = list["jobs"].back().value("job", int64_t{0});
+    job = list["jobs"].front().value("job", int64_t{0});
   }
   json result;
   int code = CallOnce(options, "status", {{"job", *job}}, &result);
@@ -398,6 +409,19 @@ int CmdCancel(const ClientOptions& options, int64_t job) {
   if (!PrintedJson(options, result))
     std::cout << "job " << job << ": cancel requested (" << result.value("state", "")
               << ")\n";
+  return kExitOk;
+}
+
+int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs) {
+  json deleted = json::array();
+  for (int64_t job : jobs) {
+    json result;
+    int code = CallOnce(options, "delete", {{"job", job}}, &result);
+    if (code != kExitOk) return code;
+    deleted.push_back(job);
+    if (!options.json) std::cout << "job " << job << ": deleted\n";
+  }
+  if (options.json) std::cout << json({{"deleted", deleted}}).dump() << "\n";
   return kExitOk;
 }
 

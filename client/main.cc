@@ -121,6 +121,16 @@ int main(int argc, char** argv) {
   add_job_arg(cancel, true);
   cancel->callback([&] { exit_code = hone::CmdCancel(options, job); });
 
+  std::vector<int64_t> delete_jobs;
+  CLI::App* remove = app.add_subcommand(
+      "delete",
+      "forget ended jobs: their trials, samples, report and settings file (honed also "
+      "keeps only the newest --retain-jobs ended jobs)");
+  remove->add_option("job", delete_jobs, "job numbers")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  remove->callback([&] { exit_code = hone::CmdDelete(options, delete_jobs); });
+
   CLI::App* report = app.add_subcommand(
       "report",
       "print a job's report; --format env|sh prints the best settings as "

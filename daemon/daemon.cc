@@ -140,6 +140,7 @@ int RunDaemon(const DaemonOptions& options) {
   job_options.catalog = &catalog;
   job_options.admin_gid = GroupId(options.admin_group);
   job_options.sentinel_path = options.state_dir + "/handling";
+  job_options.retain_jobs = options.retain_jobs;
   JobManager jobs(io.get_executor(), store.get(), job_options);
   s = jobs.Recover();
   if (!s.ok()) {

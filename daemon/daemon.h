@@ -25,6 +25,8 @@ struct DaemonOptions {
   std::string root = "/";
   // Members of this group (besides root) may tune built-in system knobs.
   std::string admin_group = "hone-admin";
+  // Ended jobs kept; past this many the oldest are deleted (0: keep all).
+  size_t retain_jobs = 1000;
 };
 
 // Runs the daemon; returns the process exit code.

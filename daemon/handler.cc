@@ -27,11 +27,14 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"help", "the commands honed understands", &RequestHandler::Help},
       {"submit", "queue a tuning job: config_text, config_path, command, cwd, env",
        &RequestHandler::Submit},
-      {"list", "every job with its state", &RequestHandler::List},
+      {"list", "jobs with their state, a page at a time: after, limit, newest_first",
+       &RequestHandler::List},
       {"status", "one job's state and progress: job", &RequestHandler::JobStatus},
       {"watch", "follow a job's events until it ends: job", &RequestHandler::Watch},
       {"cancel", "stop a queued or running job: job", &RequestHandler::Cancel},
       {"report", "a job's report: job", &RequestHandler::Report},
+      {"delete", "forget an ended job, its trials, samples and settings file: job",
+       &RequestHandler::Delete},
       {"knobs", "the built-in system knobs, their domains and current values",
        &RequestHandler::Knobs},
       {"restore", "put back every original value honed holds, applied ones included",
@@ -74,9 +77,9 @@ asio::awaitable<Status> RequestHandler::Submit(const Request& request, Context& 
   co_return jobs_->Submit(context.peer, request.args, result);
 }
 
-asio::awaitable<Status> RequestHandler::List(const Request&, Context&, json* result) {
-  *result = jobs_->List();
-  co_return Status::OK();
+asio::awaitable<Status> RequestHandler::List(const Request& request, Context&,
+                                             json* result) {
+  co_return jobs_->List(request.args, result);
 }
 
 asio::awaitable<Status> RequestHandler::JobStatus(const Request& request, Context&,
@@ -101,6 +104,13 @@ asio::awaitable<Status> RequestHandler::Cancel(const Request& request, Context& 
   int64_t id = 0;
   Status s = JobArg(request, &id);
   co_return s.ok() ? jobs_->Cancel(context.peer, id, result) : s;
+}
+
+asio::awaitable<Status> RequestHandler::Delete(const Request& request, Context& context,
+                                               json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  co_return s.ok() ? jobs_->Delete(context.peer, id, result) : s;
 }
 
 asio::awaitable<Status> RequestHandler::Report(const Request& request, Context&,

@@ -136,12 +136,32 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
   if (auto env = args.find("env"); env != args.end()) {
     if (!env->is_object())
       return Status::InvalidArgument("\"env\" must be an object of strings");
+    size_t bytes = 0;
     for (const auto& [key, value] : env->items()) {
       if (!value.is_string() || key.empty() || key.find('=') != std::string::npos)
         return Status::InvalidArgument("\"env\" must map variable names to strings");
       request->env[key] = value.get<std::string>();
+      bytes += key.size() + 1 + request->env[key].size();
     }
+    if (bytes > limits::kMaxEnvBytes)
+      return Status::InvalidArgument("the environment is " + std::to_string(bytes) +
+                                     " bytes; the limit is " +
+                                     std::to_string(limits::kMaxEnvBytes));
   }
+  size_t command_bytes = 0;
+  for (const std::string& arg : request->command) command_bytes += arg.size() + 1;
+  if (command_bytes > limits::kMaxCommandBytes)
+    return Status::InvalidArgument("the workload's command line is " +
+                                   std::to_string(command_bytes) +
+                                   " bytes; the limit is " +
+                                   std::to_string(limits::kMaxCommandBytes));
+  for (auto [name, value] : {std::pair{"cwd", &request->cwd},
+                             std::pair{"config_path", &request->config_path}})
+    if (value->size() > limits::kMaxPathBytes)
+      return Status::InvalidArgument(std::string("\"") + name + "\" is " +
+                                     std::to_string(value->size()) +
+                                     " bytes long; the limit is " +
+                                     std::to_string(limits::kMaxPathBytes));
   return Status::OK();
 }
 
@@ -326,6 +346,7 @@ Status JobManager::Recover() {
 }
 
 void JobManager::Start() {
+  Prune();
   running_ = true;
   runner_done_.expires_at(asio::steady_timer::time_point::max());
   asio::co_spawn(executor_, RunQueue(), asio::detached);
@@ -380,10 +401,65 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   return Status::OK();
 }
 
-json JobManager::List() const {
+Status JobManager::List(const json& args, json* result) const {
+  int64_t after = 0, before = INT64_MAX, limit = 100;
+  bool newest_first = false;
+  if (auto it = args.find("newest_first"); it != args.end()) {
+    if (!it->is_boolean()) return Status::InvalidArgument("\"newest_first\" must be true or false");
+    newest_first = it->get<bool>();
+  }
+  for (auto [name, field] : {std::pair{"after", &after}, std::pair{"before", &before},
+                             std::pair{"limit", &limit}}) {
+    auto it = args.find(name);
+    if (it == args.end() || it->is_null()) continue;
+    if (!it->is_number_integer() || it->get<int64_t>() < 0)
+      return Status::InvalidArgument(std::string("\"") + name +
+                                     "\" must be a number of 0 or more");
+    *field = it->get<int64_t>();
+  }
+  if (limit < 1 || limit > static_cast<int64_t>(limits::kMaxListPage))
+    return Status::InvalidArgument("\"limit\" must be from 1 to " +
+                                   std::to_string(limits::kMaxListPage));
   json jobs = json::array();
-  for (const auto& [id, job] : jobs_) jobs.push_back(Summary(*job));
-  return {{"jobs", jobs}};
+  json next;
+  auto add = [&](const Job& job) {
+    if (static_cast<int64_t>(jobs.size()) == limit) {
+      next = jobs.back()["job"];
+      return false;
+    }
+    jobs.push_back(ListedSummary(job));
+    return true;
+  };
+  if (newest_first) {
+    for (auto it = jobs_.lower_bound(before); it != jobs_.begin();) {
+      --it;
+      if (it->first <= after) break;
+      if (!add(*it->second)) break;
+    }
+  } else {
+    for (auto it = jobs_.upper_bound(after); it != jobs_.end() && it->first < before; ++it)
+      if (!add(*it->second)) break;
+  }
+  *result = {{"jobs", jobs}, {"next", next}};
+  return Status::OK();
+}
+
+json JobManager::ListedSummary(const Job& job) const {
+  json summary = Summary(job);
+  // A command line may be 128 KiB: a page of them must still fit in a reply.
+  size_t bytes = 0;
+  json shown = json::array();
+  for (const std::string& arg : job.request.command) {
+    if (bytes + arg.size() > limits::kMaxListedCommandBytes) {
+      summary["command_truncated"] = true;
+      break;
+    }
+    bytes += arg.size();
+    shown.push_back(arg);
+  }
+  summary["command"] = shown;
+  summary.erase("notes");
+  return summary;
 }
 
 json JobManager::Summary(const Job& job) const {
@@ -420,14 +496,70 @@ Status JobManager::JobStatus(int64_t id, json* result) const {
   return Status::OK();
 }
 
+Status JobManager::CheckOwner(const Peer& peer, const Job& job, const char* action) const {
+  if (peer.uid == 0 || peer.uid == job.row.uid || peer.uid == geteuid())
+    return Status::OK();
+  return Status::PermissionDenied("job " + std::to_string(job.row.id) +
+                                  " belongs to uid " + std::to_string(job.row.uid) +
+                                  "; only its submitter, root or honed's own user may " +
+                                  action + " it");
+}
+
+Status JobManager::Delete(const Peer& peer, int64_t id, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  Status s = CheckOwner(peer, *job, "delete");
+  if (!s.ok()) return s;
+  if (!IsTerminal(job->row.state))
+    return Status::FailedPrecondition("job " + std::to_string(id) + " is " +
+                                      job->row.state + "; cancel it first (hone cancel " +
+                                      std::to_string(id) + ")");
+  if (job->busy)
+    return Status::Unavailable("job " + std::to_string(id) +
+                               "'s report is being built; try again in a moment");
+  s = Forget(*job);
+  if (!s.ok()) return s;
+  spdlog::info("job {}: deleted by uid {}", id, peer.uid);
+  *result = {{"job", id}, {"deleted", true}};
+  return Status::OK();
+}
+
+Status JobManager::Forget(Job& job) {
+  int64_t id = job.row.id;
+  Status s = store_->DeleteJob(id);
+  if (!s.ok()) return s;
+  if (!options_.results_dir.empty())
+    unlink((options_.results_dir + "/job-" + std::to_string(id) + ".env").c_str());
+  std::erase_if(watchers_, [id](const auto& w) { return w.second.job == id; });
+  jobs_.erase(id);
+  return Status::OK();
+}
+
+void JobManager::Prune() {
+  if (options_.retain_jobs == 0) return;
+  size_t ended = 0;
+  for (const auto& [id, job] : jobs_) ended += IsTerminal(job->row.state);
+  for (auto it = jobs_.begin(); ended > options_.retain_jobs && it != jobs_.end();) {
+    Job& job = *it++->second;  // Forget erases it
+    if (!IsTerminal(job.row.state) || job.busy) continue;
+    int64_t id = job.row.id;
+    Status s = Forget(job);
+    if (!s.ok()) {
+      spdlog::error("job {}: cannot delete it past the retention of {} jobs: {}", id,
+                    options_.retain_jobs, s.message());
+      return;
+    }
+    spdlog::info("job {}: deleted, past the retention of {} ended jobs", id,
+                 options_.retain_jobs);
+    --ended;
+  }
+}
+
 Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
-  if (peer.uid != 0 && peer.uid != job->row.uid && peer.uid != geteuid())
-    return Status::PermissionDenied("job " + std::to_string(id) + " belongs to uid " +
-                                    std::to_string(job->row.uid) +
-                                    "; only its submitter, root or honed's own user may "
-                                    "cancel it");
+  Status owner = CheckOwner(peer, *job, "cancel");
+  if (!owner.ok()) return owner;
   if (IsTerminal(job->row.state))
     return Status::FailedPrecondition("job " + std::to_string(id) +
                                       " has already ended (" + job->row.state + ")");
@@ -767,6 +899,7 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   }
   Finish(job, state, reason, finished_at, std::move(report));
   sentinel_.Clear();
+  Prune();
 }
 
 asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& job) {

@@ -76,6 +76,8 @@ struct JobManagerOptions {
   std::optional<gid_t> admin_gid;
   // Where the crash sentinel lives (state_dir.h); empty: none.
   std::string sentinel_path;
+  // Ended jobs kept: past this many the oldest are deleted (0: keep every one).
+  size_t retain_jobs = 1000;
 };
 
 class JobManager {
@@ -95,7 +97,11 @@ class JobManager {
   boost::asio::awaitable<void> Stop();
 
   Status Submit(const Peer& peer, const nlohmann::json& args, nlohmann::json* result);
-  nlohmann::json List() const;
+  // A page of jobs in order of their numbers (args: after, limit, newest_first);
+  // "next" in the result is the cursor for the next page, null after the last.
+  Status List(const nlohmann::json& args, nlohmann::json* result) const;
+  // Forgets an ended job: its row, trials, samples and settings file.
+  Status Delete(const Peer& peer, int64_t id, nlohmann::json* result);
   Status JobStatus(int64_t id, nlohmann::json* result) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
@@ -157,6 +163,13 @@ class JobManager {
   nlohmann::json ProgressCounts(const Job& job) const;
   nlohmann::json Progress(const Job& job) const;
   nlohmann::json Summary(const Job& job) const;
+  // Summary with the command shortened, for list replies.
+  nlohmann::json ListedSummary(const Job& job) const;
+  // Whether `peer` may act on the job (cancel, delete); the refusal says why.
+  Status CheckOwner(const Peer& peer, const Job& job, const char* action) const;
+  // Deletes the oldest ended jobs beyond options_.retain_jobs.
+  void Prune();
+  Status Forget(Job& job);
   void Publish(const Job& job, const nlohmann::json& event);
 
   boost::asio::any_io_executor executor_;

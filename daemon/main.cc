@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--admin-group", options.admin_group,
                  "group whose members (besides root) may tune built-in system knobs")
       ->capture_default_str();
+  app.add_option("--retain-jobs", options.retain_jobs,
+                 "ended jobs kept; past this many the oldest are deleted with their "
+                 "trials, samples and settings files (0: keep all)")
+      ->capture_default_str();
   bool restore = false;
   app.add_flag(
       "--restore", restore,

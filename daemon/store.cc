@@ -191,6 +191,23 @@ Status Store::InsertJob(JobRow* row) {
   return s;
 }
 
+Status Store::DeleteJob(int64_t id) {
+  Status s = Exec("BEGIN IMMEDIATE");
+  for (const char* sql : {"DELETE FROM samples WHERE job_id = ?",
+                          "DELETE FROM trials WHERE job_id = ?",
+                          "DELETE FROM jobs WHERE id = ?"}) {
+    if (!s.ok()) break;
+    Statement st(db_, sql);
+    st.Bind(1, id);
+    s = st.Run();
+  }
+  if (!s.ok()) {
+    Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
 Status Store::UpdateJob(const JobRow& row) {
   Statement st(db_,
                "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, space = ?, "

@@ -69,6 +69,8 @@ class Store {
   Status InsertJob(JobRow* row);
   // Writes every mutable field of the row with that id.
   Status UpdateJob(const JobRow& row);
+  // Removes a job with its trials and samples, in one transaction.
+  Status DeleteJob(int64_t id);
   Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
                      bool baseline);
   Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);

@@ -301,5 +301,90 @@ TEST(HostileInputFaultTest, Issue14AJobRunningWhenHonedDiedIsInterruptedAndSaysS
       << job.dump();
 }
 
+// Issue 14: two jobs with a 2.5 MB command line made every `list` reply longer than
+// the protocol allows, for every user, and no job could be deleted.
+TEST_F(HostileInputTest, Issue14AHugeCommandLineIsRefusedAndListStaysWithinBounds) {
+  std::string config = Config("        sample_script: echo 1\n");
+  json reply = Submit(config, {"true", std::string(2500000, 'x')});
+  EXPECT_EQ(reply["ok"], false);
+  EXPECT_NE(reply.dump().find("the limit is 131072"), std::string::npos) << reply.dump();
+  // Under the limit, a listing shows the start of it and says it is cut.
+  for (int i = 0; i < 3; ++i) {
+    reply = Submit(config, {"true", std::string(120000, 'y')});
+    ASSERT_EQ(reply["ok"], true) << reply.dump();
+  }
+  CommandResult list = honed_.Hone({"--json", "list"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  json jobs = json::parse(list.out)["jobs"];
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0]["command_truncated"], true);
+  EXPECT_EQ(jobs[0]["command"], json::array({"true"}));
+  EXPECT_LT(list.out.size(), 20000u);
+  // status shows the whole command.
+  json status = honed_.HoneJson({"status", "2"});
+  EXPECT_EQ(status["command"][1].get<std::string>().size(), 120000u);
+}
+
+TEST_F(HostileInputTest, Issue14ListIsPagedAndTheClientFollowsThePages) {
+  std::string config = Config("        sample_script: echo 1\n");
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Submit(config)["ok"], true);
+  json page = Send({{"v", 1}, {"id", 1}, {"cmd", "list"}, {"args", {{"limit", 2}}}});
+  ASSERT_EQ(page["ok"], true) << page.dump();
+  EXPECT_EQ(page["result"]["jobs"].size(), 2u);
+  EXPECT_EQ(page["result"]["next"], 2);
+  page = Send({{"v", 1}, {"id", 1}, {"cmd", "list"}, {"args", {{"after", 4}, {"limit", 2}}}});
+  EXPECT_EQ(page["result"]["jobs"].size(), 1u);
+  EXPECT_TRUE(page["result"]["next"].is_null());
+  page = Send({{"v", 1},
+               {"id", 1},
+               {"cmd", "list"},
+               {"args", {{"newest_first", true}, {"limit", 1}}}});
+  EXPECT_EQ(page["result"]["jobs"][0]["job"], 5);
+  page = Send({{"v", 1}, {"id", 1}, {"cmd", "list"}, {"args", {{"limit", 100000}}}});
+  EXPECT_EQ(page["ok"], false);
+  EXPECT_NE(page.dump().find("from 1 to 500"), std::string::npos) << page.dump();
+  CommandResult list = honed_.Hone({"--json", "list"});
+  EXPECT_EQ(json::parse(list.out)["jobs"].size(), 5u);
+}
+
+TEST_F(HostileInputTest, Issue14AnEndedJobCanBeDeletedARunningOneCannot) {
+  std::string config = dir_.Write("k.yaml", Config("        sample_script: echo 1\n"));
+  ASSERT_EQ(honed_.Hone({"run", config, "--", "true"}).exit_code, 0);
+  std::string settings = honed_.state_dir() + "/results/job-1.env";
+  ASSERT_EQ(access(settings.c_str(), F_OK), 0);
+  std::string hang = dir_.Write("hang.yaml", Config("        sample_script: sleep 300\n"));
+  ASSERT_TRUE(honed_.HoneJson({"submit", hang, "--", "true"}).is_object());
+  ASSERT_TRUE(test::WaitFor(
+      [&] { return honed_.HoneJson({"status", "2"}).value("state", "") == "running"; },
+      30));
+  CommandResult refused = honed_.Hone({"delete", "2"});
+  EXPECT_EQ(refused.exit_code, 4);
+  EXPECT_NE(refused.err.find("is running; cancel it first"), std::string::npos)
+      << refused.err;
+  CommandResult deleted = honed_.Hone({"delete", "1"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.err;
+  EXPECT_NE(deleted.out.find("job 1: deleted"), std::string::npos);
+  EXPECT_EQ(honed_.Hone({"status", "1"}).exit_code, 4);
+  EXPECT_NE(access(settings.c_str(), F_OK), 0);
+  EXPECT_EQ(honed_.Hone({"delete", "1"}).exit_code, 4);  // no job 1 any more
+  EXPECT_EQ(honed_.Hone({"cancel", "2"}).exit_code, 0);
+}
+
+TEST(HostileStateTest, Issue14HonedKeepsOnlyTheNewestEndedJobs) {
+  TempDir dir;
+  Honed honed(dir.path(), {"--retain-jobs", "2"});
+  ASSERT_TRUE(honed.Start());
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
+      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
+      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(honed.Hone({"run", config, "--", "true"}).exit_code, 0);
+  json jobs = honed.HoneJson({"list"})["jobs"];
+  ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
+  EXPECT_EQ(jobs[0]["job"], 2);
+  EXPECT_EQ(jobs[1]["job"], 3);
+}
+
 }  // namespace
 }  // namespace hone
