@@ -214,6 +214,17 @@ std::string FormatReportEnv(const json& report, bool shell) {
   std::string out;
   for (const auto& [name, value] : best["config"].items()) {
     std::string text = ValueToString(value);
+    // NAME=value lines have no quoting: a newline in a value would start a line of
+    // its own (LD_PRELOAD=...). Such a value is left out, and the line says so.
+    bool control = std::any_of(text.begin(), text.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    });
+    if (!shell && control) {
+      out += "# " + KnobEnvName(name) +
+             ": left out, its value has a newline or another control character; "
+             "use --format sh or json\n";
+      continue;
+    }
     std::vector<std::string> names;
     if (IsIdentifier(name)) names.push_back(name);
     names.push_back(KnobEnvName(name));

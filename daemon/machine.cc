@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "common/limits.h"
 
 namespace hone {
 namespace {
@@ -55,6 +59,11 @@ class RootedMachine : public Machine {
  private:
   // Machine path -> host path; refuses relative paths and ".." components.
   Status Resolve(const std::string& path, std::string* host) const;
+  // Opens machine path `path`. Under a root, every symlink on the way resolves
+  // inside it (openat2 RESOLVE_IN_ROOT: an absolute link target or `..` stops at
+  // the root), so a fake tree can never lead honed to the host's files. Returns
+  // the descriptor, or -1 with errno set.
+  int Open(const std::string& path, int flags) const;
   // Checks that `host` resolves (symlinks followed) under ROOT/sys or ROOT/proc.
   Status CheckWritable(const std::string& path, const std::string& host) const;
   Status OpenMsr(int cpu, int flags, std::string* path, int* fd) const;
@@ -75,6 +84,16 @@ Status RootedMachine::Resolve(const std::string& path, std::string* host) const 
   }
   *host = root_ + path;
   return Status::OK();
+}
+
+int RootedMachine::Open(const std::string& path, int flags) const {
+  if (root_.empty()) return open(path.c_str(), flags | O_CLOEXEC);
+  Fd root(open(root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (root.get() < 0) return -1;
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root.get(), path.c_str(), &how, sizeof how));
 }
 
 Status RootedMachine::CheckWritable(const std::string& path,
@@ -106,7 +125,7 @@ Status RootedMachine::ReadFile(const std::string& path, std::string* contents) {
   std::string host;
   Status s = Resolve(path, &host);
   if (!s.ok()) return s;
-  Fd fd(open(host.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(Open(path, O_RDONLY));
   if (fd.get() < 0) {
     int error = errno;
     if (error == ENOENT) return Status::NotFound("no " + path);
@@ -120,6 +139,10 @@ Status RootedMachine::ReadFile(const std::string& path, std::string* contents) {
     if (n < 0) return Status::IOError("cannot read " + path + ": " + Errno(errno));
     if (n == 0) break;
     contents->append(buffer, static_cast<size_t>(n));
+    if (contents->size() > limits::kMaxOutputBytes)
+      return Status::IOError("cannot read " + path + ": longer than " +
+                             std::to_string(limits::kMaxOutputBytes) +
+                             " bytes, which no knob file is");
   }
   return Status::OK();
 }
@@ -131,7 +154,7 @@ Status RootedMachine::WriteFile(const std::string& path, const std::string& cont
   if (!s.ok()) return s;
   // O_TRUNC is what a shell's `>` does: ignored by sysfs and procfs, and it makes a
   // plain file in a test tree hold exactly what was written.
-  Fd fd(open(host.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+  Fd fd(Open(path, O_WRONLY | O_TRUNC));
   if (fd.get() < 0) return Status::IOError("cannot write " + path + ": " + Errno(errno));
   ssize_t n = write(fd.get(), contents.data(), contents.size());
   if (n < 0) return Status::IOError("cannot write " + path + ": " + Errno(errno));
@@ -142,8 +165,9 @@ Status RootedMachine::WriteFile(const std::string& path, const std::string& cont
 
 bool RootedMachine::Exists(const std::string& path) {
   std::string host;
-  struct stat st;
-  return Resolve(path, &host).ok() && stat(host.c_str(), &st) == 0;
+  if (!Resolve(path, &host).ok()) return false;
+  Fd fd(Open(path, O_PATH));
+  return fd.get() >= 0;
 }
 
 Status RootedMachine::ListDir(const std::string& path, std::vector<std::string>* names) {
@@ -151,9 +175,11 @@ Status RootedMachine::ListDir(const std::string& path, std::vector<std::string>*
   Status s = Resolve(path, &host);
   if (!s.ok()) return s;
   names->clear();
-  DIR* dir = opendir(host.c_str());
+  int fd = Open(path, O_RDONLY | O_DIRECTORY);
+  DIR* dir = fd >= 0 ? fdopendir(fd) : nullptr;
   if (!dir) {
     int error = errno;
+    if (fd >= 0) close(fd);
     if (error == ENOENT) return Status::NotFound("no " + path);
     return Status::IOError("cannot list " + path + ": " + Errno(error));
   }
@@ -169,7 +195,7 @@ Status RootedMachine::ListDir(const std::string& path, std::vector<std::string>*
 Status RootedMachine::OpenMsr(int cpu, int flags, std::string* path, int* fd) const {
   *path = "/dev/cpu/" + std::to_string(cpu) + "/msr";
   if (cpu < 0) return Status::InvalidArgument("no cpu " + std::to_string(cpu));
-  *fd = open((root_ + *path).c_str(), flags | O_CLOEXEC);
+  *fd = Open(*path, flags);
   if (*fd >= 0) return Status::OK();
   int error = errno;
   if (error == ENOENT || error == ENXIO || error == ENODEV)

@@ -16,6 +16,7 @@ namespace {
 
 using test::FakeMachineOptions;
 using test::FakeMachineTree;
+using test::ReadFile;
 using test::TempDir;
 
 class MachineTest : public ::testing::Test {
@@ -226,4 +227,28 @@ TEST(MachineFakeTreeTest, SnapshotSeesAStrayMsrWrite) {
 }
 
 }  // namespace
+// Issue 14: under --root, a symlink in the fake tree led honed's reads to the
+// host's own files. Now every link resolves inside the root.
+TEST_F(MachineTest, Issue14SymlinksInTheTreeNeverLeadOutOfTheRoot) {
+  TempDir outside;
+  std::string secret = outside.Write("secret", "host file\n");
+  std::string sys = dir_.path() + "/sys/kernel";
+  ASSERT_EQ(symlink(secret.c_str(), (sys + "/absolute").c_str()), 0);
+  ASSERT_EQ(symlink(("../../../../../../../../.." + secret).c_str(),
+                    (sys + "/relative").c_str()),
+            0);
+  std::string contents;
+  for (const char* name : {"absolute", "relative"}) {
+    Status s = machine_->ReadFile(std::string("/sys/kernel/") + name, &contents);
+    EXPECT_FALSE(s.ok()) << name << " read the host's file: " << contents;
+    EXPECT_NE(contents, "host file\n");
+    EXPECT_FALSE(machine_->WriteFile(std::string("/sys/kernel/") + name, "x").ok());
+  }
+  EXPECT_EQ(ReadFile(secret), "host file\n");
+  // A link that stays inside the tree still works, as /sys's own links do.
+  ASSERT_EQ(symlink("/proc/sys/vm/swappiness", (sys + "/inside").c_str()), 0);
+  ASSERT_TRUE(machine_->ReadFile("/sys/kernel/inside", &contents).ok());
+  EXPECT_EQ(contents, ReadFile(dir_.path() + "/proc/sys/vm/swappiness"));
+}
+
 }  // namespace hone

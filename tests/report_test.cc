@@ -339,4 +339,19 @@ TEST(ReportTest, TextGivesTheConfidenceIntervalAndTheNoise) {
 }
 
 }  // namespace
+// Issue 14: a value's newline became a line of its own in the env format, so a
+// value could add LD_PRELOAD=... to an env file.
+TEST(ReportTest, Issue14AValueWithANewlineNeverStartsALineOfItsOwnInEnv) {
+  json report = {{"best", {{"config", {{"mode", "fast\nLD_PRELOAD=/tmp/evil.so"},
+                                       {"threads", 4}}}}}};
+  std::string env = FormatReportEnv(report, /*shell=*/false);
+  EXPECT_EQ(env.find("\nLD_PRELOAD"), std::string::npos) << env;
+  EXPECT_NE(env.find("# HONE_KNOB_MODE: left out"), std::string::npos) << env;
+  EXPECT_NE(env.find("threads=4\n"), std::string::npos) << env;
+  // sh quotes it: one assignment, newline and all.
+  std::string sh = FormatReportEnv(report, /*shell=*/true);
+  EXPECT_NE(sh.find("export mode='fast\nLD_PRELOAD=/tmp/evil.so'\n"), std::string::npos)
+      << sh;
+}
+
 }  // namespace hone
