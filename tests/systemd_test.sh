@@ -62,6 +62,20 @@ DESTDIR="$rootfs" cmake --install "$build" --prefix /usr/local >/dev/null ||
 [ -f "$rootfs/usr/local/lib/systemd/system/honed.service" ] || fail "the unit was not installed"
 [ -f "$rootfs/usr/local/lib/sysusers.d/hone.conf" ] || fail "the sysusers file was not installed"
 
+# waits up to $1 seconds for the command after it to succeed: a deadline on the
+# clock, however long each try takes, and one last try at the deadline.
+await() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+  return 0
+}
+# true once process $1 has exited (a zombie that bash has not reaped yet counts).
+gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
 # --- Boot it, with a network of its own (loopback only): nothing in it can touch
 # the machine's network settings, and /proc/sys is read-only in it.
 log="$build/systemd-container.log"
@@ -69,37 +83,73 @@ systemd-nspawn -q -D "$rootfs" --boot --register=no --keep-unit --private-networ
   --machine="hone-test-$$" </dev/null >"$log" 2>&1 &
 nspawn=$!
 pid=""
+
+# The container's init, which `inside` enters, must be the process that stays its
+# systemd for the whole test. systemd-nspawn forks an outer child that clones the
+# init into a new pid namespace and exits, and the init runs nspawn's own code
+# until it execs systemd, so "the first child that appears" may be gone a moment
+# later. The init is, among nspawn's descendants, the one that is pid 1 in a pid
+# namespace one level below ours (NSpid: one field more than ours, the last 1) and
+# whose executable is systemd.
+our_pidns=$(readlink /proc/self/ns/pid)
+our_depth=$(awk '$1 == "NSpid:" { print NF - 1 }' /proc/self/status)
+is_container_init() {
+  [ "$(awk '$1 == "NSpid:" { print NF - 1, $NF }' "/proc/$1/status" 2>/dev/null)" = \
+    "$((our_depth + 1)) 1" ] &&
+    [ "$(readlink "/proc/$1/ns/pid" 2>/dev/null)" != "$our_pidns" ] &&
+    [[ "$(readlink "/proc/$1/exe" 2>/dev/null)" == */systemd ]]
+}
+# prints the container's init once it has exec'd systemd; nspawn's children first.
+container_init() {
+  local level=("$nspawn") next p
+  while [ ${#level[@]} -gt 0 ]; do
+    next=()
+    for p in $(pgrep -P "$(IFS=,; echo "${level[*]}")"); do
+      is_container_init "$p" && { echo "$p"; return 0; }
+      next+=("$p")
+    done
+    level=("${next[@]}")
+  done
+  return 1
+}
+
 cleanup() {
-  if [ -n "$pid" ]; then kill -RTMIN+4 "$pid" 2>/dev/null; fi  # poweroff
-  for _ in $(seq 50); do kill -0 "$nspawn" 2>/dev/null || break; sleep 0.2; done
-  kill -9 "$nspawn" 2>/dev/null
+  # Power the container off: through its init (SIGRTMIN+4), or, when it was not
+  # found, through systemd-nspawn, which passes SIGTERM on to it as a halt.
+  [ -n "$pid" ] || pid=$(container_init) || pid=""
+  if [ -n "$pid" ]; then kill -RTMIN+4 "$pid" 2>/dev/null; else kill -TERM "$nspawn" 2>/dev/null; fi
+  if ! await 60 gone "$nspawn"; then
+    # SIGKILL to the init ends every process in its pid namespace; SIGKILL to
+    # systemd-nspawn alone would leave the container running, under our init, on
+    # this rootfs.
+    if [ -n "$pid" ] && is_container_init "$pid"; then kill -9 "$pid"; fi
+    await 10 gone "$nspawn" || kill -9 "$nspawn" 2>/dev/null
+  fi
   wait "$nspawn" 2>/dev/null
 }
 trap cleanup EXIT
+# An interrupted test (ctest's timeout, ^C) powers the container off too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 inside() { nsenter -t "$pid" -a env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"; }
 
-for _ in $(seq 100); do
-  pid=$(pgrep -P "$nspawn" | head -1)
-  [ -n "$pid" ] && break
-  kill -0 "$nspawn" 2>/dev/null || { cat "$log" >&2; skip "systemd-nspawn could not boot a container here"; }
+deadline=$((SECONDS + 60))
+until pid=$(container_init); do
+  gone "$nspawn" && { cat "$log" >&2; skip "systemd-nspawn could not boot a container here"; }
+  [ "$SECONDS" -lt "$deadline" ] ||
+    { cat "$log" >&2; skip "systemd-nspawn did not start the container's systemd"; }
   sleep 0.1
 done
-[ -n "$pid" ] || { cat "$log" >&2; skip "systemd-nspawn did not start the container's systemd"; }
+# It has booted when systemctl says so ('degraded': some unit of the minimal Debian
+# failed, which honed does not need).
 state=""
-for _ in $(seq 150); do
+booted() {
   state=$(inside systemctl is-system-running 2>/dev/null)
-  case "$state" in running | degraded) break ;; esac
-  sleep 0.2
-done
-case "$state" in running | degraded) ;; *) fail "the container's systemd is '$state', not running" ;; esac
-echo "systemd_test: container booted ($state)" >&2
-
-# waits up to $1 seconds for the command after it to succeed
-await() {
-  local limit=$1; shift
-  for _ in $(seq $((limit * 5))); do "$@" && return 0; sleep 0.2; done
-  return 1
+  case "$state" in running | degraded) return 0 ;; *) return 1 ;; esac
 }
+await 120 booted || fail "the container's systemd is '$state', not running"
+echo "systemd_test: container booted ($state, init $pid)" >&2
+
 knob() { cat "$rootfs/var/tmp/hone-test/knob"; }
 knob_is() { [ "$(knob)" = "$1" ]; }
 job_state() { inside hone --json status "$1" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
@@ -108,6 +158,12 @@ job_is() { [ "$(job_state "$1")" = "$2" ]; }
 no_workload() {
   inside pgrep -f "hone-test-workload|sleep 300" >/dev/null
   [ $? -eq 1 ]
+}
+workload_hangs() { inside pgrep -f "sleep 300" >/dev/null; }
+# honed's unit as one snapshot from systemd: "ActiveState MainPID NRestarts".
+honed_unit() {
+  inside systemctl show -p ActiveState -p MainPID -p NRestarts honed |
+    awk -F= '{ v[$1] = $2 } END { print v["ActiveState"], v["MainPID"], v["NRestarts"] }'
 }
 
 # --- 1. Start.
@@ -153,12 +209,14 @@ chmod +x "$rootfs/var/tmp/hone-test/hone-test-workload"
 cfg=/var/tmp/hone-test/knobs.yaml
 workload=/var/tmp/hone-test/hone-test-workload
 
-# Submits a job whose workload hangs once the knob is b, and waits until it is:
-# sets $job.
+# Submits a job whose workload hangs once the knob is b, and waits until it hangs:
+# the knob is b and the workload's `sleep 300` runs (the knob alone is set before
+# the workload starts, and a stop then would find no workload to kill). Sets $job.
 start_hanging_job() {
   job=$(inside hone --json submit "$cfg" -- "$workload" hang | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
   [ -n "$job" ] || fail "hone submit printed no job number"
   await 60 knob_is b || fail "job $job never set the knob to b"
+  await 30 workload_hangs || fail "job $job's workload never ran with the knob at b"
 }
 
 # --- 2. A job completes and puts the knob back.
@@ -182,17 +240,36 @@ echo "systemd_test: 3. systemctl stop interrupted job $job, killed its workload,
 
 # --- 4. A crash: SIGKILL to honed during a job.
 start_hanging_job
-main=$(inside systemctl show -p MainPID --value honed)
+# What the restart and the journal are judged by, read before the kill: honed's main
+# pid and restart count (one snapshot), and where the journal ends.
+read -r _ main restarts <<<"$(honed_unit)"
+[[ "$main" =~ ^[1-9][0-9]*$ && "$restarts" =~ ^[0-9]+$ ]] ||
+  fail "systemctl show gave MainPID '$main', NRestarts '$restarts' for the running honed"
+cursor=$(inside journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
+[ -n "$cursor" ] || fail "journalctl showed no cursor"
 inside systemctl kill -s KILL --kill-whom=main honed || fail "systemctl kill"
 await 20 knob_is a || fail "after honed was killed the knob is '$(knob)', not its original a"
 await 20 no_workload || fail "the workload outlived honed"
-restart() {
-  [ "$(inside systemctl is-active honed)" = active ] &&
-    [ "$(inside systemctl show -p MainPID --value honed)" != "$main" ]
+# Restarted: active again (a new honed sent READY=1), one more restart counted and
+# another main pid, all in one snapshot (two reads could pair the old honed's
+# 'active' with the MainPID 0 of the moment after systemd saw it die).
+restarted() {
+  local active now n
+  read -r active now n <<<"$(honed_unit)"
+  [ "$active" = active ] && [[ "$n" =~ ^[0-9]+$ ]] && [ "$n" -gt "$restarts" ] &&
+    [[ "$now" =~ ^[1-9][0-9]*$ ]] && [ "$now" != "$main" ]
 }
-await 30 restart || fail "systemd did not restart honed after it was killed"
-# ExecStopPost's `honed --restore` put it back, before systemd restarted honed.
-inside journalctl -u honed --no-pager -o cat | grep -q "restored 1 knob instance" ||
+await 30 restarted || fail "systemd did not restart honed after it was killed"
+# ExecStopPost's `honed --restore` put it back, before systemd restarted honed: its
+# line after the kill (the stop in 3 ran it too, and must not count). journald may
+# write a stream's last lines after the process has exited, so it is waited for; and
+# grep reads a variable, not a pipe, which pipefail would fail when grep -q stops
+# reading early.
+restore_logged() {
+  grep -q "restored 1 knob instance" \
+    <<<"$(inside journalctl -u honed --after-cursor="$cursor" --no-pager -o cat)"
+}
+await 10 restore_logged ||
   fail "the journal shows no 'honed --restore' putting the knob back after the crash"
 job_is "$job" interrupted || fail "job $job is '$(job_state "$job")' after a crash, not interrupted"
 echo "systemd_test: 4. after SIGKILL the knob was put back, honed restarted, job $job is interrupted" >&2
