@@ -19,6 +19,25 @@ using test::CommandResult;
 using test::Honed;
 using test::TempDir;
 
+// A config with knob k (`knob`, indented under it; default options [1, 2]), the
+// metric m (`metric_yaml`, indented under it), one baseline sample, exhaustive
+// search, and `extra` at the top level.
+std::string Config(const std::string& metric_yaml, const std::string& extra = "",
+                   const std::string& knob = "        options: [1, 2]\n") {
+  return "domain:\n  common:\n    knobs:\n      k:\n" + knob + "    metrics:\n      m:\n" +
+         metric_yaml + "    target: m:max\n" +
+         "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n" + extra;
+}
+
+// Launches `honed` with `env` (test seams such as HONE_TEST_FAIL_AT) and waits until
+// it answers.
+::testing::AssertionResult LaunchWith(Honed& honed, const std::vector<std::string>& env) {
+  honed.Launch(env);
+  if (test::WaitFor([&] { return honed.Hone({"ping"}).exit_code == 0; }, 30))
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << test::ReadFile(honed.log_path());
+}
+
 class HostileInputTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(honed_.Start()) << test::ReadFile(honed_.log_path()); }
@@ -39,15 +58,6 @@ class HostileInputTest : public ::testing::Test {
                    {"config_path", "hostile.yaml"},
                    {"command", command},
                    {"cwd", dir_.path()}}}});
-  }
-
-  // A config with knob k of options [1, 2], the metric `metric_yaml` (indented
-  // under metrics:) named m, and `extra` at the top level.
-  static std::string Config(const std::string& metric_yaml, const std::string& extra = "",
-                            const std::string& knob = "        options: [1, 2]\n") {
-    return "domain:\n  common:\n    knobs:\n      k:\n" + knob +
-           "    metrics:\n      m:\n" + metric_yaml + "    target: m:max\n" +
-           "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n" + extra;
   }
 
   bool Alive() { return honed_.Hone({"ping"}).exit_code == 0; }
@@ -153,14 +163,9 @@ TEST_F(HostileInputTest, Issue14AConfigOverTheLimitIsAConfigErrorNotABrokenPipe)
 TEST(HostileInputFaultTest, Issue14AnAllocationThatFailsEndsTheJobNotTheQueue) {
   TempDir dir;
   Honed honed(dir.path());
-  honed.Launch({"HONE_TEST_FAIL_AT=propose:3"});
-  ASSERT_TRUE(test::WaitFor([&] { return honed.Hone({"ping"}).exit_code == 0; }, 30))
-      << test::ReadFile(honed.log_path());
+  ASSERT_TRUE(LaunchWith(honed, {"HONE_TEST_FAIL_AT=propose:3"}));
   std::string config = dir.Write(
-      "k.yaml",
-      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2, 3]\n"
-      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
-      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+      "k.yaml", Config("        sample_script: echo 1\n", "", "        options: [1, 2, 3]\n"));
   CommandResult first = honed.Hone({"run", "--json", config, "--", "true"});
   json report = json::parse(first.out, nullptr, false);
   ASSERT_TRUE(report.is_object()) << first.out << first.err;
@@ -217,14 +222,9 @@ TEST(HostileInputFaultTest, Issue14HonedAnswersWhileAProposalIsSlow) {
   TempDir dir;
   Honed honed(dir.path());
   std::string hold = dir.path() + "/hold";
-  honed.Launch({"HONE_TEST_HOLD_AT=propose:3", "HONE_TEST_HOLD_FILE=" + hold});
-  ASSERT_TRUE(test::WaitFor([&] { return honed.Hone({"ping"}).exit_code == 0; }, 30))
-      << test::ReadFile(honed.log_path());
+  ASSERT_TRUE(LaunchWith(honed, {"HONE_TEST_HOLD_AT=propose:3", "HONE_TEST_HOLD_FILE=" + hold}));
   std::string config = dir.Write(
-      "k.yaml",
-      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2, 3]\n"
-      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
-      "global_settings:\n  min_baseline_samples: 1\n");
+      "k.yaml", Config("        sample_script: echo 1\n", "", "        options: [1, 2, 3]\n"));
   json submitted = honed.HoneJson({"submit", config, "--", "true"});
   ASSERT_TRUE(submitted.is_object());
   ASSERT_TRUE(test::WaitFor([&] { return access(hold.c_str(), F_OK) == 0; }, 30));
@@ -256,11 +256,7 @@ TEST(HostileInputFaultTest, Issue14HonedAnswersWhileAProposalIsSlow) {
 // job it was reading (the sentinel) and does not read that one again.
 TEST(HostileInputFaultTest, Issue14AJobThatCrashedHonedAtLoadIsNotLoadedAgain) {
   TempDir dir;
-  std::string config = dir.Write(
-      "k.yaml",
-      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
-      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
-      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+  std::string config = dir.Write("k.yaml", Config("        sample_script: echo 1\n"));
   {
     Honed honed(dir.path());
     ASSERT_TRUE(honed.Start());
@@ -283,10 +279,7 @@ TEST(HostileInputFaultTest, Issue14AJobThatCrashedHonedAtLoadIsNotLoadedAgain) {
 
 TEST(HostileInputFaultTest, Issue14AJobRunningWhenHonedDiedIsInterruptedAndSaysSo) {
   TempDir dir;
-  std::string config = dir.Write(
-      "k.yaml",
-      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
-      "    metrics:\n      m:\n        sample_script: sleep 300\n    target: m:max\n");
+  std::string config = dir.Write("k.yaml", Config("        sample_script: sleep 300\n"));
   Honed honed(dir.path());
   ASSERT_TRUE(honed.Start());
   ASSERT_TRUE(honed.HoneJson({"submit", config, "--", "true"}).is_object());
@@ -374,11 +367,7 @@ TEST(HostileStateTest, Issue14HonedKeepsOnlyTheNewestEndedJobs) {
   TempDir dir;
   Honed honed(dir.path(), {"--retain-jobs", "2"});
   ASSERT_TRUE(honed.Start());
-  std::string config = dir.Write(
-      "k.yaml",
-      "domain:\n  common:\n    knobs:\n      k:\n        options: [1, 2]\n"
-      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n"
-      "global_settings:\n  min_baseline_samples: 1\nstrategy: exhaustive\n");
+  std::string config = dir.Write("k.yaml", Config("        sample_script: echo 1\n"));
   for (int i = 0; i < 3; ++i) ASSERT_EQ(honed.Hone({"run", config, "--", "true"}).exit_code, 0);
   json jobs = honed.HoneJson({"list"})["jobs"];
   ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
