@@ -15,6 +15,10 @@ namespace {
 constexpr int kMaxDuplicateProposals = 10000;
 // The recommendation's model takes every sample up to this many, trial means past it.
 constexpr int64_t kMaxModelSamples = 400;
+// The recommendation's model covers at most this many trials, those with the best
+// means (the recommendation is chosen among the best): its memory and time stay
+// bounded whatever the budget.
+constexpr size_t kMaxModelTrials = 1000;
 // The final race: how many leading trials it measures again, and how many samples
 // each may reach (in confirm_samples).
 constexpr size_t kRaceWidth = 3;
@@ -421,6 +425,19 @@ TuningSession::PosteriorScores() const {
   size_t measured = static_cast<size_t>(std::count_if(
       trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
   if (measured < std::max<size_t>(5, space_->dims() + 2)) return m.scores;
+  std::vector<bool> modelled(trials_.size());
+  for (size_t i = 0; i < trials_.size(); ++i) modelled[i] = trials_[i].Mean().has_value();
+  if (measured > kMaxModelTrials) {
+    std::vector<size_t> order;
+    for (size_t i = 0; i < trials_.size(); ++i)
+      if (modelled[i]) order.push_back(i);
+    std::partial_sort(order.begin(), order.begin() + kMaxModelTrials, order.end(),
+                      [&](size_t a, size_t b) {
+                        return Better(*trials_[a].Mean(), *trials_[b].Mean());
+                      });
+    modelled.assign(trials_.size(), false);
+    for (size_t k = 0; k < kMaxModelTrials; ++k) modelled[order[k]] = true;
+  }
   bool positive = true;
   for (const TrialRecord& t : trials_)
     for (const SampleResult& s : t.samples)
@@ -437,6 +454,10 @@ TuningSession::PosteriorScores() const {
   for (size_t i = 0; i < trials_.size(); ++i) {
     const TrialRecord& t = trials_[i];
     size_t begin = y.size();
+    if (!modelled[i]) {
+      m.rows[i] = {begin, begin};
+      continue;
+    }
     if (per_sample) {
       for (const SampleResult& s : t.samples) {
         if (!s.valid) continue;
@@ -458,15 +479,15 @@ TuningSession::PosteriorScores() const {
     m.gp.Condition(x, y);
   }
   std::vector<std::vector<double>> points;
-  for (const TrialRecord& t : trials_)
-    if (t.Mean()) points.push_back(space_->Normalized(t.config));
+  for (size_t i = 0; i < trials_.size(); ++i)
+    if (modelled[i]) points.push_back(space_->Normalized(trials_[i].config));
   std::vector<GaussianProcess::Prediction> predictions = m.gp.PredictMany(points);
   size_t next = 0;
   // A trial's score is a lower bound: the posterior mean less one standard
   // deviation, so that a trial measured three times does not win a tie against
   // one measured eighteen times on a hopeful estimate.
-  for (const TrialRecord& t : trials_) {
-    if (!t.Mean()) {
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    if (!modelled[i]) {
       m.scores.push_back(std::nullopt);
       continue;
     }
@@ -491,6 +512,7 @@ bool TuningSession::ModelFitsNear(const TrialRecord& lead) const {
     if (size_t i = static_cast<size_t>(t - trials_.data()); i < m.rows.size())
       blocks.push_back(m.rows[i]);
   if (index < m.rows.size()) blocks.push_back(m.rows[index]);
+  std::erase_if(blocks, [](const auto& block) { return block.first == block.second; });
   std::vector<double> z = m.gp.LeaveOutZ(blocks);
   double squares = 0;
   for (double v : z) squares += v * v;
