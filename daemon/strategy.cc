@@ -57,6 +57,10 @@ std::optional<Config> RandomStrategy::Ask() {
     return std::nullopt;
   }
   while (next_ < size_ && !gave_up_) {
+    if (next_ >= kMaxDraws) {
+      gave_up_ = drew_all_ = true;
+      break;
+    }
     // Swap position next_ with a random later position; both default to themselves.
     uint64_t j = std::uniform_int_distribution<uint64_t>(next_, size_ - 1)(rng_);
     auto at = [this](uint64_t k) {
@@ -78,6 +82,10 @@ std::optional<Config> RandomStrategy::Ask() {
 }
 
 std::string RandomStrategy::ExhaustedReason() const {
+  if (drew_all_)
+    return "drew " + std::to_string(kMaxDraws) +
+           " configurations, the most one job draws, and the constraints excluded "
+           "almost all of them";
   return gave_up_ ? GaveUp(*space_) : Strategy::ExhaustedReason();
 }
 

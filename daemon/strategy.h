@@ -38,10 +38,14 @@ class Strategy {
 // far too large to enumerate (a lazy Fisher-Yates shuffle of the configuration
 // numbers; beyond 2^64 configurations, each knob drawn on its own). Configurations that violate a constraint are skipped; after
 // kMaxInfeasibleDraws of them in a row the strategy gives up (ExhaustedReason
-// says so), so a constraint that excludes almost everything cannot hang a job.
+// says so), so a constraint that excludes almost everything cannot hang a job; nor
+// does it draw more than kMaxDraws in all.
 class RandomStrategy : public Strategy {
  public:
   static constexpr int kMaxInfeasibleDraws = 200'000;
+  // Draws in all, feasible or not: each one keeps a few dozen bytes (the sparse
+  // permutation), so this bounds the strategy's memory at about 100 MB.
+  static constexpr uint64_t kMaxDraws = 2'000'000;
 
   RandomStrategy(const SearchSpace* space, uint64_t seed);
   std::optional<Config> Ask() override;
@@ -50,6 +54,7 @@ class RandomStrategy : public Strategy {
 
  private:
   bool gave_up_ = false;
+  bool drew_all_ = false;  // gave up at kMaxDraws
   const SearchSpace* space_;
   std::mt19937_64 rng_;
   uint64_t size_;
@@ -68,6 +73,7 @@ class ExhaustiveStrategy : public Strategy {
 
  private:
   bool gave_up_ = false;
+  bool drew_all_ = false;  // gave up at kMaxDraws
   const SearchSpace* space_;
   std::optional<Config> next_;
   std::unordered_set<std::string> told_;

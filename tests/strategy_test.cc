@@ -294,6 +294,24 @@ TEST(StrategyTest, RandomGivesUpWhenConstraintsExcludeAlmostEverything) {
       << strategy.ExhaustedReason();
 }
 
+// Issue 14: every draw keeps an entry of the sparse permutation, so constraints that
+// exclude almost everything, but not enough to give up, grew the strategy without
+// bound. It now stops at kMaxDraws in all and says why.
+TEST(StrategyTest, Issue14RandomDrawsAtMostItsLimitInAll) {
+  // 1 configuration in 2,000 is feasible: about 1,000 proposals reach the limit.
+  SearchSpace space = ConstrainedSpace({"k0 == 0 and k1 == 0 and k2 == 0 and k3 < 5"}, 8);
+  RandomStrategy strategy(&space, 4);
+  int proposals = 0;
+  while (strategy.Ask()) {
+    ++proposals;
+    ASSERT_LT(proposals, 5000);
+  }
+  EXPECT_GT(proposals, 500);
+  EXPECT_NE(strategy.ExhaustedReason().find("drew 2000000 configurations"),
+            std::string::npos)
+      << strategy.ExhaustedReason();
+}
+
 TEST(StrategyTest, RandomHonoursConstraintsInAHugeSpaceDeterministically) {
   SearchSpace space = ConstrainedSpace({"k0 + k1 + k2 <= 5", "k19 % 2 == 0"}, 20);
   ASSERT_GT(space.Size(), uint64_t{100'000'000'000'000'000});
