@@ -169,7 +169,7 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
     }
     if (!s.ok()) break;
     if (message.kind == Message::Kind::kError) {
-      if (message.id == watch_id) return Fail(message.error);
+      if (message.id == watch_id || message.id == 0) return Fail(message.error);
       progress.Note("hone: " + message.error.message());
       continue;
     }

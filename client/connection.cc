@@ -55,9 +55,16 @@ Status Connection::Send(const std::string& cmd, const json& args, int64_t* id) {
   while (sent < line.size()) {
     ssize_t n = send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return Status::Unavailable(std::string("lost connection to honed: ") +
-                                 strerror(errno));
+    if (n < 0) {
+      Status lost = Status::Unavailable(std::string("lost connection to honed: ") +
+                                        strerror(errno));
+      // honed may have said why before it closed (a limit): show that instead.
+      Message message;
+      if (Read(&message, 0).ok() && message.kind == Message::Kind::kError &&
+          message.id == 0)
+        return message.error;
+      return lost;
+    }
     sent += static_cast<size_t>(n);
   }
   *id = request.id;
@@ -104,8 +111,10 @@ Status Connection::Call(const std::string& cmd, const json& args, json* result) 
       continue;
     }
     if (!s.ok()) break;
+    // Id 0: honed could not tie the error to a request; it is about the connection.
+    if (message.kind == Message::Kind::kError && (message.id == id || message.id == 0))
+      return message.error;
     if (message.id != id || message.kind == Message::Kind::kEvent) continue;
-    if (message.kind == Message::Kind::kError) return message.error;
     *result = std::move(message.body);
     return Status::OK();
   }

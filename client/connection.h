@@ -25,8 +25,10 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
 
   // Sends a request and waits for its reply; events that arrive first are dropped.
+  // An error with id 0 (about the connection: a limit of honed's) ends the wait too.
   Status Call(const std::string& cmd, const nlohmann::json& args, nlohmann::json* result);
-  // Sends a request; *id is the id its reply will carry.
+  // Sends a request; *id is the id its reply will carry. When honed has closed the
+  // connection, the error it sent before closing, if any, else Unavailable.
   Status Send(const std::string& cmd, const nlohmann::json& args, int64_t* id);
   // Reads the next message. Returns Unavailable("timeout") after timeout_ms (-1:
   // wait forever) and Unavailable on EOF. A signal ends the wait early with

@@ -148,7 +148,8 @@ int RunDaemon(const DaemonOptions& options) {
     return 1;
   }
   RequestHandler handler(&jobs);
-  Server server(io, &handler, {options.socket_path, options.socket_group});
+  Server server(io, &handler,
+                {options.socket_path, options.socket_group, options.connection_limits});
   s = server.Listen();
   if (!s.ok()) {
     spdlog::critical("{}", s.message());

@@ -10,6 +10,8 @@
 
 #include <string>
 
+#include "daemon/server.h"
+
 namespace hone {
 
 struct DaemonOptions {
@@ -27,6 +29,8 @@ struct DaemonOptions {
   std::string admin_group = "hone-admin";
   // Ended jobs kept; past this many the oldest are deleted (0: keep all).
   size_t retain_jobs = 1000;
+  // What connections may hold: their number, line timeout, memory budgets.
+  ConnectionLimits connection_limits;
 };
 
 // Runs the daemon; returns the process exit code.

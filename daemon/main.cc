@@ -2,6 +2,9 @@
 // the hone_daemon library.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <cmath>
+
 #include "daemon/daemon.h"
 
 int main(int argc, char** argv) {
@@ -35,6 +38,34 @@ int main(int argc, char** argv) {
                  "ended jobs kept; past this many the oldest are deleted with their "
                  "trials, samples and settings files (0: keep all)")
       ->capture_default_str();
+  hone::ConnectionLimits& limits = options.connection_limits;
+  app.add_option("--max-connections", limits.max_connections,
+                 "connections served at once; one more gets an 'unavailable' error "
+                 "line and is closed (keep the descriptor limit above it)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  double line_timeout_s = static_cast<double>(limits.line_timeout.count()) / 1000;
+  app.add_option("--line-timeout", line_timeout_s,
+                 "seconds a request line may take to arrive from its first byte; "
+                 "then the client gets an error and is closed (0: no limit). Idle "
+                 "connections never time out")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--max-line-memory", limits.max_line_memory,
+                 "bytes that partial request lines may hold over all connections; "
+                 "past it, the largest is refused (suffixes: KiB, MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-outbox", limits.max_outbox_bytes,
+                 "bytes of unsent replies and events one client may let pile up; past "
+                 "it, it is disconnected (suffixes: KiB, MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  app.add_option("--max-outbox-memory", limits.max_outbox_memory,
+                 "bytes of unsent replies and events over all connections; past it, "
+                 "the client with the most is disconnected (suffixes: KiB, MiB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
   bool restore = false;
   app.add_flag(
       "--restore", restore,
@@ -44,5 +75,6 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  limits.line_timeout = std::chrono::milliseconds(std::llround(line_timeout_s * 1000));
   return restore ? hone::RunRestore(options) : hone::RunDaemon(options);
 }

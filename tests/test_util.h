@@ -80,6 +80,8 @@ class Honed {
   // SIGKILL and wait, as a crash would.
   void Kill();
   bool running() const { return pid_ > 0; }
+  // honed's process id while it runs (for /proc/PID and prlimit in tests).
+  pid_t pid() const { return pid_; }
 
   // Runs `hone --socket ... args...`.
   CommandResult Hone(const std::vector<std::string>& args,
