@@ -41,6 +41,8 @@ constexpr size_t kKeptLineCapacity = 4 << 10;
 // Pause of the accept loop while accept fails (out of descriptors): doubling.
 constexpr std::chrono::milliseconds kAcceptPauseMin{100};
 constexpr std::chrono::milliseconds kAcceptPauseMax{1000};
+// Connections taken from the backlog at a time.
+constexpr int kAcceptBatch = 64;
 // Messages about hostile or careless clients: at most one per interval and kind.
 constexpr std::chrono::seconds kLogInterval{10};
 // Descriptors honed wants besides its connections (database, jobs' pipes).
@@ -484,6 +486,7 @@ Status Server::Listen() {
                    options_.socket_group, path);
     }
   }
+  acceptor_.non_blocking(true, ec);  // for the batches of AcceptLoop
   listening_ = true;
   WarnIfDescriptorsAreShort();
   return Status::OK();
@@ -537,6 +540,15 @@ asio::awaitable<void> Server::AcceptLoop() {
       pause = kAcceptPauseMin;
     }
     Admit(std::move(socket));
+    // What else waits in the backlog is taken now, rather than one connection per
+    // turn of a busy event loop. A failure is left to the next async_accept.
+    for (int i = 1; i < kAcceptBatch && acceptor_.is_open() && acceptor_.non_blocking();
+         ++i) {
+      boost::system::error_code more_ec;
+      stream_protocol::socket more = acceptor_.accept(more_ec);
+      if (more_ec) break;
+      Admit(std::move(more));
+    }
   }
 }
 
