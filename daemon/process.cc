@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/close_range.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -17,7 +19,9 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <utility>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -34,6 +38,10 @@ using asio::posix::stream_descriptor;
 namespace {
 
 constexpr auto kDrainAfterExit = std::chrono::seconds(2);
+// How long a killed run's cgroup may take to empty (a process in uninterruptible
+// sleep dies only when it wakes); after that the run ends and the cgroup is left
+// for the next start's sweep.
+constexpr auto kCgroupEmptyDeadline = std::chrono::seconds(10);
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 // What a child that failed before exec writes to its status pipe.
@@ -46,24 +54,36 @@ constexpr const char* kStages[] = {"cannot change to the working directory",
                                    "cannot set gid",
                                    "cannot set uid",
                                    "cannot execute",
-                                   "cannot set up stdio"};
+                                   "cannot set up stdio",
+                                   "cannot join its cgroup"};
 
 // The state shared by the coroutine and the timers' handlers.
 struct Child {
   explicit Child(asio::any_io_executor ex)
       : out(ex), err(ex), exited(ex), timeout(ex), stop(ex), drain(ex) {}
   pid_t pid = -1;
+  std::string cgroup;  // the run's own cgroup; empty: its process group only
   bool leader_exited = false;
   bool timed_out = false;
   bool stopped_early = false;
   stream_descriptor out, err, exited;
   asio::steady_timer timeout, stop, drain;
 
-  // Kills the group for `stopped_early`, unless it is over or already killed.
+  // SIGKILLs the run: every process of its cgroup, else of its process group.
+  void Kill() {
+    if (!cgroup.empty()) {
+      Status s = KillCgroup(cgroup);
+      if (s.ok()) return;
+      spdlog::warn("{}; killing process group {} instead", s.message(), pid);
+    }
+    kill(-pid, SIGKILL);
+  }
+
+  // Kills the run for `stopped_early`, unless it is over or already killed.
   void StopEarly() {
     if (leader_exited || timed_out || stopped_early) return;
     stopped_early = true;
-    kill(-pid, SIGKILL);
+    Kill();
   }
 };
 
@@ -109,9 +129,15 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
   _exit(127);
 }
 
-// Runs in the child after fork: only async-signal-safe calls.
+// Runs in the child after fork or clone3: only async-signal-safe calls, and raw
+// system calls where glibc's wrapper would involve other threads (the credentials:
+// after a raw clone3 glibc still believes in the parent's threads). With
+// `procs_fd` (cgroup.procs of the run's cgroup, when clone3 could not start the
+// child there), the child first moves itself into its cgroup.
 [[noreturn]] void ExecChild(const ProcessSpec& spec, ExecPlan& plan, int out_fd,
-                            int err_fd, int status_fd, bool switch_user, pid_t parent) {
+                            int err_fd, int status_fd, int procs_fd, bool switch_user,
+                            pid_t parent) {
+  if (procs_fd >= 0 && write(procs_fd, "0", 1) != 1) ChildFail(status_fd, 6);
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
@@ -125,9 +151,10 @@ ExecPlan MakePlan(const ProcessSpec& spec) {
   umask(022);  // honed's own umask keeps its state private; the workload's is the usual
   if (switch_user) {
     const Credentials& user = *spec.user;
-    if (setgroups(user.groups.size(), user.groups.data()) != 0) ChildFail(status_fd, 1);
-    if (setgid(user.gid) != 0) ChildFail(status_fd, 2);
-    if (setuid(user.uid) != 0) ChildFail(status_fd, 3);
+    if (syscall(SYS_setgroups, user.groups.size(), user.groups.data()) != 0)
+      ChildFail(status_fd, 1);
+    if (syscall(SYS_setgid, user.gid) != 0) ChildFail(status_fd, 2);
+    if (syscall(SYS_setuid, user.uid) != 0) ChildFail(status_fd, 3);
   }
   // As the user, so that a directory the user may not enter stays closed.
   if (chdir(spec.cwd.c_str()) != 0) ChildFail(status_fd, 0);
@@ -168,8 +195,28 @@ asio::awaitable<void> ReadAll(std::shared_ptr<Child> child, bool is_stderr,
   if (into.size() > limit) into.erase(0, into.size() - limit);
 }
 
-// Waits for the leader, then kills what is left of its group and gives the pipes a
-// little time to drain (a grandchild that escaped the group could hold them open).
+// Polls until the run's cgroup is empty, killing again what may have forked
+// meanwhile (kernels without cgroup.kill), up to kCgroupEmptyDeadline.
+asio::awaitable<void> WaitUntilEmpty(std::shared_ptr<Child> child) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto deadline = std::chrono::steady_clock::now() + kCgroupEmptyDeadline;
+  auto delay = std::chrono::milliseconds(1);
+  while (CgroupPopulated(child->cgroup)) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("cgroup {} still has processes {}s after it was killed", child->cgroup,
+                   kCgroupEmptyDeadline.count());
+      co_return;
+    }
+    timer.expires_after(delay);
+    co_await timer.async_wait(use_tuple);
+    delay = std::min(delay * 2, std::chrono::milliseconds(50));
+    child->Kill();
+  }
+}
+
+// Waits for the leader, then kills what is left of its cgroup (or group) and waits
+// until the cgroup is empty. The pipes then get a little time to drain (a
+// grandchild that escaped a process group could hold them open).
 asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status) {
   co_await child->exited.async_wait(stream_descriptor::wait_read, use_tuple);
   while (waitpid(child->pid, wait_status, 0) < 0 && errno == EINTR) {
@@ -177,7 +224,8 @@ asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status
   child->leader_exited = true;
   child->timeout.cancel();
   child->stop.cancel();
-  kill(-child->pid, SIGKILL);
+  child->Kill();
+  if (!child->cgroup.empty()) co_await WaitUntilEmpty(child);
   child->drain.expires_after(kDrainAfterExit);
   child->drain.async_wait([child](boost::system::error_code ec) {
     if (ec) return;
@@ -186,6 +234,72 @@ asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status
     child->err.close(ignored);
   });
 }
+
+// A run's own cgroup, from creation to removal, and the descriptors its child
+// needs to start in it.
+class RunCgroup {
+ public:
+  // Makes the cgroup when `groups` has usable cgroups; a run without one is
+  // contained by its process group alone.
+  explicit RunCgroup(ProcessGroups* groups) {
+    cgroups_ = groups ? groups->cgroups() : nullptr;
+    if (!cgroups_ || !cgroups_->usable()) return;
+    clone_into_ = cgroups_->clone_into_cgroup();
+    Status s = cgroups_->Create(&path_);
+    if (s.ok()) {
+      dir_fd_ = open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (dir_fd_ < 0)
+        s = Status::IOError("cannot open " + path_ + ": " + strerror(errno));
+    }
+    if (!s.ok()) {
+      spdlog::warn("{}; this run is contained by its process group only", s.message());
+      Remove();
+    }
+  }
+  ~RunCgroup() { Remove(); }
+  RunCgroup(const RunCgroup&) = delete;
+  RunCgroup& operator=(const RunCgroup&) = delete;
+
+  const std::string& path() const { return path_; }
+  // For a child started by fork, which joins the cgroup itself; else -1.
+  int procs_fd() const { return procs_fd_; }
+
+  // Like fork(), but the child starts in the cgroup: clone3 with CLONE_INTO_CGROUP
+  // (kernel 5.7), else fork, and the child writes itself to procs_fd() before
+  // anything else.
+  pid_t Fork() {
+    if (path_.empty()) return fork();
+    if (clone_into_) {
+      clone_args args;
+      memset(&args, 0, sizeof args);
+      args.flags = CLONE_INTO_CGROUP;
+      args.exit_signal = SIGCHLD;
+      args.cgroup = static_cast<uint64_t>(dir_fd_);
+      pid_t pid = static_cast<pid_t>(syscall(SYS_clone3, &args, sizeof args));
+      if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL)) return pid;
+    }
+    procs_fd_ = openat(dir_fd_, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (procs_fd_ < 0) return -1;
+    return fork();
+  }
+
+  // Kills what is left in the cgroup and removes it, unless its processes are
+  // still dying (then the next start's sweep removes it).
+  void Remove() {
+    for (int* fd : {&dir_fd_, &procs_fd_})
+      if (*fd >= 0) close(std::exchange(*fd, -1));
+    if (path_.empty()) return;
+    Status s = cgroups_->Release(path_);
+    if (!s.ok()) spdlog::warn("{}; left for the next start", s.message());
+    path_.clear();
+  }
+
+ private:
+  WorkloadCgroups* cgroups_ = nullptr;
+  std::string path_;
+  bool clone_into_ = true;
+  int dir_fd_ = -1, procs_fd_ = -1;
+};
 
 std::string FormatSeconds(double seconds) {
   char text[32];
@@ -248,9 +362,23 @@ int KillGroupSince(pid_t pgid, uint64_t started) {
   return killed;
 }
 
+bool ProcessGroups::in_cgroups() const { return cgroups_ && cgroups_->usable(); }
+
+std::string ProcessGroups::containment() const {
+  if (!cgroups_) return "process groups (no cgroups were set up)";
+  return cgroups_->containment();
+}
+
 void ProcessGroups::KillAll() {
   cancelled_ = true;
-  for (pid_t pgid : groups_) kill(-pgid, SIGKILL);
+  for (const auto& [pgid, cgroup] : groups_) {
+    if (!cgroup.empty()) {
+      Status s = KillCgroup(cgroup);
+      if (s.ok()) continue;
+      spdlog::warn("{}; killing process group {} instead", s.message(), pgid);
+    }
+    kill(-pgid, SIGKILL);
+  }
 }
 
 std::vector<std::string> ShellArgv(const std::string& command) {
@@ -294,14 +422,18 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
     co_return result;
   }
+  RunCgroup cgroup(groups);
   auto started_at = std::chrono::steady_clock::now();
   pid_t parent = getpid();
-  pid_t pid = fork();
+  pid_t pid = cgroup.Fork();
   if (pid == 0)
-    ExecChild(spec, plan, out_pipe[1], err_pipe[1], status_pipe[1], switch_user, parent);
+    ExecChild(spec, plan, out_pipe[1], err_pipe[1], status_pipe[1], cgroup.procs_fd(),
+              switch_user, parent);
   for (int fd : {out_pipe[1], err_pipe[1], status_pipe[1]}) close(fd);
   if (pid < 0) {
-    result.error = std::string("fork: ") + strerror(errno);
+    result.error = cgroup.path().empty() ? std::string("fork: ") + strerror(errno)
+                                         : "cannot start a process in cgroup " +
+                                               cgroup.path() + ": " + strerror(errno);
     for (int fd : {out_pipe[0], err_pipe[0], status_pipe[0]}) close(fd);
     co_return result;
   }
@@ -327,12 +459,13 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   auto executor = co_await asio::this_coro::executor;
   auto child = std::make_shared<Child>(executor);
   child->pid = pid;
+  child->cgroup = cgroup.path();
   child->out.assign(out_pipe[0]);
   child->err.assign(err_pipe[0]);
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   if (pidfd < 0) {
     // Without a pidfd we cannot wait asynchronously; kill rather than block.
-    kill(-pid, SIGKILL);
+    child->Kill();
     int ignored;
     waitpid(pid, &ignored, 0);
     result.started = false;
@@ -340,13 +473,13 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     co_return result;
   }
   child->exited.assign(pidfd);
-  if (groups) groups->Add(pid);
+  if (groups) groups->Add(pid, cgroup.path());
 
   child->timeout.expires_after(spec.timeout);
   child->timeout.async_wait([child](boost::system::error_code ec) {
     if (ec || child->leader_exited || child->stopped_early) return;
     child->timed_out = true;
-    kill(-child->pid, SIGKILL);
+    child->Kill();
   });
 
   if (spec.stop_at) {
@@ -361,6 +494,7 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
             ReadAll(child, true, result.err, result.err_bytes, spec) &&
             WaitForExit(child, &wait_status));
   child->drain.cancel();
+  cgroup.Remove();
   if (groups) groups->Remove(pid);
 
   result.elapsed_s =

@@ -3,10 +3,14 @@
 //
 // The child gets its own process group, the environment and working directory it is
 // given, and (when honed is root and a user is given) that user's uid, gid and
-// groups. Its stdout and stderr are captured up to a limit. At the timeout, on
-// cancellation, and after the leader exits, the whole process group is killed, so a
-// workload never outlives its sample. Completion is observed through a pidfd on the
-// io_context; the coroutine must run on the thread that runs that io_context.
+// groups. Its stdout and stderr are captured up to a limit. When its ProcessGroups
+// has usable WorkloadCgroups (daemon/cgroup.h), the child also starts in a cgroup v2
+// of its own (clone3 with CLONE_INTO_CGROUP). At the timeout, on cancellation, and
+// after the leader exits, the whole cgroup is killed (else the process group), so a
+// workload never outlives its sample, even one that called setsid; the run ends
+// once the cgroup is empty, and the cgroup is removed. Completion is observed
+// through a pidfd on the io_context; the coroutine must run on the thread that runs
+// that io_context.
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +19,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +26,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/limits.h"
+#include "daemon/cgroup.h"
 
 namespace hone {
 
@@ -72,28 +76,43 @@ struct ProcessResult {
   std::string Describe() const;
 };
 
-// The process groups a job has running, so that cancelling the job can kill them.
-// Owned by the job; lives longer than every RunProcess given it.
+// The runs a job has going (each a process group, and a cgroup when there are
+// usable WorkloadCgroups), so that cancelling the job can kill them. Owned by the
+// job; lives longer than every RunProcess given it.
 class ProcessGroups {
  public:
+  // `cgroups` (null: process groups only) must outlive this.
+  explicit ProcessGroups(WorkloadCgroups* cgroups = nullptr) : cgroups_(cgroups) {}
+  void set_cgroups(WorkloadCgroups* cgroups) { cgroups_ = cgroups; }
+  WorkloadCgroups* cgroups() const { return cgroups_; }
+  // Whether runs get cgroups of their own; when not, a process that leaves its
+  // process group (setsid) can outlive its run.
+  bool in_cgroups() const;
+  // How runs are contained, for the job's notes and the log: "cgroup v2 (under
+  // DIR)" or "process groups (WHY)".
+  std::string containment() const;
+
   // Told of every group as it starts (true) and ends (false), so that the groups
   // can be recorded durably and killed by the next honed after a crash.
   std::function<void(pid_t pgid, bool started)> observer;
 
-  void Add(pid_t pgid) {
-    groups_.insert(pgid);
+  // A run started: its leader's process group and its cgroup ("" when none).
+  void Add(pid_t pgid, const std::string& cgroup) {
+    groups_[pgid] = cgroup;
     if (observer) observer(pgid, true);
   }
   void Remove(pid_t pgid) {
     groups_.erase(pgid);
     if (observer) observer(pgid, false);
   }
-  // Kills every group with SIGKILL and marks later runs as cancelled.
+  // Kills every run's cgroup (or process group) with SIGKILL and marks later runs
+  // as cancelled.
   void KillAll();
   bool cancelled() const { return cancelled_; }
 
  private:
-  std::set<pid_t> groups_;
+  WorkloadCgroups* cgroups_;
+  std::map<pid_t, std::string> groups_;  // leader -> its cgroup, "" when none
   bool cancelled_ = false;
 };
 
