@@ -15,6 +15,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "daemon/cgroup.h"
 #include "daemon/handler.h"
 #include "daemon/jobs.h"
 #include "daemon/knobs.h"
@@ -76,6 +77,25 @@ std::optional<gid_t> GroupId(const std::string& name) {
   return std::nullopt;
 }
 
+// Where workloads get their cgroups; says once, at start, when they get none.
+std::unique_ptr<WorkloadCgroups> SetUpCgroups(const DaemonOptions& options) {
+  CgroupOptions cgroup_options;
+  cgroup_options.dir = options.workload_cgroup;
+  std::error_code ec;
+  cgroup_options.instance =
+      std::filesystem::weakly_canonical(options.state_dir, ec).string();
+  if (ec) cgroup_options.instance = options.state_dir;
+  std::unique_ptr<WorkloadCgroups> cgroups = WorkloadCgroups::Setup(cgroup_options);
+  if (cgroups->usable())
+    spdlog::info("workloads run in cgroups of their own under {}", cgroups->dir());
+  else
+    spdlog::warn(
+        "workloads are contained by {}: a process that leaves its process "
+        "group can outlive its run",
+        cgroups->containment());
+  return cgroups;
+}
+
 }  // namespace
 
 int RunRestore(const DaemonOptions& options) {
@@ -133,6 +153,7 @@ int RunDaemon(const DaemonOptions& options) {
   std::vector<CatalogEntry> catalog = BuildCatalog(machine.get());
   Ledger ledger(store.get(), machine.get());
 
+  std::unique_ptr<WorkloadCgroups> cgroups = SetUpCgroups(options);
   asio::io_context io(1);
   JobManagerOptions job_options;
   job_options.results_dir = options.state_dir + "/results";
@@ -141,6 +162,7 @@ int RunDaemon(const DaemonOptions& options) {
   job_options.admin_gid = GroupId(options.admin_group);
   job_options.sentinel_path = options.state_dir + "/handling";
   job_options.retain_jobs = options.retain_jobs;
+  job_options.cgroups = cgroups.get();
   JobManager jobs(io.get_executor(), store.get(), job_options);
   s = jobs.Recover();
   if (!s.ok()) {

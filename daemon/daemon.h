@@ -31,6 +31,10 @@ struct DaemonOptions {
   size_t retain_jobs = 1000;
   // What connections may hold: their number, line timeout, memory budgets.
   ConnectionLimits connection_limits;
+  // Where each workload run gets a cgroup v2 of its own: "" to choose from honed's
+  // own cgroup, "none" for process groups only, or a cgroup2 directory
+  // (CgroupOptions::dir, daemon/cgroup.h).
+  std::string workload_cgroup;
 };
 
 // Runs the daemon; returns the process exit code.

@@ -290,6 +290,14 @@ Status JobManager::Recover() {
       store_->ForgetProcessGroup(pgid);
     }
   }
+  // And what they started in their cgroups, wherever it went.
+  if (options_.cgroups) {
+    int killed = 0;
+    if (int removed =
+            options_.cgroups->RemoveLeftovers(std::chrono::seconds(10), &killed))
+      spdlog::warn("removed {} leftover workload cgroup(s), killing {} process(es)",
+                   removed, killed);
+  }
   std::vector<int64_t> interrupted;
   Status s = store_->MarkRunningInterrupted(Now(), &interrupted);
   if (!s.ok()) return s;
@@ -843,6 +851,10 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     if (!s.ok()) spdlog::error("cannot record process group {}: {}", pgid, s.message());
   };
   sentinel_.Set("run", job.row.id);
+  job.processes.set_cgroups(options_.cgroups);
+  if (!job.processes.in_cgroups())
+    job.notes.push_back("workloads are contained by " + job.processes.containment() +
+                        ": a process that leaves its process group can outlive its run");
   job.row.state = "running";
   job.row.started_at = Now();
   job.started = std::chrono::steady_clock::now();

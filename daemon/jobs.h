@@ -78,6 +78,10 @@ struct JobManagerOptions {
   std::string sentinel_path;
   // Ended jobs kept: past this many the oldest are deleted (0: keep every one).
   size_t retain_jobs = 1000;
+  // Where each run of a job's workload and scripts gets a cgroup of its own (and
+  // where Recover sweeps a dead honed's); null: process groups only. When set it
+  // must outlive the manager.
+  WorkloadCgroups* cgroups = nullptr;
 };
 
 class JobManager {

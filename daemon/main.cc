@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
                  "the client with the most is disconnected (suffixes: KiB, MiB)")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  app.add_option("--workload-cgroup", options.workload_cgroup,
+                 "cgroup v2 directory in which each workload run gets a cgroup of its "
+                 "own (default: chosen from honed's cgroup, delegated by systemd); "
+                 "'none': process groups only")
+      ->capture_default_str();
   bool restore = false;
   app.add_flag(
       "--restore", restore,

@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,6 +32,8 @@ namespace hone {
 namespace {
 
 namespace asio = boost::asio;
+using nlohmann::json;
+using test::Honed;
 using test::ReadFile;
 using test::TempDir;
 using test::WaitFor;
@@ -327,6 +330,156 @@ TEST(ProcessCgroupFallbackTest, WithoutWorkloadCgroupsARunHasOnlyItsProcessGroup
   ProcessGroups groups;
   EXPECT_FALSE(groups.in_cgroups());
   EXPECT_EQ(groups.containment(), "process groups (no cgroups were set up)");
+}
+
+// ---- honed: every run of a job in a cgroup of its own --------------------------
+
+// A job whose workload leaves a setsid child behind (its pid appended to
+// dir/pids) and then, with `hold`, sleeps.
+class HonedCgroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(honed_.Start()) << ReadFile(honed_.log_path());
+    std::string log = ReadFile(honed_.log_path());
+    size_t at = log.find("workloads are contained by process groups");
+    if (at != std::string::npos)
+      GTEST_SKIP() << "honed has no cgroups here: "
+                   << log.substr(at, log.find('\n', at) - at);
+  }
+  void TearDown() override {
+    std::istringstream pids(ReadFile(dir_.path() + "/pids"));
+    pid_t pid;
+    while (pids >> pid) kill(pid, SIGKILL);
+  }
+
+  std::string Config() {
+    return dir_.Write(
+        "k.yaml",
+        "domain:\n  common:\n    knobs:\n      n:\n        options: [1, 2]\n"
+        "    target: duration:min\n"
+        "strategy: exhaustive\n"
+        "global_settings:\n  min_baseline_samples: 1\n");
+  }
+  std::string Workload(bool hold) {
+    std::string f = dir_.path() + "/pid.$$";
+    return dir_.Write(
+        "w.sh",
+        "#!/bin/sh\nsetsid sh -c \"echo \\$\\$ > " + f + ".tmp; mv " + f + ".tmp " + f +
+            "; exec sleep 300\" </dev/null >/dev/null 2>&1 &\n"
+            "while [ ! -s " +
+            f +
+            " ]; do sleep 0.01; done\n"
+            "cat " +
+            f + " >> " + dir_.path() + "/pids\n" + (hold ? "sleep 300\n" : ""),
+        true);
+  }
+  std::vector<pid_t> Escaped() {
+    std::vector<pid_t> escaped;
+    std::istringstream pids(ReadFile(dir_.path() + "/pids"));
+    pid_t pid;
+    while (pids >> pid) escaped.push_back(pid);
+    return escaped;
+  }
+  json WaitForState(int64_t job, const std::string& state) {
+    json status;
+    WaitFor(
+        [&] {
+          status = honed_.HoneJson({"status", std::to_string(job)});
+          return status.is_object() && status.value("state", "") == state;
+        },
+        30);
+    return status;
+  }
+  // The directory honed says it keeps its runs' cgroups in.
+  std::string CgroupDir() {
+    std::string log = ReadFile(honed_.log_path());
+    const std::string key = "cgroups of their own under ";
+    size_t at = log.find(key);
+    if (at == std::string::npos) return "";
+    at += key.size();
+    return log.substr(at, log.find('\n', at) - at);
+  }
+
+  TempDir dir_;
+  Honed honed_{dir_.path()};
+};
+
+TEST_F(HonedCgroupTest, ASetsidChildOfAWorkloadDoesNotOutliveItsJob) {
+  test::CommandResult run = honed_.Hone({"run", Config(), "--", Workload(false)});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::vector<pid_t> escaped = Escaped();
+  ASSERT_GE(escaped.size(), 2u);  // every sample left one
+  for (pid_t pid : escaped) EXPECT_TRUE(Gone(pid)) << "a setsid child outlived its job";
+  // Each run's cgroup went with it (and in the root cgroup, honed's directory).
+  std::string cgroups = CgroupDir();
+  ASSERT_FALSE(cgroups.empty()) << "honed did not log where its runs' cgroups are";
+  size_t runs_left = 0;
+  std::error_code ec;  // no directory: none left
+  for (const auto& entry : std::filesystem::directory_iterator(cgroups, ec))
+    runs_left += entry.is_directory();
+  EXPECT_EQ(runs_left, 0u) << "a run's cgroup outlived it";
+}
+
+TEST_F(HonedCgroupTest, ASetsidChildOfACancelledJobDoesNotOutliveIt) {
+  json submitted = honed_.HoneJson({"submit", Config(), "--", Workload(true)});
+  ASSERT_TRUE(submitted.is_object());
+  int64_t job = submitted["job"];
+  ASSERT_TRUE(WaitFor([&] { return !Escaped().empty(); }, 20));
+  // It left the process group, not the run's cgroup.
+  std::string dir = CgroupDir();
+  EXPECT_FALSE(dir.empty()) << "honed did not log where its runs' cgroups are";
+  std::string cgroup = ReadFile("/proc/" + std::to_string(Escaped()[0]) + "/cgroup");
+  if (!dir.empty()) {
+    EXPECT_NE(cgroup.find(dir.substr(dir.rfind('/')) + "/run-"), std::string::npos)
+        << cgroup;
+  }
+  EXPECT_EQ(honed_.Hone({"cancel", std::to_string(job)}).exit_code, 0);
+  EXPECT_EQ(WaitForState(job, "cancelled")["state"], "cancelled");
+  EXPECT_TRUE(Gone(Escaped()[0])) << "the setsid child outlived the cancel";
+}
+
+TEST_F(HonedCgroupTest, ASetsidChildLeftByASigkilledHonedDiesAtTheNextStart) {
+  ASSERT_TRUE(honed_.HoneJson({"submit", Config(), "--", Workload(true)}).is_object());
+  ASSERT_TRUE(WaitFor([&] { return !Escaped().empty(); }, 20));
+  pid_t escaped = Escaped()[0];
+  honed_.Kill();
+  // The workload's shell dies with honed (PDEATHSIG); the setsid child does not...
+  ASSERT_TRUE(test::ProcessAlive(escaped));
+  // ...until the next honed removes the cgroups the dead one left.
+  ASSERT_TRUE(honed_.Start()) << ReadFile(honed_.log_path());
+  EXPECT_TRUE(Gone(escaped));
+  EXPECT_NE(ReadFile(honed_.log_path()).find("removed 1 leftover workload cgroup(s)"),
+            std::string::npos)
+      << ReadFile(honed_.log_path());
+}
+
+TEST(HonedCgroupFallbackTest, WithoutCgroupsTheLogAndTheJobSaySo) {
+  TempDir dir;
+  Honed honed(dir.path(), {"--workload-cgroup", "none"});
+  ASSERT_TRUE(honed.Start()) << ReadFile(honed.log_path());
+  const std::string why =
+      "workloads are contained by process groups (cgroups turned off "
+      "(--workload-cgroup none)): a process that leaves its process group can outlive "
+      "its run";
+  EXPECT_NE(ReadFile(honed.log_path()).find(why), std::string::npos)
+      << ReadFile(honed.log_path());
+  std::string config = dir.Write(
+      "k.yaml",
+      "domain:\n  common:\n    knobs:\n      n:\n        options: [1]\n"
+      "    target: duration:min\nglobal_settings:\n  min_baseline_samples: 1\n");
+  json submitted = honed.HoneJson({"submit", config, "--", "true"});
+  ASSERT_TRUE(submitted.is_object());
+  std::string id = std::to_string(submitted["job"].get<int64_t>());
+  json status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        status = honed.HoneJson({"status", id});
+        return status.is_object() && status.value("state", "") == "completed";
+      },
+      30))
+      << status.dump();
+  EXPECT_EQ(status["notes"], json::array({why})) << status.dump();
+  EXPECT_NE(honed.Hone({"status", id}).out.find("Note: " + why), std::string::npos);
 }
 
 }  // namespace

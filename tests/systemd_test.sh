@@ -9,7 +9,10 @@
 #      workload and puts the knob back;
 #   4. SIGKILL to honed during a job (a crash): ExecStopPost (`honed --restore`)
 #      puts the knob back, systemd restarts honed (Restart=on-failure), the job is
-#      interrupted and no workload process is left.
+#      interrupted and no workload process is left;
+#   5. with Delegate=yes honed runs in the leaf <unit cgroup>/honed, each run in a
+#      cgroup of its own under <unit cgroup>/workloads, and a child that a
+#      workload started with setsid does not outlive its job.
 #
 # Usage: tests/systemd_test.sh BUILD_DIR   (ctest runs it as SystemdTest)
 # Needs root, systemd-nspawn (systemd-container) and debootstrap, and the apt mirror
@@ -273,4 +276,31 @@ await 10 restore_logged ||
   fail "the journal shows no 'honed --restore' putting the knob back after the crash"
 job_is "$job" interrupted || fail "job $job is '$(job_state "$job")' after a crash, not interrupted"
 echo "systemd_test: 4. after SIGKILL the knob was put back, honed restarted, job $job is interrupted" >&2
+
+# --- 5. Workloads in cgroups of their own, in the subtree systemd delegates.
+main=$(inside systemctl show -p MainPID --value honed)
+own=$(inside cat "/proc/$main/cgroup" | sed -n 's/^0:://p')
+[ "$own" = /system.slice/honed.service/honed ] ||
+  fail "honed is in cgroup '$own', not the leaf /system.slice/honed.service/honed"
+inside journalctl -u honed --no-pager -o cat |
+  grep -q "workloads run in cgroups of their own under .*/system.slice/honed.service/workloads" ||
+  fail "the journal does not say that workloads run in cgroups under the unit's"
+cat >"$rootfs/var/tmp/hone-test/hone-test-escape" <<'EOF'
+#!/bin/sh
+# Leaves a `sleep 300` in a session of its own, and waits until it runs.
+rm -f /var/tmp/hone-test/escaped
+setsid sh -c 'cat /proc/self/cgroup > /var/tmp/hone-test/escaped.tmp
+  mv /var/tmp/hone-test/escaped.tmp /var/tmp/hone-test/escaped; exec sleep 300' \
+  </dev/null >/dev/null 2>&1 &
+while [ ! -s /var/tmp/hone-test/escaped ]; do sleep 0.01; done
+echo "$n" > /var/tmp/hone-test/result
+EOF
+chmod +x "$rootfs/var/tmp/hone-test/hone-test-escape"
+report=$(cd / && inside hone run --json "$cfg" -- /var/tmp/hone-test/hone-test-escape 2>/dev/null) ||
+  fail "hone run (escaping workload): $report"
+grep -q '"state":"completed"' <<<"$report" || fail "the escaping job did not complete: $report"
+grep -q '^0::/system.slice/honed.service/workloads/run-[0-9]*$' "$rootfs/var/tmp/hone-test/escaped" ||
+  fail "the workload ran in cgroup '$(cat "$rootfs/var/tmp/hone-test/escaped")', not a run's own"
+await 5 no_workload || fail "the setsid child of a workload outlived its job"
+echo "systemd_test: 5. honed runs in its leaf, each run in its own cgroup, no setsid child survives" >&2
 echo "systemd_test: passed" >&2
