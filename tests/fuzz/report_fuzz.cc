@@ -1,0 +1,70 @@
+// Fuzz target: the report formats (common/report.h) and the parsers of script
+// output (ParseOptionList, ParseScalar in common/config.h).
+//
+// The input is read twice. As text, it is an options_script's or a knob file's
+// output, which honed parses as root: ParseOptionList and ParseScalar must take
+// anything, and a value they return must read back as itself (ValueToString then
+// ParseScalar), since the daemon writes values out and reads them in again. As JSON
+// (skipped when it is not JSON), it is a report: honed writes the env form into
+// its settings file, hone prints the text and env forms of what honed sends.
+// Neither checks the report's shape first, so a formatter that throws on a field of
+// an unexpected type aborts hone: a crash here. With HONE_FUZZ_REPORT_LENIENT=1 in the
+// environment such exceptions are ignored, to look past a known one for others.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+#include "common/report.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+using nlohmann::json;
+
+const bool kLenient = std::getenv("HONE_FUZZ_REPORT_LENIENT") != nullptr;
+
+// Values print as the option lists say them, and read back as the same value.
+void CheckReadsBack(const json& value) {
+  const json again = hone::ParseScalar(hone::ValueToString(value));
+  FUZZ_CHECK(again == value);
+}
+
+void FuzzScriptOutput(std::string_view text) {
+  for (const json& value : hone::ParseOptionList(text)) CheckReadsBack(value);
+  CheckReadsBack(hone::ParseScalar(text));
+  double seconds = 0;
+  hone::ParseDurationSeconds(text, &seconds);
+}
+
+void FormatReport(const json& report) {
+  hone::FormatReportText(report);
+  hone::FormatReportEnv(report, /*shell=*/false);
+  hone::FormatReportEnv(report, /*shell=*/true);
+  if (report.is_object()) hone::FormatExplored(report);
+  if (report.is_number()) {
+    hone::FormatValue(report.get<double>());
+    hone::FormatDuration(report.get<double>());
+  }
+}
+
+void FuzzReport(std::string_view text) {
+  const json report = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (report.is_discarded()) return;
+  if (!kLenient) return FormatReport(report);
+  try {
+    FormatReport(report);
+  } catch (const json::exception&) {
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  FuzzScriptOutput(text);
+  FuzzReport(text);
+  return 0;
+}
