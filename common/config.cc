@@ -148,7 +148,7 @@ Status ConfigReader::ReadRoot(const YAML::Node& root) {
     } else if (key == "workload") {
       s = ReadWorkload(it->second);
     } else if (key == "warm_start") {
-      const YAML::Node& list = it->second;
+      const YAML::Node list = it->second;  // a copy: the iterator yields a temporary
       if (!list.IsSequence()) {
         s = Error(list,
                   "warm_start must be a list of configurations ({knob: value, ...})");
@@ -219,7 +219,7 @@ Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
   Status s = ExpectMap(section, "a domain section");
   for (auto it = section.begin(); s.ok() && it != section.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
     if (key == "knobs") {
       s = ExpectMap(value, "knobs");
       for (auto k = value.begin(); s.ok() && k != value.end(); ++k)
@@ -263,7 +263,7 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
   bool has_options = false, has_range = false;
   for (auto it = node.begin(); s.ok() && node.IsMap() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
     if (key == "options") {
       has_options = true;
       if (value.IsSequence()) {
@@ -418,7 +418,7 @@ Status ConfigReader::ReadImports(const YAML::Node& node) {
                     "' is not known; hone imports from 'builtin' (see hone knobs)");
       break;
     }
-    const YAML::Node& body = it->second;
+    const YAML::Node body = it->second;  // a copy: the iterator yields a temporary
     s = body.IsNull() ? Status::OK() : ExpectMap(body, what);
     for (auto f = body.begin(); s.ok() && body.IsMap() && f != body.end(); ++f) {
       const std::string key = f->first.Scalar();
@@ -433,7 +433,8 @@ Status ConfigReader::ReadImports(const YAML::Node& node) {
         s = Error(f->second, what + "." + key + " must be a list of regular expressions");
         break;
       }
-      for (const YAML::Node& re : f->second) {
+      const YAML::Node patterns = f->second;  // a copy: the iterator yields a temporary
+      for (const YAML::Node& re : patterns) {
         Pattern check;
         Status compiled = Pattern::Compile(re.Scalar(), &check);
         if (!compiled.ok()) {
@@ -507,7 +508,7 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
   bool has_script = false, has_pattern = false;
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
     if (key == "sample_script") {
       has_script = true;
       s = ReadString(value, what + ": sample_script", &metric.script);
@@ -578,7 +579,7 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
   Status s = ExpectMap(node, "global_settings");
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
     int64_t n = 0;
     if (key == "min_baseline_samples") {
       s = ReadInt(value, key, 1, &n);
@@ -631,7 +632,7 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
   Status s = ExpectMap(node, "workload");
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
     if (key == "kind") {
       std::string kind;
       s = ReadString(value, "workload.kind", &kind);
@@ -642,8 +643,9 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
       for (auto r = value.begin(); s.ok() && r != value.end(); ++r) {
         const std::string rkey = r->first.Scalar();
         if (rkey == "command") {
-          if (r->second.IsSequence()) {
-            for (const YAML::Node& arg : r->second) {
+          const YAML::Node args = r->second;  // a copy: the iterator yields a temporary
+          if (args.IsSequence()) {
+            for (const YAML::Node& arg : args) {
               if (!arg.IsScalar()) {
                 s = Error(arg, "workload.run.command: every argument must be a string");
                 break;

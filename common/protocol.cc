@@ -145,14 +145,20 @@ Status DecodeMessage(std::string_view line, Message* message) {
     return Status::InvalidArgument("message is neither an event nor a reply");
   if (ok->get<bool>()) {
     message->kind = Message::Kind::kResult;
-    message->body = object.value("result", json::object());
+    auto result = object.find("result");
+    message->body = result != object.end() ? *result : json::object();
     return Status::OK();
   }
   message->kind = Message::Kind::kError;
-  const json error = object.value("error", json::object());
-  std::string code = error.is_object() ? error.value("code", "internal") : "internal";
-  std::string text =
-      error.is_object() ? error.value("message", "unknown error") : "unknown error";
+  auto it = object.find("error");
+  const json error = it != object.end() && it->is_object() ? *it : json::object();
+  auto text_of = [&error](const char* key, const char* otherwise) {
+    auto field = error.find(key);
+    return field != error.end() && field->is_string() ? field->get<std::string>()
+                                                     : std::string(otherwise);
+  };
+  std::string code = text_of("code", "internal");
+  std::string text = text_of("message", "unknown error");
   message->error = Status::FromCode(Status::CodeFromName(code), text);
   return Status::OK();
 }

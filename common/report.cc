@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 #include "common/config.h"
@@ -12,6 +13,55 @@ namespace hone {
 using nlohmann::json;
 
 namespace {
+
+// Tolerant readers: a report comes from honed (or a file) and is shown whatever
+// its shape; a field that is missing or of another type reads as the default, and
+// numbers are clamped to what the type holds (no exception, no overflow).
+json Field(const json& object, const char* key, const json& otherwise = json()) {
+  if (!object.is_object()) return otherwise;
+  auto it = object.find(key);
+  return it == object.end() ? otherwise : *it;
+}
+
+// Counts within +-2^53, so that a sum of a few of them cannot overflow.
+int64_t Int(const json& object, const char* key) {
+  constexpr int64_t kLimit = int64_t{1} << 53;
+  json value = Field(object, key);
+  if (value.is_number_unsigned())
+    return static_cast<int64_t>(std::min<uint64_t>(value.get<uint64_t>(), kLimit));
+  if (value.is_number_integer())
+    return std::clamp<int64_t>(value.get<int64_t>(), -kLimit, kLimit);
+  if (value.is_number_float()) {
+    double v = value.get<double>();
+    if (!std::isfinite(v)) return 0;
+    return static_cast<int64_t>(std::clamp(v, -9007199254740992.0, 9007199254740992.0));
+  }
+  return 0;
+}
+
+// Sizes of spaces, which may be up to 2^64-1.
+uint64_t Size(const json& object, const char* key) {
+  json value = Field(object, key);
+  if (value.is_number_unsigned()) return value.get<uint64_t>();
+  if (value.is_number_integer())
+    return static_cast<uint64_t>(std::max<int64_t>(0, value.get<int64_t>()));
+  return 0;
+}
+
+double Real(const json& object, const char* key) {
+  json value = Field(object, key);
+  return value.is_number() ? value.get<double>() : 0.0;
+}
+
+std::string Text(const json& object, const char* key, const std::string& otherwise = "") {
+  json value = Field(object, key);
+  return value.is_string() ? value.get<std::string>() : otherwise;
+}
+
+bool Flag(const json& object, const char* key) {
+  json value = Field(object, key);
+  return value.is_boolean() && value.get<bool>();
+}
 
 bool IsIdentifier(const std::string& name) {
   if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
@@ -41,23 +91,23 @@ std::string ConfigLines(const json& config) {
 // which it differs from it.
 std::string TiedLines(const json& report) {
   const json& tied = report["tied"];
-  int64_t count = tied.value("count", int64_t{0});
+  int64_t count = Int(tied, "count");
   if (count == 0) return "Tied with the best: none\n";
   std::string out = "Tied with the best: " + std::to_string(count) +
                     (count == 1 ? " configuration" : " configurations") +
                     " (within the noise; more samples would tell them apart)\n";
-  const json best = report.value("best", json());
+  const json best = Field(report, "best");
   const json best_config =
-      best.is_object() ? best.value("config", json::object()) : json::object();
+      best.is_object() ? Field(best, "config", json::object()) : json::object();
   int64_t shown = 0;
-  for (const json& entry : tied.value("configs", json::array())) {
+  for (const json& entry : Field(tied, "configs", json::array())) {
     if (!entry.is_object()) continue;
-    std::string text = "  trial " + std::to_string(entry.value("trial", int64_t{0})) +
-                       (entry.value("baseline", false) ? " (baseline)" : "") + ": " +
-                       Number(entry.value("value", json())) + " (" +
-                       std::to_string(entry.value("samples", 0)) + " samples)";
+    std::string text = "  trial " + std::to_string(Int(entry, "trial")) +
+                       (Flag(entry, "baseline") ? " (baseline)" : "") + ": " +
+                       Number(Field(entry, "value")) + " (" +
+                       std::to_string(Int(entry, "samples")) + " samples)";
     std::string differs;
-    const json config = entry.value("config", json::object());
+    const json config = Field(entry, "config", json::object());
     for (const auto& [name, value] : config.items())
       if (!best_config.contains(name) || best_config[name] != value)
         differs += (differs.empty() ? "" : ", ") + name + " " + ValueToString(value);
@@ -71,19 +121,19 @@ std::string TiedLines(const json& report) {
 
 // How the recommendation was chosen (the report's `chosen_by`); empty without it.
 std::string ChosenBy(const json& report) {
-  const json chosen = report.value("chosen_by", json());
+  const json chosen = Field(report, "chosen_by");
   if (!chosen.is_object()) return "";
-  std::string rule = chosen.value("rule", std::string());
+  std::string rule = Text(chosen, "rule");
   if (rule == "model")
     return "the surface model, over trial " +
-           std::to_string(chosen.value("best_mean_trial", int64_t{0})) +
+           std::to_string(Int(chosen, "best_mean_trial")) +
            " (a better mean, tied within the noise; the model weighs each against its "
            "repeats and neighbours)";
   if (rule != "mean") return "";
-  const json unfit = chosen.value("model_unfit", json());
+  const json unfit = Field(chosen, "model_unfit");
   if (unfit.is_object())
     return "the best mean (the surface model preferred trial " +
-           std::to_string(unfit.value("preferred_trial", int64_t{0})) +
+           std::to_string(Int(unfit, "preferred_trial")) +
            ", but it does not predict these configurations from their neighbours)";
   return "the best mean";
 }
@@ -99,10 +149,10 @@ std::string FormatValue(double value) {
 }
 
 std::string FormatExplored(const json& object) {
-  std::string text = std::to_string(object.value("configs_explored", 0)) + "/" +
-                     std::to_string(object.value("configs_total", uint64_t{0}));
+  std::string text = std::to_string(Int(object, "configs_explored")) + "/" +
+                     std::to_string(Size(object, "configs_total"));
   if (object.contains("configs_feasible"))
-    text += " (" + std::to_string(object.value("configs_feasible", uint64_t{0})) +
+    text += " (" + std::to_string(Size(object, "configs_feasible")) +
             " feasible)";
   return text;
 }
@@ -124,31 +174,31 @@ std::string FormatReportText(const json& report) {
   auto line = [&out](const std::string& label, const std::string& value) {
     out += label + ": " + value + "\n";
   };
-  line("Job", std::to_string(report.value("job", 0)) + " (" +
-                  report.value("state", std::string("unknown")) + ")");
-  if (report.contains("message")) line("Message", report["message"].get<std::string>());
+  line("Job", std::to_string(Int(report, "job")) + " (" +
+                  Text(report, "state", "unknown") + ")");
+  if (report.contains("message")) line("Message", Text(report, "message"));
   if (report.contains("target") && report["target"].is_object())
     line("Target",
-         report["target"].value("metric", "") + ":" + report["target"].value("goal", ""));
-  const json best = report.value("best", json());
+         Text(report["target"], "metric") + ":" + Text(report["target"], "goal"));
+  const json best = Field(report, "best");
   if (best.is_object()) {
     out +=
-        "Best known knob settings:\n" + ConfigLines(best.value("config", json::object()));
+        "Best known knob settings:\n" + ConfigLines(Field(best, "config", json::object()));
   }
-  const json baseline = report.value("baseline", json());
+  const json baseline = Field(report, "baseline");
   if (baseline.is_object())
-    line("Baseline value", Number(baseline.value("value", json())) + " (" +
-                               std::to_string(baseline.value("samples", 0)) +
+    line("Baseline value", Number(Field(baseline, "value")) + " (" +
+                               std::to_string(Int(baseline, "samples")) +
                                " samples)");
   if (best.is_object())
-    line("Best value", Number(best.value("value", json())) + " (" +
-                           std::to_string(best.value("samples", 0)) + " samples)");
+    line("Best value", Number(Field(best, "value")) + " (" +
+                           std::to_string(Int(best, "samples")) + " samples)");
   if (std::string chosen = ChosenBy(report); !chosen.empty()) line("Chosen by", chosen);
   if (report.contains("improvement_pct") && report["improvement_pct"].is_number()) {
     char pct[128];
     int n = snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
-    const json ci = report.value("improvement_ci95_pct", json());
-    if (ci.is_array() && ci.size() == 2 && n > 0)
+    const json ci = Field(report, "improvement_ci95_pct");
+    if (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number() && n > 0)
       snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)",
                ci[0].get<double>(), ci[1].get<double>());
     line("Improvement", pct);
@@ -174,42 +224,42 @@ std::string FormatReportText(const json& report) {
     line("Knob importance", text);
   }
   if (report.contains("knobs"))
-    line("No. of knobs", std::to_string(report.value("knobs", 0)));
+    line("No. of knobs", std::to_string(Int(report, "knobs")));
   if (report.contains("configs_explored"))
     line("Configurations explored/total", FormatExplored(report));
   if (report.contains("samples_valid"))
     line("Samples taken",
-         std::to_string(report.value("samples_valid", 0) +
-                        report.value("samples_invalid", 0)) +
-             " (" + std::to_string(report.value("samples_invalid", 0)) + " invalid" +
+         std::to_string(Int(report, "samples_valid") +
+                        Int(report, "samples_invalid")) +
+             " (" + std::to_string(Int(report, "samples_invalid")) + " invalid" +
              (report.contains("samples_stopped_early")
-                  ? ", " + std::to_string(report.value("samples_stopped_early", 0)) +
+                  ? ", " + std::to_string(Int(report, "samples_stopped_early")) +
                         " stopped early"
                   : std::string()) +
-             (report.value("samples_race", 0) > 0
-                  ? ", " + std::to_string(report.value("samples_race", 0)) +
+             (Int(report, "samples_race") > 0
+                  ? ", " + std::to_string(Int(report, "samples_race")) +
                         " in the final race"
                   : std::string()) +
              ")");
   if (report.contains("warm_start") && report["warm_start"].is_object()) {
     const json& warm = report["warm_start"];
-    std::string text = "job " + std::to_string(warm.value("job", int64_t{0}));
+    std::string text = "job " + std::to_string(Int(warm, "job"));
     if (warm.contains("observations"))
-      text += " (learned from " + std::to_string(warm.value("observations", 0)) +
+      text += " (learned from " + std::to_string(Int(warm, "observations")) +
               " configurations)";
     line("Warm start", text);
   }
   if (report.contains("elapsed_s"))
-    line("Optimization time", FormatDuration(report.value("elapsed_s", 0.0)));
+    line("Optimization time", FormatDuration(Real(report, "elapsed_s")));
   if (report.contains("stop_reason"))
-    line("Stopped because", report["stop_reason"].get<std::string>());
+    line("Stopped because", Text(report, "stop_reason"));
   if (report.contains("settings_file"))
-    line("Settings written to", report["settings_file"].get<std::string>());
+    line("Settings written to", Text(report, "settings_file"));
   return out;
 }
 
 std::string FormatReportEnv(const json& report, bool shell) {
-  const json best = report.value("best", json());
+  const json best = Field(report, "best");
   if (!best.is_object() || !best.contains("config")) return "";
   std::string out;
   for (const auto& [name, value] : best["config"].items()) {

@@ -426,4 +426,15 @@ TEST(ProtocolTest, Issue14RequestId2To64Minus1IsRefusedNotTurnedIntoMinus1) {
   EXPECT_EQ(request.id, INT64_MAX);
 }
 
+TEST(ProtocolTest, Issue14AnErrorReplyOfTheWrongShapeIsAStatusNotAnException) {
+  // Found by the protocol fuzz target: hone died on this reply.
+  Message message;
+  Status s = DecodeMessage(R"({"id":0,"ok":false,"error":{"message":0,"code":[]}})", &message);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(message.kind, Message::Kind::kError);
+  EXPECT_EQ(message.error.message(), "unknown error");
+  EXPECT_TRUE(DecodeMessage(R"({"id":1,"ok":false,"error":7})", &message).ok());
+  EXPECT_TRUE(DecodeMessage(R"({"id":1,"ok":true,"result":[1]})", &message).ok());
+}
+
 }  // namespace hone

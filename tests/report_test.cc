@@ -354,4 +354,25 @@ TEST(ReportTest, Issue14AValueWithANewlineNeverStartsALineOfItsOwnInEnv) {
       << sh;
 }
 
+// Found by the report fuzz target: hone's report, run and watch died on a report of
+// an unexpected shape (an exception), and counts near INT_MAX overflowed.
+TEST(ReportTest, Issue14AReportOfAnyShapeIsPrintedNotThrown) {
+  for (const char* text :
+       {"1", "[]", "null", R"({"job":"x","state":3,"message":[]})",
+        R"({"knobs":1e300,"job":1e19,"configs_explored":-1e300})",
+        R"({"samples_valid":2147483647,"samples_invalid":1,"samples_race":"many"})",
+        R"({"samples_valid":18446744073709551615,"samples_invalid":9223372036854775807})",
+        R"({"improvement_pct":5,"improvement_ci95_pct":["a","b"]})",
+        R"({"best":{"config":7,"value":"x","samples":1e400}})",
+        R"({"tied":{"count":2,"configs":[1,{"trial":[]}]},"chosen_by":{"rule":"model"}})"}) {
+    json report = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    EXPECT_NO_THROW(FormatReportText(report)) << text;
+    EXPECT_NO_THROW(FormatReportEnv(report, true)) << text;
+  }
+  json big = {{"samples_valid", 2147483647}, {"samples_invalid", 1}};
+  EXPECT_NE(FormatReportText(big).find("Samples taken: 2147483648 (1 invalid)"),
+            std::string::npos)
+      << FormatReportText(big);
+}
+
 }  // namespace hone

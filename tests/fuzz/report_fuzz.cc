@@ -29,7 +29,9 @@ void CheckReadsBack(const json& value) {
 }
 
 void FuzzScriptOutput(std::string_view text) {
-  for (const json& value : hone::ParseOptionList(text)) CheckReadsBack(value);
+  std::vector<json> values;
+  if (hone::ParseOptionList(text, hone::kMaxOptionsPerKnob, &values).ok())
+    for (const json& value : values) CheckReadsBack(value);
   CheckReadsBack(hone::ParseScalar(text));
   double seconds = 0;
   hone::ParseDurationSeconds(text, &seconds);
