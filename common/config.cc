@@ -668,6 +668,43 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
   return s;
 }
 
+// Every scalar of the document (keys included) must be valid UTF-8: YAML's escapes
+// ("\xff") can make bytes that JSON, the store and the protocol cannot carry. An
+// explicit stack, not recursion: the document's depth is the sender's to choose.
+Status CheckScalars(const YAML::Node& root, std::string_view filename) {
+  // Aliases share nodes, so a small file can name a huge tree ("billion laughs"):
+  // the walk stops past a bound no honest config comes near.
+  constexpr size_t kMaxNodes = 1'000'000;
+  size_t visited = 0;
+  std::vector<YAML::Node> pending = {root};
+  while (!pending.empty()) {
+    if (++visited > kMaxNodes)
+      return Status::InvalidArgument(std::string(filename) + ": more than " +
+                                     std::to_string(kMaxNodes) +
+                                     " values once aliases are expanded; that is the "
+                                     "limit");
+    YAML::Node node = pending.back();
+    pending.pop_back();
+    if (node.IsScalar()) {
+      if (IsUtf8(node.Scalar())) continue;
+      std::string where(filename);
+      if (!node.Mark().is_null())
+        where += ":" + std::to_string(node.Mark().line + 1) + ":" +
+                 std::to_string(node.Mark().column + 1);
+      return Status::InvalidArgument(where + ": the value is not valid UTF-8");
+    }
+    if (node.IsSequence()) {
+      for (const YAML::Node& child : node) pending.push_back(child);
+    } else if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        pending.push_back(it->first);
+        pending.push_back(it->second);
+      }
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 std::string_view GoalName(Goal goal) { return goal == Goal::kMax ? "max" : "min"; }
@@ -702,6 +739,8 @@ Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* sp
     return Status::InvalidArgument(where + ": invalid YAML: " + e.msg);
   }
   try {
+    Status s = CheckScalars(root, filename);
+    if (!s.ok()) return s;
     ConfigReader reader(filename, spec);
     return reader.ReadRoot(root);
   } catch (const YAML::Exception& e) {
@@ -763,6 +802,9 @@ Status ParseOptionList(std::string_view output, size_t limit, std::vector<json>*
     while (at < output.size() && !space(output[at])) ++at;
     if (at == start) break;
     std::string_view token = output.substr(start, at - start);
+    if (!IsUtf8(token))
+      return Status::InvalidArgument("option " + std::to_string(values->size() + 1) +
+                                     " is not valid UTF-8");
     if (token.size() > limits::kMaxValueBytes)
       return Status::InvalidArgument(
           "option " + std::to_string(values->size() + 1) + " has " +

@@ -56,6 +56,30 @@ bool IsInteger(std::string_view text) {
   return at < text.size() && Digits(text, at) == text.size() - at;
 }
 
+bool IsUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                    : c >= 0xf0 && c <= 0xf4                ? 4
+                                                            : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    unsigned char second = static_cast<unsigned char>(text[i + 1]);
+    // The second byte's range excludes overlong forms, surrogates and > U+10FFFF.
+    unsigned char low = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned char high = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    if (second < low || second > high) return false;
+    for (size_t k = 2; k < length; ++k)
+      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
+    i += length;
+  }
+  return true;
+}
+
 std::optional<double> LastNumber(std::string_view text) {
   std::optional<double> last;
   size_t pos = 0;

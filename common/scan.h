@@ -34,6 +34,10 @@ bool IsNumber(std::string_view text);
 // True when the whole of `text` is [+-]?[0-9]+.
 bool IsInteger(std::string_view text);
 
+// True when `text` is valid UTF-8 (no overlong forms, no surrogates, at most
+// U+10FFFF). Values honed stores and sends as JSON must be.
+bool IsUtf8(std::string_view text);
+
 // The last finite number in `text`, as a metric script prints it: numbers are
 // found left to right, each scan resuming after the previous number.
 std::optional<double> LastNumber(std::string_view text);

@@ -59,7 +59,9 @@ Status SearchSpace::Create(std::vector<Knob> knobs,
     std::set<std::string> others;
     for (const json& value : knob.values) {
       bool fresh = value.is_number() ? numbers.insert(value.get<double>()).second
-                                     : others.insert(value.dump()).second;
+                                     : others.insert(value.dump(
+                                           -1, ' ', false,
+                                           json::error_handler_t::replace)).second;
       if (!fresh)
         return Status::InvalidArgument("knob '" + knob.name + "': value " +
                                        ValueToString(value) + " appears twice");

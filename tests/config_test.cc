@@ -1558,4 +1558,37 @@ TEST(ConfigTest, DurationsParseByHand) {
   EXPECT_TRUE(ParseDurationSeconds(std::string(30000, '9'), &seconds));
 }
 
+// Found by the config fuzz target: a YAML escape made an option that is not UTF-8,
+// and storing it as JSON threw when the job started.
+TEST(ConfigTest, Issue14AValueThatIsNotUtf8IsRefusedWhereItIs) {
+  JobSpec spec;
+  // A raw byte (a file read by another client; YAML's "\xff" escape is U+00FF).
+  Status s = ParseConfig(ConfigWithKnobs("      k:\n        options: [1, a\xff" "b]\n"),
+                         "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "c.yaml:5:") && Contains(s.message(), "not valid UTF-8"))
+      << s.message();
+  std::vector<json> values;
+  s = ParseOptionList("a \xc3\x28 b", 10, &values);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "option 2 is not valid UTF-8")) << s.message();
+  EXPECT_TRUE(ParseOptionList("caf\xc3\xa9 \xe2\x82\xac", 10, &values).ok());
+}
+
+TEST(ConfigTest, Issue14AliasesThatExpandToAHugeTreeAreRefused) {
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  std::string previous = "a";
+  for (char name = 'b'; name <= 'h'; ++name) {
+    bomb += std::string(1, name) + ": &" + name + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ", *" : "*") + previous;
+    bomb += "]\n";
+    previous = std::string(1, name);
+  }
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnobs("      k:\n        options: [1, 2]\n") + bomb,
+                         "c.yaml", &spec);
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "once aliases are expanded")) << s.message();
+}
+
 }  // namespace hone

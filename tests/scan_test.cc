@@ -87,4 +87,14 @@ TEST(ScanTest, FullMatchIsAnchoredAtBothEnds) {
 }
 
 }  // namespace
+TEST(ScanTest, Utf8IsCheckedStrictly) {
+  EXPECT_TRUE(IsUtf8("plain"));
+  EXPECT_TRUE(IsUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(IsUtf8("\xff"));
+  EXPECT_FALSE(IsUtf8("\xc3"));                  // cut short
+  EXPECT_FALSE(IsUtf8("\xc0\xaf"));              // overlong
+  EXPECT_FALSE(IsUtf8("\xed\xa0\x80"));          // a surrogate
+  EXPECT_FALSE(IsUtf8("\xf4\x90\x80\x80"));      // past U+10FFFF
+}
+
 }  // namespace hone
