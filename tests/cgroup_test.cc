@@ -26,6 +26,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "daemon/process.h"
+#include "tests/process_util.h"
 #include "tests/test_util.h"
 
 namespace hone {
@@ -69,13 +70,7 @@ ProcessResult RunAndCancelWhen(ProcessSpec spec, ProcessGroups* groups,
   return result;
 }
 
-ProcessSpec Shell(const std::string& command) {
-  ProcessSpec spec;
-  spec.argv = ShellArgv(command);
-  spec.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
-  spec.timeout = std::chrono::seconds(30);
-  return spec;
-}
+using test::Shell;
 
 // Shell text that starts `sleep 300` outside the run's process group (with
 // setsid(1), or perl's setpgrp, which is setpgid(0, 0)), detached from the run's

@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include "tests/process_util.h"
 #include "tests/test_util.h"
 
 namespace hone {
@@ -29,13 +30,7 @@ ProcessResult RunToEnd(ProcessSpec spec, ProcessGroups* groups = nullptr,
   return future.get();
 }
 
-ProcessSpec Shell(const std::string& command) {
-  ProcessSpec spec;
-  spec.argv = ShellArgv(command);
-  spec.env = {{"PATH", "/usr/local/bin:/usr/bin:/bin"}};
-  spec.timeout = std::chrono::seconds(30);
-  return spec;
-}
+using test::Shell;
 
 TEST(ProcessTest, CapturesOutputAndExitStatus) {
   ProcessResult result = RunToEnd(Shell("echo out; echo err >&2; exit 3"));
