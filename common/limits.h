@@ -46,6 +46,9 @@ constexpr size_t kMaxWarmStart = 256;
 constexpr size_t kMaxCommandBytes = 128 << 10;
 constexpr size_t kMaxEnvBytes = 1 << 20;
 constexpr size_t kMaxPathBytes = 4096;
+// Jobs one user may have queued at once (root too): the store cannot be filled by
+// one member of the socket group. Ended jobs are bounded by --retain-jobs.
+constexpr size_t kMaxQueuedJobsPerUser = 64;
 // Budgets: configurations and samples of one job.
 constexpr int64_t kMaxConfigs = 100'000;
 constexpr int64_t kMaxSamples = 1'000'000;

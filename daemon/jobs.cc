@@ -381,6 +381,13 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
         " and can only run workloads as that user, not as uid " +
         std::to_string(peer.uid) +
         "; run honed as root (systemctl start honed) or as your own user");
+  size_t queued = 0;
+  for (const auto& [id, other] : jobs_)
+    queued += other->row.state == "queued" && other->row.uid == peer.uid;
+  if (queued >= limits::kMaxQueuedJobsPerUser)
+    return Status::Unavailable("uid " + std::to_string(peer.uid) + " has " +
+                               std::to_string(queued) + " jobs queued, the limit; " +
+                               "submit more once some have run (or cancel some)");
   s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
   if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
   if (s.ok()) s = ResolveBuiltins(&job->spec);

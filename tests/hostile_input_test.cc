@@ -363,6 +363,21 @@ TEST_F(HostileInputTest, Issue14AnEndedJobCanBeDeletedARunningOneCannot) {
   EXPECT_EQ(honed_.Hone({"cancel", "2"}).exit_code, 0);
 }
 
+// One member of the group could queue jobs without end, each up to a few MB, and
+// fill the store's disk. A user has at most 64 queued at once.
+TEST_F(HostileInputTest, AUserQueuesAtMost64JobsAtOnce) {
+  std::string hang = Config("        sample_script: sleep 300\n");
+  for (int i = 0; i < 65; ++i) ASSERT_EQ(Submit(hang)["ok"], true) << i;  // 1 runs
+  json refused = Submit(hang);
+  EXPECT_EQ(refused["ok"], false);
+  EXPECT_EQ(refused["error"]["code"], "unavailable");
+  EXPECT_NE(refused.dump().find("has 64 jobs queued, the limit"), std::string::npos)
+      << refused.dump();
+  EXPECT_EQ(honed_.Hone({"cancel", "2"}).exit_code, 0);
+  EXPECT_EQ(Submit(hang)["ok"], true);
+  EXPECT_EQ(honed_.Hone({"cancel", "1"}).exit_code, 0);
+}
+
 TEST(HostileStateTest, Issue14HonedKeepsOnlyTheNewestEndedJobs) {
   TempDir dir;
   Honed honed(dir.path(), {"--retain-jobs", "2"});
