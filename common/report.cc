@@ -255,6 +255,10 @@ std::string FormatReportText(const json& report) {
     line("Stopped because", Text(report, "stop_reason"));
   if (report.contains("settings_file"))
     line("Settings written to", Text(report, "settings_file"));
+  const json notes = Field(report, "notes");
+  if (notes.is_array())
+    for (const json& note : notes)
+      if (note.is_string()) line("Note", note.get<std::string>());
   return out;
 }
 

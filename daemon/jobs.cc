@@ -1393,6 +1393,10 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
   } else {
     report = {{"job", job.row.id}, {"state", state}, {"message", job.row.message}};
   }
+  // What the user should know about how the job ran (a knob released because
+  // someone else changed it, workloads contained by process groups only) stays
+  // with its report.
+  if (!job.notes.empty()) report["notes"] = job.notes;
   job.row.report = report;
   Persist(job);
   if (state == "completed" || state == "cancelled")

@@ -475,6 +475,10 @@ TEST(HonedCgroupFallbackTest, WithoutCgroupsTheLogAndTheJobSaySo) {
       << status.dump();
   EXPECT_EQ(status["notes"], json::array({why})) << status.dump();
   EXPECT_NE(honed.Hone({"status", id}).out.find("Note: " + why), std::string::npos);
+  // The report says so too, in JSON and in text.
+  json report = honed.HoneJson({"report", id});
+  EXPECT_EQ(report["notes"], json::array({why})) << report.dump();
+  EXPECT_NE(honed.Hone({"report", id}).out.find("Note: " + why), std::string::npos);
 }
 
 }  // namespace
