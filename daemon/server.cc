@@ -577,16 +577,31 @@ void Server::Admit(stream_protocol::socket socket) {
   session->Start();
 }
 
+namespace {
+
+// When a budget over all connections is spent, the session that holds the most by
+// `held` goes: `session`, counting the `bytes` it asks for, or another.
+std::shared_ptr<Session> Largest(const std::set<std::shared_ptr<Session>>& sessions,
+                                 Session* session, size_t bytes,
+                                 size_t (Session::*held)() const) {
+  std::shared_ptr<Session> largest;
+  for (const auto& s : sessions)
+    if (s.get() != session && (!largest || (*s.*held)() > (*largest.*held)()))
+      largest = s;
+  if (!largest || (session->*held)() + bytes >= (*largest.*held)())
+    return session->shared_from_this();
+  return largest;
+}
+
+}  // namespace
+
 bool Server::ReserveLineMemory(Session* session, size_t bytes) {
   size_t budget = options_.limits.max_line_memory;
   while (line_memory_ + bytes > budget) {
-    // The session that holds the most goes; `session` counts with what it asks.
-    std::shared_ptr<Session> largest;
-    for (const auto& s : sessions_)
-      if (s.get() != session && (!largest || s->line_memory() > largest->line_memory()))
-        largest = s;
-    bool self = !largest || session->line_memory() + bytes >= largest->line_memory();
-    pid_t pid = self ? session->pid() : largest->pid();
+    std::shared_ptr<Session> largest =
+        Largest(sessions_, session, bytes, &Session::line_memory);
+    bool self = largest.get() == session;
+    pid_t pid = largest->pid();
     size_t held = 0;
     if (line_memory_log_.Ready(&held))
       spdlog::warn(
@@ -597,11 +612,8 @@ bool Server::ReserveLineMemory(Session* session, size_t bytes) {
         "honed's memory for partial request lines (" + std::to_string(budget) +
         " bytes over all connections) is spent, and this connection's line is the "
         "largest; closing the connection; try again");
-    if (self) {
-      session->Refuse(error, /*drain=*/true);
-      return false;
-    }
     largest->Refuse(error, /*drain=*/true);
+    if (self) return false;
   }
   return true;
 }
@@ -609,23 +621,18 @@ bool Server::ReserveLineMemory(Session* session, size_t bytes) {
 bool Server::ReserveOutboxMemory(Session* session, size_t bytes) {
   size_t budget = options_.limits.max_outbox_memory;
   while (outbox_memory_ + bytes > budget) {
-    std::shared_ptr<Session> largest;
-    for (const auto& s : sessions_)
-      if (s.get() != session && (!largest || s->outbox_bytes() > largest->outbox_bytes()))
-        largest = s;
-    bool self = !largest || session->outbox_bytes() + bytes >= largest->outbox_bytes();
-    pid_t pid = self ? session->pid() : largest->pid();
+    std::shared_ptr<Session> largest =
+        Largest(sessions_, session, bytes, &Session::outbox_bytes);
+    bool self = largest.get() == session;
+    pid_t pid = largest->pid();
     size_t held = 0;
     if (outbox_log_.Ready(&held))
       spdlog::warn(
           "unsent replies and events hold more than {} bytes over all connections "
           "(--max-outbox-memory); disconnecting the client with the most, pid {}{}",
           budget, pid, HeldBack(held));
-    if (self) {
-      session->Close();
-      return false;
-    }
     largest->Close();
+    if (self) return false;
   }
   return true;
 }
