@@ -17,6 +17,12 @@ using nlohmann::json;
 
 namespace {
 
+// `text` for a message: whole when short, else its start and its length.
+std::string Excerpt(const std::string& text, size_t limit = 60) {
+  if (text.size() <= limit) return text;
+  return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
+}
+
 // Reads one config file, turning YAML nodes into spec fields and every problem into
 // a Status that says where it is.
 class ConfigReader {
@@ -58,6 +64,19 @@ class ConfigReader {
          "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
   }
 
+  // Whether one more `kind` (knob, metric) named `name` fits: `count` of them
+  // already, at most `limit`, names of 1 to kMaxNameBytes bytes.
+  Status CheckOneMore(const YAML::Node& node, const std::string& kind, size_t count,
+                      size_t limit, const std::string& name) const {
+    if (count >= limit)
+      return Error(node, "more than " + std::to_string(limit) + " " + kind +
+                             "s; that is the limit of one job");
+    if (name.empty() || name.size() > limits::kMaxNameBytes)
+      return Error(node, kind + " name '" + Excerpt(name) + "' must have 1 to " +
+                             std::to_string(limits::kMaxNameBytes) + " characters");
+    return Status::OK();
+  }
+
   // Values a knob may still have: the per-knob limit, or what the job's total
   // leaves.
   size_t OptionsLeft() const {
@@ -74,12 +93,6 @@ class ConfigReader {
   JobSpec* spec_;
   size_t options_ = 0;  // values of the knobs read so far
 };
-
-// `text` for a message: whole when short, else its start and its length.
-std::string Excerpt(const std::string& text, size_t limit = 60) {
-  if (text.size() <= limit) return text;
-  return text.substr(0, limit) + "... (" + std::to_string(text.size()) + " characters)";
-}
 
 SourcePos PosOf(const YAML::Node& node) {
   YAML::Mark mark = node.Mark();
@@ -246,12 +259,8 @@ Status ConfigReader::ReadDomainSection(const YAML::Node& section) {
 }
 
 Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
-  if (spec_->knobs.size() >= limits::kMaxKnobs)
-    return Error(node, "more than " + std::to_string(limits::kMaxKnobs) +
-                           " knobs; that is the limit of one job");
-  if (name.empty() || name.size() > limits::kMaxNameBytes)
-    return Error(node, "knob name '" + Excerpt(name) + "' must have 1 to " +
-                           std::to_string(limits::kMaxNameBytes) + " characters");
+  Status limited = CheckOneMore(node, "knob", spec_->knobs.size(), limits::kMaxKnobs, name);
+  if (!limited.ok()) return limited;
   for (const KnobSpec& k : spec_->knobs)
     if (k.name == name) return Error(node, "knob '" + name + "' is defined twice");
   KnobSpec knob;
@@ -490,12 +499,9 @@ Status ConfigReader::ReadRange(const YAML::Node& node, KnobSpec* knob) {
 }
 
 Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node) {
-  if (spec_->metrics.size() >= limits::kMaxMetrics)
-    return Error(node, "more than " + std::to_string(limits::kMaxMetrics) +
-                           " metrics; that is the limit of one job");
-  if (name.empty() || name.size() > limits::kMaxNameBytes)
-    return Error(node, "metric name '" + Excerpt(name) + "' must have 1 to " +
-                           std::to_string(limits::kMaxNameBytes) + " characters");
+  Status limited =
+      CheckOneMore(node, "metric", spec_->metrics.size(), limits::kMaxMetrics, name);
+  if (!limited.ok()) return limited;
   if (spec_->FindMetric(name))
     return Error(node, "metric '" + name + "' is defined twice");
   if (name == "duration")
