@@ -90,6 +90,8 @@ struct JobManager::Job {
   bool session_ready = false;
   // Reports being built for it on the worker: it is not deleted meanwhile.
   int busy = 0;
+  // The target's `pattern`, when it is a pattern metric: compiled once, at start.
+  Pattern target_pattern;
   // The session's counts as of the last step, computed on the worker, read here:
   // status and watchers never wait for the tuner, nor touch its state.
   json progress;
@@ -929,6 +931,11 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
                       : stopping_          ? "interrupted"
                                            : "failed",
                       s.message()};
+  const MetricSpec& metric = *job.spec.FindMetric(job.spec.target.metric);
+  if (metric.kind == MetricKind::kPattern) {
+    s = Pattern::Compile(metric.pattern, &job.target_pattern);  // checked when parsed
+    if (!s.ok()) co_return Outcome{"failed", "metric '" + metric.name + "': " + s.message()};
+  }
   job.row.space = SpaceToJson(job.space);
   Persist(job);
   std::unique_ptr<Strategy> strategy =
@@ -1271,15 +1278,7 @@ asio::awaitable<SampleResult> JobManager::TakeSample(Job& job, const Config& con
   process.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
   std::shared_ptr<PartialWatch> partial;
-  Pattern pattern;  // checked when the config was parsed
-  if (metric.kind == MetricKind::kPattern) {
-    Status compiled = Pattern::Compile(metric.pattern, &pattern);
-    if (!compiled.ok()) {
-      SampleResult failed;
-      failed.error = "metric '" + metric.name + "': " + compiled.message();
-      co_return failed;
-    }
-  }
+  const Pattern& pattern = job.target_pattern;
   if (cutoff && metric.kind == MetricKind::kDuration && job.spec.target.goal == Goal::kMin) {
     process.stop_at =
         std::chrono::milliseconds(static_cast<int64_t>(std::ceil(*cutoff * 1000)));
@@ -1391,7 +1390,7 @@ void JobManager::Finish(Job& job, const std::string& state, const std::string& r
       if (!file.empty()) report["settings_file"] = file;
     }
   } else {
-    report = {{"job", job.row.id}, {"state", state}, {"message", job.row.message}};
+    report = ShortReport(job);  // no session: it never measured anything
   }
   // What the user should know about how the job ran (a knob released because
   // someone else changed it, workloads contained by process groups only) stays
