@@ -51,12 +51,6 @@ Status OpenState(const DaemonOptions& options, StateDir* state_dir,
   // The database holds submitters' environments: private by default. Files meant
   // for others (the socket, results) get their modes set explicitly.
   umask(077);
-  std::error_code ec;
-  if (std::filesystem::create_directories(options.state_dir, ec))
-    chmod(options.state_dir.c_str(), 0755);  // results are for the submitters
-  if (ec)
-    return Status::IOError("cannot create state directory " + options.state_dir + ": " +
-                           ec.message());
   Status s = state_dir->Open(options.state_dir);
   if (!s.ok()) return s;
   return Store::Open(options.state_dir + "/honed.db", store);

@@ -88,8 +88,11 @@ StateDir::~StateDir() {
 
 Status StateDir::Open(const std::string& path) {
   path_ = path;
-  if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status::IOError(Errno("cannot create state directory " + path));
+  std::error_code ec;
+  if (std::filesystem::create_directories(path, ec))
+    chmod(path.c_str(), 0755);  // whatever the umask: results are for the submitters
+  if (ec)
+    return Status::IOError("cannot create state directory " + path + ": " + ec.message());
   Status s = CheckTrustedDirectory(path, "state directory");
   if (!s.ok()) return s;
   std::string lock = path + "/honed.lock";

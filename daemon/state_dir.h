@@ -35,8 +35,8 @@ class StateDir {
   StateDir(const StateDir&) = delete;
   StateDir& operator=(const StateDir&) = delete;
 
-  // Creates `path` (mode 0755) when missing, checks that it can be trusted and
-  // takes its lock.
+  // Creates `path` and its parents when missing (the directory itself mode 0755,
+  // whatever the umask), checks that it can be trusted and takes its lock.
   Status Open(const std::string& path);
 
   const std::string& path() const { return path_; }
