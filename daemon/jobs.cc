@@ -1,6 +1,7 @@
 #include "daemon/jobs.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +54,9 @@ std::string WithOutput(std::string message, const std::string& err) {
   if (!tail.empty()) message += ": " + tail;
   return message;
 }
+
+// How much nicer than honed the tuner's worker thread runs (setpriority).
+constexpr int kWorkerNice = 10;
 
 // Runs `work` on `pool` and resumes the calling coroutine on its own executor with
 // the result; an exception thrown by `work` is rethrown in the caller.
@@ -270,7 +274,20 @@ JobManager::JobManager(asio::any_io_executor executor, Store* store,
       options_(std::move(options)),
       wake_(executor),
       runner_done_(executor),
-      sentinel_(options_.sentinel_path) {}
+      sentinel_(options_.sentinel_path) {
+  // The worker's fits yield to the event loop: a client's `status` or a signal is
+  // served at once rather than after the current fit's time slice. Workloads are
+  // started from the loop's thread, so they keep honed's own priority.
+  asio::post(worker_, [] {
+    const pid_t tid = gettid();
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0)
+      nice = std::min(nice + kWorkerNice, 19);
+    if (errno != 0 || setpriority(PRIO_PROCESS, tid, nice) != 0)
+      spdlog::debug("cannot lower the tuner worker's priority: {}", std::strerror(errno));
+  });
+}
 
 JobManager::~JobManager() { worker_.join(); }
 

@@ -23,6 +23,7 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -438,16 +439,22 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     co_return result;
   }
   setpgid(pid, pid);  // also done by the child; whichever runs first wins the race
+  // Known (and recorded) from now on, so that a cancel or the next honed after a
+  // crash kills it even before it has exec'd.
+  if (groups) groups->Add(pid, cgroup.path());
 
+  auto executor = co_await asio::this_coro::executor;
   // The status pipe closes at exec (CLOEXEC) or carries the reason exec never came.
+  // Waited for on the loop, not in a blocking read: exec takes milliseconds.
   ChildFailure failure{};
-  ssize_t n;
-  while ((n = read(status_pipe[0], &failure, sizeof failure)) < 0 && errno == EINTR) {
-  }
-  close(status_pipe[0]);
-  if (n == static_cast<ssize_t>(sizeof failure)) {
+  stream_descriptor status(executor, status_pipe[0]);
+  auto [status_error, n] =
+      co_await asio::async_read(status, asio::buffer(&failure, sizeof failure), use_tuple);
+  status.close();
+  if (n == sizeof failure) {
     int ignored;
     waitpid(pid, &ignored, 0);
+    if (groups) groups->Remove(pid);
     close(out_pipe[0]), close(err_pipe[0]);
     const std::string& what = failure.stage == 0 ? spec.cwd : spec.argv[0];
     result.error =
@@ -456,7 +463,6 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   }
   result.started = true;
 
-  auto executor = co_await asio::this_coro::executor;
   auto child = std::make_shared<Child>(executor);
   child->pid = pid;
   child->cgroup = cgroup.path();
@@ -468,12 +474,12 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
     child->Kill();
     int ignored;
     waitpid(pid, &ignored, 0);
+    if (groups) groups->Remove(pid);
     result.started = false;
     result.error = std::string("pidfd_open: ") + strerror(errno);
     co_return result;
   }
   child->exited.assign(pidfd);
-  if (groups) groups->Add(pid, cgroup.path());
 
   child->timeout.expires_after(spec.timeout);
   child->timeout.async_wait([child](boost::system::error_code ec) {

@@ -7,6 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "tests/test_util.h"
@@ -388,6 +391,41 @@ TEST(HostileStateTest, Issue14HonedKeepsOnlyTheNewestEndedJobs) {
   ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
   EXPECT_EQ(jobs[0]["job"], 2);
   EXPECT_EQ(jobs[1]["job"], 3);
+}
+
+// The nice value in a /proc stat file (field 19), or 99 when it cannot be read.
+int NiceIn(const std::filesystem::path& stat_path) {
+  std::ifstream in(stat_path);
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 99;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 19 && fields >> field; ++i)  // field 3 is the state
+    if (i == 19) return std::stoi(field);
+  return 99;
+}
+
+// The nice values of the threads of `pid` other than its main thread.
+std::vector<int> OtherThreadsNice(pid_t pid) {
+  std::vector<int> values;
+  std::error_code ec;
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  for (const auto& entry : std::filesystem::directory_iterator(task, ec))
+    if (entry.path().filename() != std::to_string(pid))
+      values.push_back(NiceIn(entry.path() / "stat"));
+  return values;
+}
+
+// A client's status must not wait behind the model's fits: the tuner's worker
+// thread runs 10 nicer than the main thread, which serves the socket.
+TEST_F(HostileInputTest, Issue14TheTunersWorkerRunsNicerThanTheThreadThatServesTheSocket) {
+  const int own = NiceIn("/proc/" + std::to_string(honed_.pid()) + "/stat");
+  ASSERT_NE(own, 99);
+  const std::vector<int> expected = {std::min(own + 10, 19)};
+  EXPECT_TRUE(test::WaitFor([&] { return OtherThreadsNice(honed_.pid()) == expected; }, 30))
+      << "main thread's nice " << own << ", the other threads' "
+      << testing::PrintToString(OtherThreadsNice(honed_.pid()));
 }
 
 }  // namespace
