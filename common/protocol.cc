@@ -10,7 +10,7 @@ namespace {
 
 std::string Line(const json& object) {
   // Invalid UTF-8 (a workload's odd output) is replaced, never fatal.
-  return object.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  return DumpResult(object) + "\n";
 }
 
 // The deepest nesting of arrays and objects in `line`, counted without parsing it
@@ -82,8 +82,22 @@ std::string EncodeRequest(const Request& request) {
                {"args", request.args}});
 }
 
+std::string DumpResult(const json& result) {
+  return result.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string EncodeResult(int64_t id, const json& result) {
-  return Line({{"v", kProtocolVersion}, {"id", id}, {"ok", true}, {"result", result}});
+  return EncodeResultText(id, DumpResult(result));
+}
+
+std::string EncodeResultText(int64_t id, std::string_view result) {
+  // What Line() makes of {"v", "id", "ok", "result"}: its keys in sorted order,
+  // without copying the result into a new object.
+  std::string line = "{\"id\":" + std::to_string(id) + ",\"ok\":true,\"result\":";
+  line.reserve(line.size() + result.size() + 16);
+  line.append(result);
+  line += ",\"v\":" + std::to_string(kProtocolVersion) + "}\n";
+  return line;
 }
 
 std::string EncodeError(int64_t id, const Status& error) {

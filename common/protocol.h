@@ -43,6 +43,10 @@ struct Message {
 // Encoders return one line, newline included.
 std::string EncodeRequest(const Request& request);
 std::string EncodeResult(int64_t id, const nlohmann::json& result);
+// The same line for a result already serialized by DumpResult: a reply that many
+// clients ask for is serialized once.
+std::string EncodeResultText(int64_t id, std::string_view result);
+std::string DumpResult(const nlohmann::json& result);
 std::string EncodeError(int64_t id, const Status& error);
 std::string EncodeEvent(int64_t id, const nlohmann::json& event);
 

@@ -82,11 +82,11 @@ asio::awaitable<Status> RequestHandler::List(const Request& request, Context&,
   co_return jobs_->List(request.args, result);
 }
 
-asio::awaitable<Status> RequestHandler::JobStatus(const Request& request, Context&,
-                                                  json* result) {
+asio::awaitable<Status> RequestHandler::JobStatus(const Request& request, Context& context,
+                                                  json*) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  co_return s.ok() ? jobs_->JobStatus(id, result) : s;
+  co_return s.ok() ? jobs_->JobStatus(id, &context.result_text) : s;
 }
 
 asio::awaitable<Status> RequestHandler::Watch(const Request& request, Context& context,

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -22,11 +24,14 @@ namespace hone {
 class RequestHandler {
  public:
   // What a connection lends to a request: who asked, where events go, and the list
-  // of subscriptions the connection must cancel when it closes.
+  // of subscriptions the connection must cancel when it closes. One per request.
   struct Context {
     Peer peer;
     JobManager::EventSink sink;
     std::vector<uint64_t>* watches = nullptr;
+    // Set by a command instead of its json result: the result, already serialized
+    // (DumpResult), shared with other replies (`status`, many clients polling).
+    std::shared_ptr<const std::string> result_text;
   };
 
   struct Command {

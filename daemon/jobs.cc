@@ -19,6 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/limits.h"
+#include "common/protocol.h"
 #include "common/report.h"
 #include "common/scan.h"
 #include "daemon/crash_point.h"
@@ -99,8 +100,24 @@ struct JobManager::Job {
   // The session's counts as of the last step, computed on the worker, read here:
   // status and watchers never wait for the tuner, nor touch its state.
   json progress;
+  uint64_t progress_revision = 0;  // bumped with each new `progress`
   std::string phase;
   std::chrono::steady_clock::time_point started;
+
+  // What a status reply is made of, but for the parts that never change; equal
+  // keys give the same reply.
+  struct StatusKey {
+    std::string state, message, stop_reason, phase;
+    double started_at = 0, finished_at = 0;
+    int64_t deciseconds = -1;  // elapsed time, as the reply rounds it
+    uint64_t progress_revision = 0;
+    size_t notes = 0, warnings = 0;
+    bool has_report = false;
+    bool operator==(const StatusKey&) const = default;
+  };
+  // The last status reply, serialized, and its key.
+  StatusKey status_key;
+  std::shared_ptr<const std::string> status_text;
 
   double Elapsed() const {
     if (row.state == "running")
@@ -479,7 +496,7 @@ Status JobManager::List(const json& args, json* result) const {
 }
 
 json JobManager::ListedSummary(const Job& job) const {
-  json summary = Summary(job);
+  json summary = Summary(job, job.Elapsed());
   // A command line may be 128 KiB: a page of them must still fit in a reply.
   size_t bytes = 0;
   json shown = json::array();
@@ -496,14 +513,14 @@ json JobManager::ListedSummary(const Job& job) const {
   return summary;
 }
 
-json JobManager::Summary(const Job& job) const {
+json JobManager::Summary(const Job& job, double elapsed) const {
   json summary = {{"job", job.row.id},
                   {"state", job.row.state},
                   {"config_path", job.request.config_path},
                   {"command", job.request.command},
                   {"uid", job.row.uid},
                   {"submitted_at", job.row.submitted_at},
-                  {"elapsed_s", std::round(job.Elapsed() * 10) / 10}};
+                  {"elapsed_s", std::round(elapsed * 10) / 10}};
   if (job.row.started_at > 0) summary["started_at"] = job.row.started_at;
   if (job.row.finished_at > 0) summary["finished_at"] = job.row.finished_at;
   if (!job.row.message.empty()) summary["message"] = job.row.message;
@@ -511,7 +528,7 @@ json JobManager::Summary(const Job& job) const {
   if (!job.notes.empty()) summary["notes"] = job.notes;
   if (job.row.state == "running") {
     summary["phase"] = job.phase;
-    if (!job.progress.is_null()) summary["progress"] = Progress(job);
+    if (!job.progress.is_null()) summary["progress"] = Progress(job, elapsed);
   }
   if (job.row.report.is_object()) {
     for (const char* key :
@@ -522,11 +539,29 @@ json JobManager::Summary(const Job& job) const {
   return summary;
 }
 
-Status JobManager::JobStatus(int64_t id, json* result) const {
+Status JobManager::JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const {
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
-  *result = Summary(*job);
-  (*result)["warnings"] = job->spec.warnings;
+  // Rounded as the reply shows it, so that the reply depends on the key alone.
+  const double elapsed = std::round(job->Elapsed() * 10) / 10;
+  Job::StatusKey key{job->row.state,
+                     job->row.message,
+                     job->row.stop_reason,
+                     job->phase,
+                     job->row.started_at,
+                     job->row.finished_at,
+                     std::llround(elapsed * 10),
+                     job->progress_revision,
+                     job->notes.size(),
+                     job->spec.warnings.size(),
+                     job->row.report.is_object()};
+  if (!job->status_text || !(key == job->status_key)) {
+    json summary = Summary(*job, elapsed);
+    summary["warnings"] = job->spec.warnings;
+    job->status_text = std::make_shared<const std::string>(DumpResult(summary));
+    job->status_key = std::move(key);
+  }
+  *text = job->status_text;
   return Status::OK();
 }
 
@@ -762,7 +797,7 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
 Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* result) {
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
-  *result = Summary(*job);
+  *result = Summary(*job, job->Elapsed());
   *token = 0;
   if (IsTerminal(job->row.state)) {
     (*result)["report"] = job->row.report.is_object() ? job->row.report : ShortReport(*job);
@@ -831,9 +866,8 @@ json JobManager::ProgressCounts(const Job& job) const {
   return progress;
 }
 
-json JobManager::Progress(const Job& job) const {
+json JobManager::Progress(const Job& job, double elapsed) const {
   json progress = job.progress;
-  double elapsed = job.Elapsed();
   progress["elapsed_s"] = std::round(elapsed * 10) / 10;
   int64_t explored = progress.value("configs_explored", int64_t{0});
   int64_t budget = progress.value("configs_budget", int64_t{0});
@@ -981,6 +1015,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
   // there, so that the socket, signals and the watchdog are always served.
   job.session_ready = true;
   job.progress = co_await OnWorker(worker_, [&] { return ProgressCounts(job); });
+  ++job.progress_revision;
   std::map<int64_t, int> seq;  // samples taken per trial
   for (;;) {
     if (job.cancel_requested) co_return Outcome{"cancelled", "cancelled by request"};
@@ -1023,6 +1058,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
       job.session->Record(sample);
       return ProgressCounts(job);
     });
+    ++job.progress_revision;
     json event = {{"type", "sample"},
                   {"job", job.row.id},
                   {"trial", step.trial},
@@ -1035,7 +1071,7 @@ asio::awaitable<std::pair<std::string, std::string>> JobManager::RunTrials(Job& 
     else
       event["error"] = sample.error;
     Publish(job, event);
-    json progress = Progress(job);
+    json progress = Progress(job, job.Elapsed());
     progress["type"] = "progress";
     progress["job"] = job.row.id;
     Publish(job, progress);

@@ -106,7 +106,9 @@ class JobManager {
   Status List(const nlohmann::json& args, nlohmann::json* result) const;
   // Forgets an ended job: its row, trials, samples and settings file.
   Status Delete(const Peer& peer, int64_t id, nlohmann::json* result);
-  Status JobStatus(int64_t id, nlohmann::json* result) const;
+  // `status` of a job, serialized (DumpResult). Every client that asks gets the same
+  // text until something in it changes or the job's elapsed time moves on by 0.1 s.
+  Status JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
   // Follows a job: `sink` receives its events until it ends. *token identifies the
@@ -165,8 +167,9 @@ class JobManager {
   void Persist(const Job& job);
   // The session's counts (on the worker), and those with the time (here).
   nlohmann::json ProgressCounts(const Job& job) const;
-  nlohmann::json Progress(const Job& job) const;
-  nlohmann::json Summary(const Job& job) const;
+  // `elapsed`: the job's time so far, as of this reply (Job::Elapsed).
+  nlohmann::json Progress(const Job& job, double elapsed) const;
+  nlohmann::json Summary(const Job& job, double elapsed) const;
   // Summary with the command shortened, for list replies.
   nlohmann::json ListedSummary(const Job& job) const;
   // Whether `peer` may act on the job (cancel, delete); the refusal says why.

@@ -348,7 +348,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     std::weak_ptr<Session> weak = weak_from_this();
     int64_t id = request.id;
-    context_.sink = [weak, id](const json& event) {
+    RequestHandler::Context context = context_;  // this request's own
+    context.sink = [weak, id](const json& event) {
       auto self = weak.lock();
       if (!self) return;
       self->Deliver(EncodeEvent(id, event));
@@ -357,14 +358,16 @@ class Session : public std::enable_shared_from_this<Session> {
     size_t watches_before = watches_.size();
     json result;
     try {
-      s = co_await server_->handler_->Handle(request, context_, &result);
+      s = co_await server_->handler_->Handle(request, context, &result);
     } catch (const std::exception& e) {
       // A bug in a handler must not take the daemon down with it.
       spdlog::error("request '{}' failed: {}", request.cmd, e.what());
       s = Status::Internal(std::string("internal error: ") + e.what());
     }
     if (watches_.size() > watches_before) watch_of_request_[id] = watches_.back();
-    std::string reply = s.ok() ? EncodeResult(id, result) : EncodeError(id, s);
+    std::string reply = !s.ok()               ? EncodeError(id, s)
+                        : context.result_text ? EncodeResultText(id, *context.result_text)
+                                              : EncodeResult(id, result);
     if (reply.size() > kMaxLineBytes + 1)  // no client could read it
       reply = EncodeError(id, Status::FailedPrecondition(
                                   "the reply would be " + std::to_string(reply.size()) +

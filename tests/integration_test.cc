@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 #include <sstream>
 
 #include "tests/test_util.h"
@@ -523,6 +524,49 @@ TEST_F(IntegrationTest, AClientThatClosesItsSendingSideStillGetsItsWatchToTheEnd
   json last = json::parse(lines.back());
   EXPECT_EQ(last["event"]["type"], "end");
   EXPECT_EQ(last["event"]["state"], "completed");
+}
+
+// honed serializes a job's status once and hands the same text to every client
+// until something in it changes: polled throughout a job, status must follow every
+// sample and the job's end, never show an older state.
+TEST_F(IntegrationTest, StatusPolledThroughoutAJobFollowsEverySampleAndTheEnd) {
+  std::string config =
+      WriteConfig("global_settings:\n  max_configs: 4\n  min_baseline_samples: 1\n");
+  std::string workload = dir_.Write(
+      "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.2\n"), true);
+  json submitted = honed_.HoneJson({"submit", config, "--", workload});
+  ASSERT_TRUE(submitted.is_object());
+  const std::string job = std::to_string(submitted["job"].get<int64_t>());
+  int last_samples = -1;
+  double last_elapsed = -1;
+  std::set<int> seen;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json status = honed_.HoneJson({"status", job});
+        if (!status.is_object()) return false;
+        EXPECT_GE(status.value("elapsed_s", 0.0), last_elapsed) << status.dump();
+        last_elapsed = status.value("elapsed_s", 0.0);
+        if (status.contains("progress")) {
+          int samples = status["progress"].value("samples_valid", 0);
+          EXPECT_GE(samples, last_samples) << status.dump();
+          last_samples = samples;
+          seen.insert(samples);
+        }
+        return seen.size() >= 2 || status.value("state", "") != "running";
+      },
+      60));
+  EXPECT_GE(seen.size(), 2u) << "status never showed a new sample";
+  // Once a watcher has the end event, status says so too.
+  std::vector<std::string> lines = honed_.Raw(
+      "{\"v\":1,\"id\":1,\"cmd\":\"watch\",\"args\":{\"job\":" + job + "}}\n", true, 60);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(json::parse(lines.back())["event"]["type"], "end");
+  json status = honed_.HoneJson({"status", job});
+  EXPECT_EQ(status["state"], "completed") << status.dump();
+  EXPECT_FALSE(status.contains("progress")) << status.dump();
+  json report = honed_.HoneJson({"report", job});
+  EXPECT_EQ(status["configs_explored"], report["configs_explored"]);
+  EXPECT_EQ(status["best"], report["best"]);
 }
 
 TEST_F(IntegrationTest, OversizedRequestIsRefusedAndHonedKeepsServing) {

@@ -85,6 +85,26 @@ TEST(ProtocolTest, EncodedResultHasOkTrue) {
   EXPECT_EQ(object["result"], json({{"a", 1}}));
 }
 
+// A result serialized once (EncodeResultText) is the very line that serializing
+// the reply object whole would give, for any result, invalid UTF-8 included.
+TEST(ProtocolTest, ResultTextGivesTheSameLineAsTheWholeReplyObject) {
+  const json results[] = {
+      json::object(),
+      {{"job", 3}, {"state", "running"}, {"progress", {{"elapsed_s", 1.5}}}},
+      json::array({1, "two", nullptr, 2.5e300}),
+      "\xff not UTF-8 \xc3",
+      nullptr};
+  for (const json& result : results) {
+    for (int64_t id : {int64_t{0}, int64_t{7}, INT64_MAX}) {
+      json whole = {{"v", 1}, {"id", id}, {"ok", true}, {"result", result}};
+      std::string expected =
+          whole.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+      EXPECT_EQ(EncodeResult(id, result), expected);
+      EXPECT_EQ(EncodeResultText(id, DumpResult(result)), expected);
+    }
+  }
+}
+
 TEST(ProtocolTest, ErrorRoundTripsWithItsCodeAndMessage) {
   Message message;
   Status s = DecodeMessage(Chomp(EncodeError(9, Status::NotFound("no job 3"))), &message);
