@@ -857,7 +857,9 @@ json JobManager::ProgressCounts(const Job& job) const {
     progress["configs_feasible"] = *feasible;
   if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
     progress["baseline_value"] = *baseline->Mean();
-  if (const TrialRecord* best = session.Best()) {
+  // The best mean, not the report's recommendation: that one may refit the surface
+  // model over every trial, which would make each sample cost more than the last.
+  if (const TrialRecord* best = session.BestByMean()) {
     progress["best"] = {{"config", job.space.ToJson(best->config)},
                         {"value", *best->Mean()}};
     if (auto pct = session.ImprovementPct(*best->Mean()))

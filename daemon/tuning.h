@@ -123,6 +123,9 @@ class TuningSession {
   // By plain mean while there are too few trials for a model. Null when none is
   // valid.
   const TrialRecord* Best() const;
+  // The confirmed trial with the best mean, other than `except`; null when none.
+  // Costs one pass over the trials, never a model fit (progress at every sample).
+  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
   double RelativeNoise() const;
@@ -171,8 +174,6 @@ class TuningSession {
   // True when `trial` looks as good as the best confirmed trial (within the noise).
   bool Challenges(const TrialRecord& trial) const;
   bool Confirmed(const TrialRecord& trial) const;
-  // The confirmed trial with the best mean, other than `except`; null when none.
-  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
   // The metric value past which a new configuration's first run stops early.
   std::optional<double> EarlyStopCutoff() const;
