@@ -44,9 +44,15 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/private_honed.h"
+
 namespace {
 
 using nlohmann::json;
+using hone::bench::Connect;
+using hone::bench::PrivateHoned;
+using hone::bench::Samples;
+using hone::bench::StatusKiB;
 using Clock = std::chrono::steady_clock;
 
 struct Options {
@@ -59,48 +65,6 @@ struct Options {
   bool idle = false;  // poll a job that has ended: honed has nothing else to do
   std::string honed = std::string(HONE_BIN_DIR) + "/honed";
 };
-
-int Connect(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-  if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-    return fd;
-  if (fd >= 0) close(fd);
-  return -1;
-}
-
-// One request on a fresh blocking connection; null on any failure.
-json Call(const std::string& socket_path, const json& request) {
-  int fd = Connect(socket_path);
-  if (fd < 0) return nullptr;
-  std::string line = request.dump() + "\n";
-  std::string buffer;
-  if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) ==
-      static_cast<ssize_t>(line.size())) {
-    while (buffer.find('\n') == std::string::npos) {
-      pollfd pfd{fd, POLLIN, 0};
-      if (poll(&pfd, 1, 30000) <= 0) break;
-      char chunk[65536];
-      ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-      if (n <= 0) break;
-      buffer.append(chunk, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  size_t newline = buffer.find('\n');
-  if (newline == std::string::npos) return nullptr;
-  return json::parse(buffer.substr(0, newline), nullptr, false);
-}
-
-// A line of /proc/PID/status in KiB ("VmHWM", "VmRSS"); -1 when missing.
-long StatusKiB(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
-  return -1;
-}
 
 // The job: `knobs` integer knobs 1..16, a throughput that is a sum over them with a
 // little noise, printed by the workload and read by a pattern.
@@ -124,34 +88,6 @@ std::string JobCommand(const Options& options) {
     sum +=
         (i % 2 ? " + " : " - ") + std::to_string(i % 5 + 1) + " * k" + std::to_string(i);
   return "echo $((" + sum + " + RANDOM % 32))";
-}
-
-pid_t StartHoned(const Options& options, const std::string& dir,
-                 const std::string& socket_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int log = open((dir + "/honed.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    dup2(log, 1);
-    dup2(log, 2);
-    std::string max_connections = std::to_string(options.clients + 16);
-    execl(options.honed.c_str(), "honed", "--socket", socket_path.c_str(), "--state-dir",
-          (dir + "/state").c_str(), "--max-connections", max_connections.c_str(),
-          "--log-level", "warn", nullptr);
-    _exit(127);
-  }
-  return pid;
-}
-
-json JobStatus(const std::string& socket_path) {
-  json reply =
-      Call(socket_path, {{"v", 1}, {"id", 1}, {"cmd", "status"}, {"args", {{"job", 1}}}});
-  return reply.is_object() ? reply.value("result", json()) : json();
-}
-
-int Samples(const json& status) {
-  if (!status.is_object() || !status.contains("progress")) return 0;
-  const json& progress = status["progress"];
-  return progress.value("samples_valid", 0) + progress.value("samples_invalid", 0);
 }
 
 struct Client {
@@ -363,46 +299,20 @@ int main(int argc, char** argv) {
     return 1;
   }
   signal(SIGPIPE, SIG_IGN);
-  std::string templ = (std::filesystem::temp_directory_path() / "hone-load-XXXXXX");
-  if (!mkdtemp(templ.data())) {
-    perror("mkdtemp");
+  PrivateHoned honed;
+  if (!honed.Start(options.honed,
+                   {"--max-connections", std::to_string(options.clients + 16)}))
     return 1;
-  }
-  std::string dir = templ, socket_path = dir + "/honed.sock";
-  pid_t honed = StartHoned(options, dir, socket_path);
+  const std::string& socket_path = honed.socket_path();
   auto cleanup = [&](int code) {
-    kill(honed, SIGTERM);
-    waitpid(honed, nullptr, 0);
-    if (code != 0) std::cerr << "honed's log: " << dir << "/honed.log\n";
-    if (code == 0) std::filesystem::remove_all(dir);
+    honed.Stop(code != 0);
     return code;
   };
-
-  json ping;
-  for (int i = 0; i < 200 && !ping.is_object(); ++i) {
-    ping = Call(socket_path, {{"v", 1}, {"id", 1}, {"cmd", "ping"}});
-    if (!ping.is_object()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (!ping.is_object()) {
-    std::cerr << "hone_load_bench: honed did not answer\n";
-    return cleanup(1);
-  }
-  json submit = Call(socket_path, {{"v", 1},
-                                   {"id", 1},
-                                   {"cmd", "submit"},
-                                   {"args",
-                                    {{"config_text", JobConfig(options)},
-                                     {"config_path", "load.yaml"},
-                                     {"command", {"bash", "-c", JobCommand(options)}},
-                                     {"cwd", dir},
-                                     {"env", {{"PATH", "/usr/bin:/bin"}}}}}});
-  if (!submit.is_object() || !submit.value("ok", false)) {
-    std::cerr << "hone_load_bench: submit failed: " << submit.dump() << "\n";
-    return cleanup(1);
-  }
+  int64_t job = honed.Submit(JobConfig(options), {"bash", "-c", JobCommand(options)});
+  if (job == 0) return cleanup(1);
   json status;
   for (int i = 0; i < 6000; ++i) {
-    status = JobStatus(socket_path);
+    status = honed.JobStatus(job);
     if (status.value("state", "") != "running" && status.value("state", "") != "queued")
       break;
     if (!options.idle && status.value("state", "") == "running" &&
@@ -415,15 +325,15 @@ int main(int argc, char** argv) {
     return cleanup(1);
   }
   int samples_before = Samples(status);
-  long rss_before = StatusKiB(honed, "VmRSS");
+  long rss_before = StatusKiB(honed.pid(), "VmRSS");
 
   Results results = RunClients(options, socket_path);
 
-  status = JobStatus(socket_path);
+  status = honed.JobStatus(job);
   int samples_after = Samples(status);
-  long peak = StatusKiB(honed, "VmHWM");
-  long rss_after = StatusKiB(honed, "VmRSS");
-  Call(socket_path, {{"v", 1}, {"id", 1}, {"cmd", "cancel"}, {"args", {{"job", 1}}}});
+  long peak = StatusKiB(honed.pid(), "VmHWM");
+  long rss_after = StatusKiB(honed.pid(), "VmRSS");
+  honed.Call({{"v", 1}, {"id", 1}, {"cmd", "cancel"}, {"args", {{"job", job}}}});
 
   std::vector<double>& latencies = results.latencies_ms;
   std::sort(latencies.begin(), latencies.end());
