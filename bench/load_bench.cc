@@ -301,7 +301,8 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   PrivateHoned honed;
   if (!honed.Start(options.honed,
-                   {"--max-connections", std::to_string(options.clients + 16)}))
+                   {"--max-connections", std::to_string(options.clients + 16),
+                    "--max-connections-per-user", std::to_string(options.clients + 16)}))
     return 1;
   const std::string& socket_path = honed.socket_path();
   auto cleanup = [&](int code) {

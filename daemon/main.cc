@@ -44,6 +44,11 @@ int main(int argc, char** argv) {
                  "line and is closed (keep the descriptor limit above it)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  app.add_option("--max-connections-per-user", limits.max_connections_per_user,
+                 "connections one user (peer uid, root included) may have open at once; "
+                 "one more gets an 'unavailable' error line and is closed")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   double line_timeout_s = static_cast<double>(limits.line_timeout.count()) / 1000;
   app.add_option("--line-timeout", line_timeout_s,
                  "seconds a request line may take to arrive from its first byte; "

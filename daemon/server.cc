@@ -180,6 +180,9 @@ class Session : public std::enable_shared_from_this<Session> {
     signal_.cancel();
     room_.cancel();
     timer_.cancel();
+    if (auto it = server_->connections_of_.find(context_.peer.uid);
+        it != server_->connections_of_.end() && --it->second == 0)
+      server_->connections_of_.erase(it);
     server_->sessions_.erase(shared_from_this());
   }
 
@@ -556,11 +559,20 @@ asio::awaitable<void> Server::AcceptLoop() {
 }
 
 void Server::Admit(stream_protocol::socket socket) {
-  size_t max = options_.limits.max_connections;
-  if (sessions_.size() >= max) {
-    std::string line =
-        EncodeError(0, Status::Unavailable("honed serves at most " + std::to_string(max) +
-                                           " connections; try again"));
+  const size_t max = options_.limits.max_connections;
+  const size_t per_user = options_.limits.max_connections_per_user;
+  Peer peer = ReadPeer(socket.native_handle());
+  size_t& of_peer = connections_of_[peer.uid];
+  std::string refusal;
+  if (sessions_.size() >= max)
+    refusal = "honed serves at most " + std::to_string(max) + " connections; try again";
+  else if (of_peer >= per_user)
+    refusal = "uid " + std::to_string(peer.uid) + " has " + std::to_string(of_peer) +
+              " connections open, the most honed serves to one user; close one and "
+              "try again";
+  if (!refusal.empty()) {
+    if (of_peer == 0) connections_of_.erase(peer.uid);
+    std::string line = EncodeError(0, Status::Unavailable(refusal));
     // A fresh socket's buffer takes one short line without blocking.
     (void)send(socket.native_handle(), line.data(), line.size(),
                MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -569,12 +581,12 @@ void Server::Admit(stream_protocol::socket socket) {
     size_t held = 0;
     if (refused_log_.Ready(&held))
       spdlog::warn(
-          "{} connection(s) refused: honed serves at most {} connections "
-          "(--max-connections); logged at most every {} s",
-          held + 1, max, kLogInterval.count());
+          "{} connection(s) refused, the last because {} (--max-connections {}, "
+          "--max-connections-per-user {}); logged at most every {} s",
+          held + 1, refusal, max, per_user, kLogInterval.count());
     return;
   }
-  Peer peer = ReadPeer(socket.native_handle());
+  ++of_peer;
   auto session = std::make_shared<Session>(this, std::move(socket), std::move(peer));
   sessions_.insert(session);
   session->Start();

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ struct ConnectionLimits {
   // Connections served at once. One more is answered with an `unavailable` error
   // line and closed. Each takes a descriptor: keep RLIMIT_NOFILE above this.
   size_t max_connections = 256;
+  // Connections of one user (peer uid) at once, so that no member of the socket's
+  // group can take every place from the others. One more is refused as above.
+  size_t max_connections_per_user = 64;
 
   // A request line must arrive complete within this time of its first byte, or the
   // connection is answered with an error and closed. A connection with no partial
@@ -113,6 +117,7 @@ class Server {
   boost::asio::local::stream_protocol::acceptor acceptor_;
   boost::asio::steady_timer accept_pause_;  // backoff while accept fails
   std::set<std::shared_ptr<Session>> sessions_;
+  std::map<uid_t, size_t> connections_of_;  // open sessions per peer uid
   bool listening_ = false;
 
   size_t line_memory_ = 0;    // capacity of every session's partial line

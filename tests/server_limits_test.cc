@@ -218,6 +218,46 @@ TEST_F(ServerLimitsTest, TheConnectionBeyondTheCapIsToldSoAndTheEarlierOnesKeepW
       20));
 }
 
+// Finding: one member of the socket's group could take every connection.
+TEST_F(ServerLimitsTest, OneUserGetsAtMostItsShareOfTheConnections) {
+  StartHoned({"--max-connections", "8", "--max-connections-per-user", "3"});
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto connection = std::make_unique<RawConnection>(honed_->socket());
+          if (!Pings(*connection)) return false;
+          held.push_back(std::move(connection));
+          return true;
+        },
+        20))
+        << i;
+  }
+  // Fewer than --max-connections are open, but this user has its three.
+  RawConnection extra(honed_->socket());
+  std::optional<std::string> line = extra.ReadLine(20);
+  ASSERT_TRUE(line) << "the fourth connection of one user got no error";
+  json reply = json::parse(*line);
+  EXPECT_EQ(reply["error"]["code"], "unavailable");
+  EXPECT_EQ(reply["error"]["message"],
+            "uid " + std::to_string(geteuid()) +
+                " has 3 connections open, the most honed serves to one user; close one "
+                "and try again");
+  EXPECT_TRUE(extra.WaitForEof(20));
+  for (auto& connection : held) EXPECT_TRUE(Pings(*connection, 2));
+  EXPECT_NE(ReadFile(honed_->log_path()).find("--max-connections-per-user 3"),
+            std::string::npos);
+
+  // A place the user frees is the user's again.
+  held.pop_back();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        RawConnection again(honed_->socket());
+        return Pings(again);
+      },
+      20));
+}
+
 // Finding: no timeout on a partial line.
 TEST_F(ServerLimitsTest, APartialLineIsAnsweredAndClosedAfterTheLineTimeout) {
   StartHoned({"--line-timeout", "0.3"});
