@@ -161,6 +161,33 @@ class ServerLimitsTest : public ::testing::Test {
     ASSERT_TRUE(honed_->Start()) << ReadFile(honed_->log_path());
   }
 
+  // Opens `count` connections that each answer a ping. The connections of
+  // StartHoned's ping count until honed has seen them close: each place is taken
+  // once it is free.
+  void Hold(int count, std::vector<std::unique_ptr<RawConnection>>* held) {
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(WaitFor(
+          [&] {
+            auto connection = std::make_unique<RawConnection>(honed_->socket());
+            if (!Pings(*connection)) return false;
+            held->push_back(std::move(connection));
+            return true;
+          },
+          20))
+          << i;
+    }
+  }
+
+  // Whether a new connection is served (answers a ping) within 20 s.
+  bool AFreshConnectionPings() {
+    return WaitFor(
+        [&] {
+          RawConnection again(honed_->socket());
+          return Pings(again);
+        },
+        20);
+  }
+
   TempDir dir_;
   std::unique_ptr<Honed> honed_;
 };
@@ -169,19 +196,7 @@ class ServerLimitsTest : public ::testing::Test {
 TEST_F(ServerLimitsTest, TheConnectionBeyondTheCapIsToldSoAndTheEarlierOnesKeepWorking) {
   StartHoned({"--max-connections", "4"});
   std::vector<std::unique_ptr<RawConnection>> held;
-  // The connections of StartHoned's ping count until honed has seen them close:
-  // each place is taken once it is free.
-  for (int i = 0; i < 4; ++i) {
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto connection = std::make_unique<RawConnection>(honed_->socket());
-          if (!Pings(*connection)) return false;
-          held.push_back(std::move(connection));
-          return true;
-        },
-        20))
-        << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(Hold(4, &held));
 
   RawConnection extra(honed_->socket());
   std::optional<std::string> line = extra.ReadLine(20);  // unasked
@@ -210,29 +225,14 @@ TEST_F(ServerLimitsTest, TheConnectionBeyondTheCapIsToldSoAndTheEarlierOnesKeepW
 
   // A place that frees up is taken again.
   held.pop_back();
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        RawConnection again(honed_->socket());
-        return Pings(again);
-      },
-      20));
+  EXPECT_TRUE(AFreshConnectionPings());
 }
 
 // Finding: one member of the socket's group could take every connection.
 TEST_F(ServerLimitsTest, OneUserGetsAtMostItsShareOfTheConnections) {
   StartHoned({"--max-connections", "8", "--max-connections-per-user", "3"});
   std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(WaitFor(
-        [&] {
-          auto connection = std::make_unique<RawConnection>(honed_->socket());
-          if (!Pings(*connection)) return false;
-          held.push_back(std::move(connection));
-          return true;
-        },
-        20))
-        << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(Hold(3, &held));
   // Fewer than --max-connections are open, but this user has its three.
   RawConnection extra(honed_->socket());
   std::optional<std::string> line = extra.ReadLine(20);
@@ -250,12 +250,7 @@ TEST_F(ServerLimitsTest, OneUserGetsAtMostItsShareOfTheConnections) {
 
   // A place the user frees is the user's again.
   held.pop_back();
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        RawConnection again(honed_->socket());
-        return Pings(again);
-      },
-      20));
+  EXPECT_TRUE(AFreshConnectionPings());
 }
 
 // Finding: no timeout on a partial line.
@@ -342,12 +337,7 @@ TEST_F(ServerLimitsTest, AtTheDescriptorLimitHonedPausesAcceptingAndKeepsServing
 
   // Once descriptors free up, new connections are accepted again.
   flood.clear();
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        RawConnection again(honed_->socket());
-        return Pings(again);
-      },
-      20));
+  EXPECT_TRUE(AFreshConnectionPings());
   EXPECT_TRUE(Pings(existing, 20));
 
   std::string log = ReadFile(honed_->log_path()).substr(log_before);
