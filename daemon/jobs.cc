@@ -105,7 +105,8 @@ struct JobManager::Job {
   std::chrono::steady_clock::time_point started;
 
   // What a status reply is made of, but for the parts that never change; equal
-  // keys give the same reply.
+  // keys give the same reply. A field that Summary() starts to show, and that can
+  // change while the job lives, must be added here, or status serves it stale.
   struct StatusKey {
     std::string state, message, stop_reason, phase;
     double started_at = 0, finished_at = 0;
