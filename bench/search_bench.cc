@@ -105,8 +105,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/space.h"
-#include "daemon/strategy.h"
-#include "daemon/tuning.h"
+#include "daemon/optimizer/strategy.h"
+#include "daemon/tuner/tuning_session.h"
 
 namespace hone {
 namespace {

@@ -20,7 +20,7 @@ constexpr size_t kMaxLineBytes = 4 << 20;
 // Nesting of arrays and objects in one message (a request needs about 4).
 constexpr int kMaxJsonDepth = 64;
 
-// ---- A submitted job (config.h, jobs.h) --------------------------------------
+// ---- A submitted job (config.h, jobs/job_manager.h) --------------------------------------
 
 // The config file's text.
 constexpr size_t kMaxConfigBytes = 1 << 20;

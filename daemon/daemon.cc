@@ -15,16 +15,17 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "daemon/cgroup.h"
-#include "daemon/handler.h"
-#include "daemon/jobs.h"
-#include "daemon/knobs.h"
-#include "daemon/ledger.h"
-#include "daemon/machine.h"
+#include "daemon/jobs/job_manager.h"
+#include "daemon/knobs/catalog.h"
+#include "daemon/knobs/knobs.h"
+#include "daemon/knobs/ledger.h"
+#include "daemon/knobs/machine.h"
 #include "daemon/notifier.h"
-#include "daemon/server.h"
-#include "daemon/state_dir.h"
-#include "daemon/store.h"
+#include "daemon/process/cgroup.h"
+#include "daemon/server/handler.h"
+#include "daemon/server/server.h"
+#include "daemon/store/state_dir.h"
+#include "daemon/store/store.h"
 
 namespace hone {
 

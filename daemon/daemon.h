@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "daemon/server.h"
+#include "daemon/server/server.h"
 
 namespace hone {
 
@@ -33,7 +33,7 @@ struct DaemonOptions {
   ConnectionLimits connection_limits;
   // Where each workload run gets a cgroup v2 of its own: "" to choose from honed's
   // own cgroup, "none" for process groups only, or a cgroup2 directory
-  // (CgroupOptions::dir, daemon/cgroup.h).
+  // (CgroupOptions::dir, daemon/process/cgroup.h).
   std::string workload_cgroup;
 };
 

@@ -7,7 +7,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "daemon/knobs.h"
+#include "daemon/knobs/catalog.h"
+#include "daemon/knobs/knobs.h"
 #include "tests/await.h"
 #include "tests/fake_machine.h"
 #include "tests/test_util.h"

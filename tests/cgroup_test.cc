@@ -1,4 +1,4 @@
-// Workload cgroups (daemon/cgroup.h) and the process runner with them: real
+// Workload cgroups (daemon/process/cgroup.h) and the process runner with them: real
 // processes in real cgroups, under a cgroup of the test's own that is removed after
 // each test.
 //
@@ -7,7 +7,7 @@
 // the ones named A...ChildDoesNotOutlive...: the escaped child writes its pid to a
 // file, and must be gone once the run is over. They need a writable cgroup2 (root,
 // in a cgroup it may create children of), and skip saying so without one.
-#include "daemon/cgroup.h"
+#include "daemon/process/cgroup.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -25,7 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "daemon/process.h"
+#include "daemon/process/process.h"
 #include "tests/process_util.h"
 #include "tests/test_util.h"
 

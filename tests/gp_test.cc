@@ -1,5 +1,5 @@
 // The Gaussian process behind the model strategy.
-#include "daemon/gp.h"
+#include "daemon/optimizer/gp.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // System knobs: file, MSR field and script knobs; their domains, refusals, and
 // recipes that put an original value back without the knob that recorded it.
-#include "daemon/knobs.h"
+#include "daemon/knobs/knobs.h"
 
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 
 #include "tests/await.h"
 #include "tests/fake_machine.h"
+#include "tests/faulty_machine.h"
 #include "tests/test_util.h"
 
 namespace hone {

@@ -1,7 +1,8 @@
 // The ledger and the knob bindings: originals stored before writes, configurations
 // never half-applied (a fault-injecting machine fails the Nth write), and every
 // original put back.
-#include "daemon/ledger.h"
+#include "daemon/knobs/catalog.h"
+#include "daemon/knobs/ledger.h"
 
 #include <gtest/gtest.h>
 
@@ -11,9 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
-#include "daemon/knob_bindings.h"
+#include "daemon/knobs/knob_bindings.h"
 #include "tests/await.h"
 #include "tests/fake_machine.h"
+#include "tests/faulty_machine.h"
 #include "tests/test_util.h"
 
 namespace hone {

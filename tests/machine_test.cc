@@ -1,6 +1,6 @@
 // Machine: paths resolved under a root, writes confined to /sys and /proc, MSRs as
 // 8 bytes at offset = address of a (sparse) device file, and the fault injector.
-#include "daemon/machine.h"
+#include "daemon/knobs/machine.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "tests/fake_machine.h"
+#include "tests/faulty_machine.h"
 #include "tests/test_util.h"
 
 namespace hone {

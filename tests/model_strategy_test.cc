@@ -1,6 +1,6 @@
 // The model-based strategy: deterministic, never repeats itself, finds good
 // configurations in few evaluations, and learns where configurations fail.
-#include "daemon/model_strategy.h"
+#include "daemon/optimizer/model_strategy.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

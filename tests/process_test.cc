@@ -1,5 +1,5 @@
 // The process runner: real processes, observed from an io_context like honed does.
-#include "daemon/process.h"
+#include "daemon/process/process.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

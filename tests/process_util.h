@@ -1,10 +1,10 @@
-// Helpers for tests of the process runner (daemon/process.h).
+// Helpers for tests of the process runner (daemon/process/process.h).
 #pragma once
 
 #include <chrono>
 #include <string>
 
-#include "daemon/process.h"
+#include "daemon/process/process.h"
 
 namespace hone::test {
 

@@ -1,7 +1,7 @@
-// Specification of daemon/state_dir.h: honed trusts a state directory only when
+// Specification of daemon/store/state_dir.h: honed trusts a state directory only when
 // nobody but its own user (or root) can change it, locks it against a second
 // honed, and writes files there without following planted symlinks (issue 14).
-#include "daemon/state_dir.h"
+#include "daemon/store/state_dir.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,5 +1,5 @@
 // Store: what is written survives closing and reopening the database.
-#include "daemon/store.h"
+#include "daemon/store/store.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>

@@ -1,6 +1,6 @@
-// Specification of the search strategies (daemon/strategy.h): which configurations
+// Specification of the search strategies (daemon/optimizer/strategy.h): which configurations
 // they propose, in what order, and when they run out.
-#include "daemon/strategy.h"
+#include "daemon/optimizer/strategy.h"
 
 #include <memory>
 #include <set>

@@ -1,5 +1,5 @@
 // TuningSession: what a sync job measures, in which order, and when it stops.
-#include "daemon/tuning.h"
+#include "daemon/tuner/tuning_session.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>

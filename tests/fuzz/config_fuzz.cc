@@ -21,7 +21,7 @@ namespace {
 // Beyond this many values in all, the space is left out: slow, and nothing new.
 constexpr size_t kMaxSpaceValues = 4096;
 
-// The option a knob's `default` names, compared as the daemon does (jobs.cc).
+// The option a knob's `default` names, compared as the daemon does (daemon/jobs/job_manager.cc).
 bool FindDefault(const hone::Knob& knob, const nlohmann::json& value, uint32_t* index) {
   const std::string text = hone::ValueToString(value);
   for (uint32_t i = 0; i < knob.values.size(); ++i)

@@ -20,7 +20,7 @@
 
 #include "common/config.h"
 #include "common/space.h"
-#include "daemon/strategy.h"
+#include "daemon/optimizer/strategy.h"
 
 namespace hone {
 
@@ -203,7 +203,7 @@ class TuningSession {
   };
   Choice Choose() const;
   // Whether the surface model predicts `lead` and the trials tied with it from the
-  // rest of the data well enough to rank them (see ModelFitsNear in tuning.cc).
+  // rest of the data well enough to rank them (see ModelFitsNear in tuning_session.cc).
   bool ModelFitsNear(const TrialRecord& lead) const;
 
   Settings settings_;

@@ -1,8 +1,8 @@
-#include "daemon/strategy.h"
+#include "daemon/optimizer/strategy.h"
 
 #include <limits>
 
-#include "daemon/model_strategy.h"
+#include "daemon/optimizer/model_strategy.h"
 
 namespace hone {
 

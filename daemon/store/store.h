@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "daemon/tuning.h"
+#include "daemon/tuner/tuning_session.h"
 
 struct sqlite3;
 

@@ -4,7 +4,7 @@
 // The child gets its own process group, the environment and working directory it is
 // given, and (when honed is root and a user is given) that user's uid, gid and
 // groups. Its stdout and stderr are captured up to a limit. When its ProcessGroups
-// has usable WorkloadCgroups (daemon/cgroup.h), the child also starts in a cgroup v2
+// has usable WorkloadCgroups (daemon/process/cgroup.h), the child also starts in a cgroup v2
 // of its own (clone3 with CLONE_INTO_CGROUP). At the timeout, on cancellation, and
 // after the leader exits, the whole cgroup is killed (else the process group), so a
 // workload never outlives its sample, even one that called setsid; the run ends
@@ -26,7 +26,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/limits.h"
-#include "daemon/cgroup.h"
+#include "daemon/process/cgroup.h"
 
 namespace hone {
 

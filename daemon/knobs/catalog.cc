@@ -1,5 +1,5 @@
-// The built-in catalog: which knobs this machine has, probed through a Machine.
-// docs/knobs.md is the user-facing description of every entry.
+#include "daemon/knobs/catalog.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "common/config.h"
-#include "daemon/knobs.h"
+#include "daemon/knobs/knobs.h"
 
 namespace hone {
 namespace {

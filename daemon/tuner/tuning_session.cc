@@ -1,6 +1,6 @@
-#include "daemon/tuning.h"
+#include "daemon/tuner/tuning_session.h"
 
-#include "daemon/gp.h"
+#include "daemon/optimizer/gp.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "daemon/ledger.h"
+#include "daemon/knobs/ledger.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "daemon/knobs.h"
+#include "daemon/knobs/knobs.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <set>
 
 #include "common/config.h"
-#include "daemon/process.h"
+#include "daemon/process/process.h"
 
 namespace hone {
 namespace {

@@ -1,4 +1,4 @@
-#include "daemon/knob_bindings.h"
+#include "daemon/knobs/knob_bindings.h"
 
 #include <spdlog/spdlog.h>
 

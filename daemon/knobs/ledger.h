@@ -20,9 +20,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/status.h"
-#include "daemon/knobs.h"
-#include "daemon/machine.h"
-#include "daemon/store.h"
+#include "daemon/knobs/knobs.h"
+#include "daemon/knobs/machine.h"
+#include "daemon/store/store.h"
 
 namespace hone {
 

@@ -1,4 +1,4 @@
-#include "daemon/handler.h"
+#include "daemon/server/handler.h"
 
 #include <boost/asio/use_awaitable.hpp>
 

@@ -21,8 +21,8 @@
 
 #include "common/space.h"
 #include "common/status.h"
-#include "daemon/knobs.h"
-#include "daemon/ledger.h"
+#include "daemon/knobs/knobs.h"
+#include "daemon/knobs/ledger.h"
 
 namespace hone {
 

@@ -1,4 +1,4 @@
-#include "daemon/gp.h"
+#include "daemon/optimizer/gp.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -1,4 +1,4 @@
-#include "daemon/jobs.h"
+#include "daemon/jobs/job_manager.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -23,7 +23,7 @@
 #include "common/report.h"
 #include "common/scan.h"
 #include "daemon/crash_point.h"
-#include "daemon/state_dir.h"
+#include "daemon/store/state_dir.h"
 
 namespace hone {
 

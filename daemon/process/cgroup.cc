@@ -1,4 +1,4 @@
-#include "daemon/cgroup.h"
+#include "daemon/process/cgroup.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

@@ -1,4 +1,4 @@
-#include "daemon/model_strategy.h"
+#include "daemon/optimizer/model_strategy.h"
 
 #include <algorithm>
 #include <cmath>

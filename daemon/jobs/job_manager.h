@@ -33,13 +33,14 @@
 #include "common/config.h"
 #include "common/space.h"
 #include "common/status.h"
-#include "daemon/knob_bindings.h"
-#include "daemon/knobs.h"
-#include "daemon/ledger.h"
-#include "daemon/process.h"
-#include "daemon/state_dir.h"
-#include "daemon/store.h"
-#include "daemon/tuning.h"
+#include "daemon/knobs/catalog.h"
+#include "daemon/knobs/knob_bindings.h"
+#include "daemon/knobs/knobs.h"
+#include "daemon/knobs/ledger.h"
+#include "daemon/process/process.h"
+#include "daemon/store/state_dir.h"
+#include "daemon/store/store.h"
+#include "daemon/tuner/tuning_session.h"
 
 namespace hone {
 

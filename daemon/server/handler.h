@@ -17,7 +17,7 @@
 
 #include "common/protocol.h"
 #include "common/status.h"
-#include "daemon/jobs.h"
+#include "daemon/jobs/job_manager.h"
 
 namespace hone {
 

@@ -26,7 +26,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/status.h"
-#include "daemon/handler.h"
+#include "daemon/server/handler.h"
 
 namespace hone {
 

@@ -1,5 +1,5 @@
 // System knobs: tunables of the machine (MSR bit fields, sysfs and procfs files,
-// script-defined knobs) behind one interface, and the built-in catalog of them.
+// script-defined knobs) behind one interface. The built-in catalog is knobs/catalog.h.
 //
 // A SystemKnob has one or more instances (one per CPU for an MSR field, one per
 // package/die for uncore limits, one per device for a script knob with a
@@ -25,7 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "daemon/machine.h"
+#include "daemon/knobs/machine.h"
 
 namespace hone {
 
@@ -121,22 +121,5 @@ struct ScriptKnobSpec {
 // Resolves the devices (running devices_script) and makes the knob.
 boost::asio::awaitable<Status> MakeScriptKnob(const ScriptKnobSpec& spec,
                                               std::unique_ptr<SystemKnob>* knob);
-
-// One entry of the built-in catalog.
-struct CatalogEntry {
-  std::string name;
-  std::string backend;
-  std::string description;
-  std::string location;
-  std::string risk;  // what can go wrong when it is changed
-  bool available = false;
-  std::string reason;                // why it is unavailable here
-  std::unique_ptr<SystemKnob> knob;  // null when unavailable
-};
-
-// Every built-in knob, available or not, in a stable order, probed on `machine`
-// (CPU vendor/family/model from /proc/cpuinfo, online CPUs, sysfs and procfs
-// files present, MSR device files present). See docs/knobs.md.
-std::vector<CatalogEntry> BuildCatalog(Machine* machine);
 
 }  // namespace hone

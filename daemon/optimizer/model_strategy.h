@@ -32,8 +32,8 @@
 
 #include "common/config.h"
 #include "common/space.h"
-#include "daemon/gp.h"
-#include "daemon/strategy.h"
+#include "daemon/optimizer/gp.h"
+#include "daemon/optimizer/strategy.h"
 
 namespace hone {
 

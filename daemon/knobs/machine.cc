@@ -1,4 +1,4 @@
-#include "daemon/machine.h"
+#include "daemon/knobs/machine.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -237,21 +237,6 @@ std::unique_ptr<Machine> MakeMachine(const std::string& root) {
   std::string trimmed = root;
   while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
   return std::make_unique<RootedMachine>(trimmed);
-}
-
-Status FaultInjectingMachine::WriteFile(const std::string& path,
-                                        const std::string& contents) {
-  if (++writes_ == fail_at_)
-    return Status::IOError("injected fault: write #" + std::to_string(writes_) + " to " +
-                           path);
-  return base_->WriteFile(path, contents);
-}
-
-Status FaultInjectingMachine::WriteMsr(int cpu, uint32_t msr, uint64_t value) {
-  if (++writes_ == fail_at_)
-    return Status::IOError("injected fault: write #" + std::to_string(writes_) +
-                           " to MSR " + Hex(msr) + " of cpu " + std::to_string(cpu));
-  return base_->WriteMsr(cpu, msr, value);
 }
 
 Status ParseCpuList(const std::string& text, std::vector<int>* cpus) {
