@@ -20,7 +20,7 @@ constexpr size_t kMaxLineBytes = 4 << 20;
 // Nesting of arrays and objects in one message (a request needs about 4).
 constexpr int kMaxJsonDepth = 64;
 
-// ---- A submitted job (config.h, jobs/job_manager.h) --------------------------------------
+// ---- A submitted job (config.h, jobs/job_request.h) --------------------------
 
 // The config file's text.
 constexpr size_t kMaxConfigBytes = 1 << 20;
@@ -38,6 +38,8 @@ constexpr size_t kMaxValueBytes = 4096;
 constexpr size_t kMaxConstraints = 64;
 constexpr size_t kMaxConstraintBytes = 4096;
 constexpr int kMaxExpressionDepth = 64;
+// Supplementary groups of a submitter (NGROUPS_MAX), as stored with its job.
+constexpr size_t kMaxGroups = 65536;
 // Metrics per job; warm_start configurations per job.
 constexpr size_t kMaxMetrics = 64;
 constexpr size_t kMaxWarmStart = 256;

@@ -251,6 +251,14 @@ std::string FormatReportText(const json& report) {
   }
   if (report.contains("elapsed_s"))
     line("Optimization time", FormatDuration(Real(report, "elapsed_s")));
+  if (report.contains("resumed") && report["resumed"].is_object()) {
+    const json& resumed = report["resumed"];
+    int64_t times = Int(resumed, "times");
+    line("Resumed", std::to_string(times) + (times == 1 ? " time" : " times") +
+                        " after honed restarted; honed was down " +
+                        FormatDuration(Real(resumed, "downtime_s")) +
+                        " (not in the optimization time)");
+  }
   if (report.contains("stop_reason"))
     line("Stopped because", Text(report, "stop_reason"));
   if (report.contains("settings_file"))

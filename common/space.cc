@@ -294,4 +294,48 @@ std::string KnobEnvName(const std::string& knob_name) {
   return name;
 }
 
+nlohmann::json SpaceToJson(const SearchSpace& space) {
+  nlohmann::json knobs = nlohmann::json::array();
+  for (const Knob& knob : space.knobs())
+    knobs.push_back({{"name", knob.name},
+                     {"values", knob.values},
+                     {"default_index", knob.default_index},
+                     {"type", KnobTypeName(knob.type)}});
+  nlohmann::json constraints = nlohmann::json::array();
+  for (const Expression& e : space.constraints()) constraints.push_back(e.text());
+  return {{"knobs", knobs}, {"constraints", constraints}};
+}
+
+Status SpaceFromJson(const nlohmann::json& value, SearchSpace* space) {
+  // Older stores hold the list of knobs alone.
+  const nlohmann::json& list =
+      value.is_object() ? value.value("knobs", nlohmann::json()) : value;
+  if (!list.is_array()) return Status::Internal("stored search space is not a list");
+  std::vector<Knob> knobs;
+  for (const nlohmann::json& k : list) {
+    if (!k.is_object() || !k.contains("name") || !k["name"].is_string() ||
+        !k.contains("values") || !k["values"].is_array() || k["values"].empty())
+      return Status::Internal("stored search space is malformed");
+    Knob knob;
+    knob.name = k["name"].get<std::string>();
+    knob.values = k["values"].get<std::vector<nlohmann::json>>();
+    if (auto d = k.find("default_index"); d != k.end()) {
+      if (!d->is_number_unsigned() || d->get<uint64_t>() >= knob.values.size())
+        return Status::Internal("stored search space: knob '" + knob.name +
+                                "' has a default outside its values");
+      knob.default_index = d->get<uint32_t>();
+    }
+    auto type = k.find("type");
+    if (type == k.end() || !type->is_string() ||
+        !ParseKnobType(type->get<std::string>(), &knob.type))
+      knob.type = InferKnobType(knob.values);
+    knobs.push_back(std::move(knob));
+  }
+  std::vector<std::string> constraints;
+  if (value.is_object())
+    for (const nlohmann::json& c : value.value("constraints", nlohmann::json::array()))
+      if (c.is_string()) constraints.push_back(c.get<std::string>());
+  return SearchSpace::Create(std::move(knobs), constraints, space);
+}
+
 }  // namespace hone

@@ -110,4 +110,11 @@ bool MeansOn(const nlohmann::json& value);
 // "intra-op.threads" -> "HONE_KNOB_INTRA_OP_THREADS"
 std::string KnobEnvName(const std::string& knob_name);
 
+// The JSON form of a search space as the store keeps it: {"knobs": [{"name",
+// "values", "default_index", "type"}], "constraints": [...]}. SpaceFromJson reads
+// what SpaceToJson wrote (or an older store's bare list of knobs); the state
+// directory is not trusted, so anything else is an error, never a crash.
+nlohmann::json SpaceToJson(const SearchSpace& space);
+Status SpaceFromJson(const nlohmann::json& json, SearchSpace* space);
+
 }  // namespace hone

@@ -35,6 +35,9 @@ struct DaemonOptions {
   // own cgroup, "none" for process groups only, or a cgroup2 directory
   // (CgroupOptions::dir, daemon/process/cgroup.h).
   std::string workload_cgroup;
+  // Jobs that were running when honed stopped or died continue when it starts
+  // again (--no-resume: they stay interrupted).
+  bool resume = true;
 };
 
 // Runs the daemon; returns the process exit code.

@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
                  "ended jobs kept; past this many the oldest are deleted with their "
                  "trials, samples and settings files (0: keep all)")
       ->capture_default_str();
+  bool no_resume = false;
+  app.add_flag("--no-resume", no_resume,
+               "leave jobs that were running when honed stopped or died interrupted, "
+               "instead of continuing them from their recorded trials");
   hone::ConnectionLimits& limits = options.connection_limits;
   app.add_option("--max-connections", limits.max_connections,
                  "connections served at once; one more gets an 'unavailable' error "
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  options.resume = !no_resume;
   limits.line_timeout = std::chrono::milliseconds(std::llround(line_timeout_s * 1000));
   return restore ? hone::RunRestore(options) : hone::RunDaemon(options);
 }

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
 
+#include "daemon/store/store.h"
 #include "tests/test_util.h"
 
 namespace hone {
@@ -578,33 +580,56 @@ TEST_F(IntegrationTest, OversizedRequestIsRefusedAndHonedKeepsServing) {
   EXPECT_EQ(honed_.Hone({"ping"}).exit_code, 0);
 }
 
-TEST_F(IntegrationTest, SigkillMidJobLosesNoFinishedTrialAndMarksItInterrupted) {
+// Issue 15: a job that was running when honed was SIGKILLed continues after the
+// restart from its recorded trials, ends with its whole budget, and measures no
+// configuration as two trials.
+TEST_F(IntegrationTest, SigkillMidJobResumesAndEndsWithTheFullBudget) {
   std::string config =
-      WriteConfig("global_settings:\n  max_configs: 200\n  min_baseline_samples: 1\n");
+      WriteConfig("global_settings:\n  max_configs: 10\n  min_baseline_samples: 1\n");
   std::string workload = dir_.Write(
       "w.sh", SurfaceWorkload(dir_.path() + "/result.txt", "sleep 0.2\n"), true);
   json submitted = honed_.HoneJson({"submit", config, "--", workload});
   ASSERT_TRUE(submitted.is_object());
   int64_t job = submitted["job"];
+  std::string id = std::to_string(job);
   ASSERT_TRUE(WaitFor(
       [&] {
-        json s = honed_.HoneJson({"status", std::to_string(job)});
+        json s = honed_.HoneJson({"status", id});
         return s.contains("progress") && s["progress"].value("samples_valid", 0) >= 4;
       },
       60));
   honed_.Kill();
-  // What the store held at the kill is what a new honed must show.
   ASSERT_TRUE(honed_.Start()) << ReadFile(honed_.log_path());
-  json status = honed_.HoneJson({"status", std::to_string(job)});
-  EXPECT_EQ(status["state"], "interrupted");
-  EXPECT_NE(status["message"].get<std::string>().find("stopped"), std::string::npos);
-  json report = honed_.HoneJson({"report", std::to_string(job)});
-  EXPECT_EQ(report["state"], "interrupted");
-  EXPECT_GE(report["samples_valid"].get<int>(), 4);
+  ASSERT_TRUE(WaitFor(
+      [&] { return honed_.HoneJson({"status", id}).value("state", "") == "completed"; },
+      120))
+      << honed_.HoneJson({"status", id}).dump();
+  json report = honed_.HoneJson({"report", id});
+  EXPECT_EQ(report["configs_explored"], 10) << report.dump();
+  EXPECT_NE(report.value("stop_reason", "").find("max_configs"), std::string::npos)
+      << report.dump();
+  EXPECT_EQ(report["resumed"]["times"], 1) << report.dump();
+  EXPECT_GE(report["resumed"]["downtime_s"].get<double>(), 0);
   EXPECT_EQ(report["baseline"]["config"], json({{"inter_op", 1}, {"intra_op", 10}}));
-  EXPECT_TRUE(report["best"].is_object());
-  CommandResult text = honed_.Hone({"status", std::to_string(job)});
-  EXPECT_NE(text.out.find("interrupted"), std::string::npos);
+  CommandResult text = honed_.Hone({"report", id});
+  EXPECT_NE(text.out.find("Resumed"), std::string::npos) << text.out;
+  // The store: trials numbered in order, each configuration once, and as many
+  // samples in all as the report counts.
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(honed_.state_dir() + "/honed.db", &store).ok());
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(job, &trials).ok());
+  ASSERT_EQ(trials.size(), 10u);
+  std::set<std::string> configs;
+  int samples = 0;
+  for (size_t i = 0; i < trials.size(); ++i) {
+    EXPECT_EQ(trials[i].number, static_cast<int64_t>(i));
+    EXPECT_TRUE(configs.insert(trials[i].config.dump()).second)
+        << "measured twice: " << trials[i].config.dump();
+    samples += static_cast<int>(trials[i].samples.size());
+  }
+  EXPECT_EQ(samples, report["samples_valid"].get<int>() +
+                         report.value("samples_invalid", 0));
   // And it takes new work.
   std::string quick = WriteConfig("global_settings:\n  max_configs: 2\n");
   EXPECT_EQ(honed_.Hone({"run", quick, "--", workload}).exit_code, 0);
@@ -627,7 +652,9 @@ TEST_F(IntegrationTest, WhatAWorkloadStartedDoesNotOutliveASigkilledHoned) {
   EXPECT_NE(ReadFile(honed_.log_path()).find("leftover process"), std::string::npos);
 }
 
-TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
+// A stopped honed interrupts the running job, kills its workload, and resumes the
+// job when it starts again.
+TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndTheJobResumesAtTheNextStart) {
   std::string config = WriteConfig();
   std::string pids = dir_.path() + "/pids";
   std::string workload =
@@ -639,10 +666,27 @@ TEST_F(IntegrationTest, SigtermMidJobKillsTheWorkloadAndMarksItInterrupted) {
   pid_t pid = std::stoi(ReadFile(pids));
   EXPECT_TRUE(WaitFor([&] { return !test::ProcessAlive(pid); }, 5));
   EXPECT_FALSE(std::filesystem::exists(honed_.socket()));
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(honed_.state_dir() + "/honed.db", &store).ok());
+  std::vector<JobRow> rows;
+  ASSERT_TRUE(store->LoadJobs(&rows).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].state, JobState::kInterrupted);
+  EXPECT_EQ(rows[0].message,
+            "honed was stopped; the job resumes when honed starts again");
+  store.reset();
   ASSERT_TRUE(honed_.Start());
+  // The workload runs again: the baseline's sample was cut short, not recorded.
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        std::string all = ReadFile(pids);
+        return std::count(all.begin(), all.end(), '\n') >= 2;
+      },
+      20));
   json status = honed_.HoneJson({"status", std::to_string(job)});
-  EXPECT_EQ(status["state"], "interrupted");
-  EXPECT_EQ(status["message"], "honed was stopped");
+  EXPECT_EQ(status["state"], "running") << status.dump();
+  EXPECT_EQ(status["resumed"]["times"], 1) << status.dump();
+  EXPECT_EQ(honed_.Hone({"cancel", std::to_string(job)}).exit_code, 0);
 }
 
 TEST_F(IntegrationTest, SecondHonedOnTheSameSocketRefusesToStart) {

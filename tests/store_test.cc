@@ -19,7 +19,7 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
     std::unique_ptr<Store> store;
     ASSERT_TRUE(Store::Open(path, &store).ok());
     JobRow row;
-    row.state = "running";
+    row.state = JobState::kRunning;
     row.submitted_at = 100;
     row.uid = 1000;
     row.request = {{"config_path", "knobs.yaml"}};
@@ -29,12 +29,12 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
     row.space = json::array({{{"name", "n"}, {"values", {1, 2}}, {"default_index", 0}}});
     row.started_at = 101;
     ASSERT_TRUE(store->UpdateJob(row).ok());
-    ASSERT_TRUE(store->InsertTrial(id, 0, {{"n", 1}}, true).ok());
-    ASSERT_TRUE(store->InsertSample(id, 0, 0, {true, 12.5, "", 0.3, false, false, 110}).ok());
+    Store::NewTrial trial0{{{"n", 1}}, true};
+    ASSERT_TRUE(store->AddSample(id, 0, 0, {true, 12.5, "", 0.3, false, false, 110}, &trial0).ok());
     ASSERT_TRUE(
-        store->InsertSample(id, 0, 1, {false, 0, "timed out", 1.0, false, false, 120}).ok());
-    ASSERT_TRUE(store->InsertTrial(id, 1, {{"n", 2}}, false).ok());
-    ASSERT_TRUE(store->InsertSample(id, 1, 0, {true, 14, "", 0.2, false, false, 130}).ok());
+        store->AddSample(id, 0, 1, {false, 0, "timed out", 1.0, false, false, 120}).ok());
+    Store::NewTrial trial1{{{"n", 2}}, false};
+    ASSERT_TRUE(store->AddSample(id, 1, 0, {true, 14, "", 0.2, false, false, 130}, &trial1).ok());
   }
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(path, &store).ok());
@@ -46,7 +46,7 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
   std::vector<JobRow> jobs;
   ASSERT_TRUE(store->LoadJobs(&jobs).ok());
   ASSERT_EQ(jobs.size(), 1u);
-  EXPECT_EQ(jobs[0].state, "interrupted");
+  EXPECT_EQ(jobs[0].state, JobState::kInterrupted);
   EXPECT_EQ(jobs[0].finished_at, 130) << "the time honed was down is not the job's";
   EXPECT_EQ(jobs[0].started_at, 101);
   EXPECT_EQ(jobs[0].uid, 1000u);
@@ -75,13 +75,13 @@ TEST(StoreTest, AnInterruptedJobWithoutRecordedSamplesEndsWhereItStarted) {
   ASSERT_TRUE(Store::Open(dir.path() + "/honed.db", &store).ok());
   JobRow quiet, old;
   for (JobRow* row : {&quiet, &old}) {
-    row->state = "running";
+    row->state = JobState::kRunning;
     ASSERT_TRUE(store->InsertJob(row).ok());
     row->started_at = 101;
     ASSERT_TRUE(store->UpdateJob(*row).ok());
   }
   // A sample from before honed recorded times (taken_at 0) says nothing either.
-  ASSERT_TRUE(store->InsertSample(old.id, 0, 0, {true, 1, "", 0.1}).ok());
+  ASSERT_TRUE(store->AddSample(old.id, 0, 0, {true, 1, "", 0.1}).ok());
   std::vector<int64_t> interrupted;
   ASSERT_TRUE(store->MarkRunningInterrupted(5000, &interrupted).ok());
   EXPECT_EQ(interrupted.size(), 2u);
@@ -89,7 +89,7 @@ TEST(StoreTest, AnInterruptedJobWithoutRecordedSamplesEndsWhereItStarted) {
   ASSERT_TRUE(store->LoadJobs(&jobs).ok());
   ASSERT_EQ(jobs.size(), 2u);
   for (const JobRow& job : jobs) {
-    EXPECT_EQ(job.state, "interrupted");
+    EXPECT_EQ(job.state, JobState::kInterrupted);
     EXPECT_EQ(job.finished_at, 101) << "job " << job.id;
   }
 }
@@ -99,10 +99,10 @@ TEST(StoreTest, ASecondSampleWithTheSameNumberIsRefused) {
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(dir.path() + "/honed.db", &store).ok());
   JobRow row;
-  row.state = "running";
+  row.state = JobState::kRunning;
   ASSERT_TRUE(store->InsertJob(&row).ok());
-  ASSERT_TRUE(store->InsertSample(row.id, 0, 0, {true, 1, "", 0}).ok());
-  Status s = store->InsertSample(row.id, 0, 0, {true, 2, "", 0});
+  ASSERT_TRUE(store->AddSample(row.id, 0, 0, {true, 1, "", 0}).ok());
+  Status s = store->AddSample(row.id, 0, 0, {true, 2, "", 0});
   EXPECT_EQ(s.code(), Status::Code::kIOError);
   EXPECT_NE(s.message().find("state database"), std::string::npos);
 }
@@ -139,9 +139,9 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   stopped.stopped_early = true;
   SampleResult raced{true, 31, "", 0.6};
   raced.race = true;
-  ASSERT_TRUE(store->InsertTrial(1, 1, {{"n", 2}}, false).ok());
-  ASSERT_TRUE(store->InsertSample(1, 1, 0, stopped).ok());
-  ASSERT_TRUE(store->InsertSample(1, 0, 1, raced).ok());
+  Store::NewTrial trial1{{{"n", 2}}, false};
+  ASSERT_TRUE(store->AddSample(1, 1, 0, stopped, &trial1).ok());
+  ASSERT_TRUE(store->AddSample(1, 0, 1, raced).ok());
   std::vector<StoredTrial> trials;
   ASSERT_TRUE(store->LoadTrials(1, &trials).ok());
   ASSERT_EQ(trials.size(), 2u);

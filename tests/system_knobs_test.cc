@@ -30,8 +30,10 @@ class SystemKnobsTest : public ::testing::Test {
     tree_ = std::make_unique<FakeMachineTree>(dir_.path() + "/root");
     tree_->Write("proc/sys/fake/script_knob", "a\n");
     original_ = tree_->Snapshot();
-    honed_ = std::make_unique<Honed>(dir_.path(),
-                                     std::vector<std::string>{"--root", tree_->root()});
+    // --no-resume: these tests look at the machine right after a restart, which a
+    // resumed job would change again at once (resuming: integration_test.cc).
+    honed_ = std::make_unique<Honed>(
+        dir_.path(), std::vector<std::string>{"--root", tree_->root(), "--no-resume"});
   }
 
   // Every built-in knob the job tunes, two values each, and a script knob: 64
@@ -117,7 +119,7 @@ TEST_F(SystemKnobsTest, HoneKnobsListsTheFakeMachinesKnobsWithTheirValues) {
 }
 
 // SIGKILL at many points of a system job: the next start restores every original
-// before it answers, and the job shows as interrupted.
+// before it answers, and the job (not resumed: --no-resume) shows as interrupted.
 TEST_F(SystemKnobsTest, SigkillAtAnyPointIsRepairedByTheNextStart) {
   std::string config = WriteSystemConfig();
   std::string workload = WriteWorkload();

@@ -5,11 +5,12 @@
 #   1. `systemctl start honed` becomes active (Type=notify: honed sent READY=1), the
 #      socket answers at /run/honed/honed.sock, and the `hone` group exists;
 #   2. a job with a script knob completes and puts the knob back;
-#   3. `systemctl stop honed` during a job ends the job as interrupted, kills its
-#      workload and puts the knob back;
+#   3. `systemctl stop honed` during a job interrupts the job, kills its workload
+#      and puts the knob back; `systemctl start honed` resumes the job, which
+#      completes and puts the knob back;
 #   4. SIGKILL to honed during a job (a crash): ExecStopPost (`honed --restore`)
-#      puts the knob back, systemd restarts honed (Restart=on-failure), the job is
-#      interrupted and no workload process is left;
+#      puts the knob back, systemd restarts honed (Restart=on-failure), no workload
+#      process is left, and the job resumes and completes;
 #   5. with Delegate=yes honed runs in the leaf <unit cgroup>/honed, each run in a
 #      cgroup of its own under <unit cgroup>/workloads, and a child that a
 #      workload started with setsid does not outlive its job.
@@ -157,6 +158,14 @@ knob() { cat "$rootfs/var/tmp/hone-test/knob"; }
 knob_is() { [ "$(knob)" = "$1" ]; }
 job_state() { inside hone --json status "$1" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p'; }
 job_is() { [ "$(job_state "$1")" = "$2" ]; }
+# The job was resumed $2 times after honed restarted (status's "resumed").
+job_resumed() { inside hone --json status "$1" | grep -q "\"resumed\":{[^}]*\"times\":$2[,}]"; }
+# Waits until a resumed job completes, puts its knob back and leaves no workload.
+resumed_completes() {
+  await 60 job_is "$1" completed || fail "resumed job $1 is '$(job_state "$1")', not completed"
+  await 20 knob_is a || fail "after resumed job $1 the knob is '$(knob)', not a"
+  await 10 no_workload || fail "resumed job $1's workload outlived it"
+}
 # pgrep exits 1 when nothing matches (0: something does; more: it failed).
 no_workload() {
   inside pgrep -f "hone-test-workload|sleep 300" >/dev/null
@@ -179,7 +188,8 @@ inside hone ping >/dev/null || fail "hone ping over /run/honed/honed.sock"
 echo "systemd_test: 1. honed started under systemd and answers" >&2
 
 # A script knob (original value a) and an app knob n; the workload sleeps when the
-# knob is b and $1 says so, so that a job can be stopped while the knob is changed.
+# knob is b, $1 says so and the file `hang` exists, so that a job can be stopped
+# while the knob is changed (and, once `hang` is gone, runs to its end when resumed).
 mkdir -p "$rootfs/var/tmp/hone-test"
 echo a >"$rootfs/var/tmp/hone-test/knob"
 cat >"$rootfs/var/tmp/hone-test/knobs.yaml" <<'EOF'
@@ -205,7 +215,7 @@ cat >"$rootfs/var/tmp/hone-test/hone-test-workload" <<'EOF'
 #!/bin/sh
 k=$(cat /var/tmp/hone-test/knob)
 echo "$k" >> /var/tmp/hone-test/seen
-if [ "$k" = b ] && [ "${1:-}" = hang ]; then sleep 300; fi
+if [ "$k" = b ] && [ "${1:-}" = hang ] && [ -e /var/tmp/hone-test/hang ]; then sleep 300; fi
 if [ "$k" = b ]; then echo $((10 + n)); else echo "$n"; fi > /var/tmp/hone-test/result
 EOF
 chmod +x "$rootfs/var/tmp/hone-test/hone-test-workload"
@@ -216,10 +226,12 @@ workload=/var/tmp/hone-test/hone-test-workload
 # the knob is b and the workload's `sleep 300` runs (the knob alone is set before
 # the workload starts, and a stop then would find no workload to kill). Sets $job.
 start_hanging_job() {
+  touch "$rootfs/var/tmp/hone-test/hang"
   job=$(inside hone --json submit "$cfg" -- "$workload" hang | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
   [ -n "$job" ] || fail "hone submit printed no job number"
   await 60 knob_is b || fail "job $job never set the knob to b"
   await 30 workload_hangs || fail "job $job's workload never ran with the knob at b"
+  rm -f "$rootfs/var/tmp/hone-test/hang"  # the next runs of it do not hang
 }
 
 # --- 2. A job completes and puts the knob back.
@@ -238,8 +250,10 @@ inside systemctl stop honed || fail "systemctl stop honed"
 knob_is a || fail "after systemctl stop the knob is '$(knob)', not its original a"
 await 10 no_workload || fail "the workload outlived systemctl stop"
 inside systemctl start honed || fail "systemctl start honed (again)"
-job_is "$job" interrupted || fail "job $job is '$(job_state "$job")' after a stop, not interrupted"
-echo "systemd_test: 3. systemctl stop interrupted job $job, killed its workload, put the knob back" >&2
+await 30 job_resumed "$job" 1 ||
+  fail "job $job was not resumed after the restart: $(inside hone --json status "$job")"
+resumed_completes "$job"
+echo "systemd_test: 3. systemctl stop interrupted job $job, killed its workload, put the knob back; the next start resumed it" >&2
 
 # --- 4. A crash: SIGKILL to honed during a job.
 start_hanging_job
@@ -274,8 +288,10 @@ restore_logged() {
 }
 await 10 restore_logged ||
   fail "the journal shows no 'honed --restore' putting the knob back after the crash"
-job_is "$job" interrupted || fail "job $job is '$(job_state "$job")' after a crash, not interrupted"
-echo "systemd_test: 4. after SIGKILL the knob was put back, honed restarted, job $job is interrupted" >&2
+await 30 job_resumed "$job" 1 ||
+  fail "job $job was not resumed after the crash: $(inside hone --json status "$job")"
+resumed_completes "$job"
+echo "systemd_test: 4. after SIGKILL the knob was put back, honed restarted and resumed job $job" >&2
 
 # --- 5. Workloads in cgroups of their own, in the subtree systemd delegates.
 main=$(inside systemctl show -p MainPID --value honed)

@@ -1,12 +1,15 @@
-// JobManager: the queue of tuning jobs, the one job that runs at a time, and the
-// events that watchers follow.
+// JobManager: the queue of tuning jobs, their lifecycle, and the events watchers
+// follow.
 //
-// Submissions are checked (config parsed, submitter allowed) and stored before they
-// are accepted. A single coroutine takes queued jobs in order and runs each: it
-// resolves options scripts, then drives a TuningSession, running the workload and
-// the metric for every sample as the submitting user, and stores every trial and
-// sample as it happens. Cancel kills the job's processes. Stop (daemon shutdown)
-// marks the running job interrupted; queued jobs wait for the next start.
+// Submissions are checked (config parsed, submitter allowed: server/policy.h) and
+// stored before they are accepted. A single coroutine takes queued jobs in order
+// and runs each (job_run.cc): it resolves the space (tuner/space_resolver.h), builds
+// the job's TuningSession and hands both to a Runner (tuner/runner.h) with the
+// job's metric source, knob bindings, trial log and events. Cancel kills the job's
+// processes. Stop (daemon shutdown) interrupts the running job; at the next start
+// Recover resumes it from its recorded trials, as it does a job that was running
+// when honed died (unless resuming is off, or honed died at two starts of it in a
+// row). Views of jobs (list, status, report, watch) are in job_views.cc.
 //
 // Threading: everything runs on the io_context's single thread, except the tuner's
 // heavy work (TuningSession: proposals, model fits, reports), which runs on one
@@ -21,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,51 +35,30 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
-#include "common/space.h"
 #include "common/status.h"
+#include "daemon/jobs/job_request.h"
 #include "daemon/knobs/catalog.h"
-#include "daemon/knobs/knob_bindings.h"
-#include "daemon/knobs/knobs.h"
 #include "daemon/knobs/ledger.h"
 #include "daemon/process/process.h"
+#include "daemon/server/policy.h"
 #include "daemon/store/state_dir.h"
 #include "daemon/store/store.h"
+#include "daemon/tuner/clock.h"
+#include "daemon/tuner/runner.h"
 #include "daemon/tuner/tuning_session.h"
 
 namespace hone {
 
-// Who is on the other end of a connection, from SO_PEERCRED and SO_PEERGROUPS.
-struct Peer {
-  pid_t pid = 0;
-  uid_t uid = 0;
-  gid_t gid = 0;
-  std::vector<gid_t> groups;
-};
-
-// What a client submits: the job's config and how to run its workload.
-struct JobRequest {
-  std::string config_text;
-  std::string config_path;                 // for messages and listings
-  std::vector<std::string> command;        // the workload after `--`; may be empty
-  std::string cwd;                         // the submitter's working directory
-  std::map<std::string, std::string> env;  // the submitter's environment
-  int64_t warm_start_job = 0;              // learn from this earlier job first; 0: none
-  Credentials user;                        // filled from the peer, never from the client
-
-  static Status FromJson(const nlohmann::json& args, JobRequest* request);
-  nlohmann::json ToJson() const;
-};
-
 struct JobManagerOptions {
-  // Where finished jobs' best settings are written (job-N.env).
+  // Where finished jobs' best settings are written (job-N.env); empty: nowhere.
   std::string results_dir;
-  // The machine's knobs. All three may be null for a honed without system knobs;
+  // The machine's knobs. Both may be null for a honed without system knobs;
   // when set they must outlive the manager.
   Ledger* ledger = nullptr;
   std::vector<CatalogEntry>* catalog = nullptr;
   // Members of this group (besides root) may tune built-in system knobs.
   std::optional<gid_t> admin_gid;
-  // Where the crash sentinel lives (state_dir.h); empty: none.
+  // Where the crash sentinel lives (store/state_dir.h); empty: none.
   std::string sentinel_path;
   // Ended jobs kept: past this many the oldest are deleted (0: keep every one).
   size_t retain_jobs = 1000;
@@ -83,6 +66,13 @@ struct JobManagerOptions {
   // where Recover sweeps a dead honed's); null: process groups only. When set it
   // must outlive the manager.
   WorkloadCgroups* cgroups = nullptr;
+  // Jobs that were running when honed stopped or died continue at the next start
+  // (honed --no-resume: they stay interrupted).
+  bool resume = true;
+  // Seams for tests: how processes are started and what time it is. Null: the
+  // system's. When set they must outlive the manager.
+  ProcessRunner* processes = nullptr;
+  const Clock* clock = nullptr;
 };
 
 class JobManager {
@@ -94,11 +84,13 @@ class JobManager {
              JobManagerOptions options);
   ~JobManager();
 
-  // At start: marks jobs that were running as interrupted and loads every job.
+  // At start: sweeps a dead honed's processes, loads every job, and queues again
+  // the jobs that were running (resumed when they run; see the file comment).
   Status Recover();
   // Starts the coroutine that runs queued jobs.
   void Start();
-  // Stops the running job (it becomes interrupted) and waits until the runner ends.
+  // Stops the running job (it becomes interrupted, to resume at the next start)
+  // and waits until the runner ends.
   boost::asio::awaitable<void> Stop();
 
   Status Submit(const Peer& peer, const nlohmann::json& args, nlohmann::json* result);
@@ -127,45 +119,32 @@ class JobManager {
                                            nlohmann::json* result);
 
   // The number of jobs in the state `state` (for tests and STATUS=).
-  size_t CountInState(const std::string& state) const;
+  size_t CountInState(JobState state) const;
   std::string StatusLine() const;
 
  private:
   struct Job;
   struct Busy;
+  class ExclusiveKnobs;
 
   Job* Find(int64_t id) const;
+  double Now() const { return clock_->Now(); }
+  // ---- job_run.cc: running a job.
   boost::asio::awaitable<void> RunQueue();
   boost::asio::awaitable<void> RunJob(Job& job);
-  // Runs the trials; returns the job's final state and why.
-  boost::asio::awaitable<std::pair<std::string, std::string>> RunTrials(Job& job);
-  // Checks foreign changes and sets the trial's system knobs.
-  boost::asio::awaitable<Status> PrepareTrial(Job& job, const Config& config,
-                                              int64_t trial);
-  // Expands imports and binds built-in names to the catalog.
-  Status ResolveBuiltins(JobSpec* spec) const;
-  Status CheckPrivilege(const Peer& peer, const JobSpec& spec) const;
-  bool IsAdmin(const Peer& peer) const;
-  SystemKnob* FindBuiltin(const std::string& name) const;
-  boost::asio::awaitable<Status> ResolveSpace(Job& job);
-  boost::asio::awaitable<SampleResult> TakeSample(Job& job, const Config& config,
-                                                        std::optional<double> cutoff);
-  boost::asio::awaitable<SampleResult> MeasureScript(Job& job, const MetricSpec& metric,
-                                                     const ProcessSpec& base);
-  ProcessSpec BaseProcess(const Job& job, const Config& config) const;
-  // Builds an ended job's session from its stored trials (on the worker).
-  Status RebuildSession(Job& job, std::vector<StoredTrial> stored) const;
-  nlohmann::json ShortReport(const Job& job) const;
-  ReportContext Context(const Job& job) const;
+  // Resolves the space, builds the session (resumed from the stored trials when the
+  // job ran before) and runs it; returns how it ended.
+  boost::asio::awaitable<Outcome> RunTrials(Job& job);
+  // The session of a job that ran before, from its stored trials.
+  Status ResumeSession(Job& job, std::map<int64_t, int>* taken);
   // Teaches the job's session the measurements of request.warm_start_job and adds
   // that job's best configurations to `measure_first`.
   Status WarmStartFromJob(Job& job, std::vector<Config>* measure_first);
-  // Ends the job: its state, `report` (from its session; null: a short one), the
-  // settings file, the stored row, the watchers' end event.
-  void Finish(Job& job, const std::string& state, const std::string& reason,
-              double finished_at, nlohmann::json report);
-  std::string WriteSettings(const Job& job, const nlohmann::json& report);
-  void Persist(const Job& job);
+  // ---- job_views.cc: what clients see.
+  // Builds an ended job's session from its stored trials (on the worker).
+  Status RebuildSession(Job& job, std::vector<StoredTrial> stored) const;
+  nlohmann::json ShortReport(const Job& job) const;
+  ReportContext Context(const Job& job, JobState state, double elapsed) const;
   // The session's counts (on the worker), and those with the time (here).
   nlohmann::json ProgressCounts(const Job& job) const;
   // `elapsed`: the job's time so far, as of this reply (Job::Elapsed).
@@ -173,16 +152,28 @@ class JobManager {
   nlohmann::json Summary(const Job& job, double elapsed) const;
   // Summary with the command shortened, for list replies.
   nlohmann::json ListedSummary(const Job& job) const;
-  // Whether `peer` may act on the job (cancel, delete); the refusal says why.
-  Status CheckOwner(const Peer& peer, const Job& job, const char* action) const;
+  void Publish(const Job& job, const nlohmann::json& event);
+  // ---- job_manager.cc: the lifecycle.
+  // Ends the job: its state, `report` (from its session; null: a short one), the
+  // settings file, the stored row, the watchers' end event.
+  void Finish(Job& job, JobState state, const std::string& reason, double finished_at,
+              nlohmann::json report);
+  std::string WriteSettings(const Job& job, const nlohmann::json& report);
+  void Persist(const Job& job);
+  // Loads one stored job (Recover); false when it must not be loaded.
+  void LoadJob(JobRow row, const std::vector<int64_t>& crashed);
   // Deletes the oldest ended jobs beyond options_.retain_jobs.
   void Prune();
   Status Forget(Job& job);
-  void Publish(const Job& job, const nlohmann::json& event);
+  // A running job holds the knobs: restore and apply wait for it.
+  Status KnobsFree(const char* action) const;
 
   boost::asio::any_io_executor executor_;
   Store* store_;
   JobManagerOptions options_;
+  AccessPolicy policy_;
+  ProcessRunner* processes_;
+  const Clock* clock_;
   std::map<int64_t, std::unique_ptr<Job>> jobs_;
   struct Watcher {
     int64_t job;
@@ -194,7 +185,6 @@ class JobManager {
   boost::asio::steady_timer runner_done_;  // cancelled when the runner returns
   bool running_ = false;
   bool stopping_ = false;
-  class ExclusiveKnobs;
   bool exclusive_ = false;  // a restore or apply is writing knobs: start no job
   Job* current_ = nullptr;
   // One thread for the tuner's heavy work (model fits, proposals, reports), so that
@@ -203,9 +193,5 @@ class JobManager {
   boost::asio::thread_pool worker_{1};
   Sentinel sentinel_;
 };
-
-// The JSON form of a search space as stored: [{"name", "values", "default_index"}].
-nlohmann::json SpaceToJson(const SearchSpace& space);
-Status SpaceFromJson(const nlohmann::json& json, SearchSpace* space);
 
 }  // namespace hone

@@ -633,4 +633,11 @@ std::vector<CatalogEntry> BuildCatalog(Machine* machine) {
   return catalog;
 }
 
+SystemKnob* FindBuiltin(std::vector<CatalogEntry>* catalog, const std::string& name) {
+  if (!catalog) return nullptr;
+  for (CatalogEntry& entry : *catalog)
+    if (entry.name == name) return entry.knob.get();
+  return nullptr;
+}
+
 }  // namespace hone

@@ -28,4 +28,8 @@ struct CatalogEntry {
 // files present, MSR device files present). See docs/knobs.md.
 std::vector<CatalogEntry> BuildCatalog(Machine* machine);
 
+// The available built-in knob of that name; null when unknown, unavailable, or
+// `catalog` is null.
+SystemKnob* FindBuiltin(std::vector<CatalogEntry>* catalog, const std::string& name);
+
 }  // namespace hone

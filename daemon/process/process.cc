@@ -514,4 +514,21 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   co_return result;
 }
 
+namespace {
+
+class SystemProcessRunner : public ProcessRunner {
+ public:
+  boost::asio::awaitable<ProcessResult> Run(ProcessSpec spec,
+                                            ProcessGroups* groups) override {
+    co_return co_await RunProcess(std::move(spec), groups);
+  }
+};
+
+}  // namespace
+
+ProcessRunner* ProcessRunner::System() {
+  static SystemProcessRunner runner;
+  return &runner;
+}
+
 }  // namespace hone

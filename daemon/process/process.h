@@ -119,6 +119,18 @@ class ProcessGroups {
 // Runs `spec` to completion. `groups` may be null.
 boost::asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* groups);
 
+// How the tuner starts workloads and scripts: RunProcess on this machine
+// (ProcessRunner::System()), or a fake that answers without starting anything, so
+// that the job manager and the tuner are tested without processes.
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  virtual boost::asio::awaitable<ProcessResult> Run(ProcessSpec spec,
+                                                    ProcessGroups* groups) = 0;
+  // RunProcess; lives as long as the program.
+  static ProcessRunner* System();
+};
+
 // The kernel's start time of process `pid` (clock ticks since boot, field 22 of
 // /proc/PID/stat); 0 when it does not exist.
 uint64_t ProcessStartTime(pid_t pid);

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -23,7 +24,11 @@ CREATE TABLE IF NOT EXISTS jobs (
   space TEXT,
   message TEXT NOT NULL DEFAULT '',
   stop_reason TEXT NOT NULL DEFAULT '',
-  report TEXT
+  report TEXT,
+  resumes INTEGER NOT NULL DEFAULT 0,
+  downtime_s REAL NOT NULL DEFAULT 0,
+  crashes INTEGER NOT NULL DEFAULT 0,
+  resume INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS trials (
   job_id INTEGER NOT NULL REFERENCES jobs(id),
@@ -171,18 +176,30 @@ Store::~Store() { sqlite3_close(db_); }
 
 Status Store::Migrate() {
   // Columns added after the first release: databases made before them lack them.
-  const std::pair<const char*, const char*> kAdded[] = {
-      {"stopped_early", "INTEGER NOT NULL DEFAULT 0"},
-      {"race", "INTEGER NOT NULL DEFAULT 0"},
-      {"taken_at", "REAL NOT NULL DEFAULT 0"}};
-  std::set<std::string> have;
-  Statement columns(db_, "PRAGMA table_info(samples)");
-  while (columns.Step()) have.insert(columns.Text(1));
-  Status s = columns.status();
-  for (const auto& [column, type] : kAdded)
-    if (s.ok() && !have.count(column))
-      s = Exec(("ALTER TABLE samples ADD COLUMN " + std::string(column) + " " + type)
-                   .c_str());
+  struct Added {
+    const char* table;
+    const char* column;
+    const char* type;
+  };
+  const Added kAdded[] = {{"samples", "stopped_early", "INTEGER NOT NULL DEFAULT 0"},
+                          {"samples", "race", "INTEGER NOT NULL DEFAULT 0"},
+                          {"samples", "taken_at", "REAL NOT NULL DEFAULT 0"},
+                          {"jobs", "resumes", "INTEGER NOT NULL DEFAULT 0"},
+                          {"jobs", "downtime_s", "REAL NOT NULL DEFAULT 0"},
+                          {"jobs", "crashes", "INTEGER NOT NULL DEFAULT 0"},
+                          {"jobs", "resume", "INTEGER NOT NULL DEFAULT 0"}};
+  Status s = Status::OK();
+  for (const char* table : {"samples", "jobs"}) {
+    std::set<std::string> have;
+    Statement columns(db_, (std::string("PRAGMA table_info(") + table + ")").c_str());
+    while (columns.Step()) have.insert(columns.Text(1));
+    if (s.ok()) s = columns.status();
+    for (const Added& added : kAdded)
+      if (s.ok() && added.table == std::string(table) && !have.count(added.column))
+        s = Exec((std::string("ALTER TABLE ") + table + " ADD COLUMN " + added.column +
+                  " " + added.type)
+                     .c_str());
+  }
   return s;
 }
 
@@ -197,7 +214,7 @@ Status Store::Exec(const char* sql) {
 Status Store::InsertJob(JobRow* row) {
   Statement st(
       db_, "INSERT INTO jobs (state, submitted_at, uid, request) VALUES (?, ?, ?, ?)");
-  st.Bind(1, row->state).Bind(2, row->submitted_at).Bind(3, int64_t{row->uid});
+  st.Bind(1, std::string(JobStateName(row->state))).Bind(2, row->submitted_at).Bind(3, int64_t{row->uid});
   st.Bind(4, Dump(row->request));
   Status s = st.Run();
   if (s.ok()) row->id = sqlite3_last_insert_rowid(db_);
@@ -225,8 +242,11 @@ Status Store::DeleteJob(int64_t id) {
 Status Store::UpdateJob(const JobRow& row) {
   Statement st(db_,
                "UPDATE jobs SET state = ?, started_at = ?, finished_at = ?, space = ?, "
-               "message = ?, stop_reason = ?, report = ? WHERE id = ?");
-  st.Bind(1, row.state).Bind(2, row.started_at).Bind(3, row.finished_at);
+               "message = ?, stop_reason = ?, report = ?, resumes = ?, downtime_s = ?, "
+               "crashes = ?, resume = ? WHERE id = ?");
+  st.Bind(1, std::string(JobStateName(row.state)))
+      .Bind(2, row.started_at)
+      .Bind(3, row.finished_at);
   if (row.space.is_null())
     st.BindNull(4);
   else
@@ -236,15 +256,63 @@ Status Store::UpdateJob(const JobRow& row) {
     st.BindNull(7);
   else
     st.Bind(7, Dump(row.report));
-  st.Bind(8, row.id);
+  st.Bind(8, row.resumes).Bind(9, row.downtime_s).Bind(10, row.crashes);
+  st.Bind(11, int64_t{row.resume}).Bind(12, row.id);
   return st.Run();
+}
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kQueued: return "queued";
+    case JobState::kRunning: return "running";
+    case JobState::kCompleted: return "completed";
+    case JobState::kFailed: return "failed";
+    case JobState::kCancelled: return "cancelled";
+    case JobState::kInterrupted: return "interrupted";
+  }
+  return "failed";
+}
+
+bool ParseJobState(const std::string& name, JobState* state) {
+  for (JobState s : {JobState::kQueued, JobState::kRunning, JobState::kCompleted,
+                     JobState::kFailed, JobState::kCancelled, JobState::kInterrupted})
+    if (name == JobStateName(s)) {
+      *state = s;
+      return true;
+    }
+  return false;
+}
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kCompleted || state == JobState::kFailed ||
+         state == JobState::kCancelled || state == JobState::kInterrupted;
+}
+
+double JobRow::RunSeconds() const {
+  if (started_at <= 0 || finished_at <= 0) return 0;
+  return std::max(0.0, finished_at - started_at - downtime_s);
+}
+
+Status Store::AddSample(int64_t job, int64_t trial, int seq, const SampleResult& sample,
+                        const NewTrial* new_trial) {
+  // One commit, without waiting for the disk (Statement::RunRelaxed says why).
+  Status s = Exec("PRAGMA synchronous=NORMAL");
+  if (s.ok()) s = Exec("BEGIN IMMEDIATE");
+  if (s.ok()) {
+    if (new_trial) s = InsertTrial(job, trial, new_trial->config, new_trial->baseline);
+    if (s.ok()) s = InsertSample(job, trial, seq, sample);
+    s = s.ok() ? Exec("COMMIT") : s;
+    if (!s.ok()) Exec("ROLLBACK");
+  }
+  Status back = Exec("PRAGMA synchronous=FULL");
+  return s.ok() ? back : s;
 }
 
 Status Store::InsertTrial(int64_t job, int64_t trial, const json& config, bool baseline) {
   Statement st(
       db_, "INSERT INTO trials (job_id, trial, config, baseline) VALUES (?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, Dump(config)).Bind(4, int64_t{baseline});
-  return st.RunRelaxed();
+  return st.Run();
 }
 
 Status Store::InsertSample(int64_t job, int64_t trial, int seq,
@@ -261,7 +329,7 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
   st.Bind(8, int64_t{sample.stopped_early}).Bind(9, int64_t{sample.race});
   st.Bind(10, sample.taken_at);
-  return st.RunRelaxed();
+  return st.Run();
 }
 
 Status Store::LoadJobs(std::vector<JobRow>* jobs) {
@@ -269,11 +337,13 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
   Statement st(
       db_,
       "SELECT id, state, submitted_at, started_at, finished_at, uid, request, space, "
-      "message, stop_reason, report FROM jobs ORDER BY id");
+      "message, stop_reason, report, resumes, downtime_s, crashes, resume FROM jobs "
+      "ORDER BY id");
   while (st.Step()) {
     JobRow row;
     row.id = st.Int(0);
-    row.state = st.Text(1);
+    std::string state = st.Text(1);
+    if (!ParseJobState(state, &row.state)) row.state = JobState::kFailed;
     row.submitted_at = st.Double(2);
     row.started_at = st.Double(3);
     row.finished_at = st.Double(4);
@@ -283,6 +353,12 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
     row.message = st.Text(8);
     row.stop_reason = st.Text(9);
     row.report = st.Json(10);
+    row.resumes = st.Int(11);
+    row.downtime_s = st.Double(12);
+    row.crashes = st.Int(13);
+    row.resume = st.Int(14) != 0;
+    if (row.state == JobState::kFailed && state != "failed" && row.message.empty())
+      row.message = "stored in an unknown state '" + state.substr(0, 40) + "'";
     jobs->push_back(std::move(row));
   }
   return st.status();

@@ -1,8 +1,9 @@
 // Store: honed's durable state in SQLite (jobs, trials, samples, the knob ledger).
 //
-// Every write is committed before the call returns (WAL, synchronous=FULL), so a
-// crash at any instant loses at most the sample being measured. At start honed marks
-// jobs that were running as interrupted (MarkRunningInterrupted). The schema is in
+// Every write is committed before the call returns (WAL; synchronous=FULL, or NORMAL
+// for the one transaction each sample makes), so a crash of honed at any instant
+// loses at most the sample being measured. At start honed finds the jobs that were
+// running (MarkRunningInterrupted) and resumes them (jobs/job_manager.h). The schema is in
 // docs/architecture.md. Owned by the daemon; used from the event-loop thread only.
 #pragma once
 
@@ -17,15 +18,23 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
-#include "daemon/tuner/tuning_session.h"
+#include "daemon/tuner/sample.h"
 
 struct sqlite3;
 
 namespace hone {
 
+// Where a job is in its life. Stored as its name; a name this honed does not know
+// (a newer honed's, or damage) reads as kFailed.
+enum class JobState { kQueued, kRunning, kCompleted, kFailed, kCancelled, kInterrupted };
+const char* JobStateName(JobState state);
+bool ParseJobState(const std::string& name, JobState* state);
+// completed, failed, cancelled or interrupted: the job has ended.
+bool IsTerminal(JobState state);
+
 struct JobRow {
   int64_t id = 0;
-  std::string state;  // queued, running, completed, failed, cancelled, interrupted
+  JobState state = JobState::kQueued;
   double submitted_at = 0, started_at = 0, finished_at = 0;  // Unix seconds; 0: not yet
   uint32_t uid = 0;
   // What was submitted: config text and path, command, cwd, env, credentials.
@@ -35,6 +44,18 @@ struct JobRow {
   std::string message;  // why it failed, was cancelled or interrupted
   std::string stop_reason;
   nlohmann::json report;  // the final report, once it ended
+  // Resuming after a restart (docs/architecture.md, "Resume"): how many times the
+  // job was resumed, honed's time down while the job waited (not in elapsed_s),
+  // how many times in a row honed died while it ran, and whether a stopped honed
+  // left it to resume at the next start.
+  int64_t resumes = 0;
+  double downtime_s = 0;
+  int64_t crashes = 0;
+  bool resume = false;
+
+  // Seconds the job has run: to finished_at (its last activity when interrupted)
+  // without downtime_s; 0 before it started.
+  double RunSeconds() const;
 };
 
 // A trial as stored: its configuration as a knob -> value object.
@@ -71,9 +92,14 @@ class Store {
   Status UpdateJob(const JobRow& row);
   // Removes a job with its trials and samples, in one transaction.
   Status DeleteJob(int64_t id);
-  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
-                     bool baseline);
-  Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
+  // One sample, in one transaction with its trial's row when `new_trial` (the
+  // trial's first sample): a trial is stored with its first sample or not at all.
+  struct NewTrial {
+    nlohmann::json config;
+    bool baseline = false;
+  };
+  Status AddSample(int64_t job, int64_t trial, int seq, const SampleResult& sample,
+                   const NewTrial* new_trial = nullptr);
 
   Status LoadJobs(std::vector<JobRow>* jobs);
   Status LoadTrials(int64_t job, std::vector<StoredTrial>* trials);
@@ -94,6 +120,7 @@ class Store {
   Status LoadProcessGroups(std::vector<std::pair<pid_t, uint64_t>>* groups);
 
   // Jobs left running by a honed that died become interrupted; returns their ids.
+  // (The job manager then resumes them, or not: Recover.)
   // Each one's finished_at is its last recorded sample's time (its start without
   // one), never later than `now`.
   Status MarkRunningInterrupted(double now, std::vector<int64_t>* ids);
@@ -101,6 +128,9 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
+                     bool baseline);
+  Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
   // Brings a database made by an earlier honed up to the current schema.
   Status Migrate();
 

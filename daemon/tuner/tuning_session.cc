@@ -84,12 +84,15 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
       samples_stopped_early_ += sample.stopped_early;
       race_samples_ += sample.race;
     }
-    if (strategy_) strategy_->Tell(trials_[i].config, trials_[i].Mean());
   }
-  current_told_ = true;
-  sampling_ = trials_.empty() ? 0 : trials_.size() - 1;
-  racing_ = false;
   surface_.reset();  // a new history: the recommendation's model starts again
+  // The last trial may be part way through its samples (a resumed job).
+  current_told_ = trials_.empty() || !TrialNeedsSample(trials_.back());
+  for (size_t i = 0; i < trials_.size(); ++i)
+    if (strategy_ && (i + 1 < trials_.size() || current_told_))
+      strategy_->Tell(trials_[i].config, trials_[i].Mean());
+  sampling_ = trials_.size();  // none: whichever is sampled next needs its knobs set
+  racing_ = false;
 }
 
 bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
@@ -660,6 +663,9 @@ json TuningSession::Report(const ReportContext& context) const {
     if (prior_observations_) report["warm_start"]["observations"] = prior_observations_;
   }
   if (!context.settings_file.empty()) report["settings_file"] = context.settings_file;
+  if (context.resumes > 0)
+    report["resumed"] = {{"times", context.resumes},
+                         {"downtime_s", Round(context.downtime_s, 1)}};
   return report;
 }
 

@@ -21,24 +21,9 @@
 #include "common/config.h"
 #include "common/space.h"
 #include "daemon/optimizer/strategy.h"
+#include "daemon/tuner/sample.h"
 
 namespace hone {
-
-struct SampleResult {
-  bool valid = false;
-  double value = 0;       // the target metric, when valid
-  std::string error;      // why it is invalid
-  double duration_s = 0;  // the workload's wall-clock time
-  // Stopped part way because it was clearly worse than the best (early_stop_pct):
-  // valid, and `value` is what it had reached, a bound the full run would not have
-  // bettered. Such a trial is not measured again and is never recommended.
-  bool stopped_early = false;
-  // Taken by the final race (race_pct), for a trial measured before.
-  bool race = false;
-  // Unix seconds when the sample was recorded; 0 when not known (the bench, tests,
-  // and samples stored before honed kept it).
-  double taken_at = 0;
-};
 
 struct TrialRecord {
   int64_t number = 0;  // 0 is the baseline
@@ -82,6 +67,10 @@ struct ReportContext {
   double elapsed_s = 0;
   std::string settings_file;
   int64_t warm_start_job = 0;  // the job it learned from first; 0: none
+  // Times the job was resumed after honed restarted, and honed's time down while it
+  // waited (not in elapsed_s).
+  int64_t resumes = 0;
+  double downtime_s = 0;
 };
 
 class TuningSession {
@@ -101,7 +90,10 @@ class TuningSession {
   void AddPrior(const std::vector<std::pair<Config, std::optional<double>>>& prior);
   int64_t prior_observations() const { return prior_observations_; }
 
-  // Replaces the history with stored trials (for reports after a restart).
+  // Replaces the history with stored trials: for reports after a restart, and to
+  // resume a job. The strategy learns every trial, but the last one while it still
+  // needs samples (it learns that one when it is done); the next sample of any
+  // earlier trial is a revisit (its knobs are set again).
   void Restore(std::vector<TrialRecord> trials);
 
   Step Next(double elapsed_s);

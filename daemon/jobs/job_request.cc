@@ -1,0 +1,108 @@
+#include "daemon/jobs/job_request.h"
+
+#include "common/limits.h"
+
+namespace hone {
+
+using nlohmann::json;
+
+Status JobRequest::FromJson(const json& args, JobRequest* request) {
+  *request = JobRequest();
+  auto text = args.find("config_text");
+  if (text == args.end() || !text->is_string())
+    return Status::InvalidArgument(
+        "submit needs \"config_text\", the config file's contents");
+  request->config_text = text->get<std::string>();
+  request->config_path = args.value("config_path", std::string("config"));
+  request->cwd = args.value("cwd", std::string("/"));
+  if (request->cwd.empty() || request->cwd[0] != '/')
+    return Status::InvalidArgument("\"cwd\" must be an absolute path");
+  if (auto cmd = args.find("command"); cmd != args.end()) {
+    if (!cmd->is_array())
+      return Status::InvalidArgument("\"command\" must be a list of strings");
+    for (const json& arg : *cmd) {
+      if (!arg.is_string())
+        return Status::InvalidArgument("\"command\" must be a list of strings");
+      request->command.push_back(arg.get<std::string>());
+    }
+  }
+  if (auto warm = args.find("warm_start_job"); warm != args.end() && !warm->is_null()) {
+    if (!warm->is_number_integer() || warm->get<int64_t>() < 1)
+      return Status::InvalidArgument("\"warm_start_job\" must be a job number");
+    request->warm_start_job = warm->get<int64_t>();
+  }
+  if (auto env = args.find("env"); env != args.end()) {
+    if (!env->is_object())
+      return Status::InvalidArgument("\"env\" must be an object of strings");
+    size_t bytes = 0;
+    for (const auto& [key, value] : env->items()) {
+      if (!value.is_string() || key.empty() || key.find('=') != std::string::npos)
+        return Status::InvalidArgument("\"env\" must map variable names to strings");
+      request->env[key] = value.get<std::string>();
+      bytes += key.size() + 1 + request->env[key].size();
+    }
+    if (bytes > limits::kMaxEnvBytes)
+      return Status::InvalidArgument("the environment is " + std::to_string(bytes) +
+                                     " bytes; the limit is " +
+                                     std::to_string(limits::kMaxEnvBytes));
+  }
+  size_t command_bytes = 0;
+  for (const std::string& arg : request->command) command_bytes += arg.size() + 1;
+  if (command_bytes > limits::kMaxCommandBytes)
+    return Status::InvalidArgument("the workload's command line is " +
+                                   std::to_string(command_bytes) +
+                                   " bytes; the limit is " +
+                                   std::to_string(limits::kMaxCommandBytes));
+  for (auto [name, value] : {std::pair{"cwd", &request->cwd},
+                             std::pair{"config_path", &request->config_path}})
+    if (value->size() > limits::kMaxPathBytes)
+      return Status::InvalidArgument(std::string("\"") + name + "\" is " +
+                                     std::to_string(value->size()) +
+                                     " bytes long; the limit is " +
+                                     std::to_string(limits::kMaxPathBytes));
+  return Status::OK();
+}
+
+Status JobRequest::FromStored(const json& stored, JobRequest* request) {
+  Status s = FromJson(stored, request);
+  if (!s.ok()) return s;
+  // Written by ToJson: the submitter's, as SO_PEERCRED gave them.
+  auto id = [&](const char* name, uint32_t* field) {
+    auto it = stored.find(name);
+    if (it == stored.end() || !it->is_number_unsigned() ||
+        it->get<uint64_t>() > UINT32_MAX)
+      return false;
+    *field = it->get<uint32_t>();
+    return true;
+  };
+  uint32_t uid = 0, gid = 0;
+  if (!id("uid", &uid) || !id("gid", &gid))
+    return Status::InvalidArgument("the stored request has no submitter (uid, gid)");
+  request->user.uid = uid;
+  request->user.gid = gid;
+  auto groups = stored.find("groups");
+  if (groups != stored.end() && groups->is_array()) {
+    if (groups->size() > limits::kMaxGroups)
+      return Status::InvalidArgument("the stored request has too many groups");
+    for (const json& g : *groups) {
+      if (!g.is_number_unsigned() || g.get<uint64_t>() > UINT32_MAX)
+        return Status::InvalidArgument("the stored request's groups are malformed");
+      request->user.groups.push_back(g.get<uint32_t>());
+    }
+  }
+  return Status::OK();
+}
+
+json JobRequest::ToJson() const {
+  return {{"config_text", config_text},
+          {"config_path", config_path},
+          {"command", command},
+          {"cwd", cwd},
+          {"env", env},
+          {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
+          {"uid", user.uid},
+          {"gid", user.gid},
+          {"groups", user.groups}};
+}
+
+}  // namespace hone

@@ -1,0 +1,315 @@
+// Running a job: the queue's coroutine, a job's start and end, and what it lends
+// its runner (tuner/runner.h).
+#include <algorithm>
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "daemon/crash_point.h"
+#include "daemon/jobs/job.h"
+#include "daemon/tuner/space_resolver.h"
+#include "daemon/tuner/sync_runner.h"
+#include "daemon/tuner/worker.h"
+
+namespace hone {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// A warm start from an earlier job measures that many of its best configurations.
+constexpr size_t kWarmStartRemeasured = 3;
+
+}  // namespace
+
+asio::awaitable<void> JobManager::RunQueue() {
+  while (!stopping_) {
+    Job* next = nullptr;
+    for (auto& [id, job] : jobs_)
+      if (job->row.state == JobState::kQueued) {
+        next = job.get();
+        break;
+      }
+    if (!next || exclusive_) {
+      wake_.expires_at(asio::steady_timer::time_point::max());
+      co_await wake_.async_wait(use_tuple);
+      continue;
+    }
+    current_ = next;
+    co_await RunJob(*next);
+    current_ = nullptr;
+  }
+  running_ = false;
+  runner_done_.cancel();
+}
+
+asio::awaitable<void> JobManager::RunJob(Job& job) {
+  job.processes.observer = [this](pid_t pgid, bool started) {
+    Status s = started ? store_->RecordProcessGroup(pgid, ProcessStartTime(pgid))
+                       : store_->ForgetProcessGroup(pgid);
+    if (!s.ok()) spdlog::error("cannot record process group {}: {}", pgid, s.message());
+  };
+  sentinel_.Set("run", job.row.id);
+  job.processes.set_cgroups(options_.cgroups);
+  if (!job.processes.in_cgroups())
+    job.notes.push_back("workloads are contained by " + job.processes.containment() +
+                        ": a process that leaves its process group can outlive its run");
+  const double now = Now();
+  // A job that ran before (its space is stored) continues where it was: its run
+  // time so far counts, the time honed was down does not.
+  const bool resuming = !job.row.space.is_null();
+  if (resuming) {
+    double ran = job.row.RunSeconds();
+    if (job.row.finished_at > 0) job.row.downtime_s += std::max(0.0, now - job.row.finished_at);
+    job.row.finished_at = 0;
+    job.started = clock_->Monotonic() - ran;
+  } else {
+    job.row.started_at = now;
+    job.started = clock_->Monotonic();
+  }
+  job.row.state = JobState::kRunning;
+  job.phase = resuming ? "resuming" : "resolving knobs";
+  Persist(job);
+  if (resuming)
+    spdlog::info("job {}: resumed ({} time(s); honed was down {:.0f} s in all)",
+                 job.row.id, job.row.resumes, job.row.downtime_s);
+  else
+    spdlog::info("job {}: started", job.row.id);
+  Publish(job, {{"type", "state"}, {"job", job.row.id}, {"state", "running"}});
+
+  // Whatever goes wrong inside the loop (an allocation that fails, a bug), the job
+  // ends, its processes die, its knobs go back and the queue goes on.
+  Outcome outcome;
+  std::string internal_error;
+  try {
+    outcome = co_await RunTrials(job);
+  } catch (const std::exception& e) {
+    internal_error = e.what();
+  }
+  if (!internal_error.empty()) {
+    spdlog::error("job {}: internal error: {}", job.row.id, internal_error);
+    job.processes.KillAll();
+    outcome = {JobState::kFailed, "internal error in honed: " + internal_error +
+                                      "; the job was stopped and its knobs put back"};
+  }
+  job.phase = "ending";
+  if (job.bindings && !job.bindings->empty()) {
+    // Whatever happened, the machine goes back to how the job found it.
+    job.phase = "restoring knobs";
+    std::vector<std::string> done;
+    // Every held entry: this job's, and any an earlier job could not put back.
+    Status s = co_await options_.ledger->RestoreHeld(std::nullopt, &done);
+    for (const std::string& line : done) spdlog::info("job {}: {}", job.row.id, line);
+    if (!s.ok()) {
+      spdlog::error("job {}: {}; the ledger keeps it for the next start", job.row.id,
+                    s.message());
+      job.notes.push_back("restoring knobs failed: " + s.message());
+    }
+  }
+  double finished_at = Now();
+  json report;
+  if (job.session_ready) {
+    ReportContext context = Context(job, outcome.state, job.Elapsed(*clock_));
+    if (outcome.state == JobState::kCompleted)
+      context.stop_reason = outcome.reason;
+    else
+      context.message = outcome.reason;
+    try {
+      report = co_await OnWorker(worker_, [&] { return job.session->Report(context); });
+    } catch (const std::exception& e) {
+      spdlog::error("job {}: cannot build its report: {}", job.row.id, e.what());
+    }
+  }
+  Finish(job, outcome.state, outcome.reason, finished_at, std::move(report));
+  sentinel_.Clear();
+  Prune();
+}
+
+asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
+  const bool resuming = !job.row.space.is_null();
+  auto ended = [&](const Status& s) {
+    return Outcome{job.cancel_requested ? JobState::kCancelled
+                   : stopping_          ? JobState::kInterrupted
+                                        : JobState::kFailed,
+                   s.message()};
+  };
+  SpaceSources sources{job.row.id,         &job.spec,   &job.request,
+                       options_.catalog,   options_.ledger, processes_,
+                       &job.processes};
+  Status s = co_await ResolveSpace(sources, &job.space, &job.bindings);
+  if (!s.ok()) co_return ended(s);
+  std::map<int64_t, int> taken;  // samples recorded per trial
+  if (resuming) {
+    // Resumed: the values it tuned, as stored (an options_script may print others
+    // today), with the machine where it found it (its originals were put back).
+    s = SpaceFromJson(job.row.space, &job.space);
+    if (!s.ok()) co_return Outcome{JobState::kFailed, "cannot resume: " + s.message()};
+  }
+  job.row.space = SpaceToJson(job.space);
+  Persist(job);
+  std::unique_ptr<WorkloadMetricSource> metric;
+  s = WorkloadMetricSource::Create(job.row.id, &job.spec, &job.request, &job.space,
+                                   processes_, &job.processes, &metric);
+  if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
+  job.metric = std::move(metric);
+  job.session = std::make_unique<TuningSession>(
+      job.spec.settings, job.spec.target, &job.space,
+      MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
+                   job.spec.target.goal));
+  std::vector<Config> warm_start;
+  for (size_t i = 0; i < job.spec.warm_start.size(); ++i) {
+    Config config;
+    s = job.space.FromJson(job.spec.warm_start[i], &config);
+    if (s.ok())
+      if (const Expression* violated = job.space.Violated(config))
+        s = Status::InvalidArgument("it violates constraint '" + violated->text() + "'");
+    if (!s.ok())
+      co_return Outcome{JobState::kFailed,
+                        s.WithContext("warm_start[" + std::to_string(i) + "]").message()};
+    warm_start.push_back(std::move(config));
+  }
+  if (job.request.warm_start_job) {
+    s = WarmStartFromJob(job, &warm_start);
+    if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
+  }
+  job.session->SetWarmStart(std::move(warm_start));
+  if (resuming) {
+    s = ResumeSession(job, &taken);
+    if (!s.ok()) co_return Outcome{JobState::kFailed, "cannot resume: " + s.message()};
+  }
+  // From here on the session is the worker's: the model's fits and proposals run
+  // there, so that the socket, signals and the watchdog are always served.
+  job.session_ready = true;
+  job.progress = co_await OnWorker(worker_, [&] { return ProgressCounts(job); });
+  ++job.progress_revision;
+
+  RunContext context;
+  context.job = job.row.id;
+  context.spec = &job.spec;
+  context.space = &job.space;
+  context.knobs = job.bindings.get();
+  context.metric = job.metric.get();
+  StoreTrialLog log(store_, job.row.id);
+  context.log = &log;
+  context.session = job.session.get();
+  context.worker = &worker_;
+  context.clock = clock_;
+  context.taken = std::move(taken);
+  context.stop = [&]() -> std::optional<Outcome> {
+    if (job.cancel_requested) return Outcome{JobState::kCancelled, "cancelled by request"};
+    if (stopping_) return Outcome{JobState::kInterrupted, "honed was stopped"};
+    return std::nullopt;
+  };
+  context.elapsed = [&] { return job.Elapsed(*clock_); };
+  context.publish = [&](const json& event) { Publish(job, event); };
+  context.phase = [&](const char* phase) { job.phase = phase; };
+  context.note = [&](const std::string& note) {
+    job.notes.push_back(note);
+    Publish(job, {{"type", "note"}, {"job", job.row.id}, {"message", note}});
+  };
+  context.counts = [&] { return ProgressCounts(job); };
+  context.progress = [&](json counts) {
+    job.progress = std::move(counts);
+    ++job.progress_revision;
+    json progress = Progress(job, job.Elapsed(*clock_));
+    progress["type"] = "progress";
+    progress["job"] = job.row.id;
+    Publish(job, progress);
+  };
+  SyncRunner runner;
+  co_return co_await runner.Run(context);
+}
+
+Status JobManager::ResumeSession(Job& job, std::map<int64_t, int>* taken) {
+  std::vector<StoredTrial> stored;
+  Status s = store_->LoadTrials(job.row.id, &stored);
+  if (!s.ok()) return s;
+  std::vector<TrialRecord> trials;
+  s = TrialRecords(job.space, std::move(stored), &trials);
+  if (!s.ok()) return s;
+  for (const TrialRecord& trial : trials)
+    (*taken)[trial.number] = static_cast<int>(trial.samples.size());
+  std::string note = "resumed after honed restarted, from " +
+                     std::to_string(trials.size()) + " recorded trial(s)";
+  spdlog::info("job {}: {}", job.row.id, note);
+  job.notes.push_back(note);
+  job.session->Restore(std::move(trials));
+  return Status::OK();
+}
+
+Status JobManager::WarmStartFromJob(Job& job, std::vector<Config>* measure_first) {
+  int64_t source = job.request.warm_start_job;
+  std::string what = "warm start from job " + std::to_string(source);
+  Job* earlier = Find(source);
+  if (!earlier || earlier->row.space.is_null())
+    return Status::NotFound(what + ": it has no measurements");
+  SearchSpace old_space;
+  Status s = SpaceFromJson(earlier->row.space, &old_space);
+  if (!s.ok()) return s.WithContext(what);
+  auto names = [](const SearchSpace& space) {
+    std::vector<std::string> list;
+    for (const Knob& k : space.knobs()) list.push_back(k.name);
+    std::sort(list.begin(), list.end());
+    return list;
+  };
+  auto join = [](const std::vector<std::string>& list) {
+    std::string text;
+    for (const std::string& name : list) text += (text.empty() ? "" : ", ") + name;
+    return text;
+  };
+  if (names(old_space) != names(job.space))
+    return Status::FailedPrecondition(what + ": it tuned " + join(names(old_space)) +
+                                      ", this job tunes " + join(names(job.space)) +
+                                      "; a warm start needs the same knobs");
+  std::vector<StoredTrial> stored;
+  s = store_->LoadTrials(source, &stored);
+  if (!s.ok()) return s.WithContext(what);
+  std::vector<std::pair<Config, std::optional<double>>> prior;
+  size_t skipped = 0;
+  for (StoredTrial& t : stored) {
+    TrialRecord record;
+    record.samples = std::move(t.samples);
+    // Values outside this job's options, or outside its constraints, teach nothing
+    // the search can use.
+    if (!job.space.FromJson(t.config, &record.config).ok() ||
+        !job.space.Feasible(record.config)) {
+      ++skipped;
+      continue;
+    }
+    prior.emplace_back(record.config, record.Mean());
+  }
+  job.session->AddPrior(prior);
+  // The earlier job's best configurations are measured again first: this job's
+  // recommendation rests on its own samples only.
+  std::vector<std::pair<Config, double>> best;
+  for (const auto& [config, value] : prior)
+    if (value && config != job.space.Default()) best.emplace_back(config, *value);
+  bool max = job.spec.target.goal == Goal::kMax;
+  std::sort(best.begin(), best.end(), [max](const auto& a, const auto& b) {
+    return max ? a.second > b.second : a.second < b.second;
+  });
+  size_t added = 0;
+  for (const auto& [config, value] : best) {
+    if (added == kWarmStartRemeasured) break;
+    if (std::find(measure_first->begin(), measure_first->end(), config) !=
+        measure_first->end())
+      continue;
+    measure_first->push_back(config);
+    ++added;
+  }
+  std::string note = what + ": learned from " + std::to_string(prior.size()) +
+                     " configurations, measuring its best " + std::to_string(added) +
+                     " again first";
+  if (skipped)
+    note += "; " + std::to_string(skipped) +
+            " skipped (values outside this job's options or constraints)";
+  spdlog::info("job {}: {}", job.row.id, note);
+  job.notes.push_back(note);
+  return Status::OK();
+}
+
+}  // namespace hone

@@ -1,0 +1,299 @@
+// What clients see of jobs: lists, status, reports, watches and their events.
+#include <cmath>
+
+#include <spdlog/spdlog.h>
+
+#include "common/limits.h"
+#include "common/protocol.h"
+#include "daemon/jobs/job.h"
+#include "daemon/tuner/worker.h"
+
+namespace hone {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
+                    std::vector<TrialRecord>* trials) {
+  trials->clear();
+  for (StoredTrial& t : stored) {
+    TrialRecord record;
+    record.number = t.number;
+    record.baseline = t.baseline;
+    record.samples = std::move(t.samples);
+    Status s = space.FromJson(t.config, &record.config);
+    if (!s.ok()) return s.WithContext("stored trial " + std::to_string(t.number));
+    trials->push_back(std::move(record));
+  }
+  return Status::OK();
+}
+
+Status JobManager::List(const json& args, json* result) const {
+  int64_t after = 0, before = INT64_MAX, limit = 100;
+  bool newest_first = false;
+  if (auto it = args.find("newest_first"); it != args.end()) {
+    if (!it->is_boolean()) return Status::InvalidArgument("\"newest_first\" must be true or false");
+    newest_first = it->get<bool>();
+  }
+  for (auto [name, field] : {std::pair{"after", &after}, std::pair{"before", &before},
+                             std::pair{"limit", &limit}}) {
+    auto it = args.find(name);
+    if (it == args.end() || it->is_null()) continue;
+    if (!it->is_number_integer() || it->get<int64_t>() < 0)
+      return Status::InvalidArgument(std::string("\"") + name +
+                                     "\" must be a number of 0 or more");
+    *field = it->get<int64_t>();
+  }
+  if (limit < 1 || limit > static_cast<int64_t>(limits::kMaxListPage))
+    return Status::InvalidArgument("\"limit\" must be from 1 to " +
+                                   std::to_string(limits::kMaxListPage));
+  json jobs = json::array();
+  json next;
+  auto add = [&](const Job& job) {
+    if (static_cast<int64_t>(jobs.size()) == limit) {
+      next = jobs.back()["job"];
+      return false;
+    }
+    jobs.push_back(ListedSummary(job));
+    return true;
+  };
+  if (newest_first) {
+    for (auto it = jobs_.lower_bound(before); it != jobs_.begin();) {
+      --it;
+      if (it->first <= after) break;
+      if (!add(*it->second)) break;
+    }
+  } else {
+    for (auto it = jobs_.upper_bound(after); it != jobs_.end() && it->first < before; ++it)
+      if (!add(*it->second)) break;
+  }
+  *result = {{"jobs", jobs}, {"next", next}};
+  return Status::OK();
+}
+
+json JobManager::ListedSummary(const Job& job) const {
+  json summary = Summary(job, job.Elapsed(*clock_));
+  // A command line may be 128 KiB: a page of them must still fit in a reply.
+  size_t bytes = 0;
+  json shown = json::array();
+  for (const std::string& arg : job.request.command) {
+    if (bytes + arg.size() > limits::kMaxListedCommandBytes) {
+      summary["command_truncated"] = true;
+      break;
+    }
+    bytes += arg.size();
+    shown.push_back(arg);
+  }
+  summary["command"] = shown;
+  summary.erase("notes");
+  return summary;
+}
+
+json JobManager::Summary(const Job& job, double elapsed) const {
+  json summary = {{"job", job.row.id},
+                  {"state", JobStateName(job.row.state)},
+                  {"config_path", job.request.config_path},
+                  {"command", job.request.command},
+                  {"uid", job.row.uid},
+                  {"submitted_at", job.row.submitted_at},
+                  {"elapsed_s", std::round(elapsed * 10) / 10}};
+  if (job.row.started_at > 0) summary["started_at"] = job.row.started_at;
+  if (job.row.finished_at > 0) summary["finished_at"] = job.row.finished_at;
+  if (!job.row.message.empty()) summary["message"] = job.row.message;
+  if (!job.row.stop_reason.empty()) summary["stop_reason"] = job.row.stop_reason;
+  if (!job.notes.empty()) summary["notes"] = job.notes;
+  if (job.row.resumes > 0)
+    summary["resumed"] = {{"times", job.row.resumes},
+                          {"downtime_s", std::round(job.row.downtime_s * 10) / 10}};
+  if (job.row.state == JobState::kRunning) {
+    summary["phase"] = job.phase;
+    if (!job.progress.is_null()) summary["progress"] = Progress(job, elapsed);
+  }
+  if (job.row.report.is_object()) {
+    for (const char* key :
+         {"best", "baseline", "improvement_pct", "configs_explored", "configs_total",
+          "configs_feasible"})
+      if (job.row.report.contains(key)) summary[key] = job.row.report[key];
+  }
+  return summary;
+}
+
+Status JobManager::JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  // Rounded as the reply shows it, so that the reply depends on the key alone.
+  const double elapsed = std::round(job->Elapsed(*clock_) * 10) / 10;
+  Job::StatusKey key{job->row.state,
+                     job->row.message,
+                     job->row.stop_reason,
+                     job->phase,
+                     job->row.started_at,
+                     job->row.finished_at,
+                     std::llround(elapsed * 10),
+                     job->progress_revision,
+                     job->notes.size(),
+                     job->spec.warnings.size(),
+                     job->row.report.is_object(),
+                     job->row.resumes};
+  if (!job->status_text || !(key == job->status_key)) {
+    json summary = Summary(*job, elapsed);
+    summary["warnings"] = job->spec.warnings;
+    job->status_text = std::make_shared<const std::string>(DumpResult(summary));
+    job->status_key = std::move(key);
+  }
+  *text = job->status_text;
+  return Status::OK();
+}
+
+json JobManager::ShortReport(const Job& job) const {
+  json report = {{"job", job.row.id},
+                 {"state", JobStateName(job.row.state)},
+                 {"target",
+                  {{"metric", job.spec.target.metric},
+                   {"goal", GoalName(job.spec.target.goal)}}}};
+  if (!job.row.message.empty()) report["message"] = job.row.message;
+  return report;
+}
+
+ReportContext JobManager::Context(const Job& job, JobState state, double elapsed) const {
+  ReportContext context{job.row.id, JobStateName(state), job.row.stop_reason,
+                        job.row.message, elapsed, ""};
+  context.warm_start_job = job.request.warm_start_job;
+  context.resumes = job.row.resumes;
+  context.downtime_s = job.row.downtime_s;
+  return context;
+}
+
+asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
+  Job* job = Find(id);
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
+  if (job->row.report.is_object() && job->row.state != JobState::kInterrupted) {
+    *result = job->row.report;
+    co_return Status::OK();
+  }
+  ReportContext context = Context(*job, job->row.state, job->Elapsed(*clock_));
+  if (job == current_ && job->row.state == JobState::kRunning) {
+    // Its session belongs to the worker while the job runs.
+    if (!job->session_ready) {
+      *result = ShortReport(*job);
+      co_return Status::OK();
+    }
+    Busy busy(job);
+    *result = co_await OnWorker(worker_, [&] { return job->session->Report(context); });
+    co_return Status::OK();
+  }
+  // An ended job without a stored report (honed died while it ran): rebuilt from its
+  // stored trials, on the worker, where its session lives.
+  std::vector<StoredTrial> stored;
+  if (!job->row.space.is_null()) {
+    Status s = store_->LoadTrials(job->row.id, &stored);
+    if (!s.ok()) co_return s;
+  }
+  Busy busy(job);
+  Status s = co_await OnWorker(worker_, [&] {
+    Status built = RebuildSession(*job, std::move(stored));
+    if (built.ok())
+      *result = job->session ? job->session->Report(context) : ShortReport(*job);
+    return built;
+  });
+  co_return s;
+}
+
+Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  *result = Summary(*job, job->Elapsed(*clock_));
+  *token = 0;
+  if (IsTerminal(job->row.state)) {
+    (*result)["report"] = job->row.report.is_object() ? job->row.report : ShortReport(*job);
+    return Status::OK();
+  }
+  *token = next_token_++;
+  watchers_[*token] = {id, std::move(sink)};
+  return Status::OK();
+}
+
+void JobManager::Unwatch(uint64_t token) { watchers_.erase(token); }
+
+void JobManager::Publish(const Job& job, const json& event) {
+  // A sink may unwatch while we iterate (a closed connection): iterate over a copy.
+  std::vector<EventSink> sinks;
+  for (const auto& [token, watcher] : watchers_)
+    if (watcher.job == job.row.id) sinks.push_back(watcher.sink);
+  for (const EventSink& sink : sinks) sink(event);
+  if (event.value("type", "") == "end") {
+    std::erase_if(watchers_, [&](const auto& w) { return w.second.job == job.row.id; });
+  }
+}
+
+size_t JobManager::CountInState(JobState state) const {
+  size_t n = 0;
+  for (const auto& [id, job] : jobs_) n += job->row.state == state;
+  return n;
+}
+
+std::string JobManager::StatusLine() const {
+  if (!current_) {
+    size_t queued = CountInState(JobState::kQueued);
+    return queued ? std::to_string(queued) + " job(s) queued" : "idle";
+  }
+  std::string line = "job " + std::to_string(current_->row.id) + ": " + current_->phase;
+  const json& progress = current_->progress;
+  if (progress.is_object())
+    line += ", " + std::to_string(progress.value("configs_explored", 0)) + "/" +
+            std::to_string(progress.value("configs_budget", 0)) + " configs";
+  return line;
+}
+
+json JobManager::ProgressCounts(const Job& job) const {
+  const TuningSession& session = *job.session;
+  json progress = {{"configs_explored", session.configs_explored()},
+                   {"configs_budget", session.ConfigBudget()},
+                   {"configs_total", job.space.Size()},
+                   {"samples_valid", session.samples_valid()},
+                   {"samples_invalid", session.samples_invalid()}};
+  if (std::optional<uint64_t> feasible = session.configs_feasible())
+    progress["configs_feasible"] = *feasible;
+  if (const TrialRecord* baseline = session.Baseline(); baseline && baseline->Mean())
+    progress["baseline_value"] = *baseline->Mean();
+  // The best mean, not the report's recommendation: that one may refit the surface
+  // model over every trial, which would make each sample cost more than the last.
+  if (const TrialRecord* best = session.BestByMean()) {
+    progress["best"] = {{"config", job.space.ToJson(best->config)},
+                        {"value", *best->Mean()}};
+    if (auto pct = session.ImprovementPct(*best->Mean()))
+      progress["improvement_pct"] = std::round(*pct * 100) / 100;
+  }
+  return progress;
+}
+
+json JobManager::Progress(const Job& job, double elapsed) const {
+  json progress = job.progress;
+  progress["elapsed_s"] = std::round(elapsed * 10) / 10;
+  int64_t explored = progress.value("configs_explored", int64_t{0});
+  int64_t budget = progress.value("configs_budget", int64_t{0});
+  if (explored > 0 && budget > explored) {
+    double eta =
+        elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
+    if (job.spec.settings.max_minutes > 0)
+      eta = std::min(eta, std::max(0.0, job.spec.settings.max_minutes * 60 - elapsed));
+    progress["eta_s"] = std::round(eta);
+  }
+  return progress;
+}
+
+Status JobManager::RebuildSession(Job& job, std::vector<StoredTrial> stored) const {
+  if (job.session) return Status::OK();
+  if (job.row.space.is_null()) return Status::OK();  // never started: nothing to report
+  Status s = SpaceFromJson(job.row.space, &job.space);
+  if (!s.ok()) return s;
+  std::vector<TrialRecord> trials;
+  s = TrialRecords(job.space, std::move(stored), &trials);
+  if (!s.ok()) return s;
+  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
+                                                &job.space, nullptr);
+  job.session->Restore(std::move(trials));
+  return Status::OK();
+}
+
+}  // namespace hone

@@ -1,0 +1,25 @@
+// SampleResult: one measurement of one configuration, as the tuner records it and
+// the store keeps it. A leaf header: the store and the tuner both use it.
+#pragma once
+
+#include <string>
+
+namespace hone {
+
+struct SampleResult {
+  bool valid = false;
+  double value = 0;       // the target metric, when valid
+  std::string error;      // why it is invalid
+  double duration_s = 0;  // the workload's wall-clock time
+  // Stopped part way because it was clearly worse than the best (early_stop_pct):
+  // valid, and `value` is what it had reached, a bound the full run would not have
+  // bettered. Such a trial is not measured again and is never recommended.
+  bool stopped_early = false;
+  // Taken by the final race (race_pct), for a trial measured before.
+  bool race = false;
+  // Unix seconds when the sample was recorded; 0 when not known (the bench, tests,
+  // and samples stored before honed kept it).
+  double taken_at = 0;
+};
+
+}  // namespace hone
