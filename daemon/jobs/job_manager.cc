@@ -246,7 +246,7 @@ Status JobManager::Forget(Job& job) {
   if (!s.ok()) return s;
   if (!options_.results_dir.empty())
     unlink((options_.results_dir + "/job-" + std::to_string(id) + ".env").c_str());
-  std::erase_if(watchers_, [id](const auto& w) { return w.second.job == id; });
+  watchers_->Drop(id);
   jobs_.erase(id);
   return Status::OK();
 }
@@ -341,8 +341,8 @@ void JobManager::Finish(Job& job, JobState state, const std::string& reason,
     spdlog::info("job {}: {} ({})", job.row.id, name, reason);
   else
     spdlog::warn("job {}: {}: {}", job.row.id, name, reason);
-  Publish(job,
-          {{"type", "end"}, {"job", job.row.id}, {"state", name}, {"report", report}});
+  Publish(job, {{"type", "end"}, {"job", job.row.id}, {"state", name}, {"report", report}},
+          /*last=*/true);
 }
 
 void JobManager::Persist(const Job& job) {

@@ -37,6 +37,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "daemon/jobs/job_request.h"
+#include "daemon/jobs/watchers.h"
 #include "daemon/knobs/catalog.h"
 #include "daemon/knobs/ledger.h"
 #include "daemon/process/process.h"
@@ -77,8 +78,6 @@ struct JobManagerOptions {
 
 class JobManager {
  public:
-  using EventSink = std::function<void(const nlohmann::json& event)>;
-
   // `store` must outlive the manager.
   JobManager(boost::asio::any_io_executor executor, Store* store,
              JobManagerOptions options);
@@ -104,10 +103,11 @@ class JobManager {
   Status JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
-  // Follows a job: `sink` receives its events until it ends. *token identifies the
-  // subscription for Unwatch; it is 0 when the job has already ended.
-  Status Watch(int64_t id, EventSink sink, uint64_t* token, nlohmann::json* result);
-  void Unwatch(uint64_t token);
+  // Follows a job: `sink` receives its events for as long as *subscription lives,
+  // until the job's last one (its end). The subscription is inactive when the job
+  // has already ended (the result then holds its report).
+  Status Watch(int64_t id, EventSink sink, Subscription* subscription,
+               nlohmann::json* result);
 
   // The built-in catalog with each available knob's current value.
   boost::asio::awaitable<Status> Knobs(nlohmann::json* result);
@@ -152,7 +152,8 @@ class JobManager {
   nlohmann::json Summary(const Job& job, double elapsed) const;
   // Summary with the command shortened, for list replies.
   nlohmann::json ListedSummary(const Job& job) const;
-  void Publish(const Job& job, const nlohmann::json& event);
+  // To the job's watchers; `last`: the job's end, after which they are forgotten.
+  void Publish(const Job& job, const nlohmann::json& event, bool last = false);
   // ---- job_manager.cc: the lifecycle.
   // Ends the job: its state, `report` (from its session; null: a short one), the
   // settings file, the stored row, the watchers' end event.
@@ -175,12 +176,7 @@ class JobManager {
   ProcessRunner* processes_;
   const Clock* clock_;
   std::map<int64_t, std::unique_ptr<Job>> jobs_;
-  struct Watcher {
-    int64_t job;
-    EventSink sink;
-  };
-  std::map<uint64_t, Watcher> watchers_;
-  uint64_t next_token_ = 1;
+  std::shared_ptr<Watchers> watchers_ = std::make_shared<Watchers>();
   boost::asio::steady_timer wake_;         // cancelled to wake the runner
   boost::asio::steady_timer runner_done_;  // cancelled when the runner returns
   bool running_ = false;

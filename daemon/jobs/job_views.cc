@@ -199,31 +199,22 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
   co_return s;
 }
 
-Status JobManager::Watch(int64_t id, EventSink sink, uint64_t* token, json* result) {
+Status JobManager::Watch(int64_t id, EventSink sink, Subscription* subscription,
+                         json* result) {
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
   *result = Summary(*job, job->Elapsed(*clock_));
-  *token = 0;
+  *subscription = Subscription();
   if (IsTerminal(job->row.state)) {
     (*result)["report"] = job->row.report.is_object() ? job->row.report : ShortReport(*job);
     return Status::OK();
   }
-  *token = next_token_++;
-  watchers_[*token] = {id, std::move(sink)};
+  *subscription = watchers_->Add(id, std::move(sink));
   return Status::OK();
 }
 
-void JobManager::Unwatch(uint64_t token) { watchers_.erase(token); }
-
-void JobManager::Publish(const Job& job, const json& event) {
-  // A sink may unwatch while we iterate (a closed connection): iterate over a copy.
-  std::vector<EventSink> sinks;
-  for (const auto& [token, watcher] : watchers_)
-    if (watcher.job == job.row.id) sinks.push_back(watcher.sink);
-  for (const EventSink& sink : sinks) sink(event);
-  if (event.value("type", "") == "end") {
-    std::erase_if(watchers_, [&](const auto& w) { return w.second.job == job.row.id; });
-  }
+void JobManager::Publish(const Job& job, const json& event, bool last) {
+  watchers_->Publish(job.row.id, event, last);
 }
 
 size_t JobManager::CountInState(JobState state) const {

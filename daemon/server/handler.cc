@@ -93,9 +93,10 @@ asio::awaitable<Status> RequestHandler::Watch(const Request& request, Context& c
                                               json* result) {
   int64_t id = 0;
   Status s = JobArg(request, &id);
-  uint64_t token = 0;
-  if (s.ok()) s = jobs_->Watch(id, context.sink, &token, result);
-  if (s.ok() && token != 0 && context.watches) context.watches->push_back(token);
+  Subscription subscription;
+  if (s.ok()) s = jobs_->Watch(id, context.sink, &subscription, result);
+  if (s.ok() && subscription.active() && context.keep_watch)
+    context.keep_watch(std::move(subscription));
   co_return s;
 }
 

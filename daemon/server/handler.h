@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,17 +19,20 @@
 #include "common/protocol.h"
 #include "common/status.h"
 #include "daemon/jobs/job_manager.h"
+#include "daemon/jobs/watchers.h"
+#include "daemon/server/policy.h"
 
 namespace hone {
 
 class RequestHandler {
  public:
-  // What a connection lends to a request: who asked, where events go, and the list
-  // of subscriptions the connection must cancel when it closes. One per request.
+  // What a connection lends to a request: who asked, where its events go, and
+  // where a watch's subscription is kept (the connection holds it until it closes
+  // or the job ends). One per request.
   struct Context {
     Peer peer;
-    JobManager::EventSink sink;
-    std::vector<uint64_t>* watches = nullptr;
+    EventSink sink;
+    std::function<void(Subscription)> keep_watch;
     // Set by a command instead of its json result: the result, already serialized
     // (DumpResult), shared with other replies (`status`, many clients polling).
     std::shared_ptr<const std::string> result_text;

@@ -1,6 +1,9 @@
 #include "daemon/server/policy.h"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <string>
 
 namespace hone {
@@ -47,4 +50,29 @@ Status AccessPolicy::MayRunAs(const Peer& peer) const {
       "; run honed as root (systemctl start honed) or as your own user");
 }
 
+Peer ReadPeer(int fd) {
+  Peer peer;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    peer.pid = cred.pid;
+    peer.uid = cred.uid;
+    peer.gid = cred.gid;
+  } else {
+    peer.uid = static_cast<uid_t>(-1);  // unknown: treated as nobody in particular
+    peer.gid = static_cast<gid_t>(-1);
+  }
+  std::vector<gid_t> groups(64);
+  for (;;) {
+    socklen_t glen = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &glen) == 0) {
+      groups.resize(glen / sizeof(gid_t));
+      peer.groups = std::move(groups);
+      break;
+    }
+    if (errno != ERANGE || groups.size() > 65536) break;
+    groups.resize(glen / sizeof(gid_t) + 1);
+  }
+  return peer;
+}
 }  // namespace hone

@@ -28,6 +28,9 @@ struct Peer {
   std::vector<gid_t> groups;
 };
 
+// The peer of a connected Unix socket; uid and gid -1 when the kernel will not say.
+Peer ReadPeer(int fd);
+
 class AccessPolicy {
  public:
   // `admin_gid`: members of this group (besides root) may tune and apply built-in
