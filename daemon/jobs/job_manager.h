@@ -121,6 +121,8 @@ class JobManager {
   // The number of jobs in the state `state` (for tests and STATUS=).
   size_t CountInState(JobState state) const;
   std::string StatusLine() const;
+  // Subscriptions to jobs' events that are active (for tests).
+  size_t WatcherCount() const { return watchers_->size(); }
 
  private:
   struct Job;

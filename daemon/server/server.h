@@ -84,6 +84,9 @@ class Server {
   // Creates and binds the socket. Fails when another honed is listening on it.
   Status Listen();
   void Start();
+  // Serves a connection that did not come through the socket (one end of a socket
+  // pair, in tests), under the same limits as an accepted one.
+  void Adopt(boost::asio::local::stream_protocol::socket socket) { Admit(std::move(socket)); }
   // Stops accepting and closes every connection.
   void Stop();
   size_t session_count() const { return sessions_.size(); }
