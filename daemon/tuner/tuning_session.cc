@@ -33,8 +33,6 @@ constexpr double kOverruleMargin = 0.5;
 // prediction. About 1 where the model describes them; for two trials, chance alone
 // passes 5 once in 150 (see docs/performance.md).
 constexpr double kMaxLeaveOutDeviation = 5;
-// The report lists at most this many of the trials tied with the recommendation.
-constexpr size_t kReportTied = 10;
 // With constraints, spaces up to this size have their feasible configurations
 // counted (about a quarter of a second at the limit), for the budget and report.
 constexpr uint64_t kCountFeasibleUpTo = uint64_t{1} << 20;
@@ -571,29 +569,6 @@ std::optional<double> TuningSession::ImprovementPct(double value) const {
   return pct;
 }
 
-json TuningSession::Describe(const TrialRecord* t) const {
-  if (!t) return nullptr;
-  json entry = {{"config", space_->ToJson(t->config)},
-                {"trial", t->number},
-                {"samples", t->valid_count()}};
-  std::optional<double> mean = t->Mean();
-  entry["value"] = mean ? json(*mean) : json(nullptr);
-  return entry;
-}
-
-json TuningSession::TiedWith(const TrialRecord& best) const {
-  // The confirmed trials (the baseline too) that the samples cannot tell apart from
-  // the recommendation: the same test as the race's.
-  std::vector<const TrialRecord*> tied = TiedTrials(best);
-  json configs = json::array();
-  for (size_t i = 0; i < tied.size() && i < kReportTied; ++i) {
-    json entry = Describe(tied[i]);
-    if (tied[i]->baseline) entry["baseline"] = true;
-    configs.push_back(std::move(entry));
-  }
-  return {{"count", tied.size()}, {"configs", std::move(configs)}};
-}
-
 std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() const {
   std::vector<std::pair<std::string, double>> importance;
   // The recommendation's surface model: a knob matters as much as the model's
@@ -610,63 +585,6 @@ std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() cons
     importance.emplace_back(space_->knob(i).name,
                             total > 0 ? Round(100 * weight[i] / total, 1) : 0.0);
   return importance;
-}
-
-json TuningSession::Report(const ReportContext& context) const {
-  json report = {{"job", context.job},
-                 {"state", context.state},
-                 {"target", {{"metric", target_.metric}, {"goal", GoalName(goal_)}}}};
-  if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
-  if (!context.message.empty()) report["message"] = context.message;
-  report["baseline"] = Describe(Baseline());
-  Choice choice = Choose();
-  const TrialRecord* best = choice.best;
-  report["best"] = Describe(best);
-  if (best) {
-    // How the recommendation was chosen, so that a tied trial with a better mean in
-    // `tied` is not a surprise.
-    if (best != choice.by_mean) {
-      report["chosen_by"] = {{"rule", "model"}, {"best_mean_trial", choice.by_mean->number}};
-    } else {
-      report["chosen_by"] = {{"rule", "mean"}};
-      if (choice.model_pick)
-        report["chosen_by"]["model_unfit"] = {{"preferred_trial", choice.model_pick->number}};
-    }
-  }
-  std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
-  report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
-  if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
-    report["improvement_ci95_pct"] = {Round(interval->first, 2),
-                                      Round(interval->second, 2)};
-  report["noise_pct"] = Round(RelativeNoise() * 100, 2);
-  if (best) report["tied"] = TiedWith(*best);
-  std::vector<std::pair<std::string, double>> importance = KnobImportance();
-  if (!importance.empty()) {
-    json by_knob = json::object();
-    for (const auto& [name, pct] : importance) by_knob[name] = pct;
-    report["knob_importance_pct"] = by_knob;
-  }
-  report["configs_explored"] = configs_explored();
-  report["configs_budget"] = ConfigBudget();
-  uint64_t size = space_->Size();
-  report["configs_total"] = size;
-  if (feasible_) report["configs_feasible"] = *feasible_;
-  report["knobs"] = space_->dims();
-  report["samples_valid"] = samples_valid_;
-  report["samples_invalid"] = samples_invalid_;
-  if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = samples_stopped_early_;
-  if (settings_.race_pct > 0) report["samples_race"] = race_samples_;
-  report["elapsed_s"] = Round(context.elapsed_s, 1);
-  report["strategy"] = settings_.strategy;
-  if (context.warm_start_job) {
-    report["warm_start"] = {{"job", context.warm_start_job}};
-    if (prior_observations_) report["warm_start"]["observations"] = prior_observations_;
-  }
-  if (!context.settings_file.empty()) report["settings_file"] = context.settings_file;
-  if (context.resumes > 0)
-    report["resumed"] = {{"times", context.resumes},
-                         {"downtime_s", Round(context.downtime_s, 1)}};
-  return report;
 }
 
 }  // namespace hone
