@@ -71,6 +71,7 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   trials_ = std::move(trials);
+  Changed();
   by_key_.clear();
   samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
   for (size_t i = 0; i < trials_.size(); ++i) {
@@ -118,11 +119,22 @@ bool TuningSession::Confirmed(const TrialRecord& trial) const {
 }
 
 const TrialRecord* TuningSession::BestByMean(const TrialRecord* except) const {
+  // Asked several times per step (progress, challengers, the race): the answer
+  // without `except` is kept until the trials change.
+  if (!except && best_by_mean_)
+    return *best_by_mean_ < trials_.size() ? &trials_[*best_by_mean_] : nullptr;
   const TrialRecord* best = nullptr;
   for (const TrialRecord& t : trials_)
     if (&t != except && t.Mean() && Confirmed(t) && (!best || Better(*t.Mean(), *best->Mean())))
       best = &t;
+  if (!except)
+    best_by_mean_ = best ? static_cast<size_t>(best - trials_.data()) : trials_.size();
   return best;
+}
+
+void TuningSession::Changed() {
+  noise_.reset();
+  best_by_mean_.reset();
 }
 
 bool TuningSession::Challenges(const TrialRecord& trial) const {
@@ -136,6 +148,7 @@ bool TuningSession::Challenges(const TrialRecord& trial) const {
 }
 
 double TuningSession::RelativeNoise() const {
+  if (noise_) return *noise_;  // kept until the trials change
   double sum = 0;
   int dof = 0;
   for (const TrialRecord& t : trials_) {
@@ -146,7 +159,8 @@ double TuningSession::RelativeNoise() const {
     dof += t.valid_count() - 1;
   }
   double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
-  return std::max(noise, 0.01);
+  noise_ = std::max(noise, 0.01);
+  return *noise_;
 }
 
 std::optional<std::pair<double, double>> TuningSession::ImprovementInterval(
@@ -187,6 +201,7 @@ Step TuningSession::Next(double elapsed_s) {
     baseline.config = space_->Default();
     by_key_[SearchSpace::Key(baseline.config)] = 0;
     trials_.push_back(std::move(baseline));
+    Changed();
     current_told_ = false;
   }
   TrialRecord& current = trials_.back();
@@ -275,6 +290,7 @@ Step TuningSession::Next(double elapsed_s) {
     trial.config = *proposal;
     by_key_[SearchSpace::Key(trial.config)] = trials_.size();
     trials_.push_back(std::move(trial));
+    Changed();
     current_told_ = false;
     step = SampleStep(trials_.size() - 1, true);
     step.stop_cutoff = EarlyStopCutoff();
@@ -381,6 +397,7 @@ void TuningSession::Record(SampleResult sample) {
   sample.race = racing_;
   race_samples_ += racing_;
   trials_[sampling_].samples.push_back(std::move(sample));
+  Changed();
 }
 
 void TuningSession::AddPrior(

@@ -198,6 +198,10 @@ class TuningSession {
   // rest of the data well enough to rank them (see ModelFitsNear in tuning_session.cc).
   bool ModelFitsNear(const TrialRecord& lead) const;
 
+  // Forgets what is kept between changes of the trials (RelativeNoise, BestByMean);
+  // called at every change of trials_ or of their samples.
+  void Changed();
+
   Settings settings_;
   Target target_;
   Goal goal_;
@@ -219,6 +223,8 @@ class TuningSession {
   // The recommendation's surface model (PosteriorScores), cached.
   struct SurfaceModel;
   mutable std::shared_ptr<SurfaceModel> surface_;
+  mutable std::optional<double> noise_;         // RelativeNoise()
+  mutable std::optional<size_t> best_by_mean_;  // BestByMean(); trials_.size(): none
 };
 
 }  // namespace hone
