@@ -276,6 +276,68 @@ TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
   EXPECT_EQ(tree_->Snapshot(), original_);
 }
 
+// Issue 15: a running job holds the system knobs it tunes (its lease). apply and
+// restore are refused for those knobs only, and say which job holds them; a job of
+// application knobs alone is in no one's way.
+TEST_F(SystemKnobsTest, ApplyAndRestoreAreRefusedOnlyForTheKnobsARunningJobHolds) {
+  ASSERT_TRUE(honed_->Start());
+  std::string swappiness = dir_.Write(
+      "c.yaml",
+      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
+      "    metrics:\n      m:\n        sample_script: cat " +
+          dir_.path() +
+          "/result\n"
+          "    target: m:max\nstrategy: exhaustive\nglobal_settings:\n  "
+          "min_baseline_samples: 1\n");
+  ASSERT_EQ(honed_->Hone({"run", swappiness, "--", WriteWorkload()}).exit_code, 0);
+  // A workload that waits while `hold` exists.
+  std::string hold = dir_.path() + "/hold";
+  std::string waiting = WriteWorkload("touch " + dir_.path() + "/held; while [ -e " +
+                                      hold + " ]; do sleep 0.05; done\n");
+  auto run_held = [&](const std::string& config) {
+    std::filesystem::remove(dir_.path() + "/held");
+    dir_.Write("hold", "");
+    json job = honed_->HoneJson({"submit", config, "--", waiting});
+    EXPECT_TRUE(
+        WaitFor([&] { return std::filesystem::exists(dir_.path() + "/held"); }, 30));
+    return std::to_string(job["job"].get<int>());
+  };
+  auto end_held = [&](const std::string& id) {
+    EXPECT_EQ(honed_->Hone({"cancel", id}).exit_code, 0);
+    std::filesystem::remove(hold);
+    EXPECT_TRUE(WaitFor(
+        [&] { return honed_->HoneJson({"status", id}).value("state", "") == "cancelled"; },
+        30));
+  };
+  // Application knobs only: apply and restore go ahead while it runs.
+  std::string app = dir_.Write(
+      "app.yaml",
+      "domain:\n  common:\n    knobs:\n      n: {options: [1, 2]}\n"
+      "    target: duration:min\nglobal_settings:\n  min_baseline_samples: 1\n");
+  std::string id = run_held(app);
+  CommandResult apply = honed_->Hone({"apply", "1"});
+  EXPECT_EQ(apply.exit_code, 0) << apply.err;
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
+  CommandResult restore = honed_->Hone({"restore"});
+  EXPECT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  end_held(id);
+  // A job that tunes vm.swappiness holds it: both are refused, naming the job.
+  id = run_held(swappiness);
+  apply = honed_->Hone({"apply", "1"});
+  EXPECT_NE(apply.exit_code, 0);
+  EXPECT_NE(apply.err.find("job " + id + " is running and holds vm.swappiness"),
+            std::string::npos)
+      << apply.err;
+  restore = honed_->Hone({"restore"});
+  EXPECT_NE(restore.exit_code, 0);
+  EXPECT_NE(restore.err.find("job " + id + " is running and holds vm.swappiness"),
+            std::string::npos)
+      << restore.err;
+  end_held(id);
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
 // The final race measures earlier configurations again: each time, their knobs are
 // set again first, so a raced sample measures the configuration it is counted for.
 TEST_F(SystemKnobsTest, ARacedConfigurationHasItsKnobsSetAgain) {

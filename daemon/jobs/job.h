@@ -60,6 +60,15 @@ struct JobManager::Job {
   StatusKey status_key;
   std::shared_ptr<const std::string> status_text;
 
+  // The system knobs the job changes while it runs (built-in and script knobs): its
+  // lease. Application knobs are the job's own and are in nobody's way.
+  std::vector<std::string> Lease() const {
+    std::vector<std::string> names;
+    for (const KnobSpec& knob : spec.knobs)
+      if (knob.kind != KnobKind::kApplication) names.push_back(knob.name);
+    return names;
+  }
+
   // The job's run time: while it runs, since `started`; else as stored.
   double Elapsed(const Clock& clock) const {
     if (row.state == JobState::kRunning) return clock.Monotonic() - started;

@@ -368,17 +368,26 @@ class JobManager::ExclusiveKnobs {
   JobManager* jobs_;
 };
 
-Status JobManager::KnobsFree(const char* action) const {
+Status JobManager::KnobsFree(const std::vector<std::string>* knobs,
+                             const char* then) const {
   if (!current_) return Status::OK();
+  std::vector<std::string> held = current_->Lease();
+  if (knobs)
+    std::erase_if(held, [&](const std::string& name) {
+      return std::find(knobs->begin(), knobs->end(), name) == knobs->end();
+    });
+  if (held.empty()) return Status::OK();
+  std::string list;
+  for (const std::string& name : held) list += (list.empty() ? "" : ", ") + name;
   return Status::FailedPrecondition("job " + std::to_string(current_->row.id) +
-                                    " is running and owns the knobs; " + action);
+                                    " is running and holds " + list + "; " + then);
 }
 
 asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {
   Status s = policy_.MayChangeKnobs(peer, "restore");
   if (!s.ok()) co_return s;
   if (!options_.ledger) co_return Status::FailedPrecondition("this honed has no ledger");
-  s = KnobsFree("cancel it (its knobs are restored when it ends)");
+  s = KnobsFree(nullptr, "cancel it (its knobs are restored when it ends)");
   if (!s.ok()) co_return s;
   ExclusiveKnobs exclusive(this);
   co_return co_await RestoreAllKnobs(options_.ledger, result);
@@ -396,7 +405,8 @@ asio::awaitable<Status> JobManager::ApplyBest(const Peer& peer, int64_t id,
                                          " has no best configuration to apply (it is " +
                                          JobStateName(job->row.state) + ")");
   if (!options_.ledger) co_return Status::FailedPrecondition("this honed has no ledger");
-  s = KnobsFree("apply after it");
+  std::vector<std::string> knobs = job->Lease();
+  s = KnobsFree(&knobs, "apply after it");
   if (!s.ok()) co_return s;
   ExclusiveKnobs exclusive(this);
   co_return co_await ApplyJobSettings(options_.ledger, options_.catalog, id, job->spec,

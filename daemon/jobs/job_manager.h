@@ -112,9 +112,10 @@ class JobManager {
   // The built-in catalog with each available knob's current value.
   boost::asio::awaitable<Status> Knobs(nlohmann::json* result);
   // Puts back every original honed holds, applied settings included. Refused while
-  // a job runs.
+  // a running job holds system knobs (its lease), naming the job and its knobs.
   boost::asio::awaitable<Status> RestoreAll(const Peer& peer, nlohmann::json* result);
-  // Keeps job `id`'s best system knob settings (re-applied at every start).
+  // Keeps job `id`'s best system knob settings (re-applied at every start). Refused
+  // when a running job holds one of those knobs, naming the job and the knob.
   boost::asio::awaitable<Status> ApplyBest(const Peer& peer, int64_t id,
                                            nlohmann::json* result);
 
@@ -168,8 +169,10 @@ class JobManager {
   // Deletes the oldest ended jobs beyond options_.retain_jobs.
   void Prune();
   Status Forget(Job& job);
-  // A running job holds the knobs: restore and apply wait for it.
-  Status KnobsFree(const char* action) const;
+  // Whether a running job holds one of `knobs` (any system knob when `knobs` is
+  // null): then restore and apply must wait; the refusal names the job, the knobs
+  // and what to do (`then`).
+  Status KnobsFree(const std::vector<std::string>* knobs, const char* then) const;
 
   boost::asio::any_io_executor executor_;
   Store* store_;
