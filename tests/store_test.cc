@@ -116,6 +116,15 @@ TEST(StoreTest, OpeningAnUnwritablePathSaysWhich) {
 }
 
 
+// Runs `sql` on the database at `path` directly (SQLite, as an older honed or
+// someone with access to the state directory would), outside any Store.
+void ExecOutsideTheStore(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
 TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples) {
   test::TempDir dir;
   std::string path = dir.path() + "/honed.db";
@@ -128,10 +137,7 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
       "NOT NULL, baseline INTEGER NOT NULL, PRIMARY KEY (job_id, trial)); "
       "INSERT INTO trials VALUES (1, 0, '{\"n\":1}', 1); "
       "INSERT INTO samples VALUES (1, 0, 0, 1, 12.5, '', 0.3);";
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  ExecOutsideTheStore(path, sql);
   std::unique_ptr<Store> store;
   Status s = Store::Open(path, &store);
   ASSERT_TRUE(s.ok()) << s.message();
@@ -153,6 +159,59 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
   EXPECT_FALSE(trials[1].samples.at(0).race);
   EXPECT_EQ(trials[0].samples.at(0).taken_at, 0) << "the first release kept no time";
+}
+
+TEST(StoreTest, AJobsTableFromBeforeResumeGainsItsColumnsAndKeepsItsJobs) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  // The jobs table as honed made it before jobs were resumed, with one job in it.
+  std::string sql =
+      "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, "
+      "submitted_at REAL NOT NULL, started_at REAL NOT NULL DEFAULT 0, finished_at REAL "
+      "NOT NULL DEFAULT 0, uid INTEGER NOT NULL, request TEXT NOT NULL, space TEXT, "
+      "message TEXT NOT NULL DEFAULT '', stop_reason TEXT NOT NULL DEFAULT '', report "
+      "TEXT); "
+      "INSERT INTO jobs (state, submitted_at, started_at, finished_at, uid, request) "
+      "VALUES ('interrupted', 100, 101, 130, 1000, '{}');";
+  ExecOutsideTheStore(path, sql);
+  std::unique_ptr<Store> store;
+  Status s = Store::Open(path, &store);
+  ASSERT_TRUE(s.ok()) << s.message();
+  std::vector<JobRow> jobs;
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, JobState::kInterrupted);
+  EXPECT_EQ(jobs[0].resumes, 0);
+  EXPECT_EQ(jobs[0].downtime_s, 0);
+  EXPECT_FALSE(jobs[0].resume) << "an old interrupted job is not resumed";
+  jobs[0].resumes = 2;
+  jobs[0].downtime_s = 12.5;
+  jobs[0].crashes = 1;
+  ASSERT_TRUE(store->UpdateJob(jobs[0]).ok());
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  EXPECT_EQ(jobs[0].resumes, 2);
+  EXPECT_EQ(jobs[0].downtime_s, 12.5);
+  EXPECT_EQ(jobs[0].crashes, 1);
+  EXPECT_DOUBLE_EQ(jobs[0].RunSeconds(), 130 - 101 - 12.5);
+}
+
+TEST(StoreTest, AStateThisHonedDoesNotKnowReadsAsFailedAndSaysWhich) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(path, &store).ok());
+    JobRow row;
+    ASSERT_TRUE(store->InsertJob(&row).ok());
+  }
+  ExecOutsideTheStore(path, "UPDATE jobs SET state = 'paused'");
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  std::vector<JobRow> jobs;
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].state, JobState::kFailed);
+  EXPECT_EQ(jobs[0].message, "stored in an unknown state 'paused'");
 }
 
 }  // namespace

@@ -81,6 +81,13 @@ struct JobManager::Job {
 Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
                     std::vector<TrialRecord>* trials);
 
+// A session (without a strategy: for reports) over a job's stored space and trials,
+// with `space` made from the stored one; *session stays null when the job never
+// started. For the worker thread: it touches nothing but its arguments.
+Status SessionFromStore(const nlohmann::json& stored_space, const Settings& settings,
+                        const Target& target, std::vector<StoredTrial> stored,
+                        SearchSpace* space, std::unique_ptr<TuningSession>* session);
+
 // Marks a job as in use by the worker for as long as it lives.
 struct JobManager::Busy {
   explicit Busy(Job* job) : job(job) { ++job->busy; }

@@ -133,6 +133,9 @@ void JobManager::LoadJob(JobRow row, const std::vector<int64_t>& crashed) {
   if (died || (job->row.state == JobState::kInterrupted && job->row.resume)) {
     job->row.resume = false;
     if (!options_.resume) {
+      job->row.message = died ? "honed stopped while the job was running; not resumed "
+                                "(honed --no-resume)"
+                              : "honed was stopped; not resumed (honed --no-resume)";
       spdlog::warn("job {}: was running when honed stopped; not resumed (--no-resume)",
                    id);
     } else if (!parsed.ok()) {

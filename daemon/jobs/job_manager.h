@@ -144,8 +144,6 @@ class JobManager {
   // that job's best configurations to `measure_first`.
   Status WarmStartFromJob(Job& job, std::vector<Config>* measure_first);
   // ---- job_views.cc: what clients see.
-  // Builds an ended job's session from its stored trials (on the worker).
-  Status RebuildSession(Job& job, std::vector<StoredTrial> stored) const;
   nlohmann::json ShortReport(const Job& job) const;
   ReportContext Context(const Job& job, JobState state, double elapsed) const;
   // The session's counts (on the worker), and those with the time (here).

@@ -53,7 +53,6 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
                        : store_->ForgetProcessGroup(pgid);
     if (!s.ok()) spdlog::error("cannot record process group {}: {}", pgid, s.message());
   };
-  sentinel_.Set("run", job.row.id);
   job.processes.set_cgroups(options_.cgroups);
   if (!job.processes.in_cgroups())
     job.notes.push_back("workloads are contained by " + job.processes.containment() +
@@ -125,7 +124,6 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     }
   }
   Finish(job, outcome.state, outcome.reason, finished_at, std::move(report));
-  sentinel_.Clear();
   Prune();
 }
 

@@ -182,18 +182,37 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
     *result = co_await OnWorker(worker_, [&] { return job->session->Report(context); });
     co_return Status::OK();
   }
-  // An ended job without a stored report (honed died while it ran): rebuilt from its
-  // stored trials, on the worker, where its session lives.
+  // An ended job without a stored report (honed died while it ran), or a job queued
+  // to resume: rebuilt from its stored trials, on the worker.
   std::vector<StoredTrial> stored;
   if (!job->row.space.is_null()) {
     Status s = store_->LoadTrials(job->row.id, &stored);
     if (!s.ok()) co_return s;
   }
+  const json short_report = ShortReport(*job);
+  if (!IsTerminal(job->row.state)) {
+    // It may start running while the worker builds this: the worker reads copies
+    // and builds a session of its own, never the job's.
+    const json space = job->row.space;
+    const Settings settings = job->spec.settings;
+    const Target target = job->spec.target;
+    co_return co_await OnWorker(worker_, [&] {
+      SearchSpace local_space;
+      std::unique_ptr<TuningSession> session;
+      Status built = SessionFromStore(space, settings, target, std::move(stored),
+                                      &local_space, &session);
+      if (built.ok()) *result = session ? session->Report(context) : short_report;
+      return built;
+    });
+  }
+  // An ended job's session is kept: nothing else touches it any more.
   Busy busy(job);
   Status s = co_await OnWorker(worker_, [&] {
-    Status built = RebuildSession(*job, std::move(stored));
-    if (built.ok())
-      *result = job->session ? job->session->Report(context) : ShortReport(*job);
+    Status built = Status::OK();
+    if (!job->session)
+      built = SessionFromStore(job->row.space, job->spec.settings, job->spec.target,
+                               std::move(stored), &job->space, &job->session);
+    if (built.ok()) *result = job->session ? job->session->Report(context) : short_report;
     return built;
   });
   co_return s;
@@ -273,17 +292,17 @@ json JobManager::Progress(const Job& job, double elapsed) const {
   return progress;
 }
 
-Status JobManager::RebuildSession(Job& job, std::vector<StoredTrial> stored) const {
-  if (job.session) return Status::OK();
-  if (job.row.space.is_null()) return Status::OK();  // never started: nothing to report
-  Status s = SpaceFromJson(job.row.space, &job.space);
+Status SessionFromStore(const json& stored_space, const Settings& settings,
+                        const Target& target, std::vector<StoredTrial> stored,
+                        SearchSpace* space, std::unique_ptr<TuningSession>* session) {
+  if (stored_space.is_null()) return Status::OK();  // never started: nothing to report
+  Status s = SpaceFromJson(stored_space, space);
   if (!s.ok()) return s;
   std::vector<TrialRecord> trials;
-  s = TrialRecords(job.space, std::move(stored), &trials);
+  s = TrialRecords(*space, std::move(stored), &trials);
   if (!s.ok()) return s;
-  job.session = std::make_unique<TuningSession>(job.spec.settings, job.spec.target,
-                                                &job.space, nullptr);
-  job.session->Restore(std::move(trials));
+  *session = std::make_unique<TuningSession>(settings, target, space, nullptr);
+  (*session)->Restore(std::move(trials));
   return Status::OK();
 }
 

@@ -47,15 +47,16 @@ class StateDir {
 };
 
 // What honed was doing when it last stopped abruptly: a line in a file that honed
-// writes before risky work on a job ("load 12": reading job 12 at start, "run 12":
-// running it) and clears after. A honed that finds a line there at start knows
-// which job it was handling when it crashed, so that no job can crash it twice.
+// writes before risky work on a job ("load 12": reading job 12 at start) and clears
+// after. A honed that finds a line there at start knows which job it was loading
+// when it crashed, so that no job can crash it twice that way. (A job that was
+// running at a crash is counted in its row instead: JobRow::crashes.)
 // Written without fsync: it must survive honed's crash, not the machine's.
 class Sentinel {
  public:
   // Reads what a previous honed left at `path`; an empty path disables it.
   explicit Sentinel(std::string path);
-  // What was left, parsed: the action ("load", "run") and the job; 0 when none.
+  // What was left, parsed: the action ("load") and the job; 0 when none.
   const std::string& left_action() const { return left_action_; }
   int64_t left_job() const { return left_job_; }
   void Set(const std::string& action, int64_t job);

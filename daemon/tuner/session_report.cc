@@ -35,7 +35,7 @@ json TuningSession::Describe(const TrialRecord* t) const {
 json TuningSession::TiedWith(const TrialRecord& best) const {
   // The confirmed trials (the baseline too) that the samples cannot tell apart from
   // the recommendation: the same test as the race's.
-  std::vector<const TrialRecord*> tied = TiedTrials(best);
+  std::vector<const TrialRecord*> tied = history_.TiedTrials(best);
   json configs = json::array();
   for (size_t i = 0; i < tied.size() && i < kReportTied; ++i) {
     json entry = Describe(tied[i]);
@@ -85,10 +85,10 @@ json TuningSession::Report(const ReportContext& context) const {
   report["configs_total"] = size;
   if (feasible_) report["configs_feasible"] = *feasible_;
   report["knobs"] = space_->dims();
-  report["samples_valid"] = samples_valid_;
-  report["samples_invalid"] = samples_invalid_;
-  if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = samples_stopped_early_;
-  if (settings_.race_pct > 0) report["samples_race"] = race_samples_;
+  report["samples_valid"] = history_.samples_valid();
+  report["samples_invalid"] = history_.samples_invalid();
+  if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = history_.samples_stopped_early();
+  if (settings_.race_pct > 0) report["samples_race"] = history_.samples_race();
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
   if (context.warm_start_job) {

@@ -41,10 +41,13 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     sample.race = step.race;
     sample.taken_at = context.clock->Now();
     // A trial is stored with its first sample: one that was never measured (honed
-    // died first) is proposed again after a resume, never measured twice.
+    // died first) is proposed again after a resume, never measured twice. (A trial
+    // a resumed job has on record already, without samples, was stored before its
+    // first sample by an older honed.)
     Store::NewTrial new_trial{space.ToJson(step.config), step.baseline};
+    const bool stored = seq.count(step.trial) > 0;
     Status s = context.log->AddSample(step.trial, seq[step.trial]++, sample,
-                                      step.first_sample ? &new_trial : nullptr);
+                                      stored ? nullptr : &new_trial);
     if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
     if (!sample.valid)
       spdlog::warn("job {}: trial {} sample invalid: {}", context.job, step.trial,

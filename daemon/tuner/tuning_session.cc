@@ -44,20 +44,6 @@ double Round(double value, int digits) {
 }
 }  // namespace
 
-int TrialRecord::valid_count() const {
-  return static_cast<int>(std::count_if(samples.begin(), samples.end(),
-                                        [](const SampleResult& s) { return s.valid; }));
-}
-
-std::optional<double> TrialRecord::Mean() const {
-  double sum = 0;
-  int n = 0;
-  for (const SampleResult& s : samples)
-    if (s.valid) sum += s.value, ++n;
-  if (n == 0) return std::nullopt;
-  return sum / n;
-}
-
 TuningSession::TuningSession(const Settings& settings, const Target& target,
                              const SearchSpace* space, std::unique_ptr<Strategy> strategy)
     : settings_(settings),
@@ -65,26 +51,15 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
       goal_(target.goal),
       space_(space),
       strategy_(std::move(strategy)),
+      history_(target.goal, settings.confirm_samples),
       feasible_(space->constraints().empty()
                     ? std::nullopt
                     : space->CountFeasible(kCountFeasibleUpTo)) {}
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
-  trials_ = std::move(trials);
-  Changed();
-  by_key_.clear();
-  samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    by_key_[SearchSpace::Key(trials_[i].config)] = i;
-    int valid = trials_[i].valid_count();
-    samples_valid_ += valid;
-    samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
-    for (const SampleResult& sample : trials_[i].samples) {
-      samples_stopped_early_ += sample.stopped_early;
-      race_samples_ += sample.race;
-    }
-  }
+  history_.Replace(std::move(trials));
   surface_.reset();  // a new history: the recommendation's model starts again
+  const std::vector<TrialRecord>& trials_ = history_.trials();
   // The last trial may be part way through its samples (a resumed job).
   current_told_ = trials_.empty() || !TrialNeedsSample(trials_.back());
   for (size_t i = 0; i < trials_.size(); ++i)
@@ -111,32 +86,6 @@ bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
          trial.valid_count() == taken && Challenges(trial);
 }
 
-bool TuningSession::Confirmed(const TrialRecord& trial) const {
-  const TrialRecord* baseline = Baseline();
-  int needed = std::min(settings_.confirm_samples,
-                        baseline ? std::max(1, baseline->valid_count()) : 1);
-  return trial.baseline || trial.valid_count() >= needed;
-}
-
-const TrialRecord* TuningSession::BestByMean(const TrialRecord* except) const {
-  // Asked several times per step (progress, challengers, the race): the answer
-  // without `except` is kept until the trials change.
-  if (!except && best_by_mean_)
-    return *best_by_mean_ < trials_.size() ? &trials_[*best_by_mean_] : nullptr;
-  const TrialRecord* best = nullptr;
-  for (const TrialRecord& t : trials_)
-    if (&t != except && t.Mean() && Confirmed(t) && (!best || Better(*t.Mean(), *best->Mean())))
-      best = &t;
-  if (!except)
-    best_by_mean_ = best ? static_cast<size_t>(best - trials_.data()) : trials_.size();
-  return best;
-}
-
-void TuningSession::Changed() {
-  noise_.reset();
-  best_by_mean_.reset();
-}
-
 bool TuningSession::Challenges(const TrialRecord& trial) const {
   std::optional<double> mean = trial.Mean();
   const TrialRecord* incumbent = BestByMean(&trial);
@@ -145,37 +94,6 @@ bool TuningSession::Challenges(const TrialRecord& trial) const {
   double band = 2 * RelativeNoise() * std::fabs(*incumbent->Mean());
   return goal_ == Goal::kMax ? *mean >= *incumbent->Mean() - band
                              : *mean <= *incumbent->Mean() + band;
-}
-
-double TuningSession::RelativeNoise() const {
-  if (noise_) return *noise_;  // kept until the trials change
-  double sum = 0;
-  int dof = 0;
-  for (const TrialRecord& t : trials_) {
-    std::optional<double> mean = t.Mean();
-    if (!mean || *mean == 0 || t.valid_count() < 2) continue;
-    for (const SampleResult& s : t.samples)
-      if (s.valid) sum += std::pow((s.value - *mean) / *mean, 2);
-    dof += t.valid_count() - 1;
-  }
-  double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
-  noise_ = std::max(noise, 0.01);
-  return *noise_;
-}
-
-std::optional<std::pair<double, double>> TuningSession::ImprovementInterval(
-    const TrialRecord& trial) const {
-  const TrialRecord* baseline = Baseline();
-  if (!baseline || !baseline->Mean() || !trial.Mean() || *baseline->Mean() == 0)
-    return std::nullopt;
-  double noise = RelativeNoise();
-  double b = *baseline->Mean(), t = *trial.Mean();
-  // Standard error of the difference of means, each sample with the pooled noise.
-  double se = std::sqrt(std::pow(noise * b, 2) / baseline->valid_count() +
-                        std::pow(noise * t, 2) / trial.valid_count());
-  double diff = goal_ == Goal::kMax ? t - b : b - t;
-  double scale = 100 / std::fabs(b);
-  return std::make_pair((diff - 1.96 * se) * scale, (diff + 1.96 * se) * scale);
 }
 
 std::optional<std::string> TuningSession::BudgetSpent(double elapsed_s) const {
@@ -194,17 +112,15 @@ void TuningSession::FinishTrial(const TrialRecord& trial) {
 
 Step TuningSession::Next(double elapsed_s) {
   Step step;
-  if (trials_.empty()) {
+  if (history_.trials().empty()) {
     TrialRecord baseline;
     baseline.number = 0;
     baseline.baseline = true;
     baseline.config = space_->Default();
-    by_key_[SearchSpace::Key(baseline.config)] = 0;
-    trials_.push_back(std::move(baseline));
-    Changed();
+    history_.Add(std::move(baseline));
     current_told_ = false;
   }
-  TrialRecord& current = trials_.back();
+  const TrialRecord& current = history_.trials().back();
   if (TrialNeedsSample(current)) {
     // A spent budget also cuts a trial short (all but the baseline's first samples);
     // an unconfirmed challenger then simply cannot be the recommendation.
@@ -215,7 +131,7 @@ Step TuningSession::Next(double elapsed_s) {
       step.reason = *spent;
       return step;
     }
-    return SampleStep(trials_.size() - 1, current.samples.empty());
+    return SampleStep(history_.trials().size() - 1, current.samples.empty());
   }
   if (!current_told_) FinishTrial(current);
   if (current.baseline && current.valid_count() == 0) {
@@ -280,19 +196,16 @@ Step TuningSession::Next(double elapsed_s) {
       if (strategy_) strategy_->Tell(*proposal, std::nullopt);
       continue;
     }
-    auto known = by_key_.find(SearchSpace::Key(*proposal));
-    if (known != by_key_.end()) {
-      strategy_->Tell(*proposal, trials_[known->second].Mean());
+    if (std::optional<size_t> known = history_.Find(*proposal)) {
+      strategy_->Tell(*proposal, history_.trials()[*known].Mean());
       continue;
     }
     TrialRecord trial;
-    trial.number = trials_.back().number + 1;
+    trial.number = history_.trials().back().number + 1;
     trial.config = *proposal;
-    by_key_[SearchSpace::Key(trial.config)] = trials_.size();
-    trials_.push_back(std::move(trial));
-    Changed();
+    size_t index = history_.Add(std::move(trial));
     current_told_ = false;
-    step = SampleStep(trials_.size() - 1, true);
+    step = SampleStep(index, true);
     step.stop_cutoff = EarlyStopCutoff();
     return step;
   }
@@ -301,7 +214,7 @@ Step TuningSession::Next(double elapsed_s) {
 }
 
 Step TuningSession::SampleStep(size_t index, bool first_sample, bool race) {
-  const TrialRecord& trial = trials_[index];
+  const TrialRecord& trial = history_.trials()[index];
   Step step;
   step.kind = Step::Kind::kSample;
   step.config = trial.config;
@@ -328,7 +241,7 @@ std::optional<Step> TuningSession::RaceStep() {
   if (settings_.race_pct <= 0) return std::nullopt;
   // The race's share of the samples taken so far (a few at least).
   double taken = static_cast<double>(samples_taken());
-  if (static_cast<double>(race_samples_) >=
+  if (static_cast<double>(history_.samples_race()) >=
       std::max<double>(kRaceWidth, std::ceil(settings_.race_pct / 100.0 * taken)))
     return std::nullopt;
   std::optional<size_t> index = RaceTrial();
@@ -336,30 +249,11 @@ std::optional<Step> TuningSession::RaceStep() {
   return SampleStep(*index, false, true);
 }
 
-bool TuningSession::Tied(const TrialRecord& a, const TrialRecord& b, double noise) const {
-  double se = noise * std::sqrt(1.0 / a.valid_count() + 1.0 / b.valid_count());
-  return std::fabs(*a.Mean() - *b.Mean()) <= 2 * se;
-}
-
-std::vector<const TrialRecord*> TuningSession::TiedTrials(
-    const TrialRecord& lead, bool (*also)(const TrialRecord&)) const {
-  double noise = RelativeNoise() * std::fabs(*lead.Mean());
-  std::vector<const TrialRecord*> tied;
-  for (const TrialRecord& t : trials_) {
-    if (&t == &lead || !t.Mean() || !Confirmed(t) || (also && !also(t))) continue;
-    if (Tied(t, lead, noise)) tied.push_back(&t);
-  }
-  std::sort(tied.begin(), tied.end(), [this](const TrialRecord* a, const TrialRecord* b) {
-    return Better(*a->Mean(), *b->Mean());
-  });
-  return tied;
-}
-
 std::optional<size_t> TuningSession::RaceTrial() const {
   const TrialRecord* lead = BestByMean();
   if (!lead) return std::nullopt;
   // A trial with a failed or stopped run is not raced: its next run may fail too.
-  std::vector<const TrialRecord*> field = TiedTrials(*lead, [](const TrialRecord& t) {
+  std::vector<const TrialRecord*> field = history_.TiedTrials(*lead, [](const TrialRecord& t) {
     return std::all_of(t.samples.begin(), t.samples.end(),
                        [](const SampleResult& s) { return s.valid && !s.stopped_early; });
   });
@@ -374,7 +268,7 @@ std::optional<size_t> TuningSession::RaceTrial() const {
     if (t->samples.size() < cap && (!pick || t->samples.size() < pick->samples.size()))
       pick = t;
   if (!pick) return std::nullopt;
-  return static_cast<size_t>(pick - trials_.data());
+  return static_cast<size_t>(pick - history_.trials().data());
 }
 
 std::optional<double> TuningSession::EarlyStopCutoff() const {
@@ -390,14 +284,10 @@ std::optional<double> TuningSession::EarlyStopCutoff() const {
 }
 
 void TuningSession::Record(SampleResult sample) {
-  if (trials_.empty()) return;
-  (sample.valid ? samples_valid_ : samples_invalid_)++;
-  samples_stopped_early_ += sample.stopped_early;
-  if (sampling_ >= trials_.size()) sampling_ = trials_.size() - 1;
+  if (history_.trials().empty()) return;
+  if (sampling_ >= history_.trials().size()) sampling_ = history_.trials().size() - 1;
   sample.race = racing_;
-  race_samples_ += racing_;
-  trials_[sampling_].samples.push_back(std::move(sample));
-  Changed();
+  history_.AddSample(sampling_, std::move(sample));
 }
 
 void TuningSession::AddPrior(
@@ -410,18 +300,12 @@ void TuningSession::AddPrior(
   }
 }
 
-const TrialRecord* TuningSession::Baseline() const {
-  for (const TrialRecord& t : trials_)
-    if (t.baseline) return &t;
-  return nullptr;
-}
-
 struct TuningSession::SurfaceModel {
   explicit SurfaceModel(const SearchSpace& space)
       : gp(space.dims(), space.Categorical()) {}
   GaussianProcess gp;
-  int64_t samples = -1;    // samples_valid_ when last computed
-  int64_t fitted_at = -1;  // samples_valid_ at the last hyperparameter fit
+  int64_t samples = -1;    // history_.samples_valid() when last computed
+  int64_t fitted_at = -1;  // history_.samples_valid() at the last hyperparameter fit
   std::vector<std::optional<PosteriorScore>> scores;
   // Per trial, its rows of the model's data [begin, end); empty ranges for none.
   std::vector<std::pair<size_t, size_t>> rows;
@@ -435,29 +319,29 @@ TuningSession::PosteriorScores() const {
   SurfaceModel& m = *surface_;
   // Only a new valid sample changes the model; a trial without one has no score
   // (the scores cover the trials there were when it was computed).
-  if (m.samples == samples_valid_) return m.scores;
-  m.samples = samples_valid_;
+  if (m.samples == history_.samples_valid()) return m.scores;
+  m.samples = history_.samples_valid();
   m.scores.clear();
-  m.rows.assign(trials_.size(), {0, 0});
+  m.rows.assign(history_.trials().size(), {0, 0});
   m.fits_near.reset();
   size_t measured = static_cast<size_t>(std::count_if(
-      trials_.begin(), trials_.end(), [](const TrialRecord& t) { return t.Mean(); }));
+      history_.trials().begin(), history_.trials().end(), [](const TrialRecord& t) { return t.Mean(); }));
   if (measured < std::max<size_t>(5, space_->dims() + 2)) return m.scores;
-  std::vector<bool> modelled(trials_.size());
-  for (size_t i = 0; i < trials_.size(); ++i) modelled[i] = trials_[i].Mean().has_value();
+  std::vector<bool> modelled(history_.trials().size());
+  for (size_t i = 0; i < history_.trials().size(); ++i) modelled[i] = history_.trials()[i].Mean().has_value();
   if (measured > kMaxModelTrials) {
     std::vector<size_t> order;
-    for (size_t i = 0; i < trials_.size(); ++i)
+    for (size_t i = 0; i < history_.trials().size(); ++i)
       if (modelled[i]) order.push_back(i);
     std::partial_sort(order.begin(), order.begin() + kMaxModelTrials, order.end(),
                       [&](size_t a, size_t b) {
-                        return Better(*trials_[a].Mean(), *trials_[b].Mean());
+                        return Better(*history_.trials()[a].Mean(), *history_.trials()[b].Mean());
                       });
-    modelled.assign(trials_.size(), false);
+    modelled.assign(history_.trials().size(), false);
     for (size_t k = 0; k < kMaxModelTrials; ++k) modelled[order[k]] = true;
   }
   bool positive = true;
-  for (const TrialRecord& t : trials_)
+  for (const TrialRecord& t : history_.trials())
     for (const SampleResult& s : t.samples)
       if (s.valid && s.value <= 0) positive = false;
   auto score = [&](double v) {
@@ -466,11 +350,11 @@ TuningSession::PosteriorScores() const {
   };
   // Every sample is a point (repeats tell the model the noise), up to a limit;
   // past it, each trial's mean.
-  bool per_sample = samples_valid_ <= kMaxModelSamples;
+  bool per_sample = history_.samples_valid() <= kMaxModelSamples;
   std::vector<std::vector<double>> x;
   std::vector<double> y;
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    const TrialRecord& t = trials_[i];
+  for (size_t i = 0; i < history_.trials().size(); ++i) {
+    const TrialRecord& t = history_.trials()[i];
     size_t begin = y.size();
     if (!modelled[i]) {
       m.rows[i] = {begin, begin};
@@ -490,21 +374,21 @@ TuningSession::PosteriorScores() const {
   }
   // Hyperparameters are refitted as the data grows by a quarter; in between the
   // model is only conditioned on the new samples.
-  if (m.fitted_at < 0 || samples_valid_ >= m.fitted_at + std::max<int64_t>(4, m.fitted_at / 4)) {
+  if (m.fitted_at < 0 || history_.samples_valid() >= m.fitted_at + std::max<int64_t>(4, m.fitted_at / 4)) {
     m.gp.Fit(x, y, kMaxModelSamples);
-    m.fitted_at = samples_valid_;
+    m.fitted_at = history_.samples_valid();
   } else {
     m.gp.Condition(x, y);
   }
   std::vector<std::vector<double>> points;
-  for (size_t i = 0; i < trials_.size(); ++i)
-    if (modelled[i]) points.push_back(space_->Normalized(trials_[i].config));
+  for (size_t i = 0; i < history_.trials().size(); ++i)
+    if (modelled[i]) points.push_back(space_->Normalized(history_.trials()[i].config));
   std::vector<GaussianProcess::Prediction> predictions = m.gp.PredictMany(points);
   size_t next = 0;
   // A trial's score is a lower bound: the posterior mean less one standard
   // deviation, so that a trial measured three times does not win a tie against
   // one measured eighteen times on a hopeful estimate.
-  for (size_t i = 0; i < trials_.size(); ++i) {
+  for (size_t i = 0; i < history_.trials().size(); ++i) {
     if (!modelled[i]) {
       m.scores.push_back(std::nullopt);
       continue;
@@ -518,7 +402,7 @@ TuningSession::PosteriorScores() const {
 bool TuningSession::ModelFitsNear(const TrialRecord& lead) const {
   if (PosteriorScores().empty()) return false;
   SurfaceModel& m = *surface_;
-  size_t index = static_cast<size_t>(&lead - trials_.data());
+  size_t index = static_cast<size_t>(&lead - history_.trials().data());
   if (m.fits_near && m.fits_near->first == index) return m.fits_near->second;
   // The lead and the trials tied with it, each left out of the data in turn: where
   // the surface is rougher than the model can follow (a fine ripple, as on
@@ -526,8 +410,8 @@ bool TuningSession::ModelFitsNear(const TrialRecord& lead) const {
   // predict by several of the model's standard deviations, and the model's ranking
   // of them is no better than a guess.
   std::vector<std::pair<size_t, size_t>> blocks;
-  for (const TrialRecord* t : TiedTrials(lead))
-    if (size_t i = static_cast<size_t>(t - trials_.data()); i < m.rows.size())
+  for (const TrialRecord* t : history_.TiedTrials(lead))
+    if (size_t i = static_cast<size_t>(t - history_.trials().data()); i < m.rows.size())
       blocks.push_back(m.rows[i]);
   if (index < m.rows.size()) blocks.push_back(m.rows[index]);
   std::erase_if(blocks, [](const auto& block) { return block.first == block.second; });
@@ -553,13 +437,13 @@ TuningSession::Choice TuningSession::Choose() const {
   // measured best only by a margin of the challenger's own standard deviation.
   double noise = RelativeNoise() * std::fabs(*by_mean->Mean());
   const TrialRecord* best = by_mean;
-  double lead = posterior[static_cast<size_t>(by_mean - trials_.data())]->lower;
+  double lead = posterior[static_cast<size_t>(by_mean - history_.trials().data())]->lower;
   double best_score = lead;
-  for (size_t i = 0; i < trials_.size(); ++i) {
-    const TrialRecord& t = trials_[i];
-    if (&t == by_mean || i >= posterior.size() || !posterior[i] || !Confirmed(t)) continue;
+  for (size_t i = 0; i < history_.trials().size(); ++i) {
+    const TrialRecord& t = history_.trials()[i];
+    if (&t == by_mean || i >= posterior.size() || !posterior[i] || !history_.Confirmed(t)) continue;
     const PosteriorScore& score = *posterior[i];
-    if (Tied(t, *by_mean, noise) && score.lower > best_score &&
+    if (history_.Tied(t, *by_mean, noise) && score.lower > best_score &&
         score.lower > lead + kOverruleMargin * score.stddev)
       best = &t, best_score = score.lower;
   }
@@ -575,15 +459,6 @@ int64_t TuningSession::ConfigBudget() const {
   uint64_t size = feasible_ ? *feasible_ : space_->Size();
   uint64_t budget = static_cast<uint64_t>(settings_.max_configs);
   return static_cast<int64_t>(std::min(size, budget));
-}
-
-std::optional<double> TuningSession::ImprovementPct(double value) const {
-  const TrialRecord* baseline = Baseline();
-  std::optional<double> base = baseline ? baseline->Mean() : std::nullopt;
-  if (!base || *base == 0) return std::nullopt;
-  double pct = goal_ == Goal::kMax ? (value - *base) / std::fabs(*base) * 100
-                                   : (*base - value) / std::fabs(*base) * 100;
-  return pct;
 }
 
 std::vector<std::pair<std::string, double>> TuningSession::KnobImportance() const {

@@ -13,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -22,19 +21,9 @@
 #include "common/space.h"
 #include "daemon/optimizer/strategy.h"
 #include "daemon/tuner/sample.h"
+#include "daemon/tuner/trial_history.h"
 
 namespace hone {
-
-struct TrialRecord {
-  int64_t number = 0;  // 0 is the baseline
-  Config config;
-  bool baseline = false;
-  std::vector<SampleResult> samples;
-
-  int valid_count() const;
-  // Mean of the valid samples; nullopt when there are none.
-  std::optional<double> Mean() const;
-};
 
 struct Step {
   enum class Kind {
@@ -100,8 +89,9 @@ class TuningSession {
   // The outcome of the sample that the last kSample step asked for.
   void Record(SampleResult sample);
 
-  const std::vector<TrialRecord>& trials() const { return trials_; }
-  const TrialRecord* Baseline() const;
+  const std::vector<TrialRecord>& trials() const { return history_.trials(); }
+  const TrialHistory& history() const { return history_; }
+  const TrialRecord* Baseline() const { return history_.Baseline(); }
   // The recommendation: among the trials measured enough to be trusted
   // (confirm_samples valid samples, or as many as the baseline has; the baseline
   // included), the best mean; but among those statistically tied with it, the one
@@ -115,27 +105,31 @@ class TuningSession {
   // By plain mean while there are too few trials for a model. Null when none is
   // valid.
   const TrialRecord* Best() const;
-  // The confirmed trial with the best mean, other than `except`; null when none.
-  // Costs one pass over the trials, never a model fit (progress at every sample).
-  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
-  // The relative noise of one sample (pooled standard deviation / mean over the
-  // trials measured more than once); at least 1%.
-  double RelativeNoise() const;
-  // A 95% confidence interval of ImprovementPct for `trial` against the baseline.
+  // The statistics of the trials (TrialHistory), never a model fit: cheap enough
+  // for progress at every sample.
+  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const {
+    return history_.BestByMean(except);
+  }
+  double RelativeNoise() const { return history_.RelativeNoise(); }
   std::optional<std::pair<double, double>> ImprovementInterval(
-      const TrialRecord& trial) const;
-  int64_t configs_explored() const { return static_cast<int64_t>(trials_.size()); }
+      const TrialRecord& trial) const {
+    return history_.ImprovementInterval(trial);
+  }
+  std::optional<double> ImprovementPct(double value) const {
+    return history_.ImprovementPct(value);
+  }
+  int64_t configs_explored() const {
+    return static_cast<int64_t>(history_.trials().size());
+  }
   // With constraints, how many configurations satisfy them, where the space is small
   // enough to count (SearchSpace::CountFeasible); nullopt otherwise.
   std::optional<uint64_t> configs_feasible() const { return feasible_; }
   // The configurations this job will explore at most: the budget or the space.
   int64_t ConfigBudget() const;
-  int64_t samples_valid() const { return samples_valid_; }
-  int64_t samples_stopped_early() const { return samples_stopped_early_; }
-  int64_t samples_invalid() const { return samples_invalid_; }
-  int64_t samples_taken() const { return samples_valid_ + samples_invalid_; }
-  // Percent by which `value` beats the baseline (positive is better).
-  std::optional<double> ImprovementPct(double value) const;
+  int64_t samples_valid() const { return history_.samples_valid(); }
+  int64_t samples_stopped_early() const { return history_.samples_stopped_early(); }
+  int64_t samples_invalid() const { return history_.samples_invalid(); }
+  int64_t samples_taken() const { return history_.samples_taken(); }
 
   nlohmann::json Report(const ReportContext& context) const;
   // How much each knob mattered, in percent (summing to 100): the inverse length
@@ -153,24 +147,16 @@ class TuningSession {
   // The race's next sample, while it has used under race_pct of the samples taken
   // and RaceTrial has one; nullopt otherwise.
   std::optional<Step> RaceStep();
-  // Two valid trials' means are within two standard errors of their difference,
-  // each sample with `noise` (absolute): the data cannot tell them apart.
-  bool Tied(const TrialRecord& a, const TrialRecord& b, double noise) const;
-  // The confirmed trials other than `lead` that are Tied with it at the measured
-  // noise (and pass `also`, when given), best mean first.
-  std::vector<const TrialRecord*> TiedTrials(
-      const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
   // The last stretch of a max_samples or max_minutes budget, kept for the race.
   bool BudgetEnding(double elapsed_s) const;
   Step SampleStep(size_t index, bool first_sample, bool race = false);
   // True when `trial` looks as good as the best confirmed trial (within the noise).
   bool Challenges(const TrialRecord& trial) const;
-  bool Confirmed(const TrialRecord& trial) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
   // The metric value past which a new configuration's first run stops early.
   std::optional<double> EarlyStopCutoff() const;
   void FinishTrial(const TrialRecord& trial);
-  bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
+  bool Better(double a, double b) const { return history_.Better(a, b); }
   // A trial as the report gives it: config, trial number, valid samples, mean.
   nlohmann::json Describe(const TrialRecord* trial) const;
   // The report's `tied`: the confirmed trials statistically tied with `best`, best
@@ -198,33 +184,22 @@ class TuningSession {
   // rest of the data well enough to rank them (see ModelFitsNear in tuning_session.cc).
   bool ModelFitsNear(const TrialRecord& lead) const;
 
-  // Forgets what is kept between changes of the trials (RelativeNoise, BestByMean);
-  // called at every change of trials_ or of their samples.
-  void Changed();
-
   Settings settings_;
   Target target_;
   Goal goal_;
   const SearchSpace* space_;
   std::unique_ptr<Strategy> strategy_;
   std::optional<uint64_t> feasible_;  // configs_feasible()
-  std::vector<TrialRecord> trials_;
-  std::unordered_map<std::string, size_t> by_key_;  // configuration -> index in trials_
+  TrialHistory history_;
   bool current_told_ = false;  // the last trial has been told to the strategy
   size_t sampling_ = 0;        // the trial the last kSample step was for
   bool racing_ = false;        // ... for the final race
-  int64_t race_samples_ = 0;   // samples the final race took
   std::vector<Config> warm_start_;
   size_t warm_started_ = 0;  // warm_start_ entries used
-  int64_t samples_valid_ = 0;
-  int64_t samples_invalid_ = 0;
   int64_t prior_observations_ = 0;
-  int64_t samples_stopped_early_ = 0;
   // The recommendation's surface model (PosteriorScores), cached.
   struct SurfaceModel;
   mutable std::shared_ptr<SurfaceModel> surface_;
-  mutable std::optional<double> noise_;         // RelativeNoise()
-  mutable std::optional<size_t> best_by_mean_;  // BestByMean(); trials_.size(): none
 };
 
 }  // namespace hone

@@ -1,0 +1,152 @@
+#include "daemon/tuner/trial_history.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace hone {
+
+int TrialRecord::valid_count() const {
+  return static_cast<int>(std::count_if(samples.begin(), samples.end(),
+                                        [](const SampleResult& s) { return s.valid; }));
+}
+
+std::optional<double> TrialRecord::Mean() const {
+  double sum = 0;
+  int n = 0;
+  for (const SampleResult& s : samples)
+    if (s.valid) sum += s.value, ++n;
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
+bool TrialHistory::Confirmed(const TrialRecord& trial) const {
+  const TrialRecord* baseline = Baseline();
+  int needed = std::min(confirm_samples_,
+                        baseline ? std::max(1, baseline->valid_count()) : 1);
+  return trial.baseline || trial.valid_count() >= needed;
+}
+
+const TrialRecord* TrialHistory::BestByMean(const TrialRecord* except) const {
+  // Asked several times per step (progress, challengers, the race): the answer
+  // without `except` is kept until the trials change.
+  if (!except && best_by_mean_)
+    return *best_by_mean_ < trials_.size() ? &trials_[*best_by_mean_] : nullptr;
+  const TrialRecord* best = nullptr;
+  for (const TrialRecord& t : trials_)
+    if (&t != except && t.Mean() && Confirmed(t) && (!best || Better(*t.Mean(), *best->Mean())))
+      best = &t;
+  if (!except)
+    best_by_mean_ = best ? static_cast<size_t>(best - trials_.data()) : trials_.size();
+  return best;
+}
+
+void TrialHistory::Changed() {
+  noise_.reset();
+  best_by_mean_.reset();
+}
+
+double TrialHistory::RelativeNoise() const {
+  if (noise_) return *noise_;  // kept until the trials change
+  double sum = 0;
+  int dof = 0;
+  for (const TrialRecord& t : trials_) {
+    std::optional<double> mean = t.Mean();
+    if (!mean || *mean == 0 || t.valid_count() < 2) continue;
+    for (const SampleResult& s : t.samples)
+      if (s.valid) sum += std::pow((s.value - *mean) / *mean, 2);
+    dof += t.valid_count() - 1;
+  }
+  double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
+  noise_ = std::max(noise, 0.01);
+  return *noise_;
+}
+
+std::optional<std::pair<double, double>> TrialHistory::ImprovementInterval(
+    const TrialRecord& trial) const {
+  const TrialRecord* baseline = Baseline();
+  if (!baseline || !baseline->Mean() || !trial.Mean() || *baseline->Mean() == 0)
+    return std::nullopt;
+  double noise = RelativeNoise();
+  double b = *baseline->Mean(), t = *trial.Mean();
+  // Standard error of the difference of means, each sample with the pooled noise.
+  double se = std::sqrt(std::pow(noise * b, 2) / baseline->valid_count() +
+                        std::pow(noise * t, 2) / trial.valid_count());
+  double diff = goal_ == Goal::kMax ? t - b : b - t;
+  double scale = 100 / std::fabs(b);
+  return std::make_pair((diff - 1.96 * se) * scale, (diff + 1.96 * se) * scale);
+}
+
+bool TrialHistory::Tied(const TrialRecord& a, const TrialRecord& b, double noise) const {
+  double se = noise * std::sqrt(1.0 / a.valid_count() + 1.0 / b.valid_count());
+  return std::fabs(*a.Mean() - *b.Mean()) <= 2 * se;
+}
+
+std::vector<const TrialRecord*> TrialHistory::TiedTrials(
+    const TrialRecord& lead, bool (*also)(const TrialRecord&)) const {
+  double noise = RelativeNoise() * std::fabs(*lead.Mean());
+  std::vector<const TrialRecord*> tied;
+  for (const TrialRecord& t : trials_) {
+    if (&t == &lead || !t.Mean() || !Confirmed(t) || (also && !also(t))) continue;
+    if (Tied(t, lead, noise)) tied.push_back(&t);
+  }
+  std::sort(tied.begin(), tied.end(), [this](const TrialRecord* a, const TrialRecord* b) {
+    return Better(*a->Mean(), *b->Mean());
+  });
+  return tied;
+}
+
+const TrialRecord* TrialHistory::Baseline() const {
+  for (const TrialRecord& t : trials_)
+    if (t.baseline) return &t;
+  return nullptr;
+}
+
+std::optional<double> TrialHistory::ImprovementPct(double value) const {
+  const TrialRecord* baseline = Baseline();
+  std::optional<double> base = baseline ? baseline->Mean() : std::nullopt;
+  if (!base || *base == 0) return std::nullopt;
+  double pct = goal_ == Goal::kMax ? (value - *base) / std::fabs(*base) * 100
+                                   : (*base - value) / std::fabs(*base) * 100;
+  return pct;
+}
+
+void TrialHistory::Replace(std::vector<TrialRecord> trials) {
+  trials_ = std::move(trials);
+  Changed();
+  by_key_.clear();
+  samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
+  for (size_t i = 0; i < trials_.size(); ++i) {
+    by_key_[SearchSpace::Key(trials_[i].config)] = i;
+    int valid = trials_[i].valid_count();
+    samples_valid_ += valid;
+    samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
+    for (const SampleResult& sample : trials_[i].samples) {
+      samples_stopped_early_ += sample.stopped_early;
+      race_samples_ += sample.race;
+    }
+  }
+}
+
+size_t TrialHistory::Add(TrialRecord trial) {
+  size_t index = trials_.size();
+  by_key_[SearchSpace::Key(trial.config)] = index;
+  trials_.push_back(std::move(trial));
+  Changed();
+  return index;
+}
+
+void TrialHistory::AddSample(size_t index, SampleResult sample) {
+  (sample.valid ? samples_valid_ : samples_invalid_)++;
+  samples_stopped_early_ += sample.stopped_early;
+  race_samples_ += sample.race;
+  trials_[index].samples.push_back(std::move(sample));
+  Changed();
+}
+
+std::optional<size_t> TrialHistory::Find(const Config& config) const {
+  auto it = by_key_.find(SearchSpace::Key(config));
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+}  // namespace hone

@@ -1,0 +1,97 @@
+// TrialHistory: the trials of one job, their samples, and what the samples say
+// (each trial's mean, the noise of one sample, which trials the samples cannot tell
+// apart, the improvement over the baseline). Pure: no decisions, no I/O. The
+// statistics are kept until the trials change, so that asking twice in one step
+// costs nothing. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/config.h"
+#include "common/space.h"
+#include "daemon/tuner/sample.h"
+
+namespace hone {
+
+struct TrialRecord {
+  int64_t number = 0;  // 0 is the baseline
+  Config config;
+  bool baseline = false;
+  std::vector<SampleResult> samples;
+
+  int valid_count() const;
+  // Mean of the valid samples; nullopt when there are none.
+  std::optional<double> Mean() const;
+};
+
+class TrialHistory {
+ public:
+  // `confirm_samples`: the valid samples a trial needs before it can be the best
+  // (or as many as the baseline has, when that is fewer).
+  TrialHistory(Goal goal, int confirm_samples)
+      : goal_(goal), confirm_samples_(confirm_samples) {}
+
+  const std::vector<TrialRecord>& trials() const { return trials_; }
+  // Replaces every trial (a restored job), and counts their samples again.
+  void Replace(std::vector<TrialRecord> trials);
+  // Adds a trial; returns its index.
+  size_t Add(TrialRecord trial);
+  // Adds a sample to the trial at `index`.
+  void AddSample(size_t index, SampleResult sample);
+  // The index of the trial of `config`, if it was measured.
+  std::optional<size_t> Find(const Config& config) const;
+  size_t IndexOf(const TrialRecord& trial) const {
+    return static_cast<size_t>(&trial - trials_.data());
+  }
+
+  const TrialRecord* Baseline() const;
+  // Measured enough to be recommended: confirm_samples valid samples, or as many as
+  // the baseline has (the baseline itself always).
+  bool Confirmed(const TrialRecord& trial) const;
+  // The confirmed trial with the best mean, other than `except`; null when none.
+  const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
+  // The relative noise of one sample (pooled standard deviation / mean over the
+  // trials measured more than once); at least 1%.
+  double RelativeNoise() const;
+  // Two valid trials' means are within two standard errors of their difference,
+  // each sample with `noise` (absolute): the data cannot tell them apart.
+  bool Tied(const TrialRecord& a, const TrialRecord& b, double noise) const;
+  // The confirmed trials other than `lead` that are Tied with it at the measured
+  // noise (and pass `also`, when given), best mean first.
+  std::vector<const TrialRecord*> TiedTrials(
+      const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
+  // Percent by which `value` beats the baseline (positive is better).
+  std::optional<double> ImprovementPct(double value) const;
+  // A 95% confidence interval of ImprovementPct for `trial` against the baseline.
+  std::optional<std::pair<double, double>> ImprovementInterval(
+      const TrialRecord& trial) const;
+  bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
+
+  int64_t samples_valid() const { return samples_valid_; }
+  int64_t samples_invalid() const { return samples_invalid_; }
+  int64_t samples_stopped_early() const { return samples_stopped_early_; }
+  int64_t samples_race() const { return race_samples_; }
+  int64_t samples_taken() const { return samples_valid_ + samples_invalid_; }
+
+ private:
+  // Forgets what is kept between changes of the trials (RelativeNoise, BestByMean).
+  void Changed();
+
+  Goal goal_;
+  int confirm_samples_;
+  std::vector<TrialRecord> trials_;
+  std::unordered_map<std::string, size_t> by_key_;  // configuration -> index
+  int64_t samples_valid_ = 0;
+  int64_t samples_invalid_ = 0;
+  int64_t samples_stopped_early_ = 0;
+  int64_t race_samples_ = 0;
+  mutable std::optional<double> noise_;         // RelativeNoise()
+  mutable std::optional<size_t> best_by_mean_;  // BestByMean(); trials_.size(): none
+};
+
+}  // namespace hone
