@@ -3,9 +3,9 @@
 // Startup order: logging, state directory, store, machine and knob catalog,
 // recovery of jobs (interrupted ones marked), socket bound, originals that a dead
 // honed left changed put back and applied settings re-applied, then accepting and
-// READY=1. Shutdown on SIGTERM/SIGINT: STOPPING=1, stop accepting, stop the running
-// job (interrupted, its processes killed, its knobs restored), close the
-// connections, return. See docs/architecture.md.
+// READY=1. Shutdown on SIGTERM/SIGINT: STOPPING=1, stop accepting and close the
+// connections, stop the running job (interrupted, its processes killed, its knobs
+// restored; it resumes at the next start), return. See docs/architecture.md.
 #pragma once
 
 #include <string>

@@ -25,13 +25,13 @@ constexpr size_t kRaceWidth = 3;
 constexpr int kRaceMaxConfirmations = 6;
 // The recommendation's model overrules the best mean among tied trials only when a
 // challenger's lower bound beats the best mean's by this many of the challenger's
-// posterior standard deviations (chosen on the bench: see docs/performance.md).
+// posterior standard deviations (chosen on the bench: docs/decisions/search-tuning-notebook.md).
 constexpr double kOverruleMargin = 0.5;
 // ... and only where it predicts the tied trials from the rest of the data: with
 // each one's samples left out in turn, their means stray from the model's
 // predictions by at most this, in mean squared standard deviations of the
 // prediction. About 1 where the model describes them; for two trials, chance alone
-// passes 5 once in 150 (see docs/performance.md).
+// passes 5 once in 150 (docs/decisions/search-tuning-notebook.md).
 constexpr double kMaxLeaveOutDeviation = 5;
 // With constraints, spaces up to this size have their feasible configurations
 // counted (about a quarter of a second at the limit), for the budget and report.
