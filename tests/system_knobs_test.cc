@@ -64,6 +64,19 @@ class SystemKnobsTest : public ::testing::Test {
             settings);
   }
 
+  // vm.swappiness alone (10 or 60), measured by the workload's result, explored in
+  // full.
+  std::string SwappinessConfig() {
+    return dir_.Write(
+        "c.yaml",
+        "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
+        "    metrics:\n      m:\n        sample_script: cat " +
+            dir_.path() +
+            "/result\n"
+            "    target: m:max\nstrategy: exhaustive\nglobal_settings:\n  "
+            "min_baseline_samples: 1\n");
+  }
+
   // A workload whose speed depends on the machine's swappiness, as the fake tree
   // holds it: it reads the knob through the file honed wrote.
   std::string WriteWorkload(const std::string& extra = "") {
@@ -250,14 +263,7 @@ TEST_F(SystemKnobsTest, AKnobSomeoneElseChangesIsLeftToThem) {
 
 TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
   ASSERT_TRUE(honed_->Start());
-  std::string config = dir_.Write(
-      "c.yaml",
-      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
-      "    metrics:\n      m:\n        sample_script: cat " +
-          dir_.path() +
-          "/result\n"
-          "    target: m:max\nstrategy: exhaustive\nglobal_settings:\n  "
-          "min_baseline_samples: 1\n");
+  std::string config = SwappinessConfig();
   CommandResult run = honed_->Hone({"run", config, "--", WriteWorkload()});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");  // restored at the end
@@ -281,14 +287,7 @@ TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
 // application knobs alone is in no one's way.
 TEST_F(SystemKnobsTest, ApplyAndRestoreAreRefusedOnlyForTheKnobsARunningJobHolds) {
   ASSERT_TRUE(honed_->Start());
-  std::string swappiness = dir_.Write(
-      "c.yaml",
-      "domain:\n  common:\n    knobs:\n      vm.swappiness: {options: [10, 60]}\n"
-      "    metrics:\n      m:\n        sample_script: cat " +
-          dir_.path() +
-          "/result\n"
-          "    target: m:max\nstrategy: exhaustive\nglobal_settings:\n  "
-          "min_baseline_samples: 1\n");
+  std::string swappiness = SwappinessConfig();
   ASSERT_EQ(honed_->Hone({"run", swappiness, "--", WriteWorkload()}).exit_code, 0);
   // A workload that waits while `hold` exists.
   std::string hold = dir_.path() + "/hold";
