@@ -22,8 +22,10 @@ namespace hone::catalog_internal {
 
 using nlohmann::json;
 
-inline constexpr const char* kCpuDir = "/sys/devices/system/cpu";
-inline constexpr const char* kUncoreDir = "/sys/devices/system/cpu/intel_uncore_frequency";
+// std::string, not a constexpr pointer: GCC 12 misreports an out-of-bounds copy
+// (-Warray-bounds) when it knows the length of the left side of a +.
+inline const std::string kCpuDir = "/sys/devices/system/cpu";
+inline const std::string kUncoreDir = "/sys/devices/system/cpu/intel_uncore_frequency";
 inline constexpr uint32_t kIntelPrefetchMsr = 0x1a4;     // MSR_MISC_FEATURE_CONTROL
 inline constexpr uint32_t kAmdPrefetchMsr = 0xc0000108;  // PrefetchControl
 inline constexpr uint32_t kUncoreRatioMsr = 0x620;       // MSR_UNCORE_RATIO_LIMIT
