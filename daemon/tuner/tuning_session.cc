@@ -51,10 +51,10 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
       goal_(target.goal),
       space_(space),
       strategy_(std::move(strategy)),
-      history_(target.goal, settings.confirm_samples),
       feasible_(space->constraints().empty()
                     ? std::nullopt
-                    : space->CountFeasible(kCountFeasibleUpTo)) {}
+                    : space->CountFeasible(kCountFeasibleUpTo)),
+      history_(target.goal, settings.confirm_samples) {}
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   history_.Replace(std::move(trials));
