@@ -52,7 +52,7 @@ json TuningSession::Report(const ReportContext& context) const {
   if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
   if (!context.message.empty()) report["message"] = context.message;
   report["baseline"] = Describe(Baseline());
-  Choice choice = Choose();
+  Recommendation::Choice choice = recommendation_.Choose();
   const TrialRecord* best = choice.best;
   report["best"] = Describe(best);
   if (best) {

@@ -20,6 +20,7 @@
 #include "common/config.h"
 #include "common/space.h"
 #include "daemon/optimizer/strategy.h"
+#include "daemon/tuner/recommendation.h"
 #include "daemon/tuner/sample.h"
 #include "daemon/tuner/trial_history.h"
 
@@ -92,18 +93,9 @@ class TuningSession {
   const std::vector<TrialRecord>& trials() const { return history_.trials(); }
   const TrialHistory& history() const { return history_; }
   const TrialRecord* Baseline() const { return history_.Baseline(); }
-  // The recommendation: among the trials measured enough to be trusted
-  // (confirm_samples valid samples, or as many as the baseline has; the baseline
-  // included), the best mean; but among those statistically tied with it, the one
-  // whose posterior lower bound (mean less one standard deviation) is best under a
-  // Gaussian process fitted to every valid sample, so that a lucky streak on one
-  // configuration is weighed against its neighbours and its own repeats. The model
-  // overrules the best mean only by a margin: a challenger's lower bound must beat
-  // the best mean's by kOverruleMargin of the challenger's own standard deviation,
-  // and only where it predicts the tied trials from the rest of the data
-  // (ModelFitsNear).
-  // By plain mean while there are too few trials for a model. Null when none is
-  // valid.
+  // The recommendation (Recommendation::Best): the best mean among the confirmed
+  // trials, or the surface model's pick among those tied with it. Null when none
+  // is valid.
   const TrialRecord* Best() const;
   // The statistics of the trials (TrialHistory), never a model fit: cheap enough
   // for progress at every sample.
@@ -132,10 +124,10 @@ class TuningSession {
   int64_t samples_taken() const { return history_.samples_taken(); }
 
   nlohmann::json Report(const ReportContext& context) const;
-  // How much each knob mattered, in percent (summing to 100): the inverse length
-  // scales of a Gaussian process fitted to the measured configurations. Empty with
-  // fewer than max(5, knobs + 2) valid trials.
-  std::vector<std::pair<std::string, double>> KnobImportance() const;
+  // How much each knob mattered (Recommendation::KnobImportance).
+  std::vector<std::pair<std::string, double>> KnobImportance() const {
+    return recommendation_.KnobImportance();
+  }
 
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;
@@ -162,28 +154,6 @@ class TuningSession {
   // The report's `tied`: the confirmed trials statistically tied with `best`, best
   // mean first (at most kReportTied of them), and their count.
   nlohmann::json TiedWith(const TrialRecord& best) const;
-  // A trial's score under the surface model (higher is better): the posterior
-  // lower bound (mean less one standard deviation), and that standard deviation.
-  struct PosteriorScore {
-    double lower = 0;
-    double stddev = 0;
-  };
-  // Per trial, its PosteriorScore (none without a valid sample); empty while there
-  // are too few trials. Recomputed when the samples change.
-  const std::vector<std::optional<PosteriorScore>>& PosteriorScores() const;
-  // The recommendation (Best) and how it came about: the best mean, the trial the
-  // model rated clearly better among those tied with it (null when none), and the
-  // one chosen (the model's pick only where ModelFitsNear the best mean).
-  struct Choice {
-    const TrialRecord* best = nullptr;
-    const TrialRecord* by_mean = nullptr;
-    const TrialRecord* model_pick = nullptr;
-  };
-  Choice Choose() const;
-  // Whether the surface model predicts `lead` and the trials tied with it from the
-  // rest of the data well enough to rank them (see ModelFitsNear in tuning_session.cc).
-  bool ModelFitsNear(const TrialRecord& lead) const;
-
   Settings settings_;
   Target target_;
   Goal goal_;
@@ -191,15 +161,13 @@ class TuningSession {
   std::unique_ptr<Strategy> strategy_;
   std::optional<uint64_t> feasible_;  // configs_feasible()
   TrialHistory history_;
+  Recommendation recommendation_{&history_, space_, goal_};
   bool current_told_ = false;  // the last trial has been told to the strategy
   size_t sampling_ = 0;        // the trial the last kSample step was for
   bool racing_ = false;        // ... for the final race
   std::vector<Config> warm_start_;
   size_t warm_started_ = 0;  // warm_start_ entries used
   int64_t prior_observations_ = 0;
-  // The recommendation's surface model (PosteriorScores), cached.
-  struct SurfaceModel;
-  mutable std::shared_ptr<SurfaceModel> surface_;
 };
 
 }  // namespace hone
