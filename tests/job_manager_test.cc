@@ -2,6 +2,7 @@
 // processes come from a fake ProcessRunner, time from a fake Clock, connections
 // from socket pairs.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -303,6 +304,34 @@ TEST_F(JobManagerTest, AJobInterruptedByAStopResumesInTheNextManagerFromItsTrial
 // A job holds only its system knobs: one that tunes application knobs alone is in
 // no one's way, so restore goes ahead while it runs (system_knobs_test has a job
 // that holds knobs). Restore is for admins only.
+// An older honed stored a trial's row before its first sample ran: a job that it
+// left running may have a last trial with no sample. Resumed, that trial is
+// measured, and its row is not stored a second time (which the store refuses).
+TEST_F(JobManagerTest, AResumedJobMeasuresATrialAnOlderHonedStoredWithoutSamples) {
+  int64_t id = Submit(Config())["job"];
+  ASSERT_TRUE(RunUntil([&] {
+    json status = StatusOf(id);
+    return status.contains("progress") && status["progress"].value("samples_valid", 0) >= 2;
+  }));
+  StopManager();
+  std::vector<StoredTrial> before = Trials(id);
+  ASSERT_GE(before.size(), 2u);
+  ASSERT_LT(before.size(), 5u);
+  int64_t next = before.back().number + 1;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/honed.db").c_str(), &db), SQLITE_OK);
+  std::string sql = "INSERT INTO trials (job_id, trial, config, baseline) VALUES (" +
+                    std::to_string(id) + ", " + std::to_string(next) + ", '{\"x\":8}', 0)";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  MakeManager();
+  ASSERT_TRUE(Reaches(id, "completed")) << StatusOf(id).dump();
+  std::vector<StoredTrial> after = Trials(id);
+  ASSERT_EQ(after.size(), 6u);
+  EXPECT_EQ(after[next].config, json({{"x", 8}}));
+  EXPECT_EQ(after[next].samples.size(), 1u);
+}
+
 TEST_F(JobManagerTest, RestoreIsForAdminsAndAJobOfApplicationKnobsHoldsNoKnobs) {
   auto restore = [&](const Peer& peer) {
     json result;
