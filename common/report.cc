@@ -297,4 +297,9 @@ std::string FormatReportEnv(const json& report, bool shell) {
   return out;
 }
 
+double Round(double value, int digits) {
+  double scale = std::pow(10.0, digits);
+  return std::round(value * scale) / scale;
+}
+
 }  // namespace hone

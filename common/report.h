@@ -30,4 +30,8 @@ std::string FormatExplored(const nlohmann::json& object);
 // 124.0 -> "124", 0.123456 -> "0.1235": four significant digits, no noise.
 std::string FormatValue(double value);
 
+// `value` rounded to `digits` decimals, as reports and status replies carry numbers,
+// so that JSON shows 48.05, not 48.050000000000004.
+double Round(double value, int digits);
+
 }  // namespace hone

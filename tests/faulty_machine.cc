@@ -1,18 +1,6 @@
 #include "tests/faulty_machine.h"
 
-#include <cstdio>
-
 namespace hone {
-
-namespace {
-
-std::string Hex(uint64_t value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
-
-}  // namespace
 
 Status FaultInjectingMachine::WriteFile(const std::string& path,
                                         const std::string& contents) {

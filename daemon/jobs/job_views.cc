@@ -5,6 +5,7 @@
 
 #include "common/limits.h"
 #include "common/protocol.h"
+#include "common/report.h"
 #include "daemon/jobs/job.h"
 #include "daemon/tuner/worker.h"
 
@@ -96,7 +97,7 @@ json JobManager::Summary(const Job& job, double elapsed) const {
                   {"command", job.request.command},
                   {"uid", job.row.uid},
                   {"submitted_at", job.row.submitted_at},
-                  {"elapsed_s", std::round(elapsed * 10) / 10}};
+                  {"elapsed_s", Round(elapsed, 1)}};
   if (job.row.started_at > 0) summary["started_at"] = job.row.started_at;
   if (job.row.finished_at > 0) summary["finished_at"] = job.row.finished_at;
   if (!job.row.message.empty()) summary["message"] = job.row.message;
@@ -104,7 +105,7 @@ json JobManager::Summary(const Job& job, double elapsed) const {
   if (!job.notes.empty()) summary["notes"] = job.notes;
   if (job.row.resumes > 0)
     summary["resumed"] = {{"times", job.row.resumes},
-                          {"downtime_s", std::round(job.row.downtime_s * 10) / 10}};
+                          {"downtime_s", Round(job.row.downtime_s, 1)}};
   if (job.row.state == JobState::kRunning) {
     summary["phase"] = job.phase;
     if (!job.progress.is_null()) summary["progress"] = Progress(job, elapsed);
@@ -122,7 +123,7 @@ Status JobManager::JobStatus(int64_t id, std::shared_ptr<const std::string>* tex
   Job* job = Find(id);
   if (!job) return Status::NotFound("no job " + std::to_string(id));
   // Rounded as the reply shows it, so that the reply depends on the key alone.
-  const double elapsed = std::round(job->Elapsed(*clock_) * 10) / 10;
+  const double elapsed = Round(job->Elapsed(*clock_), 1);
   Job::StatusKey key{job->row.state,
                      job->row.message,
                      job->row.stop_reason,
@@ -272,14 +273,14 @@ json JobManager::ProgressCounts(const Job& job) const {
     progress["best"] = {{"config", job.space.ToJson(best->config)},
                         {"value", *best->Mean()}};
     if (auto pct = session.ImprovementPct(*best->Mean()))
-      progress["improvement_pct"] = std::round(*pct * 100) / 100;
+      progress["improvement_pct"] = Round(*pct, 2);
   }
   return progress;
 }
 
 json JobManager::Progress(const Job& job, double elapsed) const {
   json progress = job.progress;
-  progress["elapsed_s"] = std::round(elapsed * 10) / 10;
+  progress["elapsed_s"] = Round(elapsed, 1);
   int64_t explored = progress.value("configs_explored", int64_t{0});
   int64_t budget = progress.value("configs_budget", int64_t{0});
   if (explored > 0 && budget > explored) {

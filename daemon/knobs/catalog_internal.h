@@ -32,12 +32,6 @@ inline constexpr uint32_t kUncoreRatioMsr = 0x620;       // MSR_UNCORE_RATIO_LIM
 inline constexpr uint64_t kUncoreKhzPerRatio = 100000;
 inline constexpr uint64_t kUncoreLowestRatio = 8;
 
-inline std::string Hex(uint64_t value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
-
 inline std::string Trim(const std::string& text) {
   size_t begin = text.find_first_not_of(" \t\r\n");
   if (begin == std::string::npos) return "";

@@ -47,12 +47,6 @@ inline std::vector<std::string> SplitWords(std::string_view text) {
   return words;
 }
 
-inline std::string Hex(uint64_t value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
-
 inline bool ParseInt(const std::string& text, int64_t* value) {
   json parsed = ParseScalar(text);
   if (!parsed.is_number_integer()) return false;

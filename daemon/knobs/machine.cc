@@ -20,12 +20,6 @@
 namespace hone {
 namespace {
 
-std::string Hex(uint64_t value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
-  return buffer;
-}
-
 std::string Errno(int error) { return std::strerror(error); }
 
 // Closes a file descriptor at scope exit.
@@ -237,6 +231,12 @@ std::unique_ptr<Machine> MakeMachine(const std::string& root) {
   std::string trimmed = root;
   while (!trimmed.empty() && trimmed.back() == '/') trimmed.pop_back();
   return std::make_unique<RootedMachine>(trimmed);
+}
+
+std::string Hex(uint64_t value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "0x%llx", static_cast<unsigned long long>(value));
+  return buffer;
 }
 
 Status ParseCpuList(const std::string& text, std::vector<int>* cpus) {

@@ -39,6 +39,9 @@ class Machine {
 // The machine under `root` ("" or "/" for the real machine).
 std::unique_ptr<Machine> MakeMachine(const std::string& root);
 
+// "0x1a4": an MSR address or value as messages and recipes show it.
+std::string Hex(uint64_t value);
+
 // "0-3,8,10-11" (the kernel's cpu list format) -> {0,1,2,3,8,10,11}.
 Status ParseCpuList(const std::string& text, std::vector<int>* cpus);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/report.h"
 #include "daemon/optimizer/gp.h"
 
 namespace hone {
@@ -25,11 +26,6 @@ constexpr double kOverruleMargin = 0.5;
 // prediction. About 1 where the model describes them; for two trials, chance alone
 // passes 5 once in 150 (docs/decisions/search-tuning-notebook.md).
 constexpr double kMaxLeaveOutDeviation = 5;
-// Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
-double Round(double value, int digits) {
-  double scale = std::pow(10.0, digits);
-  return std::round(value * scale) / scale;
-}
 
 }  // namespace
 

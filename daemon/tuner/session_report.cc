@@ -3,6 +3,7 @@
 // ended job's report rebuilt from its stored trials.
 #include <cmath>
 
+#include "common/report.h"
 #include "daemon/tuner/tuning_session.h"
 
 namespace hone {
@@ -13,12 +14,6 @@ namespace {
 
 // The report lists at most this many of the trials tied with the recommendation.
 constexpr size_t kReportTied = 10;
-
-// Rounds to `digits` decimals so that JSON shows 48.05, not 48.050000000000004.
-double Round(double value, int digits) {
-  double scale = std::pow(10.0, digits);
-  return std::round(value * scale) / scale;
-}
 
 }  // namespace
 
