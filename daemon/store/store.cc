@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -105,16 +106,6 @@ class Statement {
     }
     return status();
   }
-  // Run() without waiting for the disk: synchronous=NORMAL for this one commit, so
-  // the write survives a crash of honed and only a crash of the machine can lose
-  // it. For what is written at every sample, which would otherwise hold the event
-  // loop for an fsync each time (architecture.md, "Durable state").
-  Status RunRelaxed() {
-    Status s = Pragma("PRAGMA synchronous=NORMAL");
-    if (s.ok()) s = Run();
-    Status back = Pragma("PRAGMA synchronous=FULL");
-    return s.ok() ? back : s;
-  }
   Status status() const {
     if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) return Status::OK();
     return Status::IOError(std::string("state database: ") + sqlite3_errmsg(db_));
@@ -133,10 +124,6 @@ class Statement {
   }
 
  private:
-  Status Pragma(const char* sql) {
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return Status::OK();
-    return Status::IOError(std::string("state database: ") + sqlite3_errmsg(db_));
-  }
   void Check(int rc) {
     if (rc != SQLITE_OK && rc_ == SQLITE_OK) rc_ = rc;
   }
@@ -223,20 +210,34 @@ Status Store::InsertJob(JobRow* row) {
 }
 
 Status Store::DeleteJob(int64_t id) {
-  Status s = Exec("BEGIN IMMEDIATE");
-  for (const char* sql : {"DELETE FROM samples WHERE job_id = ?",
-                          "DELETE FROM trials WHERE job_id = ?",
-                          "DELETE FROM jobs WHERE id = ?"}) {
-    if (!s.ok()) break;
-    Statement st(db_, sql);
-    st.Bind(1, id);
-    s = st.Run();
-  }
-  if (!s.ok()) {
-    Exec("ROLLBACK");
+  return Transaction([&] {
+    Status s = Status::OK();
+    for (const char* sql : {"DELETE FROM samples WHERE job_id = ?",
+                            "DELETE FROM trials WHERE job_id = ?",
+                            "DELETE FROM jobs WHERE id = ?"}) {
+      Statement st(db_, sql);
+      st.Bind(1, id);
+      s = st.Run();
+      if (!s.ok()) break;
+    }
     return s;
-  }
-  return Exec("COMMIT");
+  });
+}
+
+Status Store::Transaction(const std::function<Status()>& work) {
+  Status s = Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = work();
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) Exec("ROLLBACK");
+  return s;
+}
+
+Status Store::Relaxed(const std::function<Status()>& work) {
+  Status s = Exec("PRAGMA synchronous=NORMAL");
+  if (s.ok()) s = work();
+  Status back = Exec("PRAGMA synchronous=FULL");
+  return s.ok() ? back : s;
 }
 
 Status Store::UpdateJob(const JobRow& row) {
@@ -295,17 +296,14 @@ double JobRow::RunSeconds() const {
 
 Status Store::AddSample(int64_t job, int64_t trial, int seq, const SampleResult& sample,
                         const NewTrial* new_trial) {
-  // One commit, without waiting for the disk (Statement::RunRelaxed says why).
-  Status s = Exec("PRAGMA synchronous=NORMAL");
-  if (s.ok()) s = Exec("BEGIN IMMEDIATE");
-  if (s.ok()) {
-    if (new_trial) s = InsertTrial(job, trial, new_trial->config, new_trial->baseline);
-    if (s.ok()) s = InsertSample(job, trial, seq, sample);
-    s = s.ok() ? Exec("COMMIT") : s;
-    if (!s.ok()) Exec("ROLLBACK");
-  }
-  Status back = Exec("PRAGMA synchronous=FULL");
-  return s.ok() ? back : s;
+  return Relaxed([&] {
+    return Transaction([&] {
+      Status s = Status::OK();
+      if (new_trial) s = InsertTrial(job, trial, new_trial->config, new_trial->baseline);
+      if (s.ok()) s = InsertSample(job, trial, seq, sample);
+      return s;
+    });
+  });
 }
 
 Status Store::InsertTrial(int64_t job, int64_t trial, const json& config, bool baseline) {
@@ -456,13 +454,13 @@ Status Store::RecordProcessGroup(pid_t pgid, uint64_t started) {
   Statement st(db_,
                "INSERT OR REPLACE INTO process_groups (pgid, started) VALUES (?, ?)");
   st.Bind(1, int64_t{pgid}).Bind(2, static_cast<int64_t>(started));
-  return st.RunRelaxed();
+  return Relaxed([&] { return st.Run(); });
 }
 
 Status Store::ForgetProcessGroup(pid_t pgid) {
   Statement st(db_, "DELETE FROM process_groups WHERE pgid = ?");
   st.Bind(1, int64_t{pgid});
-  return st.RunRelaxed();
+  return Relaxed([&] { return st.Run(); });
 }
 
 Status Store::LoadProcessGroups(std::vector<std::pair<pid_t, uint64_t>>* groups) {

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -128,6 +129,14 @@ class Store {
  private:
   explicit Store(sqlite3* db) : db_(db) {}
   Status Exec(const char* sql);
+  // Runs `work` in one transaction: committed when it succeeds, rolled back when it
+  // or the commit fails.
+  Status Transaction(const std::function<Status()>& work);
+  // Runs `work` with synchronous=NORMAL: its commits do not wait for the disk, so
+  // they survive a crash of honed and only a crash of the machine can lose them.
+  // For what is written at every sample and every run, which would otherwise hold
+  // the event loop for an fsync each time (architecture.md, "Durable state").
+  Status Relaxed(const std::function<Status()>& work);
   Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
                      bool baseline);
   Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
