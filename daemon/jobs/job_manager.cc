@@ -124,10 +124,7 @@ void JobManager::LoadJob(JobRow row, const std::vector<int64_t>& crashed) {
   sentinel_.Set("load", id);
   CrashPoint("load-job");
   Status parsed = JobRequest::FromStored(job->row.request, &job->request);
-  if (parsed.ok())
-    parsed = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
-  if (parsed.ok()) parsed = CompleteSpec(job->request.command, &job->spec);
-  if (parsed.ok()) parsed = ResolveBuiltins(options_.catalog, &job->spec);
+  if (parsed.ok()) parsed = ParseSpec(*job);
   const bool died = std::find(crashed.begin(), crashed.end(), id) != crashed.end();
   if (died) ++job->row.crashes;
   if (died || (job->row.state == JobState::kInterrupted && job->row.resume)) {
@@ -167,6 +164,13 @@ void JobManager::LoadJob(JobRow row, const std::vector<int64_t>& crashed) {
   jobs_[id] = std::move(job);
 }
 
+Status JobManager::ParseSpec(Job& job) const {
+  Status s = ParseConfig(job.request.config_text, job.request.config_path, &job.spec);
+  if (s.ok()) s = CompleteSpec(job.request.command, &job.spec);
+  if (s.ok()) s = ResolveBuiltins(options_.catalog, &job.spec);
+  return s;
+}
+
 void JobManager::Start() {
   Prune();
   running_ = true;
@@ -196,9 +200,7 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
     return Status::Unavailable("uid " + std::to_string(peer.uid) + " has " +
                                std::to_string(queued) + " jobs queued, the limit; " +
                                "submit more once some have run (or cancel some)");
-  s = ParseConfig(job->request.config_text, job->request.config_path, &job->spec);
-  if (s.ok()) s = CompleteSpec(job->request.command, &job->spec);
-  if (s.ok()) s = ResolveBuiltins(options_.catalog, &job->spec);
+  s = ParseSpec(*job);
   if (s.ok()) s = policy_.MaySubmit(peer, job->spec);
   if (s.ok() && job->request.warm_start_job) {
     const Job* earlier = Find(job->request.warm_start_job);

@@ -162,7 +162,10 @@ class JobManager {
               nlohmann::json report);
   std::string WriteSettings(const Job& job, const nlohmann::json& report);
   void Persist(const Job& job);
-  // Loads one stored job (Recover); false when it must not be loaded.
+  // The job's spec from its request: the config parsed, completed with the command,
+  // and bound to the catalog (at submit, and again when honed loads the job).
+  Status ParseSpec(Job& job) const;
+  // Loads one stored job (Recover), resuming, failing or keeping it as it was.
   void LoadJob(JobRow row, const std::vector<int64_t>& crashed);
   // Deletes the oldest ended jobs beyond options_.retain_jobs.
   void Prune();
