@@ -332,6 +332,28 @@ TEST_F(JobManagerTest, AResumedJobMeasuresATrialAnOlderHonedStoredWithoutSamples
   EXPECT_EQ(after[next].samples.size(), 1u);
 }
 
+// The state directory is not trusted: a stored trial numbered at the top of int64
+// would make the resumed session's next number overflow. The job fails and says
+// why instead.
+TEST_F(JobManagerTest, AResumedJobWithATrialNumberOutOfRangeFailsAndSaysWhy) {
+  int64_t id = Submit(Config())["job"];
+  ASSERT_TRUE(RunUntil([&] {
+    json status = StatusOf(id);
+    return status.contains("progress") && status["progress"].value("samples_valid", 0) >= 2;
+  }));
+  StopManager();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() + "/honed.db").c_str(), &db), SQLITE_OK);
+  std::string sql = "INSERT INTO trials (job_id, trial, config, baseline) VALUES (" +
+                    std::to_string(id) + ", 9223372036854775807, '{\"x\":8}', 0)";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  MakeManager();
+  ASSERT_TRUE(Reaches(id, "failed")) << StatusOf(id).dump();
+  EXPECT_EQ(StatusOf(id)["message"],
+            "cannot resume: stored trial number 9223372036854775807 is out of range");
+}
+
 TEST_F(JobManagerTest, RestoreIsForAdminsAndAJobOfApplicationKnobsHoldsNoKnobs) {
   auto restore = [&](const Peer& peer) {
     json result;

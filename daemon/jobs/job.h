@@ -77,7 +77,8 @@ struct JobManager::Job {
 };
 
 // A job's stored trials as the session keeps them; fails on a configuration outside
-// `space` (the state directory is not trusted).
+// `space` or a trial number outside 0..INT32_MAX (the state directory is not
+// trusted).
 Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
                     std::vector<TrialRecord>* trials);
 

@@ -1,5 +1,6 @@
 // What clients see of jobs: lists, status, reports, watches and their events.
 #include <cmath>
+#include <cstdint>
 
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,11 @@ Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
                     std::vector<TrialRecord>* trials) {
   trials->clear();
   for (StoredTrial& t : stored) {
+    // Numbered from 0, one more per trial; a resumed session numbers the next one
+    // after the last, which must not overflow whatever the state directory holds.
+    if (t.number < 0 || t.number > INT32_MAX)
+      return Status::Internal("stored trial number " + std::to_string(t.number) +
+                              " is out of range");
     TrialRecord record;
     record.number = t.number;
     record.baseline = t.baseline;
