@@ -214,5 +214,27 @@ TEST(StoreTest, AStateThisHonedDoesNotKnowReadsAsFailedAndSaysWhich) {
   EXPECT_EQ(jobs[0].message, "stored in an unknown state 'paused'");
 }
 
+TEST(StoreTest, CountsHonedAddsToStayInRangeWhateverTheDatabaseHolds) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(path, &store).ok());
+    JobRow row;
+    ASSERT_TRUE(store->InsertJob(&row).ok());
+  }
+  ExecOutsideTheStore(path,
+                      "UPDATE jobs SET resumes = 9223372036854775807, crashes = -5, "
+                      "downtime_s = -100");
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  std::vector<JobRow> jobs;
+  ASSERT_TRUE(store->LoadJobs(&jobs).ok());
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0].resumes, INT32_MAX);
+  EXPECT_EQ(jobs[0].crashes, 0);
+  EXPECT_EQ(jobs[0].downtime_s, 0);
+}
+
 }  // namespace
 }  // namespace hone

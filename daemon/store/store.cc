@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
@@ -351,9 +352,11 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
     row.message = st.Text(8);
     row.stop_reason = st.Text(9);
     row.report = st.Json(10);
-    row.resumes = st.Int(11);
-    row.downtime_s = st.Double(12);
-    row.crashes = st.Int(13);
+    // Counts honed adds to: kept in a range where adding one cannot overflow,
+    // whatever the database holds.
+    row.resumes = std::clamp<int64_t>(st.Int(11), 0, INT32_MAX);
+    row.downtime_s = std::max(0.0, st.Double(12));
+    row.crashes = std::clamp<int64_t>(st.Int(13), 0, INT32_MAX);
     row.resume = st.Int(14) != 0;
     if (row.state == JobState::kFailed && state != "failed" && row.message.empty())
       row.message = "stored in an unknown state '" + state.substr(0, 40) + "'";
