@@ -94,18 +94,22 @@ struct Target {
 
 // global_settings. Defaults are what a job gets when the file says nothing.
 struct Settings {
-  // Samples of the baseline configuration taken before the search starts.
-  int min_baseline_samples = 2;
+  // Samples of the baseline configuration taken before the search starts (it gets
+  // more in the final comparison).
+  int min_baseline_samples = 1;
   // Samples of every other configuration.
   int min_samples_per_config = 1;
-  // Samples a configuration needs before it can be recommended. A challenger that
-  // looks as good as the incumbent, or better (within the noise), is measured
-  // again until it has them, so a lucky sample never wins on its own.
+  // Samples a configuration needs before it can be recommended (or as many as the
+  // baseline has, when fewer), so a lucky sample never wins on its own. The final
+  // comparison gives the finalists theirs; with race_pct 0, a challenger that looks
+  // as good as the incumbent, or better (within the noise), is measured again
+  // during the search until it has them.
   int confirm_samples = 3;
-  // Percent of the job's samples kept for the final race: before the job ends (and
-  // in the last race_pct of a max_samples or max_minutes budget), the leading
-  // confirmed configurations that are statistically tied are measured again until
-  // they separate. 0: no race.
+  // Percent of a max_samples or max_minutes budget kept for the final comparison:
+  // in the last race_pct of it (or when another budget or convergence ends the
+  // search), the baseline and the leading configurations are measured alternately,
+  // A B C A B C ... A, and the improvement's interval comes from those rounds
+  // (docs/statistics.md). 0: no final comparison.
   int race_pct = 25;
   // Stop when the model expected less than 0.1% improvement from this many
   // proposals in a row (0: never; only the model strategy converges).

@@ -138,6 +138,22 @@ std::string ChosenBy(const json& report) {
   return "the best mean";
 }
 
+// How the improvement was measured (the report's `improvement_method`); empty
+// without it.
+std::string ImprovementMethod(const json& report) {
+  const json method = Field(report, "improvement_method");
+  if (!method.is_object()) return "";
+  std::string rule = Text(method, "rule");
+  if (rule == "paired")
+    return "over " + std::to_string(Int(method, "rounds")) +
+           " rounds after the search, the best and the baseline measured alternately "
+           "(" + Number(Field(method, "best_value")) + " against " +
+           Number(Field(method, "baseline_value")) + ")";
+  if (rule == "means")
+    return "from the means of all samples, at the pooled noise (no final comparison)";
+  return "";
+}
+
 }  // namespace
 
 std::string FormatValue(double value) {
@@ -202,6 +218,7 @@ std::string FormatReportText(const json& report) {
       snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)",
                ci[0].get<double>(), ci[1].get<double>());
     line("Improvement", pct);
+    if (std::string how = ImprovementMethod(report); !how.empty()) line("  measured", how);
   }
   if (report.contains("tied") && report["tied"].is_object()) out += TiedLines(report);
   if (report.contains("noise_pct") && report["noise_pct"].is_number()) {
@@ -238,7 +255,7 @@ std::string FormatReportText(const json& report) {
                   : std::string()) +
              (Int(report, "samples_race") > 0
                   ? ", " + std::to_string(Int(report, "samples_race")) +
-                        " in the final race"
+                        " in the final comparison"
                   : std::string()) +
              ")");
   if (report.contains("warm_start") && report["warm_start"].is_object()) {

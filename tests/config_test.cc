@@ -104,7 +104,7 @@ TEST(ConfigTest, ReferenceConfigTargetIsMetricWithGoalMax) {
 TEST(ConfigTest, ReferenceConfigGetsDefaultSettingsAndNoWorkload) {
   JobSpec spec;
   ASSERT_TRUE(ParseConfig(kReferenceConfig, "knobs.yaml", &spec).ok());
-  EXPECT_EQ(spec.settings.min_baseline_samples, 2);
+  EXPECT_EQ(spec.settings.min_baseline_samples, 1);
   EXPECT_EQ(spec.settings.min_samples_per_config, 1);
   EXPECT_EQ(spec.settings.max_configs, 100);
   EXPECT_EQ(spec.settings.strategy, "model");

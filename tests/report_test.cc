@@ -134,8 +134,8 @@ TEST(ReportTest, TextCountsAllSamplesAndTheInvalidOnes) {
   EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid)\n")) << text;
   report["samples_race"] = 6;
   text = FormatReportText(report);
-  EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid, 6 in the final race)\n")) << text;
-  report["samples_race"] = 0;  // a race that had nothing to separate is not mentioned
+  EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid, 6 in the final comparison)\n")) << text;
+  report["samples_race"] = 0;  // a job without a final comparison does not mention it
   text = FormatReportText(report);
   EXPECT_TRUE(Contains(text, "Samples taken: 42 (2 invalid)\n")) << text;
 }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <deque>
+#include <functional>
 #include <random>
 
 namespace hone {
@@ -48,8 +49,13 @@ SampleResult Invalid(const std::string& why) { return {false, 0, why, 0.1}; }
 
 class TuningTest : public ::testing::Test {
  protected:
-  // Most tests are about the order of work, not about noise: no confirmations.
-  TuningTest() { settings_.confirm_samples = 1; }
+  // Most tests are about the order of work, not about noise: no confirmations and
+  // no final comparison.
+  TuningTest() {
+    settings_.confirm_samples = 1;
+    settings_.race_pct = 0;
+    settings_.min_baseline_samples = 2;
+  }
 
   TuningSession Make(std::deque<Config> proposals, Goal goal = Goal::kMax) {
     auto strategy = std::make_unique<ScriptedStrategy>(std::move(proposals));
@@ -351,110 +357,186 @@ TEST_F(TuningTest, TheReportGivesTheNoiseAndAConfidenceIntervalOfTheImprovement)
   EXPECT_LT(report["noise_pct"].get<double>(), 3.0);
 }
 
-// ---- The final race --------------------------------------------------------------
+// ---- The final comparison -------------------------------------------------------
 
-// Baseline {0,1} at 100; C {1,1} clearly worse; A {1,0} and B {2,0} confirmed at 110
-// and 111, one sample's noise apart: tied.
-void MeasureTiedLeaders(TuningSession& session) {
+// Baseline {0,1} at 100; C {1,1} at 90; A {1,0} at 110 and B {2,0} at 111: one
+// sample each, then the strategy has nothing more.
+void MeasureOneSampleEach(TuningSession& session) {
   for (auto [trial, value] : std::vector<std::pair<int64_t, double>>{
-           {0, 100}, {0, 100}, {1, 90}, {2, 110}, {2, 110}, {2, 110}, {3, 111}, {3, 111},
-           {3, 111}}) {
+           {0, 100}, {1, 90}, {2, 110}, {3, 111}}) {
     Step step = session.Next(0);
     ASSERT_EQ(step.kind, Step::Kind::kSample);
     ASSERT_EQ(step.trial, trial);
     EXPECT_FALSE(step.race);
+    EXPECT_TRUE(step.first_sample);
     session.Record(Valid(value));
   }
 }
 
-TEST_F(TuningTest, TiedLeadersRaceBeforeTheJobEndsUntilTheySeparate) {
-  settings_.confirm_samples = 3;
-  settings_.race_pct = 50;
-  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
-  MeasureTiedLeaders(session);
-  // The strategy has nothing more; the leaders are measured again, the least
-  // measured first (the leader of equals), and only they.
-  Step step = session.Next(0);
-  ASSERT_EQ(step.kind, Step::Kind::kSample);
-  EXPECT_EQ(step.trial, 3);
-  EXPECT_TRUE(step.race);
-  EXPECT_FALSE(step.revisit) << "its knobs are still set";
-  EXPECT_FALSE(step.first_sample);
-  session.Record(Valid(111));
-  step = session.Next(0);
-  ASSERT_EQ(step.kind, Step::Kind::kSample);
-  EXPECT_EQ(step.trial, 2);
-  EXPECT_EQ(step.config, (Config{1, 0}));
-  EXPECT_TRUE(step.race);
-  EXPECT_TRUE(step.revisit) << "another configuration was measured since";
-  session.Record(Valid(107));
-  // 111 against 109.25 over four samples each is now more than the noise allows.
-  step = session.Next(0);
-  EXPECT_EQ(step.kind, Step::Kind::kDone);
-  EXPECT_EQ(step.reason, "every configuration of the space was explored");
-  EXPECT_EQ(session.Best()->number, 3);
-  EXPECT_EQ(session.Best()->valid_count(), 4);
-  EXPECT_EQ(session.samples_valid(), 11);
-}
-
-TEST_F(TuningTest, TheRaceKeepsToItsShareOfTheSamples) {
-  settings_.confirm_samples = 3;
-  settings_.race_pct = 20;
-  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
-  MeasureTiedLeaders(session);
-  // Never separating, the race stops at max(3, 20% of the samples taken).
-  int raced = 0;
+// Takes the session's steps until it ends, measuring each trial with `value` (the
+// baseline and each trial in turn), and returns the steps.
+std::vector<Step> RunToTheEnd(TuningSession& session,
+                              const std::function<double(const Step&)>& value) {
+  std::vector<Step> steps;
   for (Step step = session.Next(0); step.kind == Step::Kind::kSample;
        step = session.Next(0)) {
-    EXPECT_TRUE(step.race);
-    EXPECT_TRUE(step.trial == 2 || step.trial == 3) << step.trial;
-    session.Record(Valid(step.trial == 2 ? 110 : 111));
-    ++raced;
+    session.Record(Valid(value(step)));
+    steps.push_back(step);
+    if (steps.size() > 1000) break;
   }
-  EXPECT_EQ(raced, 3);
-  // The report counts them, and so does one rebuilt from the stored samples (the
-  // race's share is not taken again after a restart).
-  ReportContext context{1, "completed", "", "", 3, ""};
-  json report = session.Report(context);
-  EXPECT_EQ(report["samples_race"], 3);
-  TuningSession restored(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
-  restored.Restore(session.trials());
-  EXPECT_EQ(restored.Report(context), report);
-  int flagged = 0;
-  for (const TrialRecord& t : session.trials())
-    for (const SampleResult& s : t.samples) flagged += s.race;
-  EXPECT_EQ(flagged, 3);
+  return steps;
 }
 
-TEST_F(TuningTest, NoRaceWithRacePctZero) {
+TEST_F(TuningTest, AfterTheSearchTheBaselineAndTheFinalistsAreMeasuredAlternately) {
   settings_.confirm_samples = 3;
-  settings_.race_pct = 0;
+  settings_.race_pct = 25;
+  settings_.min_baseline_samples = 1;
   TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
-  MeasureTiedLeaders(session);
-  EXPECT_EQ(session.Next(0).kind, Step::Kind::kDone);
-  EXPECT_FALSE(session.Report({1, "completed", "", "", 1, ""}).contains("samples_race"));
+  MeasureOneSampleEach(session);
+  // No repeats during the search. Then the first round: the baseline, and the three
+  // leaders, best first; each sample sets its knobs again.
+  int baseline = 100;
+  std::vector<Step> steps = RunToTheEnd(session, [&](const Step& step) {
+    if (step.trial == 0) return 100.0 + (baseline++ % 2);  // 100, 101, 100, ...
+    return step.trial == 3 ? 111.0 : step.trial == 2 ? 106.0 : 90.0;
+  });
+  ASSERT_GE(steps.size(), 8u);
+  std::vector<int64_t> first_round;
+  for (size_t i = 0; i < 4; ++i) {
+    first_round.push_back(steps[i].trial);
+    EXPECT_TRUE(steps[i].race);
+    EXPECT_EQ(steps[i].round, 1);
+    EXPECT_TRUE(steps[i].revisit) << "another configuration was measured since";
+    EXPECT_FALSE(steps[i].first_sample);
+  }
+  EXPECT_EQ(first_round, (std::vector<int64_t>{0, 3, 2, 1}));
+  // The round closes with the baseline; A (106 against 111) and C fall behind and
+  // leave; B goes on, each of its samples between two of the baseline's.
+  EXPECT_EQ(steps[4].trial, 0);
+  EXPECT_EQ(steps[4].round, 2);
+  for (size_t i = 5; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].trial, i % 2 ? 3 : 0) << i;
+    EXPECT_EQ(steps[i].round, static_cast<int>(i - 4) / 2 + 2) << i;
+  }
+  EXPECT_EQ(steps.back().trial, 0) << "the last round is closed by the baseline";
+  // Without a sample budget it ends once the interval is narrow enough: here, after
+  // the fewest rounds (3).
+  EXPECT_EQ(steps.size(), 9u);
+  EXPECT_EQ(session.Next(0).reason, "every configuration of the space was explored");
+  EXPECT_EQ(session.Best()->number, 3);
+
+  // The improvement comes from the three rounds: B at 111 against the baseline
+  // samples around each (100.5 each time), not from the search's samples.
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["improvement_method"]["rule"], "paired");
+  EXPECT_EQ(report["improvement_method"]["rounds"], 3);
+  EXPECT_DOUBLE_EQ(report["improvement_method"]["baseline_value"].get<double>(), 100.5);
+  EXPECT_NEAR(report["improvement_pct"].get<double>(), (111 / 100.5 - 1) * 100, 0.01);
+  EXPECT_NEAR(report["improvement_ci95_pct"][0].get<double>(),
+              report["improvement_pct"].get<double>(), 0.01)
+      << "identical pairs: no spread";
+  EXPECT_EQ(report["samples_race"], 9);
 }
 
-TEST_F(TuningTest, TheLastStretchOfASampleBudgetIsKeptForTheRace) {
+TEST_F(TuningTest, TheFinalComparisonsIntervalFollowsDriftThatTheSearchMissed) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 25;
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureOneSampleEach(session);  // B 111 against 100: +11%
+  // The machine has slowed by a fifth since the search, and slows on: each sample
+  // 0.5% slower than the one before. B is truly 5% better than the baseline.
+  double speed = 0.8;
+  std::vector<Step> steps = RunToTheEnd(session, [&](const Step& step) {
+    speed *= 0.995;
+    double truth = step.trial == 0 ? 100 : step.trial == 3 ? 105 : 95;
+    return truth * speed;
+  });
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["best"]["trial"], 3);
+  EXPECT_EQ(report["improvement_method"]["rule"], "paired");
+  double pct = report["improvement_pct"], lo = report["improvement_ci95_pct"][0],
+         hi = report["improvement_ci95_pct"][1];
+  EXPECT_LE(lo, 5.0);
+  EXPECT_GE(hi, 5.0);
+  EXPECT_NEAR(pct, 5.0, 0.5) << "A/B/A pairs cancel the drift";
+  // By the means of all samples, the drift and the search's early sample would
+  // have made it something else.
+  const TrialRecord* best = session.Best();
+  EXPECT_GT(std::fabs(*session.ImprovementPct(*best->Mean()) - 5.0), 1.0);
+}
+
+TEST_F(TuningTest, ASampleBudgetKeepsItsLastStretchForTheFinalComparisonAndSpendsIt) {
   settings_.confirm_samples = 3;
   settings_.race_pct = 50;
-  settings_.max_samples = 16;
-  // A fourth configuration is left to propose, but 7 of 16 samples are left, within
-  // the race's half: the tied leaders race first.
-  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}, {3, 1}});
-  MeasureTiedLeaders(session);
-  Step step = session.Next(0);
-  EXPECT_TRUE(step.race);
+  settings_.max_samples = 14;
+  settings_.min_baseline_samples = 1;
+  // More configurations are left to propose, but 7 of 14 samples are left after
+  // these, within the comparison's half.
+  ASSERT_TRUE(SearchSpace::Create({{"a", {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 0}}, &space_).ok());
+  TuningSession session = Make({{1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}});
+  for (int i = 0; i < 7; ++i) {
+    Step step = session.Next(0);
+    ASSERT_FALSE(step.race) << i;
+    session.Record(Valid(100 + i));
+  }
+  std::vector<Step> steps = RunToTheEnd(session, [](const Step& step) {
+    return 100.0 + static_cast<double>(step.trial);  // the order stays
+  });
+  ASSERT_EQ(steps.size(), 7u) << "the rest of the budget, and no more";
+  for (const Step& step : steps) EXPECT_TRUE(step.race);
+  EXPECT_EQ(steps.front().trial, 0);
+  EXPECT_EQ(steps.back().trial, 0) << "the last sample closes a round";
+  EXPECT_EQ(session.Next(0).reason, "budget spent: max_samples (14)");
+}
+
+TEST_F(TuningTest, NoFinalComparisonWithRacePctZero) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 0;
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  // Without it, the challengers are confirmed during the search instead.
+  std::vector<Step> steps = RunToTheEnd(session, [](const Step& step) {
+    return 100.0 + static_cast<double>(step.trial);
+  });
+  for (const Step& step : steps) EXPECT_FALSE(step.race);
+  EXPECT_GT(steps.size(), 4u);
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_FALSE(report.contains("samples_race"));
+  EXPECT_EQ(report["improvement_method"]["rule"], "means");
+}
+
+TEST_F(TuningTest, AResumedFinalComparisonStartsANewRoundWithTheSameFinalists) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 25;
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureOneSampleEach(session);
+  // Round 1, then honed stops after the baseline sample of round 2 and B's.
+  std::vector<int64_t> order;
+  for (int i = 0; i < 6; ++i) {
+    Step step = session.Next(0);
+    order.push_back(step.trial);
+    session.Record(Valid(step.trial == 0 ? 100 : step.trial == 3 ? 111 : 101 + step.trial));
+  }
+  ASSERT_EQ(order, (std::vector<int64_t>{0, 3, 2, 1, 0, 3}));
+  TuningSession resumed(settings_, Target{"m", Goal::kMax}, &space_,
+                        std::make_unique<ScriptedStrategy>(std::deque<Config>{}));
+  resumed.Restore(session.trials());
+  Step step = resumed.Next(0);
+  EXPECT_EQ(step.trial, 0) << "a new round, opened (and the interrupted one closed) by "
+                              "the baseline";
+  EXPECT_EQ(step.round, 3);
+  EXPECT_TRUE(step.revisit);
+  resumed.Record(Valid(100));
+  step = resumed.Next(0);
   EXPECT_EQ(step.trial, 3);
-  session.Record(Valid(111));
-  step = session.Next(0);
-  EXPECT_EQ(step.trial, 2);
-  session.Record(Valid(107));
-  // Settled: the budget's rest goes to the search again.
-  step = session.Next(0);
-  EXPECT_FALSE(step.race);
-  EXPECT_TRUE(step.first_sample);
-  EXPECT_EQ(step.trial, 4);
+  EXPECT_EQ(step.round, 3);
+  // The report of the stored samples is the report of the session that took them.
+  ReportContext context{1, "running", "", "", 3, ""};
+  TuningSession rebuilt(settings_, Target{"m", Goal::kMax}, &space_, nullptr);
+  rebuilt.Restore(session.trials());
+  EXPECT_EQ(rebuilt.Report(context), session.Report(context));
 }
 
 // A strategy that says it expects nothing more after its second proposal.

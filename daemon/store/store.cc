@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS samples (
   stopped_early INTEGER NOT NULL DEFAULT 0,
   race INTEGER NOT NULL DEFAULT 0,
   taken_at REAL NOT NULL DEFAULT 0,
+  round INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, trial, seq)
 );
 )sql";
@@ -172,6 +173,7 @@ Status Store::Migrate() {
   const Added kAdded[] = {{"samples", "stopped_early", "INTEGER NOT NULL DEFAULT 0"},
                           {"samples", "race", "INTEGER NOT NULL DEFAULT 0"},
                           {"samples", "taken_at", "REAL NOT NULL DEFAULT 0"},
+                          {"samples", "round", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "resumes", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "downtime_s", "REAL NOT NULL DEFAULT 0"},
                           {"jobs", "crashes", "INTEGER NOT NULL DEFAULT 0"},
@@ -319,7 +321,7 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   Statement st(
       db_,
       "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s, "
-      "stopped_early, race, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "stopped_early, race, taken_at, round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
   if (sample.valid)
     st.Bind(5, sample.value);
@@ -327,7 +329,7 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
     st.BindNull(5);
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
   st.Bind(8, int64_t{sample.stopped_early}).Bind(9, int64_t{sample.race});
-  st.Bind(10, sample.taken_at);
+  st.Bind(10, sample.taken_at).Bind(11, int64_t{sample.round});
   return st.Run();
 }
 
@@ -381,7 +383,7 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   if (!s.ok()) return s;
   Statement samples(db_,
                     "SELECT trial, valid, value, error, duration_s, stopped_early, race, "
-                    "taken_at FROM samples WHERE job_id = ? ORDER BY trial, seq");
+                    "taken_at, round FROM samples WHERE job_id = ? ORDER BY trial, seq");
   samples.Bind(1, job);
   size_t at = 0;
   while (samples.Step()) {
@@ -396,6 +398,8 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     sample.stopped_early = samples.Int(5) != 0;
     sample.race = samples.Int(6) != 0;
     sample.taken_at = samples.Double(7);
+    // The state directory is not trusted: a round is a small positive count.
+    sample.round = static_cast<int>(std::clamp<int64_t>(samples.Int(8), 0, INT32_MAX));
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();

@@ -182,6 +182,32 @@ Recommendation::Choice Recommendation::Choose() const {
   return choice;
 }
 
+std::vector<const TrialRecord*> Recommendation::Leaders(
+    size_t count, bool (*keep)(const TrialRecord&)) const {
+  const std::vector<std::optional<PosteriorScore>>& posterior = PosteriorScores();
+  const std::vector<TrialRecord>& trials = history_->trials();
+  std::vector<std::pair<double, const TrialRecord*>> ranked;  // score: higher is better
+  for (size_t i = 0; i < trials.size(); ++i) {
+    const TrialRecord& t = trials[i];
+    if (t.baseline || !t.Mean() || !keep(t)) continue;
+    if (!posterior.empty())
+      if (i >= posterior.size() || !posterior[i]) continue;
+    double mean = *t.Mean();
+    ranked.emplace_back(posterior.empty() ? (goal_ == Goal::kMax ? mean : -mean)
+                                          : posterior[i]->mean(),
+                        &t);
+  }
+  size_t n = std::min(count, ranked.size());
+  std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(n),
+                    ranked.end(), [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first
+                                                : a.second->number < b.second->number;
+                    });
+  std::vector<const TrialRecord*> leaders;
+  for (size_t i = 0; i < n; ++i) leaders.push_back(ranked[i].second);
+  return leaders;
+}
+
 std::vector<std::pair<std::string, double>> Recommendation::KnobImportance() const {
   std::vector<std::pair<std::string, double>> importance;
   // The recommendation's surface model: a knob matters as much as the model's

@@ -44,6 +44,11 @@ class Recommendation {
   // scales of the surface model. Empty with fewer than max(5, knobs + 2) valid
   // trials.
   std::vector<std::pair<std::string, double>> KnobImportance() const;
+  // The trials other than the baseline that pass `keep`, best first under the
+  // surface model's posterior mean (which pools each with its neighbours), by
+  // measured mean while there are too few trials for a model; at most `count`.
+  std::vector<const TrialRecord*> Leaders(size_t count,
+                                          bool (*keep)(const TrialRecord&)) const;
   // The history was replaced: the model starts again.
   void Reset() { surface_.reset(); }
 
@@ -53,6 +58,7 @@ class Recommendation {
   struct PosteriorScore {
     double lower = 0;
     double stddev = 0;
+    double mean() const { return lower + stddev; }
   };
   // Per trial, its PosteriorScore (none without a valid sample); empty while there
   // are too few trials. Recomputed when the samples change.

@@ -15,11 +15,16 @@ struct SampleResult {
   // valid, and `value` is what it had reached, a bound the full run would not have
   // bettered. Such a trial is not measured again and is never recommended.
   bool stopped_early = false;
-  // Taken by the final race (race_pct), for a trial measured before.
+  // Taken by the final comparison (race_pct): the baseline and the finalists
+  // measured alternately after the search.
   bool race = false;
   // Unix seconds when the sample was recorded; 0 when not known (the bench, tests,
   // and samples stored before honed kept it).
   double taken_at = 0;
+  // The final comparison's round the sample belongs to (1, 2, ...); 0 when it is
+  // not part of it. A finalist's sample of round r pairs with the baseline's samples
+  // of rounds r and r + 1, taken just before and after it (PairsFromRounds).
+  int round = 0;
 };
 
 }  // namespace hone

@@ -61,11 +61,26 @@ json TuningSession::Report(const ReportContext& context) const {
         report["chosen_by"]["model_unfit"] = {{"preferred_trial", choice.model_pick->number}};
     }
   }
-  std::optional<double> improvement = best ? ImprovementPct(*best->Mean()) : std::nullopt;
+  // The improvement: from the final comparison's rounds where it measured the
+  // recommendation and the baseline alternately, otherwise from all their samples.
+  std::optional<PairedEstimate> paired =
+      best ? history_.PairedImprovement(*best) : std::nullopt;
+  std::optional<double> improvement =
+      paired ? std::optional<double>(paired->improvement_pct)
+             : best ? ImprovementPct(*best->Mean()) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
   if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
     report["improvement_ci95_pct"] = {Round(interval->first, 2),
                                       Round(interval->second, 2)};
+  if (improvement) {
+    if (paired)
+      report["improvement_method"] = {{"rule", "paired"},
+                                      {"rounds", paired->pairs},
+                                      {"baseline_value", paired->reference_mean},
+                                      {"best_value", paired->candidate_mean}};
+    else
+      report["improvement_method"] = {{"rule", "means"}};
+  }
   report["noise_pct"] = Round(RelativeNoise() * 100, 2);
   if (best) report["tied"] = TiedWith(*best);
   std::vector<std::pair<std::string, double>> importance = KnobImportance();

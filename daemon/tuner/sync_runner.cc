@@ -24,7 +24,7 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     });
     if (step.kind == Step::Kind::kDone) co_return Outcome{JobState::kCompleted, step.reason};
     if (step.kind == Step::Kind::kFailed) co_return Outcome{JobState::kFailed, step.reason};
-    context.phase(step.race       ? "racing the leading configurations"
+    context.phase(step.race       ? "comparing the best with the baseline, alternately"
                   : step.baseline ? "measuring the baseline"
                                   : "searching");
     Status prepared;
@@ -39,6 +39,7 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     }
     if (context.stop()) continue;  // a killed sample is not a result
     sample.race = step.race;
+    sample.round = step.round;
     sample.taken_at = context.clock->Now();
     // A trial is stored with its first sample: one that was never measured (honed
     // died first) is proposed again after a resume, never measured twice. (A trial

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace hone {
 
@@ -20,9 +21,11 @@ std::optional<double> TrialRecord::Mean() const {
 }
 
 bool TrialHistory::Confirmed(const TrialRecord& trial) const {
-  const TrialRecord* baseline = Baseline();
-  int needed = std::min(confirm_samples_,
-                        baseline ? std::max(1, baseline->valid_count()) : 1);
+  int needed = std::max(1, most_measured_);
+  if (!final_comparison_)
+    if (const TrialRecord* baseline = Baseline())
+      needed = std::max(needed, baseline->valid_count());
+  needed = std::min(confirm_samples_, needed);
   return trial.baseline || trial.valid_count() >= needed;
 }
 
@@ -61,8 +64,24 @@ double TrialHistory::RelativeNoise() const {
   return *noise_;
 }
 
+std::optional<PairedEstimate> TrialHistory::PairedImprovement(
+    const TrialRecord& trial) const {
+  const TrialRecord* baseline = Baseline();
+  if (!baseline || &trial == baseline) return std::nullopt;
+  // The first valid sample of each round (a round has one of each).
+  auto rounds = [](const TrialRecord& t) {
+    std::map<int, Timed> values;
+    for (const SampleResult& s : t.samples)
+      if (s.valid && s.round > 0) values.emplace(s.round, Timed{s.value, s.taken_at});
+    return values;
+  };
+  return EstimatePaired(PairsFromRounds(rounds(*baseline), rounds(trial)), goal_);
+}
+
 std::optional<std::pair<double, double>> TrialHistory::ImprovementInterval(
     const TrialRecord& trial) const {
+  if (std::optional<PairedEstimate> paired = PairedImprovement(trial))
+    return std::make_pair(paired->low_pct, paired->high_pct);
   const TrialRecord* baseline = Baseline();
   if (!baseline || !baseline->Mean() || !trial.Mean() || *baseline->Mean() == 0)
     return std::nullopt;
@@ -115,9 +134,11 @@ void TrialHistory::Replace(std::vector<TrialRecord> trials) {
   Changed();
   by_key_.clear();
   samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
+  most_measured_ = 0;
   for (size_t i = 0; i < trials_.size(); ++i) {
     by_key_[SearchSpace::Key(trials_[i].config)] = i;
     int valid = trials_[i].valid_count();
+    if (!trials_[i].baseline) most_measured_ = std::max(most_measured_, valid);
     samples_valid_ += valid;
     samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
     for (const SampleResult& sample : trials_[i].samples) {
@@ -140,6 +161,8 @@ void TrialHistory::AddSample(size_t index, SampleResult sample) {
   samples_stopped_early_ += sample.stopped_early;
   race_samples_ += sample.race;
   trials_[index].samples.push_back(std::move(sample));
+  if (!trials_[index].baseline)
+    most_measured_ = std::max(most_measured_, trials_[index].valid_count());
   Changed();
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/config.h"
 #include "common/space.h"
+#include "daemon/tuner/paired_comparison.h"
 #include "daemon/tuner/sample.h"
 
 namespace hone {
@@ -31,10 +32,11 @@ struct TrialRecord {
 
 class TrialHistory {
  public:
-  // `confirm_samples`: the valid samples a trial needs before it can be the best
-  // (or as many as the baseline has, when that is fewer).
-  TrialHistory(Goal goal, int confirm_samples)
-      : goal_(goal), confirm_samples_(confirm_samples) {}
+  // `confirm_samples`: the valid samples a trial needs before it can be the best,
+  // or fewer (Confirmed). `final_comparison`: the job ends with one, which gives
+  // the finalists their samples.
+  TrialHistory(Goal goal, int confirm_samples, bool final_comparison)
+      : goal_(goal), confirm_samples_(confirm_samples), final_comparison_(final_comparison) {}
 
   const std::vector<TrialRecord>& trials() const { return trials_; }
   // Replaces every trial (a restored job), and counts their samples again.
@@ -50,8 +52,12 @@ class TrialHistory {
   }
 
   const TrialRecord* Baseline() const;
-  // Measured enough to be recommended: confirm_samples valid samples, or as many as
-  // the baseline has (the baseline itself always).
+  // Measured enough to be recommended (the baseline always): confirm_samples valid
+  // samples, or as many as the most measured trial other than the baseline has, when
+  // that is fewer (during the search, when each has one, any can lead; after the
+  // final comparison, only its finalists). Without a final comparison, at least as
+  // many as the baseline has too (up to confirm_samples), so that one lucky sample
+  // never beats a baseline measured twice.
   bool Confirmed(const TrialRecord& trial) const;
   // The confirmed trial with the best mean, other than `except`; null when none.
   const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
@@ -67,7 +73,14 @@ class TrialHistory {
       const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
   // Percent by which `value` beats the baseline (positive is better).
   std::optional<double> ImprovementPct(double value) const;
-  // A 95% confidence interval of ImprovementPct for `trial` against the baseline.
+  // The final comparison's estimate of `trial` against the baseline: their valid
+  // samples of the same rounds, paired A/B/A (PairedComparison); nullopt with fewer
+  // than two pairs.
+  std::optional<PairedEstimate> PairedImprovement(const TrialRecord& trial) const;
+  // A 95% confidence interval of the improvement of `trial` over the baseline: the
+  // paired one (PairedImprovement) where the final comparison measured them both,
+  // otherwise from the means of all their samples, each sample with the pooled
+  // noise (RelativeNoise).
   std::optional<std::pair<double, double>> ImprovementInterval(
       const TrialRecord& trial) const;
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
@@ -84,12 +97,14 @@ class TrialHistory {
 
   Goal goal_;
   int confirm_samples_;
+  bool final_comparison_;
   std::vector<TrialRecord> trials_;
   std::unordered_map<std::string, size_t> by_key_;  // configuration -> index
   int64_t samples_valid_ = 0;
   int64_t samples_invalid_ = 0;
   int64_t samples_stopped_early_ = 0;
   int64_t race_samples_ = 0;
+  int most_measured_ = 0;  // the most valid samples of a trial other than the baseline
   mutable std::optional<double> noise_;         // RelativeNoise()
   mutable std::optional<size_t> best_by_mean_;  // BestByMean(); trials_.size(): none
 };

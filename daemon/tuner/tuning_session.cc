@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <map>
 
 namespace hone {
 
@@ -11,10 +13,15 @@ using nlohmann::json;
 namespace {
 // Give up when the strategy keeps proposing explored configurations.
 constexpr int kMaxDuplicateProposals = 10000;
-// The final race: how many leading trials it measures again, and how many samples
-// each may reach (in confirm_samples).
-constexpr size_t kRaceWidth = 3;
-constexpr int kRaceMaxConfirmations = 6;
+// The final comparison: how many leading trials it compares with the baseline, the
+// rounds it takes at least (budget allowing) and at most, and the interval it aims
+// for without a sample budget: a half-width of this share of the improvement, or
+// of kSettledFloorPct percentage points where that is more.
+constexpr size_t kFinalists = 3;
+constexpr int kMinRounds = 3;
+constexpr int kMaxRounds = 10;
+constexpr double kSettledShare = 0.1;
+constexpr double kSettledFloorPct = 1.0;
 // With constraints, spaces up to this size have their feasible configurations
 // counted (about a quarter of a second at the limit), for the budget and report.
 constexpr uint64_t kCountFeasibleUpTo = uint64_t{1} << 20;
@@ -30,7 +37,7 @@ TuningSession::TuningSession(const Settings& settings, const Target& target,
       feasible_(space->constraints().empty()
                     ? std::nullopt
                     : space->CountFeasible(kCountFeasibleUpTo)),
-      history_(target.goal, settings.confirm_samples) {}
+      history_(target.goal, settings.confirm_samples, settings.race_pct > 0) {}
 
 void TuningSession::Restore(std::vector<TrialRecord> trials) {
   history_.Replace(std::move(trials));
@@ -42,7 +49,23 @@ void TuningSession::Restore(std::vector<TrialRecord> trials) {
     if (strategy_ && (i + 1 < trials_.size() || current_told_))
       strategy_->Tell(trials_[i].config, trials_[i].Mean());
   sampling_ = trials_.size();  // none: whichever is sampled next needs its knobs set
-  racing_ = false;
+  round_ = 0;
+  // A final comparison under way goes on with a new round (its baseline sample
+  // closes the round it interrupted), with the finalists of the last round.
+  final_ = FinalComparison{};
+  int last = 0;
+  for (const TrialRecord& t : trials_)
+    for (const SampleResult& sample : t.samples) last = std::max(last, sample.round);
+  if (last > 0) {
+    final_.started = true;
+    final_.round = last < INT32_MAX ? last + 1 : last;
+    for (size_t i = 0; i < trials_.size(); ++i)
+      if (!trials_[i].baseline &&
+          std::any_of(trials_[i].samples.begin(), trials_[i].samples.end(),
+                      [&](const SampleResult& sample) { return sample.round >= last - 1; }))
+        final_.finalists.push_back(i);
+    NarrowFinalists();
+  }
 }
 
 bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
@@ -57,8 +80,10 @@ bool TuningSession::TrialNeedsSample(const TrialRecord& trial) const {
     // A configuration that failed once is not measured again; the baseline gets all
     // its tries, since nothing can be compared without it.
     return trial.baseline || trial.samples.empty() || trial.valid_count() > 0;
-  // A challenger is measured again until it is confirmed or falls behind.
-  return !trial.baseline && taken < settings_.confirm_samples &&
+  // Without a final comparison, a challenger is measured again until it is
+  // confirmed or falls behind; with one, the finalists get their repeats there,
+  // and a single sample of each configuration serves the search better.
+  return settings_.race_pct <= 0 && !trial.baseline && taken < settings_.confirm_samples &&
          trial.valid_count() == taken && Challenges(trial);
 }
 
@@ -96,6 +121,15 @@ Step TuningSession::Next(double elapsed_s) {
     history_.Add(std::move(baseline));
     current_told_ = false;
   }
+  if (final_.started) {
+    if (std::optional<std::string> spent = BudgetSpent(elapsed_s)) {
+      step.reason = *spent;
+      return step;
+    }
+    if (std::optional<Step> final = FinalStep()) return *final;
+    step.reason = final_reason_;
+    return step;
+  }
   const TrialRecord& current = history_.trials().back();
   if (TrialNeedsSample(current)) {
     // A spent budget also cuts a trial short (all but the baseline's first samples);
@@ -126,7 +160,9 @@ Step TuningSession::Next(double elapsed_s) {
   // recommended; with fewer left, its runs would be spent on a result that cannot
   // count.
   int64_t left = settings_.max_samples - samples_taken();
-  int64_t needed = std::max(settings_.min_samples_per_config, settings_.confirm_samples);
+  int64_t needed = settings_.race_pct > 0
+                       ? settings_.min_samples_per_config
+                       : std::max(settings_.min_samples_per_config, settings_.confirm_samples);
   std::optional<std::string> stop;  // why no new configuration starts
   if (settings_.max_samples > 0 && left < needed)
     stop = "budget spent: max_samples (" + std::to_string(settings_.max_samples) +
@@ -148,9 +184,13 @@ Step TuningSession::Next(double elapsed_s) {
       strategy_->QuietProposals() >= settings_.converge_after)
     stop = "converged: the model expected under 0.1% improvement from " +
            std::to_string(strategy_->QuietProposals()) + " proposals in a row";
-  // Before the job ends, and in the last stretch of its budget, the leaders race.
-  if (stop || BudgetEnding(elapsed_s))
-    if (std::optional<Step> race = RaceStep()) return *race;
+  // Before the job ends, and in the last stretch of its budget, the leaders are
+  // compared with the baseline.
+  if (stop || BudgetEnding(elapsed_s)) {
+    final_reason_ = stop ? *stop
+                         : "the final comparison settled before the budget ran out";
+    if (std::optional<Step> final = FinalStep()) return *final;
+  }
   if (stop) {
     step.reason = *stop;
     return step;
@@ -162,9 +202,10 @@ Step TuningSession::Next(double elapsed_s) {
     else if (strategy_)
       proposal = strategy_->Ask();
     if (!proposal) {
-      if (std::optional<Step> race = RaceStep()) return *race;
       step.reason = strategy_ ? strategy_->ExhaustedReason()
                               : "every configuration of the space was explored";
+      final_reason_ = step.reason;
+      if (std::optional<Step> final = FinalStep()) return *final;
       return step;
     }
     // Strategies propose feasible configurations only; never measure another.
@@ -189,7 +230,7 @@ Step TuningSession::Next(double elapsed_s) {
   return step;
 }
 
-Step TuningSession::SampleStep(size_t index, bool first_sample, bool race) {
+Step TuningSession::SampleStep(size_t index, bool first_sample, int round) {
   const TrialRecord& trial = history_.trials()[index];
   Step step;
   step.kind = Step::Kind::kSample;
@@ -197,10 +238,11 @@ Step TuningSession::SampleStep(size_t index, bool first_sample, bool race) {
   step.trial = trial.number;
   step.baseline = trial.baseline;
   step.first_sample = first_sample;
-  step.race = race;
+  step.race = round > 0;
+  step.round = round;
   step.revisit = !first_sample && index != sampling_;
   sampling_ = index;
-  racing_ = race;
+  round_ = round;
   return step;
 }
 
@@ -213,38 +255,132 @@ bool TuningSession::BudgetEnding(double elapsed_s) const {
   return settings_.max_minutes > 0 && elapsed_s >= (1 - share) * settings_.max_minutes * 60;
 }
 
-std::optional<Step> TuningSession::RaceStep() {
-  if (settings_.race_pct <= 0) return std::nullopt;
-  // The race's share of the samples taken so far (a few at least).
-  double taken = static_cast<double>(samples_taken());
-  if (static_cast<double>(history_.samples_race()) >=
-      std::max<double>(kRaceWidth, std::ceil(settings_.race_pct / 100.0 * taken)))
+std::optional<Step> TuningSession::FinalStep() {
+  if (settings_.race_pct <= 0 || final_.over) return std::nullopt;
+  const TrialRecord* baseline = Baseline();
+  if (!baseline || !baseline->Mean()) return std::nullopt;
+  size_t base = history_.IndexOf(*baseline);
+  if (!final_.started) {
+    // The finalists: the recommendation, then the leaders under the model and by
+    // measured mean, in turn. A trial with a failed or stopped run is not among
+    // them: its next run may fail too.
+    auto whole = [](const TrialRecord& t) {
+      return std::all_of(t.samples.begin(), t.samples.end(),
+                         [](const SampleResult& s) { return s.valid && !s.stopped_early; });
+    };
+    final_.finalists.clear();
+    std::vector<const TrialRecord*> candidates;
+    if (const TrialRecord* best = Best(); best && !best->baseline && whole(*best))
+      candidates.push_back(best);
+    std::vector<const TrialRecord*> by_model = recommendation_.Leaders(kFinalists, whole);
+    std::vector<const TrialRecord*> by_mean;
+    for (const TrialRecord* t = BestByMean(); t && by_mean.size() < kFinalists;) {
+      if (!t->baseline && whole(*t)) by_mean.push_back(t);
+      // The next best mean: the trials that beat none of those taken.
+      const TrialRecord* next = nullptr;
+      for (const TrialRecord& u : history_.trials())
+        if (u.Mean() && !u.baseline && whole(u) &&
+            std::find(by_mean.begin(), by_mean.end(), &u) == by_mean.end() &&
+            (!next || Better(*u.Mean(), *next->Mean())))
+          next = &u;
+      t = next;
+    }
+    for (size_t i = 0; i < kFinalists; ++i)
+      for (const std::vector<const TrialRecord*>* list : {&by_model, &by_mean})
+        if (i < list->size()) candidates.push_back((*list)[i]);
+    for (const TrialRecord* t : candidates) {
+      size_t index = history_.IndexOf(*t);
+      if (final_.finalists.size() < kFinalists &&
+          std::find(final_.finalists.begin(), final_.finalists.end(), index) ==
+              final_.finalists.end())
+        final_.finalists.push_back(index);
+    }
+  }
+  int64_t left = settings_.max_samples > 0 ? settings_.max_samples - samples_taken()
+                                           : std::numeric_limits<int64_t>::max();
+  // Over once it has started; before, it may start later (more trials, a new reason).
+  auto over = [this] {
+    final_.over = final_.started;
     return std::nullopt;
-  std::optional<size_t> index = RaceTrial();
-  if (!index) return std::nullopt;
-  return SampleStep(*index, false, true);
+  };
+  if (final_.next == 0) {
+    // The round's baseline sample; it also closes the round before. The first
+    // round needs room for one finalist and the closing sample.
+    if (left < 1 || (final_.round == 1 && (final_.finalists.empty() || left < 3)))
+      return over();
+    final_.started = true;
+    final_.next = 1;
+    return SampleStep(base, false, final_.round);
+  }
+  if (final_.next == 1 && final_.round > 1) {
+    // A round is complete: go on only while it pays.
+    NarrowFinalists();
+    int complete = final_.round - 1;
+    // A sample budget caps the rounds itself.
+    if (final_.finalists.empty() || left < 2 ||
+        (settings_.max_samples <= 0 && complete >= kMaxRounds) ||
+        FinalComparisonSettled(complete))
+      return over();
+  }
+  // Each finalist sample keeps one for the closing baseline sample.
+  if (final_.next > final_.finalists.size() || left < 2) {
+    if (final_.round == INT32_MAX) return over();
+    ++final_.round;
+    final_.next = 0;
+    return FinalStep();
+  }
+  size_t index = final_.finalists[final_.next - 1];
+  ++final_.next;
+  return SampleStep(index, false, final_.round);
 }
 
-std::optional<size_t> TuningSession::RaceTrial() const {
-  const TrialRecord* lead = BestByMean();
-  if (!lead) return std::nullopt;
-  // A trial with a failed or stopped run is not raced: its next run may fail too.
-  std::vector<const TrialRecord*> field = history_.TiedTrials(*lead, [](const TrialRecord& t) {
-    return std::all_of(t.samples.begin(), t.samples.end(),
-                       [](const SampleResult& s) { return s.valid && !s.stopped_early; });
+void TuningSession::NarrowFinalists() {
+  const std::vector<TrialRecord>& trials = history_.trials();
+  std::vector<size_t>& f = final_.finalists;
+  std::erase_if(f, [&](size_t i) {
+    const TrialRecord& t = trials[i];
+    return !t.Mean() || std::any_of(t.samples.begin(), t.samples.end(), [](const SampleResult& s) {
+      return !s.valid || s.stopped_early;
+    });
   });
-  if (field.empty()) return std::nullopt;
-  if (field.size() > kRaceWidth - 1) field.resize(kRaceWidth - 1);
-  field.insert(field.begin(), lead);
-  size_t cap = static_cast<size_t>(
-      kRaceMaxConfirmations *
-      std::max({settings_.confirm_samples, settings_.min_samples_per_config, 1}));
-  const TrialRecord* pick = nullptr;  // the least measured; the better of equals
-  for (const TrialRecord* t : field)
-    if (t->samples.size() < cap && (!pick || t->samples.size() < pick->samples.size()))
-      pick = t;
-  if (!pick) return std::nullopt;
-  return static_cast<size_t>(pick - history_.trials().data());
+  if (f.size() < 2) return;
+  // Each finalist's samples of the comparison's rounds, which were all measured
+  // side by side: compared with each other, a drift of the machine cancels.
+  std::map<size_t, std::map<int, Timed>> rounds;
+  for (size_t i : f)
+    for (const SampleResult& s : trials[i].samples)
+      if (s.round > 0) rounds[i].emplace(s.round, Timed{s.value, s.taken_at});
+  auto round_mean = [&](size_t i) {
+    double sum = 0;
+    for (const auto& [round, sample] : rounds[i]) sum += sample.value;
+    return rounds[i].empty() ? *trials[i].Mean() : sum / static_cast<double>(rounds[i].size());
+  };
+  // The leader: the best mean over the rounds. Those the samples show behind it
+  // leave: by the paired rounds once there are two, by the pooled noise before.
+  size_t lead = *std::min_element(f.begin(), f.end(), [&](size_t a, size_t b) {
+    return Better(round_mean(a), round_mean(b));
+  });
+  const TrialRecord& leader = trials[lead];
+  double noise = RelativeNoise() * std::fabs(*leader.Mean());
+  std::erase_if(f, [&](size_t i) {
+    if (i == lead) return false;
+    if (auto paired = EstimatePaired(PairsFromRounds(rounds[lead], rounds[i]), goal_))
+      return paired->high_pct < 0;
+    return !history_.Tied(trials[i], leader, noise);
+  });
+  std::stable_partition(f.begin(), f.end(), [&](size_t i) { return i == lead; });
+}
+
+bool TuningSession::FinalComparisonSettled(int rounds) const {
+  // A sample budget is spent to its end: more rounds, a narrower interval.
+  if (settings_.max_samples > 0 || rounds < std::max(kMinRounds, settings_.confirm_samples - 1))
+    return false;
+  if (final_.finalists.size() != 1) return false;
+  std::optional<PairedEstimate> paired =
+      history_.PairedImprovement(history_.trials()[final_.finalists[0]]);
+  if (!paired) return false;
+  double half = (paired->high_pct - paired->low_pct) / 2;
+  return half <= std::max(kSettledFloorPct, kSettledShare * std::fabs(paired->improvement_pct));
 }
 
 std::optional<double> TuningSession::EarlyStopCutoff() const {
@@ -262,7 +398,8 @@ std::optional<double> TuningSession::EarlyStopCutoff() const {
 void TuningSession::Record(SampleResult sample) {
   if (history_.trials().empty()) return;
   if (sampling_ >= history_.trials().size()) sampling_ = history_.trials().size() - 1;
-  sample.race = racing_;
+  sample.race = round_ > 0;
+  sample.round = round_;
   history_.AddSample(sampling_, std::move(sample));
 }
 

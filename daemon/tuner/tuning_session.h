@@ -37,8 +37,9 @@ struct Step {
   int64_t trial = 0;
   bool baseline = false;
   bool first_sample = false;  // the trial starts with this sample
-  // The sample is for the final race between the leading trials (RaceTrial).
+  // The sample is for the final comparison (FinalStep), in this round.
   bool race = false;
+  int round = 0;
   // The sample returns to an earlier trial: its knobs must be set again, since
   // another configuration was measured since.
   bool revisit = false;
@@ -131,17 +132,25 @@ class TuningSession {
 
  private:
   bool TrialNeedsSample(const TrialRecord& trial) const;
-  // The final race: while the leading confirmed trials are statistically tied, the
-  // least-measured of them (at most kRaceWidth, each up to kRaceMaxConfirmations x
-  // confirm_samples samples) is measured again, so that the recommendation rests on
-  // enough samples to tell them apart. Nullopt when there is nothing left to settle.
-  std::optional<size_t> RaceTrial() const;
-  // The race's next sample, while it has used under race_pct of the samples taken
-  // and RaceTrial has one; nullopt otherwise.
-  std::optional<Step> RaceStep();
-  // The last stretch of a max_samples or max_minutes budget, kept for the race.
+  // The final comparison (docs/statistics.md): after the search, rounds of one
+  // baseline sample followed by one sample of each finalist, closed by a baseline
+  // sample, A B C A B C ... A, so that each finalist sample sits between two of the
+  // baseline's. The finalists are the leading trials (at most kFinalists: the
+  // recommendation, the model's and the measured best); a finalist the samples show
+  // behind the leader, or whose run fails, leaves at the end of a round. Rounds go
+  // on until a sample budget is spent; without one, until one finalist is left
+  // and the interval of its improvement is narrow enough (FinalComparisonSettled),
+  // kMaxRounds at most. Nullopt once it is over, or with race_pct 0.
+  std::optional<Step> FinalStep();
+  // Whether the final comparison, with `rounds` rounds complete, can end before its
+  // budget is spent.
+  bool FinalComparisonSettled(int rounds) const;
+  // Leaves out the finalists behind the leader of the finalists, or with a failed run.
+  void NarrowFinalists();
+  // The last stretch of a max_samples or max_minutes budget, kept for the final
+  // comparison.
   bool BudgetEnding(double elapsed_s) const;
-  Step SampleStep(size_t index, bool first_sample, bool race = false);
+  Step SampleStep(size_t index, bool first_sample, int round = 0);
   // True when `trial` looks as good as the best confirmed trial (within the noise).
   bool Challenges(const TrialRecord& trial) const;
   std::optional<std::string> BudgetSpent(double elapsed_s) const;
@@ -164,7 +173,17 @@ class TuningSession {
   Recommendation recommendation_{&history_, space_, goal_};
   bool current_told_ = false;  // the last trial has been told to the strategy
   size_t sampling_ = 0;        // the trial the last kSample step was for
-  bool racing_ = false;        // ... for the final race
+  int round_ = 0;              // ... for this round of the final comparison (0: none)
+  // The final comparison's progress (FinalStep).
+  struct FinalComparison {
+    bool started = false;
+    bool over = false;
+    std::vector<size_t> finalists;  // trial indexes, the leader first
+    int round = 1;                  // the round being measured
+    size_t next = 0;                // 0: the round's baseline sample; i: finalists[i - 1]
+  };
+  FinalComparison final_;
+  std::string final_reason_;  // why the job ends when the final comparison does
   std::vector<Config> warm_start_;
   size_t warm_started_ = 0;  // warm_start_ entries used
   int64_t prior_observations_ = 0;
