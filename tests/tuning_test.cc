@@ -438,6 +438,34 @@ TEST_F(TuningTest, AfterTheSearchTheBaselineAndTheFinalistsAreMeasuredAlternatel
   EXPECT_EQ(report["samples_race"], 9);
 }
 
+TEST_F(TuningTest, FinalistsThatStayCloselyTiedEndTheComparisonWithoutBeingSeparated) {
+  settings_.confirm_samples = 3;
+  settings_.race_pct = 25;
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureOneSampleEach(session);
+  // A and B are equally good, both measured alike every round: once both their
+  // improvement and their difference are known closely, more rounds would not pay.
+  std::vector<Step> steps = RunToTheEnd(session, [](const Step& step) {
+    return step.trial == 0 ? 100.0 : step.trial == 1 ? 90.0 : 111.0;
+  });
+  std::vector<int64_t> order;
+  for (const Step& step : steps) order.push_back(step.trial);
+  EXPECT_EQ(order, (std::vector<int64_t>{0, 3, 2, 1, 0, 3, 2, 0, 3, 2, 0}));
+  json report = session.Report({1, "completed", "", "", 1, ""});
+  EXPECT_EQ(report["improvement_method"]["rounds"], 3);
+  EXPECT_EQ(report["tied"]["count"], 1) << report.dump();
+  // Noisier (A and B 5 above and below 111 in turn, opposite each other), it takes
+  // more rounds.
+  TuningSession noisy = Make({{1, 1}, {1, 0}, {2, 0}});
+  MeasureOneSampleEach(noisy);
+  steps = RunToTheEnd(noisy, [](const Step& step) {
+    double swing = step.round % 2 ? 5 : -5;
+    return step.trial == 0 ? 100.0 : step.trial == 1 ? 90.0 : 111 + (step.trial == 2 ? swing : -swing);
+  });
+  EXPECT_GT(steps.size(), 11u);
+}
+
 TEST_F(TuningTest, TheFinalComparisonsIntervalFollowsDriftThatTheSearchMissed) {
   settings_.confirm_samples = 3;
   settings_.race_pct = 25;

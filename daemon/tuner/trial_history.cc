@@ -68,14 +68,14 @@ std::optional<PairedEstimate> TrialHistory::PairedImprovement(
     const TrialRecord& trial) const {
   const TrialRecord* baseline = Baseline();
   if (!baseline || &trial == baseline) return std::nullopt;
-  // The first valid sample of each round (a round has one of each).
-  auto rounds = [](const TrialRecord& t) {
-    std::map<int, Timed> values;
-    for (const SampleResult& s : t.samples)
-      if (s.valid && s.round > 0) values.emplace(s.round, Timed{s.value, s.taken_at});
-    return values;
-  };
-  return EstimatePaired(PairsFromRounds(rounds(*baseline), rounds(trial)), goal_);
+  return EstimatePaired(PairsFromRounds(RoundSamples(*baseline), RoundSamples(trial)), goal_);
+}
+
+std::map<int, Timed> TrialHistory::RoundSamples(const TrialRecord& trial) {
+  std::map<int, Timed> values;
+  for (const SampleResult& s : trial.samples)
+    if (s.valid && s.round > 0) values.emplace(s.round, Timed{s.value, s.taken_at});
+  return values;
 }
 
 std::optional<std::pair<double, double>> TrialHistory::ImprovementInterval(

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -73,6 +74,9 @@ class TrialHistory {
       const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
   // Percent by which `value` beats the baseline (positive is better).
   std::optional<double> ImprovementPct(double value) const;
+  // The valid samples of `trial` that the final comparison took, by round (the
+  // first of each round), with their times.
+  static std::map<int, Timed> RoundSamples(const TrialRecord& trial);
   // The final comparison's estimate of `trial` against the baseline: their valid
   // samples of the same rounds, paired A/B/A (PairedComparison); nullopt with fewer
   // than two pairs.

@@ -347,9 +347,7 @@ void TuningSession::NarrowFinalists() {
   // Each finalist's samples of the comparison's rounds, which were all measured
   // side by side: compared with each other, a drift of the machine cancels.
   std::map<size_t, std::map<int, Timed>> rounds;
-  for (size_t i : f)
-    for (const SampleResult& s : trials[i].samples)
-      if (s.round > 0) rounds[i].emplace(s.round, Timed{s.value, s.taken_at});
+  for (size_t i : f) rounds[i] = TrialHistory::RoundSamples(trials[i]);
   auto round_mean = [&](size_t i) {
     double sum = 0;
     for (const auto& [round, sample] : rounds[i]) sum += sample.value;
@@ -373,14 +371,29 @@ void TuningSession::NarrowFinalists() {
 
 bool TuningSession::FinalComparisonSettled(int rounds) const {
   // A sample budget is spent to its end: more rounds, a narrower interval.
-  if (settings_.max_samples > 0 || rounds < std::max(kMinRounds, settings_.confirm_samples - 1))
+  if (settings_.max_samples > 0 || rounds < std::max(kMinRounds, settings_.confirm_samples - 1) ||
+      final_.finalists.empty())
     return false;
-  if (final_.finalists.size() != 1) return false;
-  std::optional<PairedEstimate> paired =
-      history_.PairedImprovement(history_.trials()[final_.finalists[0]]);
+  // Settled when the leader's improvement over the baseline, and how each other
+  // finalist compares with the leader, are known to within the same margin: a
+  // finalist that stays tied with the leader that closely is as good a choice, and
+  // more rounds to tell them apart would not pay.
+  const TrialRecord& leader = history_.trials()[final_.finalists[0]];
+  std::optional<PairedEstimate> paired = history_.PairedImprovement(leader);
   if (!paired) return false;
-  double half = (paired->high_pct - paired->low_pct) / 2;
-  return half <= std::max(kSettledFloorPct, kSettledShare * std::fabs(paired->improvement_pct));
+  double allowed =
+      std::max(kSettledFloorPct, kSettledShare * std::fabs(paired->improvement_pct));
+  auto narrow = [&](const PairedEstimate& e) { return (e.high_pct - e.low_pct) / 2 <= allowed; };
+  if (!narrow(*paired)) return false;
+  std::map<int, Timed> lead_rounds = TrialHistory::RoundSamples(leader);
+  for (size_t k = 1; k < final_.finalists.size(); ++k) {
+    std::optional<PairedEstimate> versus = EstimatePaired(
+        PairsFromRounds(lead_rounds,
+                        TrialHistory::RoundSamples(history_.trials()[final_.finalists[k]])),
+        goal_);
+    if (!versus || !narrow(*versus)) return false;
+  }
+  return true;
 }
 
 std::optional<double> TuningSession::EarlyStopCutoff() const {

@@ -138,9 +138,9 @@ class TuningSession {
   // baseline's. The finalists are the leading trials (at most kFinalists: the
   // recommendation, the model's and the measured best); a finalist the samples show
   // behind the leader, or whose run fails, leaves at the end of a round. Rounds go
-  // on until a sample budget is spent; without one, until one finalist is left
-  // and the interval of its improvement is narrow enough (FinalComparisonSettled),
-  // kMaxRounds at most. Nullopt once it is over, or with race_pct 0.
+  // on until a sample budget is spent; without one, until the leader's improvement
+  // and the other finalists' differences from it are known closely enough
+  // (FinalComparisonSettled), kMaxRounds at most. Nullopt once it is over, or with race_pct 0.
   std::optional<Step> FinalStep();
   // Whether the final comparison, with `rounds` rounds complete, can end before its
   // budget is spent.
