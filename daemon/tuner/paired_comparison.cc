@@ -41,7 +41,8 @@ std::vector<Pair> PairsFromRounds(const std::map<int, Timed>& reference,
   return pairs;
 }
 
-std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goal goal) {
+std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goal goal,
+                                             NoisePrior prior) {
   if (pairs.size() < 2) return std::nullopt;
   double n = static_cast<double>(pairs.size());
   double a = 0, b = 0;
@@ -52,8 +53,17 @@ std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goa
   // Var(R) ~ Var(mean of D) / a^2, D = B - R A (mean zero by construction).
   double squares = 0;
   for (const Pair& p : pairs) squares += std::pow(p.candidate - ratio * p.reference, 2);
-  double se = std::sqrt(squares / (n - 1) / n) / std::fabs(a);
-  double half = StudentT95(static_cast<int>(pairs.size()) - 1) * se;
+  double dof = n - 1;
+  double variance = squares / dof;
+  if (prior.dof > 0 && prior.relative_noise > 0) {
+    // One pair: the candidate's sample, less R times the reference interpolated
+    // from two samples (half a sample's variance at the midpoint).
+    double predicted = std::pow(prior.relative_noise * b, 2) * 1.5;
+    variance = (dof * variance + prior.dof * predicted) / (dof + prior.dof);
+    dof += prior.dof;
+  }
+  double se = std::sqrt(variance / n) / std::fabs(a);
+  double half = StudentT95(static_cast<int>(std::floor(dof))) * se;
   PairedEstimate e;
   e.pairs = static_cast<int>(pairs.size());
   e.reference_mean = a;

@@ -58,8 +58,21 @@ struct Timed {
 std::vector<Pair> PairsFromRounds(const std::map<int, Timed>& reference,
                                   const std::map<int, Timed>& candidate);
 
+// What the noise measured elsewhere says about one pair's spread: the relative
+// noise of one sample (pooled over every configuration measured more than once),
+// weighed as `dof` degrees of freedom.
+struct NoisePrior {
+  double relative_noise = 0;
+  double dof = 0;
+};
+
 // The estimate from at least two pairs whose reference mean is not zero; nullopt
-// otherwise.
-std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goal goal);
+// otherwise. With a prior, the spread of the pairs is moderated towards the one the
+// prior predicts (a weighted mean of the two variances, by their degrees of
+// freedom, and Student's t with their sum), so that two or three pairs that agree
+// by chance cannot make the interval narrower than the noise allows; with many
+// pairs their own spread decides.
+std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goal goal,
+                                             NoisePrior prior = {});
 
 }  // namespace hone

@@ -6,6 +6,12 @@
 
 namespace hone {
 
+namespace {
+// The weight of the pooled noise in the final comparison's interval, in degrees of
+// freedom (EstimatePaired's NoisePrior): as much as four pairs' own spread.
+constexpr double kNoisePriorDof = 4;
+}  // namespace
+
 int TrialRecord::valid_count() const {
   return static_cast<int>(std::count_if(samples.begin(), samples.end(),
                                         [](const SampleResult& s) { return s.valid; }));
@@ -36,11 +42,30 @@ const TrialRecord* TrialHistory::BestByMean(const TrialRecord* except) const {
     return *best_by_mean_ < trials_.size() ? &trials_[*best_by_mean_] : nullptr;
   const TrialRecord* best = nullptr;
   for (const TrialRecord& t : trials_)
-    if (&t != except && t.Mean() && Confirmed(t) && (!best || Better(*t.Mean(), *best->Mean())))
-      best = &t;
+    if (&t != except && t.Mean() && Confirmed(t) && (!best || Ahead(t, *best))) best = &t;
   if (!except)
     best_by_mean_ = best ? static_cast<size_t>(best - trials_.data()) : trials_.size();
   return best;
+}
+
+bool TrialHistory::Ahead(const TrialRecord& a, const TrialRecord& b) const {
+  // Trials the final comparison measured are compared by their paired improvements
+  // over the baseline (the baseline's is 0): measured in the same rounds, a machine
+  // that drifted meanwhile cannot favour the one measured earlier.
+  auto in_rounds = [](const TrialRecord& t) {
+    return t.baseline || std::any_of(t.samples.begin(), t.samples.end(),
+                                     [](const SampleResult& s) { return s.round > 0; });
+  };
+  if (in_rounds(a) && in_rounds(b)) {
+    auto paired = [this](const TrialRecord& t) -> std::optional<double> {
+      if (t.baseline) return 0.0;
+      std::optional<PairedEstimate> e = PairedImprovement(t);
+      return e ? std::optional<double>(e->improvement_pct) : std::nullopt;
+    };
+    std::optional<double> pa = paired(a), pb = paired(b);
+    if (pa && pb) return *pa > *pb;
+  }
+  return Better(*a.Mean(), *b.Mean());
 }
 
 void TrialHistory::Changed() {
@@ -68,7 +93,12 @@ std::optional<PairedEstimate> TrialHistory::PairedImprovement(
     const TrialRecord& trial) const {
   const TrialRecord* baseline = Baseline();
   if (!baseline || &trial == baseline) return std::nullopt;
-  return EstimatePaired(PairsFromRounds(RoundSamples(*baseline), RoundSamples(trial)), goal_);
+  return EstimatePaired(PairsFromRounds(RoundSamples(*baseline), RoundSamples(trial)), goal_,
+                        PairedNoisePrior());
+}
+
+NoisePrior TrialHistory::PairedNoisePrior() const {
+  return NoisePrior{RelativeNoise(), kNoisePriorDof};
 }
 
 std::map<int, Timed> TrialHistory::RoundSamples(const TrialRecord& trial) {

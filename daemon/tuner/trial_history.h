@@ -61,6 +61,8 @@ class TrialHistory {
   // never beats a baseline measured twice.
   bool Confirmed(const TrialRecord& trial) const;
   // The confirmed trial with the best mean, other than `except`; null when none.
+  // Two trials the final comparison measured, each with two pairs at least, are
+  // ranked by their paired improvements over the baseline instead (Ahead).
   const TrialRecord* BestByMean(const TrialRecord* except = nullptr) const;
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
@@ -74,6 +76,9 @@ class TrialHistory {
       const TrialRecord& lead, bool (*also)(const TrialRecord&) = nullptr) const;
   // Percent by which `value` beats the baseline (positive is better).
   std::optional<double> ImprovementPct(double value) const;
+  // What the pooled noise (RelativeNoise) says about a pair of the final comparison,
+  // for EstimatePaired: worth four pairs' own spread.
+  NoisePrior PairedNoisePrior() const;
   // The valid samples of `trial` that the final comparison took, by round (the
   // first of each round), with their times.
   static std::map<int, Timed> RoundSamples(const TrialRecord& trial);
@@ -96,6 +101,8 @@ class TrialHistory {
   int64_t samples_taken() const { return samples_valid_ + samples_invalid_; }
 
  private:
+  // `a` ranks before `b` (BestByMean).
+  bool Ahead(const TrialRecord& a, const TrialRecord& b) const;
   // Forgets what is kept between changes of the trials (RelativeNoise, BestByMean).
   void Changed();
 

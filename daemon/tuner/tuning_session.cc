@@ -390,7 +390,7 @@ bool TuningSession::FinalComparisonSettled(int rounds) const {
     std::optional<PairedEstimate> versus = EstimatePaired(
         PairsFromRounds(lead_rounds,
                         TrialHistory::RoundSamples(history_.trials()[final_.finalists[k]])),
-        goal_);
+        goal_, history_.PairedNoisePrior());
     if (!versus || !narrow(*versus)) return false;
   }
   return true;
