@@ -18,7 +18,8 @@ Where the driver knows the optimum itself (reference, classic, boolean), it
 checks hone_bench's --optimum against it and says so when they differ.
 
   optuna_driver.py --problem SPEC --optimum X [--seeds N] [--budget N]
-  SPEC: reference:NOISE | kt:FILE | classic:FUNCTION:KNOBS:NOISE | boolean:KNOBS:NOISE
+  SPEC: reference:NOISE | ridge:NOISE | kt:FILE | classic:FUNCTION:KNOBS:NOISE |
+        boolean:KNOBS:NOISE[:SCALE]
         e.g. reference:0.03, classic:rosenbrock:10:0.03, boolean:16:0.03
 """
 import argparse
@@ -58,6 +59,19 @@ def reference(noise):
 
     optimum = max(truth({"inter_op": a, "intra_op": b})
                   for a in params["inter_op"] for b in params["intra_op"])
+    return categorical(params), truth, log_normal(truth, noise), "max", optimum
+
+
+def ridge(noise):
+    """The narrow ridge of search_bench.cc: x, y in 1..40."""
+    params = {"x": list(range(1, 41)), "y": list(range(1, 41))}
+
+    def truth(c):
+        x, y = c["x"], c["y"]
+        return 30 + 90 * math.exp(-0.5 * ((x - y) / 1.2) ** 2) * math.exp(
+            -0.5 * ((x + y - 52) / 18) ** 2)
+
+    optimum = max(truth({"x": x, "y": y}) for x in params["x"] for y in params["y"])
     return categorical(params), truth, log_normal(truth, noise), "max", optimum
 
 
@@ -150,26 +164,27 @@ class Lcg:
         return self.state / 4294967296.0
 
 
-def boolean_terms(n):
-    """[(knobs, weight)]: main effects, pairs, then triples, as in search_bench.cc."""
+def boolean_terms(n, scale=1.0):
+    """[(knobs, weight)]: main effects, pairs, then triples, as in search_bench.cc
+    (scale multiplies every weight: 0.25 for the small effects)."""
     lcg = Lcg(12345 + n)
-    terms = [((i,), 0.05 * (2 * lcg.uniform() - 1)) for i in range(n)]
+    terms = [((i,), scale * 0.05 * (2 * lcg.uniform() - 1)) for i in range(n)]
     for i in range(n):
         for j in range(i + 1, n):
             if lcg.uniform() < 0.3:
-                terms.append(((i, j), 0.08 * (2 * lcg.uniform() - 1)))
+                terms.append(((i, j), scale * 0.08 * (2 * lcg.uniform() - 1)))
     for _ in range(10):
         i = int(lcg.uniform() * n)
         j = int(lcg.uniform() * n)
         k = int(lcg.uniform() * n)
         if i == j or j == k or i == k:
             continue
-        terms.append(((i, j, k), 0.1 * (2 * lcg.uniform() - 1)))
+        terms.append(((i, j, k), scale * 0.1 * (2 * lcg.uniform() - 1)))
     return terms
 
 
-def boolean(n, noise):
-    terms = boolean_terms(n)
+def boolean(n, noise, scale=1.0):
+    terms = boolean_terms(n, scale)
     names = ["b%d" % i for i in range(n)]
 
     def value(on):  # on: the knobs' states in order
@@ -279,8 +294,10 @@ def main():
         name, dims, noise = arg.split(":")
         problem = classic(name, int(dims), float(noise))
     elif kind == "boolean":
-        n, noise = arg.split(":")
-        problem = boolean(int(n), float(noise))
+        n, noise, *scale = arg.split(":")
+        problem = boolean(int(n), float(noise), float(scale[0]) if scale else 1.0)
+    elif kind == "ridge":
+        problem = ridge(float(arg))
     else:
         parser.error("unknown problem " + args.problem)
     suggest, truth, sample, goal, optimum = problem

@@ -195,6 +195,27 @@ Problem ReferenceSurface(double noise) {
   return p;
 }
 
+// A narrow ridge, as the reference scenario's threads and tile are coupled: x and y
+// in 1..40 (ordered), good only near x = y, best at x = y = 26,
+//     truth = 30 + 90 * exp(-((x - y) / 1.2)^2 / 2) * exp(-((x + y - 52) / 18)^2 / 2),
+// with log-normal noise. One step off the ridge costs 29%; the baseline (1, 1) is
+// at 32 of the optimum 120.
+Problem RidgeProblem(double noise) {
+  Problem p;
+  p.name = "ridge 40x40, " + Percent(noise) + "% noise";
+  std::vector<json> grid;
+  for (int i = 1; i <= 40; ++i) grid.push_back(i);
+  SearchSpace::Create({{"x", grid, 0}, {"y", grid, 0}}, &p.space);
+  p.truth = [](const Config& c) -> std::optional<double> {
+    double x = c[0] + 1, y = c[1] + 1;
+    return 30 + 90 * std::exp(-0.5 * std::pow((x - y) / 1.2, 2)) *
+                    std::exp(-0.5 * std::pow((x + y - 52) / 18, 2));
+  };
+  p.sample = LogNormalSample(p.truth, noise);
+  p.optimum = FindOptimum(p);
+  return p;
+}
+
 // A Kernel Tuner problem's name: the cache file's, without directory or extension.
 std::string KernelTunerName(const std::string& path, bool restricted) {
   std::string name = path.substr(path.rfind('/') + 1);
@@ -346,35 +367,40 @@ struct BooleanTerm {
   double weight;
 };
 
-std::vector<BooleanTerm> BooleanTerms(int n) {
+// `scale` multiplies every weight (1 for the boolean problems; 0.25 for the small
+// effects, whose main effects are within +-1.25%, under the noise of one sample).
+std::vector<BooleanTerm> BooleanTerms(int n, double scale = 1) {
   Lcg lcg(12345 + n);
   std::vector<BooleanTerm> terms;
-  for (int i = 0; i < n; ++i) terms.push_back({{i}, 0.05 * (2 * lcg.Uniform() - 1)});
+  for (int i = 0; i < n; ++i)
+    terms.push_back({{i}, scale * 0.05 * (2 * lcg.Uniform() - 1)});
   for (int i = 0; i < n; ++i)
     for (int j = i + 1; j < n; ++j)
-      if (lcg.Uniform() < 0.3) terms.push_back({{i, j}, 0.08 * (2 * lcg.Uniform() - 1)});
+      if (lcg.Uniform() < 0.3)
+        terms.push_back({{i, j}, scale * 0.08 * (2 * lcg.Uniform() - 1)});
   for (int t = 0; t < 10; ++t) {
     int i = static_cast<int>(lcg.Uniform() * n);
     int j = static_cast<int>(lcg.Uniform() * n);
     int k = static_cast<int>(lcg.Uniform() * n);
     if (i == j || j == k || i == k) continue;
-    terms.push_back({{i, j, k}, 0.1 * (2 * lcg.Uniform() - 1)});
+    terms.push_back({{i, j, k}, scale * 0.1 * (2 * lcg.Uniform() - 1)});
   }
   return terms;
 }
 
-std::string BooleanName(int n, double noise) {
-  return "boolean 2^" + std::to_string(n) + ", " + Percent(noise) + "% noise";
+std::string BooleanName(int n, double noise, double scale = 1) {
+  return (scale == 1 ? "boolean 2^" : "small effects 2^") + std::to_string(n) + ", " +
+         Percent(noise) + "% noise";
 }
 
-Problem BooleanProblem(int n, double noise) {
+Problem BooleanProblem(int n, double noise, double scale = 1) {
   Problem p;
-  p.name = BooleanName(n, noise);
+  p.name = BooleanName(n, noise, scale);
   std::vector<Knob> knobs;
   for (int i = 0; i < n; ++i)
     knobs.push_back({"b" + std::to_string(i), {false, true}, 0, KnobType::kBoolean});
   SearchSpace::Create(knobs, &p.space);
-  p.truth = [terms = BooleanTerms(n)](const Config& c) -> std::optional<double> {
+  p.truth = [terms = BooleanTerms(n, scale)](const Config& c) -> std::optional<double> {
     double sum = 0;
     for (const BooleanTerm& term : terms)
       if (std::all_of(term.knobs.begin(), term.knobs.end(), [&](int k) { return c[k]; }))
@@ -523,6 +549,7 @@ RunResult RunOnce(const Problem& p, const std::string& tuner, uint64_t seed, int
     SampleResult sample;
     sample.valid = measured.has_value();
     sample.value = measured.value_or(0);
+    sample.taken_at = evaluations;  // the clock of the final comparison's pairs
     if (!measured) sample.error = "infeasible";
     session.Record(sample);
     std::optional<double> measured_truth = p.truth(step.config);
@@ -622,8 +649,17 @@ std::string RunProblem(const Problem& p, const std::vector<std::string>& tuners,
       RunResult r = RunOnce(p, tuner, static_cast<uint64_t>(seed), budget);
       recommended_well += r.recommended_well;
       for (size_t i = 0; i < kWithin.size(); ++i) within[i].push_back(r.to_within[i]);
-      for (size_t i = 0; i < kCheckpoints.size(); ++i)
+      for (size_t i = 0; i < kCheckpoints.size(); ++i) {
+        // hone plans its samples for the budget it is given (the final comparison
+        // takes the last of them): the gap at K smaller than the run's budget comes
+        // from a run whose budget is K, as a user with K samples would run it.
+        if (kCheckpoints[i] < budget) {
+          RunResult shorter =
+              RunOnce(p, tuner, static_cast<uint64_t>(seed), kCheckpoints[i]);
+          r.gap_at[i] = shorter.gap_at[i];
+        }
         if (!std::isnan(r.gap_at[i])) gaps[i].push_back(r.gap_at[i]);
+      }
     }
     Append(&out, "  %-10s", tuner.c_str());
     for (auto& w : within) {
@@ -820,17 +856,24 @@ int main(int argc, char** argv) {
     hone::Problem p = hone::ReferenceSurface(noise);
     add(p.name, [p] { return p; }, "reference:" + std::to_string(noise));
   }
+  {
+    hone::Problem p = hone::RidgeProblem(0.03);
+    add(p.name, [p] { return p; }, "ridge:0.03");
+  }
   struct KernelFile {
     const char* file;
     std::vector<std::string> restrictions;
+    bool ours = false;  // in bench/data rather than --data
   };
   for (const KernelFile& kernel :
        {KernelFile{"kt_convolution_RTX_2080_Ti.json.gz", {}},
         KernelFile{"kt_convolution_RTX_3090.json.gz", {}},
         KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", {}},
-        KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", hone::kGemmRestrictions}}) {
+        KernelFile{"kt_gemm_RTX_2080_Ti.json.gz", hone::kGemmRestrictions},
+        KernelFile{"measured_compression.json.gz", {}, true}}) {
     std::string name = hone::KernelTunerName(kernel.file, !kernel.restrictions.empty());
-    std::string path = data + "/" + kernel.file;
+    std::string path =
+        (kernel.ours ? std::string(HONE_SOURCE_DIR) + "/bench/data" : data) + "/" + kernel.file;
     if (selected(name) && access(path.c_str(), R_OK) != 0) {
       printf("\n%s: cannot read %s (give --data DIR)\n", name.c_str(), path.c_str());
       continue;
@@ -863,6 +906,8 @@ int main(int argc, char** argv) {
       add(hone::BooleanName(n, noise), [n, noise] { return hone::BooleanProblem(n, noise); },
           "boolean:" + std::to_string(n) + ":" + std::to_string(noise));
     }
+  add(hone::BooleanName(10, 0.03, 0.25),
+      [] { return hone::BooleanProblem(10, 0.03, 0.25); }, "boolean:10:0.03:0.25");
   hone::RunInOrder(tasks, threads);
   tally.Print();
   if (!only.empty()) return 0;
