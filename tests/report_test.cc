@@ -127,6 +127,30 @@ TEST(ReportTest, TextShowsKnobCount) {
   EXPECT_TRUE(Contains(FormatReportText(CompletedReport()), "No. of knobs: 2\n"));
 }
 
+TEST(ReportTest, TextSaysHowTheImprovementWasMeasured) {
+  json report = CompletedReport();
+  report["improvement_pct"] = 95.35;
+  report["improvement_ci95_pct"] = {86.87, 103.83};
+  report["improvement_method"] = {
+      {"rule", "paired"}, {"rounds", 4}, {"baseline_value", 4.286}, {"best_value", 8.372}};
+  std::string text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text,
+                       "Improvement: +95.35% (95% CI +86.87% to +103.83%)\n"
+                       "  measured: over 4 rounds after the search, the best and the baseline "
+                       "measured alternately (8.372 against 4.286)\n"))
+      << text;
+  report["improvement_method"] = {{"rule", "means"}};
+  text = FormatReportText(report);
+  EXPECT_TRUE(Contains(text, "  measured: from the means of all samples, at the pooled noise "
+                             "(no final comparison)\n"))
+      << text;
+  // From an unknown or broken field, nothing.
+  report["improvement_method"] = {{"rule", 7}};
+  EXPECT_FALSE(Contains(FormatReportText(report), "measured:"));
+  report["improvement_method"] = "paired";
+  EXPECT_FALSE(Contains(FormatReportText(report), "measured:"));
+}
+
 TEST(ReportTest, TextCountsAllSamplesAndTheInvalidOnes) {
   json report = CompletedReport();
   report["samples_invalid"] = 2;

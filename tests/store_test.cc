@@ -145,6 +145,7 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   stopped.stopped_early = true;
   SampleResult raced{true, 31, "", 0.6};
   raced.race = true;
+  raced.round = 4;
   Store::NewTrial trial1{{{"n", 2}}, false};
   ASSERT_TRUE(store->AddSample(1, 1, 0, stopped, &trial1).ok());
   ASSERT_TRUE(store->AddSample(1, 0, 1, raced).ok());
@@ -156,6 +157,8 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   EXPECT_FALSE(trials[0].samples.at(0).stopped_early);
   EXPECT_FALSE(trials[0].samples.at(0).race);
   EXPECT_TRUE(trials[0].samples.at(1).race);
+  EXPECT_EQ(trials[0].samples.at(0).round, 0) << "an old sample is in no round";
+  EXPECT_EQ(trials[0].samples.at(1).round, 4);
   EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
   EXPECT_FALSE(trials[1].samples.at(0).race);
   EXPECT_EQ(trials[0].samples.at(0).taken_at, 0) << "the first release kept no time";
@@ -224,6 +227,26 @@ TEST(StoreTest, CountsHonedAddsToStayInRangeWhateverTheDatabaseHolds) {
   EXPECT_EQ(job.resumes, INT32_MAX);
   EXPECT_EQ(job.crashes, 0);
   EXPECT_EQ(job.downtime_s, 0);
+}
+
+TEST(StoreTest, ARoundFromTheDatabaseIsKeptInRange) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  Store::NewTrial trial0{{{"n", 1}}, true};
+  ASSERT_TRUE(store->AddSample(1, 0, 0, {true, 1, "", 0.1}, &trial0).ok());
+  ASSERT_TRUE(store->AddSample(1, 0, 1, {true, 2, "", 0.1}).ok());
+  store.reset();
+  ExecOutsideTheStore(path, "UPDATE samples SET round = -7 WHERE seq = 0; "
+                            "UPDATE samples SET round = 9223372036854775807 WHERE seq = 1");
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(1, &trials).ok());
+  ASSERT_EQ(trials.size(), 1u);
+  ASSERT_EQ(trials[0].samples.size(), 2u);
+  EXPECT_EQ(trials[0].samples[0].round, 0);
+  EXPECT_EQ(trials[0].samples[1].round, INT32_MAX);
 }
 
 }  // namespace
