@@ -828,9 +828,10 @@ int main(int argc, char** argv) {
   printf("hone_bench: %d seeds, %d evaluations per run; evaluations are samples\n", seeds,
          budget);
   printf(
-      "(baseline and confirmation samples included); 'to N%%' is the median number of\n"
-      "evaluations until a configuration truly within N%% of the optimum was measured;\n"
-      "'gap@K' the median true gap of the recommendation after K evaluations;\n"
+      "(baseline and final-comparison samples included); 'to N%%' is the median number\n"
+      "of evaluations until a configuration truly within N%% of the optimum was\n"
+      "measured; 'gap@K' the median true gap of the recommendation after K evaluations\n"
+      "(hone's: of a run whose budget is K);\n"
       "'rec<=1%%' the share of runs whose final recommendation is truly within 1%% of\n"
       "the best configuration the run measured.\n");
   fflush(stdout);
