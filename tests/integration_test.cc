@@ -105,6 +105,32 @@ TEST_F(IntegrationTest, ReferenceConfigVerbatimCompletesAndReportsDesignKeys) {
   if (rule == "model") {
     EXPECT_TRUE(report["chosen_by"]["best_mean_trial"].is_number_integer()) << report;
   }
+  // The improvement came from the final comparison: at least three rounds of the
+  // best between baseline samples, and its interval holds it.
+  ASSERT_EQ(report["improvement_method"].value("rule", ""), "paired") << report;
+  int rounds = report["improvement_method"]["rounds"];
+  EXPECT_GE(rounds, 3) << report;
+  double pct = report["improvement_pct"];
+  EXPECT_LE(report["improvement_ci95_pct"][0].get<double>(), pct) << report;
+  EXPECT_GE(report["improvement_ci95_pct"][1].get<double>(), pct) << report;
+  // In the store, the baseline opens every round of the comparison and closes the
+  // last, and the best has a sample in each round it paired.
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(honed_.state_dir() + "/honed.db", &store).ok());
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(report["job"].get<int64_t>(), &trials).ok());
+  std::set<int> baseline_rounds, best_rounds;
+  for (const StoredTrial& t : trials)
+    for (const SampleResult& sample : t.samples) {
+      if (sample.round == 0) continue;
+      EXPECT_TRUE(sample.race);
+      if (t.baseline) baseline_rounds.insert(sample.round);
+      if (t.number == report["best"]["trial"].get<int64_t>()) best_rounds.insert(sample.round);
+    }
+  ASSERT_FALSE(best_rounds.empty());
+  for (int r = 1; r <= *best_rounds.rbegin() + 1; ++r)
+    EXPECT_TRUE(baseline_rounds.count(r)) << "round " << r;
+  EXPECT_GE(static_cast<int>(best_rounds.size()), rounds);
 }
 
 TEST_F(IntegrationTest, TheShippedExampleIsTheReferenceConfigAndTunesTheRealKernel) {
