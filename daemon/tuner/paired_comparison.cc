@@ -71,15 +71,9 @@ std::optional<PairedEstimate> EstimatePaired(const std::vector<Pair>& pairs, Goa
   // With a negative reference mean the ratio turns: what is better is the sign of
   // the difference.
   double sign = a > 0 ? 1 : -1;
-  if (goal == Goal::kMax) {
-    e.improvement_pct = sign * (ratio - 1) * 100;
-    e.low_pct = sign * (ratio - 1) * 100 - half * 100;
-    e.high_pct = sign * (ratio - 1) * 100 + half * 100;
-  } else {
-    e.improvement_pct = sign * (1 - ratio) * 100;
-    e.low_pct = sign * (1 - ratio) * 100 - half * 100;
-    e.high_pct = sign * (1 - ratio) * 100 + half * 100;
-  }
+  e.improvement_pct = sign * (goal == Goal::kMax ? ratio - 1 : 1 - ratio) * 100;
+  e.low_pct = e.improvement_pct - half * 100;
+  e.high_pct = e.improvement_pct + half * 100;
   return e;
 }
 

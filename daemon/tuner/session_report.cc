@@ -63,17 +63,13 @@ json TuningSession::Report(const ReportContext& context) const {
   }
   // The improvement: from the final comparison's rounds where it measured the
   // recommendation and the baseline alternately, otherwise from all their samples.
-  std::optional<PairedEstimate> paired =
-      best ? history_.PairedImprovement(*best) : std::nullopt;
-  std::optional<double> improvement =
-      paired ? std::optional<double>(paired->improvement_pct)
-             : best ? ImprovementPct(*best->Mean()) : std::nullopt;
-  report["improvement_pct"] = improvement ? json(Round(*improvement, 2)) : json(nullptr);
-  if (auto interval = best ? ImprovementInterval(*best) : std::nullopt)
-    report["improvement_ci95_pct"] = {Round(interval->first, 2),
-                                      Round(interval->second, 2)};
+  std::optional<TrialHistory::Improvement> improvement =
+      best ? history_.ImprovementOf(*best) : std::nullopt;
+  report["improvement_pct"] = improvement ? json(Round(improvement->pct, 2)) : json(nullptr);
   if (improvement) {
-    if (paired)
+    report["improvement_ci95_pct"] = {Round(improvement->low_pct, 2),
+                                      Round(improvement->high_pct, 2)};
+    if (const std::optional<PairedEstimate>& paired = improvement->paired)
       report["improvement_method"] = {{"rule", "paired"},
                                       {"rounds", paired->pairs},
                                       {"baseline_value", paired->reference_mean},

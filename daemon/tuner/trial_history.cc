@@ -108,21 +108,20 @@ std::map<int, Timed> TrialHistory::RoundSamples(const TrialRecord& trial) {
   return values;
 }
 
-std::optional<std::pair<double, double>> TrialHistory::ImprovementInterval(
+std::optional<TrialHistory::Improvement> TrialHistory::ImprovementOf(
     const TrialRecord& trial) const {
   if (std::optional<PairedEstimate> paired = PairedImprovement(trial))
-    return std::make_pair(paired->low_pct, paired->high_pct);
+    return Improvement{paired->improvement_pct, paired->low_pct, paired->high_pct, paired};
   const TrialRecord* baseline = Baseline();
-  if (!baseline || !baseline->Mean() || !trial.Mean() || *baseline->Mean() == 0)
-    return std::nullopt;
+  std::optional<double> pct = trial.Mean() ? ImprovementPct(*trial.Mean()) : std::nullopt;
+  if (!pct) return std::nullopt;
   double noise = RelativeNoise();
   double b = *baseline->Mean(), t = *trial.Mean();
   // Standard error of the difference of means, each sample with the pooled noise.
   double se = std::sqrt(std::pow(noise * b, 2) / baseline->valid_count() +
                         std::pow(noise * t, 2) / trial.valid_count());
-  double diff = goal_ == Goal::kMax ? t - b : b - t;
-  double scale = 100 / std::fabs(b);
-  return std::make_pair((diff - 1.96 * se) * scale, (diff + 1.96 * se) * scale);
+  double half = 1.96 * se * 100 / std::fabs(b);
+  return Improvement{*pct, *pct - half, *pct + half, std::nullopt};
 }
 
 bool TrialHistory::Tied(const TrialRecord& a, const TrialRecord& b, double noise) const {

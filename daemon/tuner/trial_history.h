@@ -86,12 +86,18 @@ class TrialHistory {
   // samples of the same rounds, paired A/B/A (PairedComparison); nullopt with fewer
   // than two pairs.
   std::optional<PairedEstimate> PairedImprovement(const TrialRecord& trial) const;
-  // A 95% confidence interval of the improvement of `trial` over the baseline: the
-  // paired one (PairedImprovement) where the final comparison measured them both,
-  // otherwise from the means of all their samples, each sample with the pooled
-  // noise (RelativeNoise).
-  std::optional<std::pair<double, double>> ImprovementInterval(
-      const TrialRecord& trial) const;
+  // How much `trial` beats the baseline, in percent (positive is better), with a
+  // 95% confidence interval: from the final comparison's rounds where it measured
+  // them both (`paired` says so), otherwise from the means of all their samples,
+  // each sample with the pooled noise (RelativeNoise). Nullopt without a valid
+  // baseline, or when the baseline's mean is 0.
+  struct Improvement {
+    double pct = 0;
+    double low_pct = 0;
+    double high_pct = 0;
+    std::optional<PairedEstimate> paired;
+  };
+  std::optional<Improvement> ImprovementOf(const TrialRecord& trial) const;
   bool Better(double a, double b) const { return goal_ == Goal::kMax ? a > b : a < b; }
 
   int64_t samples_valid() const { return samples_valid_; }

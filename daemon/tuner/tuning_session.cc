@@ -25,6 +25,14 @@ constexpr double kSettledFloorPct = 1.0;
 // With constraints, spaces up to this size have their feasible configurations
 // counted (about a quarter of a second at the limit), for the budget and report.
 constexpr uint64_t kCountFeasibleUpTo = uint64_t{1} << 20;
+
+// A trial may be a finalist: measured, and none of its runs failed or was stopped
+// early (its next run might fail too).
+bool EveryRunWhole(const TrialRecord& t) {
+  return t.Mean() && std::all_of(t.samples.begin(), t.samples.end(), [](const SampleResult& s) {
+           return s.valid && !s.stopped_early;
+         });
+}
 }  // namespace
 
 TuningSession::TuningSession(const Settings& settings, const Target& target,
@@ -262,29 +270,24 @@ std::optional<Step> TuningSession::FinalStep() {
   size_t base = history_.IndexOf(*baseline);
   if (!final_.started) {
     // The finalists: the recommendation, then the leaders under the model and by
-    // measured mean, in turn. A trial with a failed or stopped run is not among
-    // them: its next run may fail too.
-    auto whole = [](const TrialRecord& t) {
-      return std::all_of(t.samples.begin(), t.samples.end(),
-                         [](const SampleResult& s) { return s.valid && !s.stopped_early; });
-    };
+    // measured mean (the best mean first, then by mean; equal means in trial order),
+    // in turn.
     final_.finalists.clear();
     std::vector<const TrialRecord*> candidates;
-    if (const TrialRecord* best = Best(); best && !best->baseline && whole(*best))
+    if (const TrialRecord* best = Best(); best && !best->baseline && EveryRunWhole(*best))
       candidates.push_back(best);
-    std::vector<const TrialRecord*> by_model = recommendation_.Leaders(kFinalists, whole);
+    std::vector<const TrialRecord*> by_model =
+        recommendation_.Leaders(kFinalists, EveryRunWhole);
     std::vector<const TrialRecord*> by_mean;
-    for (const TrialRecord* t = BestByMean(); t && by_mean.size() < kFinalists;) {
-      if (!t->baseline && whole(*t)) by_mean.push_back(t);
-      // The next best mean: the trials that beat none of those taken.
-      const TrialRecord* next = nullptr;
-      for (const TrialRecord& u : history_.trials())
-        if (u.Mean() && !u.baseline && whole(u) &&
-            std::find(by_mean.begin(), by_mean.end(), &u) == by_mean.end() &&
-            (!next || Better(*u.Mean(), *next->Mean())))
-          next = &u;
-      t = next;
-    }
+    for (const TrialRecord& t : history_.trials())
+      if (!t.baseline && EveryRunWhole(t)) by_mean.push_back(&t);
+    std::stable_sort(by_mean.begin(), by_mean.end(), [this](const TrialRecord* a, const TrialRecord* b) {
+      return Better(*a->Mean(), *b->Mean());
+    });
+    if (const TrialRecord* lead = BestByMean())
+      if (auto at = std::find(by_mean.begin(), by_mean.end(), lead); at != by_mean.end())
+        std::rotate(by_mean.begin(), at, at + 1);
+    if (by_mean.size() > kFinalists) by_mean.resize(kFinalists);
     for (size_t i = 0; i < kFinalists; ++i)
       for (const std::vector<const TrialRecord*>* list : {&by_model, &by_mean})
         if (i < list->size()) candidates.push_back((*list)[i]);
@@ -337,12 +340,7 @@ std::optional<Step> TuningSession::FinalStep() {
 void TuningSession::NarrowFinalists() {
   const std::vector<TrialRecord>& trials = history_.trials();
   std::vector<size_t>& f = final_.finalists;
-  std::erase_if(f, [&](size_t i) {
-    const TrialRecord& t = trials[i];
-    return !t.Mean() || std::any_of(t.samples.begin(), t.samples.end(), [](const SampleResult& s) {
-      return !s.valid || s.stopped_early;
-    });
-  });
+  std::erase_if(f, [&](size_t i) { return !EveryRunWhole(trials[i]); });
   if (f.size() < 2) return;
   // Each finalist's samples of the comparison's rounds, which were all measured
   // side by side: compared with each other, a drift of the machine cancels.

@@ -104,10 +104,6 @@ class TuningSession {
     return history_.BestByMean(except);
   }
   double RelativeNoise() const { return history_.RelativeNoise(); }
-  std::optional<std::pair<double, double>> ImprovementInterval(
-      const TrialRecord& trial) const {
-    return history_.ImprovementInterval(trial);
-  }
   std::optional<double> ImprovementPct(double value) const {
     return history_.ImprovementPct(value);
   }
