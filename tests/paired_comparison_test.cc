@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace hone {
@@ -93,6 +94,24 @@ TEST(PairedComparisonTest, RoundsFromAnywhereAreBoundedByTheSamplesNotTheirNumbe
   ASSERT_EQ(pairs.size(), 2u);
   EXPECT_DOUBLE_EQ(pairs[0].reference, 11);
   EXPECT_DOUBLE_EQ(pairs[1].reference, 12);
+}
+
+TEST(PairedComparisonTest, TimesFromAnywhereFallBackToTheMidpoint) {
+  // Times come from the state directory too: NaN, infinities and negative times
+  // pair each candidate with the mean of the reference values around it.
+  const double kNaN = std::numeric_limits<double>::quiet_NaN();
+  const double kInf = std::numeric_limits<double>::infinity();
+  for (double bad : {kNaN, kInf, -kInf, -5.0}) {
+    std::map<int, Timed> reference = {{1, {10, 1}}, {2, {12, bad}}, {3, {14, kInf}}};
+    std::map<int, Timed> candidate = {{1, {22, bad}}, {2, {26, 2.5}}};
+    std::vector<Pair> pairs = PairsFromRounds(reference, candidate);
+    ASSERT_EQ(pairs.size(), 2u) << bad;
+    for (const Pair& p : pairs) EXPECT_TRUE(std::isfinite(p.reference)) << bad;
+    EXPECT_DOUBLE_EQ(pairs[0].reference, 11) << bad;
+    std::optional<PairedEstimate> e = EstimatePaired(pairs, Goal::kMax);
+    ASSERT_TRUE(e) << bad;
+    EXPECT_TRUE(std::isfinite(e->low_pct) && std::isfinite(e->high_pct)) << bad;
+  }
 }
 
 }  // namespace

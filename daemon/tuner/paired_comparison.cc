@@ -31,8 +31,11 @@ std::vector<Pair> PairsFromRounds(const std::map<int, Timed>& reference,
     double ref = before->second.value;
     if (after != reference.end()) {
       const Timed &b = before->second, &a = after->second;
+      // Times a reader cannot trust (not finite, not after zero, not in order)
+      // count as unknown: the midpoint.
       double weight = 0.5;
-      if (b.at > 0 && a.at > b.at && sample.at > 0)
+      auto known = [](double t) { return std::isfinite(t) && t > 0; };
+      if (known(b.at) && known(a.at) && known(sample.at) && a.at > b.at)
         weight = std::clamp((sample.at - b.at) / (a.at - b.at), 0.0, 1.0);
       ref = b.value + weight * (a.value - b.value);
     }
