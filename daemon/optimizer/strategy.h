@@ -73,7 +73,6 @@ class ExhaustiveStrategy : public Strategy {
 
  private:
   bool gave_up_ = false;
-  bool drew_all_ = false;  // gave up at kMaxDraws
   const SearchSpace* space_;
   std::optional<Config> next_;
   std::unordered_set<std::string> told_;
