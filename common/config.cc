@@ -324,6 +324,13 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
         knob.type = type;
     } else if (key == "description") {
       s = ReadString(value, what + ": description", &knob.description);
+    } else if (key == "max_step") {
+      double step = 0;
+      s = ReadNumber(value, what + ": max_step", &step);
+      if (s.ok() && !(step > 0 && std::isfinite(step)))
+        s = Error(value, what + ": max_step must be a positive number (the largest "
+                                "change of the knob's value in one step of a live job)");
+      knob.max_step = step;
     } else if (key == "get_script") {
       s = ReadString(value, what + ": get_script", &knob.get_script);
     } else if (key == "set_script") {
@@ -593,6 +600,29 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
     } else if (key == "min_samples_per_config") {
       s = ReadInt(value, key, 1, &n);
       settings.min_samples_per_config = static_cast<int>(std::min<int64_t>(n, 1000));
+      settings.min_samples_per_config_given = true;
+    } else if (key == "sampling_interval") {
+      s = ReadSeconds(value, key, &settings.sampling_interval_s);
+      if (s.ok() && (settings.sampling_interval_s < 0.01 || settings.sampling_interval_s > 86400))
+        s = Error(value, "sampling_interval must be between 10ms and 24h");
+    } else if (key == "max_regression_pct") {
+      s = ReadNumber(value, key, &settings.max_regression_pct);
+      if (s.ok() && !(settings.max_regression_pct > 0 && settings.max_regression_pct <= 100))
+        s = Error(value, "max_regression_pct must be a percentage above 0 and at most 100");
+    } else if (key == "min_dwell") {
+      s = ReadSeconds(value, key, &settings.min_dwell_s);
+      if (s.ok() && settings.min_dwell_s > 7 * 86400)
+        s = Error(value, "min_dwell must be at most a week");
+    } else if (key == "max_changes_per_hour") {
+      s = ReadInt(value, key, 2, &n);
+      settings.max_changes_per_hour = static_cast<int>(std::min<int64_t>(n, 1000000));
+    } else if (key == "mode") {
+      s = ReadString(value, key, &settings.live_mode);
+      if (s.ok() && settings.live_mode != "tune" && settings.live_mode != "recommend" &&
+          settings.live_mode != "best" && settings.live_mode != "static-best")
+        s = Error(value, "mode '" + settings.live_mode +
+                             "' is not known; use tune, recommend, best or static-best "
+                             "(live jobs only)");
     } else if (key == "target_improvement_pct") {
       s = ReadNumber(value, key, &settings.target_improvement_pct);
       if (s.ok() && !(settings.target_improvement_pct > 0))
@@ -642,8 +672,11 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
     if (key == "kind") {
       std::string kind;
       s = ReadString(value, "workload.kind", &kind);
-      if (s.ok() && kind != "sync")
-        s = Error(value, "workload.kind '" + kind + "' is not supported; use sync");
+      if (s.ok() && kind != "sync" && kind != "live")
+        s = Error(value, "workload.kind '" + kind + "' is not known; use sync (honed runs "
+                                                  "the workload for every sample) or live "
+                                                  "(a service that runs on its own)");
+      spec_->workload.live = kind == "live";
     } else if (key == "run") {
       s = ExpectMap(value, "workload.run");
       for (auto r = value.begin(); s.ok() && r != value.end(); ++r) {
@@ -755,7 +788,12 @@ Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* sp
   }
 }
 
+namespace {
+Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec);
+}  // namespace
+
 Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
+  if (spec->workload.live) return CompleteLiveSpec(command, spec);
   if (!command.empty()) {
     spec->workload.argv = command;
     spec->workload.shell.clear();
@@ -789,6 +827,39 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
         "goes)");
   return Status::OK();
 }
+
+namespace {
+
+Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) {
+  if (!command.empty() || !spec->workload.empty())
+    return Status::InvalidArgument(
+        "workload.kind is live: honed runs no workload, the service runs on its own; "
+        "leave out the command after '--' and workload.run");
+  const std::string& target = spec->target.metric;
+  const MetricSpec* metric = spec->FindMetric(target);
+  if (!metric) {
+    std::string known;
+    for (const MetricSpec& m : spec->metrics) known += (known.empty() ? "" : ", ") + m.name;
+    return Status::InvalidArgument(
+        "target metric '" + target + "' is not defined; " +
+        (known.empty() ? std::string("no metrics are defined") : "defined: " + known));
+  }
+  if (metric->kind != MetricKind::kScript)
+    return Status::InvalidArgument(
+        "target metric '" + target + "': a live job samples its metrics every "
+        "sampling_interval, so each needs a sample_script (there is no workload run whose "
+        "output or duration to read)");
+  if (spec->settings.early_stop_pct > 0)
+    return Status::InvalidArgument("early_stop_pct applies to sync jobs only");
+  if (spec->settings.min_dwell_s > 0 &&
+      spec->settings.min_dwell_s < spec->settings.sampling_interval_s)
+    return Status::InvalidArgument(
+        "min_dwell is shorter than sampling_interval: no configuration can be held for "
+        "less than one sample");
+  return Status::OK();
+}
+
+}  // namespace
 
 bool CanStopEarly(const JobSpec& spec) {
   const MetricSpec* metric = spec.FindMetric(spec.target.metric);

@@ -53,6 +53,8 @@ struct KnobSpec {
   std::optional<nlohmann::json> default_value;
   // `type:` how the options relate (space.h); inferred from them when absent.
   std::optional<KnobType> type;
+  // Live jobs: the largest change of a numeric knob's value in one step.
+  std::optional<double> max_step;
   // kScript: values pass in $KNOB_VAL, devices in $KNOB_DEV.
   std::string get_script, set_script, devices_script, pre_set_script;
   SourcePos pos;
@@ -136,9 +138,29 @@ struct Settings {
   uint64_t seed = 1;
   // Seconds a sample_script or options_script may run (`script_timeout`).
   double script_timeout_s = 60;
+  // Whether the file set min_samples_per_config (a live job's epochs default to 5
+  // samples, a sync job's configurations to 1).
+  bool min_samples_per_config_given = false;
+
+  // Live jobs (workload.kind: live; docs/live.md). Seconds between two samples of
+  // the service's metric.
+  double sampling_interval_s = 5;
+  // A candidate sample worse than the incumbent's last epoch by more than this
+  // percent reverts to the incumbent at once.
+  double max_regression_pct = 10;
+  // Seconds a configuration is held at least before the next change (a guard's
+  // revert excepted); 0: an epoch's samples decide.
+  double min_dwell_s = 0;
+  // Changes of configuration in any hour at most (0: no limit).
+  int max_changes_per_hour = 0;
+  // tune, recommend, best or static-best.
+  std::string live_mode = "tune";
 };
 
 struct WorkloadSpec {
+  // `kind: live`: honed launches nothing; the service runs on its own and its
+  // metric is sampled every sampling_interval (docs/live.md). Otherwise `sync`.
+  bool live = false;
   std::vector<std::string> argv;  // executed directly (from `--` or a YAML list)
   std::string shell;              // or run with /bin/sh -c (a YAML string)
   double timeout_s = 3600;        // a sample running longer is killed and invalid

@@ -1134,7 +1134,7 @@ TEST(ConfigTest, WorkloadTimeoutWithUnknownUnitIsAnError) {
       << s.message();
 }
 
-TEST(ConfigTest, WorkloadKindSyncIsAcceptedOthersAreNot) {
+TEST(ConfigTest, WorkloadKindSyncOrLiveIsAcceptedOthersAreNot) {
   JobSpec spec;
   EXPECT_TRUE(
       ParseConfig(ConfigWith("workload:\n  kind: sync\n  run:\n    command: ./b\n"),
@@ -1144,8 +1144,106 @@ TEST(ConfigTest, WorkloadKindSyncIsAcceptedOthersAreNot) {
       ParseConfig(ConfigWith("workload:\n  kind: async\n  run:\n    command: ./b\n"),
                   "k.yaml", &spec);
   EXPECT_FALSE(s.ok());
-  EXPECT_TRUE(Contains(s.message(), "workload.kind 'async' is not supported"))
+  EXPECT_TRUE(Contains(s.message(), "workload.kind 'async' is not known; use sync"))
       << s.message();
+  EXPECT_TRUE(Contains(s.message(), "or live")) << s.message();
+}
+
+// The live job of docs/live.md, as the issue gives it, must work as written.
+constexpr const char* kLiveConfig = R"(workload:
+  kind: live
+domain:
+  common:
+    knobs:
+      svc_a:
+        options: [1, 2, 3, 4, 5, 6, 7, 8]
+        get_script: cat /srv/app/a
+        set_script: echo $KNOB_VAL > /srv/app/a
+        max_step: 2
+      vm.swappiness: {options: [10, 30, 60]}
+    metrics:
+      shell.rate:
+        sample_script: cat /srv/app/rate
+    target: shell.rate:max
+global_settings:
+  sampling_interval: 0.2        # seconds between samples
+  min_samples_per_config: 5     # samples per epoch
+  max_regression_pct: 20        # guard against the incumbent
+  max_minutes: 4                # absent: runs until cancelled
+  min_dwell: 2s
+  max_changes_per_hour: 40
+  mode: recommend
+)";
+
+TEST(ConfigTest, ALiveJobParsesAsWritten) {
+  JobSpec spec;
+  Status s = ParseConfig(kLiveConfig, "live.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  EXPECT_TRUE(spec.warnings.empty()) << spec.warnings.front();
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok());
+  EXPECT_TRUE(spec.workload.live);
+  EXPECT_DOUBLE_EQ(spec.settings.sampling_interval_s, 0.2);
+  EXPECT_EQ(spec.settings.min_samples_per_config, 5);
+  EXPECT_TRUE(spec.settings.min_samples_per_config_given);
+  EXPECT_DOUBLE_EQ(spec.settings.max_regression_pct, 20);
+  EXPECT_DOUBLE_EQ(spec.settings.max_minutes, 4);
+  EXPECT_DOUBLE_EQ(spec.settings.min_dwell_s, 2);
+  EXPECT_EQ(spec.settings.max_changes_per_hour, 40);
+  EXPECT_EQ(spec.settings.live_mode, "recommend");
+  ASSERT_TRUE(spec.knobs[0].max_step.has_value());
+  EXPECT_DOUBLE_EQ(*spec.knobs[0].max_step, 2);
+}
+
+TEST(ConfigTest, ALiveJobRefusesAWorkloadAndMetricsItCannotSample) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(kLiveConfig, "live.yaml", &spec).ok());
+  Status s = CompleteSpec({"./bench.sh"}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "honed runs no workload")) << s.message();
+
+  std::string duration = kLiveConfig;
+  duration.replace(duration.find("shell.rate:max"), 14, "duration:min");
+  ASSERT_TRUE(ParseConfig(duration, "live.yaml", &spec).ok());
+  s = CompleteSpec({}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "'duration' is not defined")) << s.message();
+
+  std::string pattern = kLiveConfig;
+  pattern.replace(pattern.find("sample_script: cat /srv/app/rate"), 32, "pattern: 'rate=(\\d+)'");
+  ASSERT_TRUE(ParseConfig(pattern, "live.yaml", &spec).ok());
+  s = CompleteSpec({}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "each needs a sample_script")) << s.message();
+
+  std::string dwell = kLiveConfig;
+  dwell.replace(dwell.find("min_dwell: 2s"), 13, "min_dwell: 50ms");
+  ASSERT_TRUE(ParseConfig(dwell, "live.yaml", &spec).ok());
+  s = CompleteSpec({}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "min_dwell is shorter than sampling_interval"))
+      << s.message();
+}
+
+TEST(ConfigTest, LiveSettingsOutOfRangeNameTheKey) {
+  struct Case {
+    const char* line;
+    const char* message;
+  } cases[] = {
+      {"  mode: turbo\n", "mode 'turbo' is not known"},
+      {"  max_regression_pct: 0\n", "max_regression_pct must be a percentage"},
+      {"  max_regression_pct: 150\n", "max_regression_pct must be a percentage"},
+      {"  sampling_interval: 1ms\n", "sampling_interval must be between"},
+      {"  sampling_interval: -1\n", "sampling_interval must be a positive duration"},
+      {"  max_changes_per_hour: 1\n", "max_changes_per_hour must be an integer of at least 2"},
+      {"  min_dwell: 30d\n", "min_dwell must be a positive duration"},
+  };
+  for (const Case& c : cases) {
+    JobSpec spec;
+    Status s = ParseConfig(ConfigWith(std::string("global_settings:\n") + c.line), "k.yaml",
+                           &spec);
+    EXPECT_FALSE(s.ok()) << c.line;
+    EXPECT_TRUE(Contains(s.message(), c.message)) << c.line << ": " << s.message();
+  }
+  JobSpec spec;
+  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n        max_step: nan\n"),
+                         "k.yaml", &spec);
+  EXPECT_TRUE(Contains(s.message(), "max_step must be a")) << s.message();
 }
 
 TEST(ConfigTest, WorkloadCommandListOfNonScalarsIsAnError) {
