@@ -52,13 +52,7 @@ int CallOnce(const ClientOptions& options, const std::string& cmd, const json& a
   return s.ok() ? kExitOk : Fail(s);
 }
 
-std::string ConfigInline(const json& config) {
-  std::string text;
-  if (!config.is_object()) return text;
-  for (const auto& [name, value] : config.items())
-    text += (text.empty() ? "" : " ") + name + "=" + ValueToString(value);
-  return text;
-}
+std::string ConfigInline(const json& config) { return FormatConfigInline(config); }
 
 std::string FormatPct(const json& pct) {
   if (!pct.is_number()) return "";
@@ -68,6 +62,19 @@ std::string FormatPct(const json& pct) {
 }
 
 std::string ProgressLine(const json& p) {
+  if (p.contains("live") && p["live"].is_object()) {
+    const json& live = p["live"];
+    std::string line = "live, phase " + std::to_string(live.value("phase", 0));
+    if (live.contains("incumbent") && live["incumbent"].is_object())
+      line += ", incumbent " + ConfigInline(live["incumbent"].value("config", json::object()));
+    if (live.contains("trial") && live["trial"].is_object())
+      line += ", trying " + ConfigInline(live["trial"].value("config", json::object()));
+    else if (live.value("settled", false))
+      line += ", settled";
+    line += ", " + std::to_string(live.value("changes", 0)) + " changes, " +
+            FormatDuration(p.value("elapsed_s", 0.0));
+    return line;
+  }
   std::string line = std::to_string(p.value("configs_explored", 0)) + "/" +
                      std::to_string(p.value("configs_budget", 0)) + " configs (" +
                      std::to_string(p.value("configs_total", uint64_t{0})) + " total" +
@@ -197,6 +204,10 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
                     "): invalid sample: " + body.value("error", ""));
     } else if (type == "note") {
       progress.Note("hone: job " + std::to_string(id) + ": " + body.value("message", ""));
+    } else if (type == "change" && body.value("revert", false)) {
+      progress.Note("hone: job " + std::to_string(id) + ": reverted to " +
+                    ConfigInline(body.value("config", json::object())) + ": " +
+                    body.value("reason", ""));
     } else if (type == "end") {
       report = body.value("report", json::object());
       state = body.value("state", "unknown");
@@ -373,8 +384,17 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
     command += (command.empty() ? "" : " ") + arg.get<std::string>();
   if (!command.empty()) std::cout << "Command: " << command << "\n";
   std::cout << "Submitted: " << FormatTime(result.value("submitted_at", 0.0)) << "\n";
-  if (result.contains("progress"))
-    std::cout << "Progress: " << ProgressLine(result["progress"]) << "\n";
+  if (result.contains("progress")) {
+    const json& progress = result["progress"];
+    if (progress.contains("live")) {
+      json live = progress["live"];
+      if (live.is_object()) live["job"] = *job;
+      std::cout << FormatLiveText(live);
+      std::cout << "Running for: " << FormatDuration(progress.value("elapsed_s", 0.0)) << "\n";
+    } else {
+      std::cout << "Progress: " << ProgressLine(progress) << "\n";
+    }
+  }
   if (result.contains("best") && result["best"].is_object()) {
     std::cout << "Best: " << FormatValue(result["best"].value("value", 0.0));
     if (result.contains("improvement_pct"))

@@ -1,5 +1,7 @@
 #include "common/report.h"
 
+#include <ctime>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -185,7 +187,108 @@ std::string FormatDuration(double seconds) {
   return text;
 }
 
+std::string FormatConfigInline(const json& config) {
+  std::string text;
+  if (!config.is_object()) return text;
+  for (const auto& [name, value] : config.items())
+    text += (text.empty() ? "" : " ") + name + "=" + ValueToString(value);
+  return text;
+}
+
+std::string FormatLiveText(const json& live) {
+  std::string out;
+  auto line = [&out](const std::string& label, const std::string& value) {
+    out += label + ": " + value + "\n";
+  };
+  line("Mode", Text(live, "mode", "tune") +
+                   (Flag(live, "settled") ? " (settled: watching for a change of workload)"
+                                          : " (tuning)"));
+  line("Phase", std::to_string(Int(live, "phase")) + " (" +
+                    std::to_string(Int(live, "phases")) + " known)");
+  const json incumbent = Field(live, "incumbent");
+  if (incumbent.is_object()) {
+    std::string text = FormatConfigInline(Field(incumbent, "config"));
+    if (incumbent.contains("value")) text += ", " + Number(Field(incumbent, "value"));
+    line("Incumbent", text);
+  }
+  const json trial = Field(live, "trial");
+  if (trial.is_object())
+    line("Trying", FormatConfigInline(Field(trial, "config")) + ", epoch " +
+                       std::to_string(Int(trial, "epoch")) +
+                       (Flag(trial, "returning_best") ? " (the phase's best, again)" : ""));
+  const json proposal = Field(live, "proposal");
+  if (proposal.is_object())
+    line("Proposal", FormatConfigInline(proposal) + " (hone accept " +
+                         std::to_string(Int(live, "job")) + " tries it)");
+  const json guard = Field(live, "guard");
+  if (guard.is_object()) {
+    std::string text = "max_regression_pct " + Number(Field(guard, "max_regression_pct"));
+    if (guard.contains("limit")) text += " (a sample past " + Number(Field(guard, "limit")) + " reverts)";
+    text += ", " + std::to_string(Int(guard, "reverts")) + " revert(s)";
+    line("Guard", text);
+    if (guard.contains("last_revert")) line("  last revert", Text(guard, "last_revert"));
+  }
+  line("Changes", std::to_string(Int(live, "changes")) + ", over " +
+                      std::to_string(Int(live, "samples")) + " samples (" +
+                      std::to_string(Int(live, "samples_invalid")) + " invalid)");
+  const json phases = Field(live, "phases");
+  if (phases.is_array()) {
+    out += "Phases:\n";
+    for (const json& p : phases) {
+      std::string text = "  " + std::to_string(Int(p, "phase")) + ": ";
+      const json best = Field(p, "best");
+      if (best.is_object()) {
+        char pct[48];
+        snprintf(pct, sizeof pct, "%+.2f%%", Real(best, "improvement_pct"));
+        text += "best " + FormatConfigInline(Field(best, "config")) + " (" + pct +
+                " over the configuration the phase began under)";
+      }
+      text += ", " + std::to_string(Int(p, "configs_tried")) + " tried, " +
+              std::to_string(Int(p, "configs_reverted")) + " reverted" +
+              (Flag(p, "settled") ? ", settled" : "");
+      out += text + "\n";
+    }
+  }
+  const json changes = Field(live, "recent_changes");
+  if (changes.is_array() && !changes.empty()) {
+    out += "Recent changes:\n";
+    for (const json& c : changes) {
+      time_t at = static_cast<time_t>(std::clamp(Real(c, "at"), 0.0, 4e12));
+      struct tm tm {};
+      char when[16] = "";
+      if (localtime_r(&at, &tm)) strftime(when, sizeof when, "%H:%M:%S", &tm);
+      out += std::string("  ") + when + " " + FormatConfigInline(Field(c, "to")) + ": " +
+             Text(c, "reason") + "\n";
+    }
+  }
+  return out;
+}
+
 std::string FormatReportText(const json& report) {
+  if (Text(report, "kind") == "live") {
+    std::string out = "Job: " + std::to_string(Int(report, "job")) + " (" +
+                      Text(report, "state", "unknown") + ", live)\n";
+    if (report.contains("message")) out += "Message: " + Text(report, "message") + "\n";
+    if (report.contains("target") && report["target"].is_object())
+      out += "Target: " + Text(report["target"], "metric") + ":" +
+             Text(report["target"], "goal") + "\n";
+    const json best = Field(report, "best");
+    if (best.is_object())
+      out += "Best known knob settings (this phase):\n" +
+             ConfigLines(Field(best, "config", json::object()));
+    if (report.contains("phase")) out += FormatLiveText(report);
+    if (report.contains("elapsed_s"))
+      out += "Tuning time: " + FormatDuration(Real(report, "elapsed_s")) + "\n";
+    if (report.contains("stop_reason"))
+      out += "Stopped because: " + Text(report, "stop_reason") + "\n";
+    if (report.contains("settings_file"))
+      out += "Settings written to: " + Text(report, "settings_file") + "\n";
+    const json notes = Field(report, "notes");
+    if (notes.is_array())
+      for (const json& note : notes)
+        if (note.is_string()) out += "Note: " + note.get<std::string>() + "\n";
+    return out;
+  }
   std::string out;
   auto line = [&out](const std::string& label, const std::string& value) {
     out += label + ": " + value + "\n";

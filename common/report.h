@@ -27,6 +27,13 @@ std::string FormatDuration(double seconds);
 // where it counts the feasible ones.
 std::string FormatExplored(const nlohmann::json& object);
 
+// {"a": 2, "b": "x"} -> "a=2 b=x".
+std::string FormatConfigInline(const nlohmann::json& config);
+
+// A live job's state (its status's progress.live, or its report) as text: the mode,
+// the phase, the incumbent, the trial, the guard, the phases and the last changes.
+std::string FormatLiveText(const nlohmann::json& live);
+
 // 124.0 -> "124", 0.123456 -> "0.1235": four significant digits, no noise.
 std::string FormatValue(double value);
 

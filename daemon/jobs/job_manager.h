@@ -138,6 +138,12 @@ class JobManager {
   // Resolves the space, builds the session (resumed from the stored trials when the
   // job ran before) and runs it; returns how it ended.
   boost::asio::awaitable<Outcome> RunTrials(Job& job);
+  // A live job's loop (workload.kind: live): its LiveSession, from what it or an
+  // earlier live job learned, lent to a LiveRunner.
+  boost::asio::awaitable<Outcome> RunLive(Job& job);
+  // What every runner is lent: the job's space, knobs, metric, worker, clock, stop
+  // token, events and progress.
+  RunContext MakeContext(Job& job, TrialLog* log);
   // The session of a job that ran before, from its stored trials.
   Status ResumeSession(Job& job, std::map<int64_t, int>* taken);
   // Teaches the job's session the measurements of request.warm_start_job and adds
@@ -146,6 +152,9 @@ class JobManager {
   // ---- job_views.cc: what clients see.
   nlohmann::json ShortReport(const Job& job) const;
   ReportContext Context(const Job& job, JobState state, double elapsed) const;
+  // The report of a job whose session is built (on the worker): the sync session's,
+  // or the live session's with the job's fields.
+  nlohmann::json SessionReport(const Job& job, const ReportContext& context) const;
   // The session's counts (on the worker), and those with the time (here).
   nlohmann::json ProgressCounts(const Job& job) const;
   // `elapsed`: the job's time so far, as of this reply (Job::Elapsed).

@@ -9,6 +9,7 @@
 
 #include "daemon/crash_point.h"
 #include "daemon/jobs/job.h"
+#include "daemon/tuner/live_runner.h"
 #include "daemon/tuner/space_resolver.h"
 #include "daemon/tuner/sync_runner.h"
 #include "daemon/tuner/worker.h"
@@ -118,7 +119,7 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     else
       context.message = outcome.reason;
     try {
-      report = co_await OnWorker(worker_, [&] { return job.session->Report(context); });
+      report = co_await OnWorker(worker_, [&] { return SessionReport(job, context); });
     } catch (const std::exception& e) {
       spdlog::error("job {}: cannot build its report: {}", job.row.id, e.what());
     }
@@ -154,6 +155,7 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
                                    processes_, &job.processes, &metric);
   if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
   job.metric = std::move(metric);
+  if (job.spec.workload.live) co_return co_await RunLive(job);
   job.session = std::make_unique<TuningSession>(
       job.spec.settings, job.spec.target, &job.space,
       MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
@@ -185,18 +187,68 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
   job.progress = co_await OnWorker(worker_, [&] { return ProgressCounts(job); });
   ++job.progress_revision;
 
+  StoreTrialLog log(store_, job.row.id);
+  RunContext context = MakeContext(job, &log);
+  context.taken = std::move(taken);
+  SyncRunner runner;
+  co_return co_await runner.Run(context);
+}
+
+asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
+  job.live = std::make_unique<LiveSession>(LiveSettings::From(job.spec, job.space),
+                                           job.spec.target.goal, &job.space);
+  // What it learned before honed restarted, or what an earlier live job learned
+  // (--warm-start): its phases, their bests and the strategies' observations.
+  const json* learned = nullptr;
+  std::string from;
+  if (!job.row.live_state.is_null()) {
+    learned = &job.row.live_state;
+    from = "its state before honed restarted";
+  } else if (job.request.warm_start_job) {
+    Job* earlier = Find(job.request.warm_start_job);
+    if (!earlier || earlier->row.live_state.is_null())
+      co_return Outcome{JobState::kFailed,
+                        "warm start from job " + std::to_string(job.request.warm_start_job) +
+                            ": it is not a live job that learned anything"};
+    learned = &earlier->row.live_state;
+    from = "job " + std::to_string(job.request.warm_start_job);
+  }
+  if (learned) {
+    Status s = job.live->LoadState(*learned);
+    std::string note = s.ok() ? "learned from " + from
+                              : "could not use " + from + " (" + s.message() + "); starting afresh";
+    spdlog::info("job {}: {}", job.row.id, note);
+    job.notes.push_back(note);
+    if (!s.ok())
+      job.live = std::make_unique<LiveSession>(LiveSettings::From(job.spec, job.space),
+                                               job.spec.target.goal, &job.space);
+  }
+  job.session_ready = true;
+  job.progress = co_await OnWorker(worker_, [&] { return ProgressCounts(job); });
+  ++job.progress_revision;
+  StoreTrialLog log(store_, job.row.id);
+  RunContext context = MakeContext(job, &log);
+  context.live = job.live.get();
+  context.save_live = [this, &job](json state) {
+    Status s = store_->SaveLiveState(job.row.id, state);
+    if (!s.ok()) spdlog::error("job {}: cannot keep its live state: {}", job.row.id, s.message());
+    job.row.live_state = std::move(state);
+  };
+  LiveRunner runner;
+  co_return co_await runner.Run(context);
+}
+
+RunContext JobManager::MakeContext(Job& job, TrialLog* log) {
   RunContext context;
   context.job = job.row.id;
   context.spec = &job.spec;
   context.space = &job.space;
   context.knobs = job.bindings.get();
   context.metric = job.metric.get();
-  StoreTrialLog log(store_, job.row.id);
-  context.log = &log;
+  context.log = log;
   context.session = job.session.get();
   context.worker = &worker_;
   context.clock = clock_;
-  context.taken = std::move(taken);
   context.stop = [&]() -> std::optional<Outcome> {
     if (job.cancel_requested) return Outcome{JobState::kCancelled, "cancelled by request"};
     if (stopping_) return Outcome{JobState::kInterrupted, "honed was stopped"};
@@ -218,8 +270,7 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
     progress["job"] = job.row.id;
     Publish(job, progress);
   };
-  SyncRunner runner;
-  co_return co_await runner.Run(context);
+  return context;
 }
 
 Status JobManager::ResumeSession(Job& job, std::map<int64_t, int>* taken) {

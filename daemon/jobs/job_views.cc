@@ -186,7 +186,14 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
       co_return Status::OK();
     }
     Busy busy(job);
-    *result = co_await OnWorker(worker_, [&] { return job->session->Report(context); });
+    *result = co_await OnWorker(worker_, [&] { return SessionReport(*job, context); });
+    co_return Status::OK();
+  }
+  if (job->spec.workload.live) {
+    // A live job keeps no trials to rebuild a report from: its state says what it
+    // learned, its report what it did.
+    *result = ShortReport(*job);
+    (*result)["kind"] = "live";
     co_return Status::OK();
   }
   // An ended job without a stored report (honed died while it ran), or a job queued
@@ -256,13 +263,34 @@ std::string JobManager::StatusLine() const {
   }
   std::string line = "job " + std::to_string(current_->row.id) + ": " + current_->phase;
   const json& progress = current_->progress;
-  if (progress.is_object())
+  if (progress.is_object() && progress.contains("live"))
+    line += ", phase " + std::to_string(progress["live"].value("phase", 0)) + ", " +
+            std::to_string(progress["live"].value("changes", int64_t{0})) + " changes";
+  else if (progress.is_object())
     line += ", " + std::to_string(progress.value("configs_explored", 0)) + "/" +
             std::to_string(progress.value("configs_budget", 0)) + " configs";
   return line;
 }
 
+json JobManager::SessionReport(const Job& job, const ReportContext& context) const {
+  if (!job.live) return job.session->Report(context);
+  json report = job.live->Report();
+  report["job"] = context.job;
+  report["state"] = context.state;
+  report["kind"] = "live";
+  report["target"] = {{"metric", job.spec.target.metric},
+                      {"goal", GoalName(job.spec.target.goal)}};
+  report["elapsed_s"] = Round(context.elapsed_s, 1);
+  if (!context.stop_reason.empty()) report["stop_reason"] = context.stop_reason;
+  if (!context.message.empty()) report["message"] = context.message;
+  if (context.resumes > 0)
+    report["resumed"] = {{"times", context.resumes},
+                         {"downtime_s", Round(context.downtime_s, 1)}};
+  return report;
+}
+
 json JobManager::ProgressCounts(const Job& job) const {
+  if (job.live) return {{"live", job.live->Snapshot()}};
   const TuningSession& session = *job.session;
   json progress = {{"configs_explored", session.configs_explored()},
                    {"configs_budget", session.ConfigBudget()},

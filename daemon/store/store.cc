@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   resumes INTEGER NOT NULL DEFAULT 0,
   downtime_s REAL NOT NULL DEFAULT 0,
   crashes INTEGER NOT NULL DEFAULT 0,
-  resume INTEGER NOT NULL DEFAULT 0
+  resume INTEGER NOT NULL DEFAULT 0,
+  live_state TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
   job_id INTEGER NOT NULL REFERENCES jobs(id),
@@ -177,7 +178,8 @@ Status Store::Migrate() {
                           {"jobs", "resumes", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "downtime_s", "REAL NOT NULL DEFAULT 0"},
                           {"jobs", "crashes", "INTEGER NOT NULL DEFAULT 0"},
-                          {"jobs", "resume", "INTEGER NOT NULL DEFAULT 0"}};
+                          {"jobs", "resume", "INTEGER NOT NULL DEFAULT 0"},
+                          {"jobs", "live_state", "TEXT"}};
   Status s = Status::OK();
   for (const char* table : {"samples", "jobs"}) {
     std::set<std::string> have;
@@ -241,6 +243,14 @@ Status Store::Relaxed(const std::function<Status()>& work) {
   if (s.ok()) s = work();
   Status back = Exec("PRAGMA synchronous=FULL");
   return s.ok() ? back : s;
+}
+
+Status Store::SaveLiveState(int64_t job, const json& state) {
+  return Relaxed([&] {
+    Statement st(db_, "UPDATE jobs SET live_state = ? WHERE id = ?");
+    st.Bind(1, Dump(state)).Bind(2, job);
+    return st.Run();
+  });
 }
 
 Status Store::UpdateJob(const JobRow& row) {
@@ -338,8 +348,8 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
   Statement st(
       db_,
       "SELECT id, state, submitted_at, started_at, finished_at, uid, request, space, "
-      "message, stop_reason, report, resumes, downtime_s, crashes, resume FROM jobs "
-      "ORDER BY id");
+      "message, stop_reason, report, resumes, downtime_s, crashes, resume, live_state "
+      "FROM jobs ORDER BY id");
   while (st.Step()) {
     JobRow row;
     row.id = st.Int(0);
@@ -360,6 +370,7 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
     row.downtime_s = std::max(0.0, st.Double(12));
     row.crashes = std::clamp<int64_t>(st.Int(13), 0, INT32_MAX);
     row.resume = st.Int(14) != 0;
+    row.live_state = st.Json(15);
     if (row.state == JobState::kFailed && state != "failed" && row.message.empty())
       row.message = "stored in an unknown state '" + state.substr(0, 40) + "'";
     jobs->push_back(std::move(row));

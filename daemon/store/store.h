@@ -53,6 +53,9 @@ struct JobRow {
   double downtime_s = 0;
   int64_t crashes = 0;
   bool resume = false;
+  // A live job's state (LiveSession::SaveState): its phases and what it learned.
+  // Written by SaveLiveState only, never by UpdateJob.
+  nlohmann::json live_state;
 
   // Seconds the job has run: to finished_at (its last activity when interrupted)
   // without downtime_s; 0 before it started.
@@ -91,6 +94,9 @@ class Store {
   Status InsertJob(JobRow* row);
   // Writes every mutable field of the row with that id.
   Status UpdateJob(const JobRow& row);
+  // A live job's state, after each of its decisions (synchronous=NORMAL: one write
+  // per change of configuration at most).
+  Status SaveLiveState(int64_t job, const nlohmann::json& state);
   // Removes a job with its trials and samples, in one transaction.
   Status DeleteJob(int64_t id);
   // One sample, in one transaction with its trial's row when `new_trial` (the

@@ -101,6 +101,7 @@ LiveSession::Phase& LiveSession::NewPhase(double now) {
   phase->id = next_phase_id_++;
   phase->strategy = MakePhaseStrategy(phase->id);
   phase->started_at = now;
+  phase->began = holding_;
   phases_.push_back(std::move(phase));
   return *phases_.back();
 }
@@ -198,6 +199,11 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
   if (!EpochDone(now)) return LiveDecision{false, holding_, false, ""};
   epoch_.end = now;
   return epoch_.role == Role::kCandidate ? EndCandidateEpoch(now) : EndIncumbentEpoch(now);
+}
+
+LiveDecision LiveSession::ApplyFailed(double now, const std::string& why) {
+  if (epoch_.role == Role::kCandidate) return Revert(now, "cannot apply it: " + why);
+  return LiveDecision{true, holding_, false, "applying the incumbent again"};
 }
 
 LiveDecision LiveSession::SwitchTo(double now, const Config& config, Role role,
@@ -632,7 +638,7 @@ json LiveSession::Snapshot() const {
   size_t first = recent_.size() > 5 ? recent_.size() - 5 : 0;
   for (size_t i = first; i < recent_.size(); ++i) {
     const LiveChange& c = recent_[i];
-    changes.push_back({{"at", c.at}, {"phase", c.phase}, {"to", c.to}, {"reason", c.reason}});
+    changes.push_back({{"at", Round(c.at + wall_offset_, 1)}, {"phase", c.phase}, {"to", c.to}, {"reason", c.reason}});
   }
   out["recent_changes"] = std::move(changes);
   return out;
@@ -644,6 +650,16 @@ json LiveSession::Report() const {
   json out = Snapshot();
   out["phases"] = std::move(phases);
   out["reverts"] = reverts_;
+  // As a sync job's report has them: what the service first ran under, and the
+  // current phase's best (what `hone apply` would keep).
+  if (!phases_.empty()) {
+    out["baseline"] = {{"config", space_->ToJson(phases_.front()->began)}};
+    json current = DescribePhase(phase_ref());
+    if (current.contains("best")) {
+      out["best"] = current["best"];
+      out["improvement_pct"] = current["best"]["improvement_pct"];
+    }
+  }
   return out;
 }
 
@@ -662,6 +678,7 @@ json LiveSession::SaveState() const {
     json p = {{"id", phase->id},
               {"settled", phase->settled},
               {"incumbent", space_->ToJson(phase->incumbent)},
+              {"began", space_->ToJson(phase->began)},
               {"tried", std::move(tried)},
               {"levels", std::move(levels)}};
     if (std::isfinite(phase->incumbent_score)) p["incumbent_score"] = phase->incumbent_score;
@@ -723,6 +740,9 @@ hone::Status LiveSession::LoadState(const json& state) {
     if (!p.contains("incumbent")) return bad("a phase without an incumbent");
     Status s = space_->FromJson(p["incumbent"], &phase->incumbent);
     if (!s.ok()) return bad("phase " + std::to_string(id) + "'s incumbent: " + s.message());
+    phase->began = phase->incumbent;
+    if (p.contains("began") && !space_->FromJson(p["began"], &phase->began).ok())
+      return bad("phase " + std::to_string(id) + "'s first configuration");
     phase->incumbent_score = 1;
     if (p.contains("incumbent_score") && !finite(p["incumbent_score"], &phase->incumbent_score))
       return bad("incumbent_score");

@@ -124,9 +124,16 @@ class LiveSession {
   // machine holds: the space's default for a new job).
   LiveSession(LiveSettings settings, Goal goal, const SearchSpace* space);
 
+  // What to add to a sample's time to make it Unix seconds, for what status shows
+  // (the runner measures on a monotonic clock).
+  void set_wall_offset(double offset) { wall_offset_ = offset; }
   // Before the first sample: the configuration the service runs under now, and when.
   void Start(double now, const Config& current);
   LiveDecision Observe(const LiveSample& sample);
+  // The configuration the last decision asked for could not be applied (the write
+  // was undone: the machine runs what it ran). A candidate is reverted and marked
+  // bad; the incumbent is asked for again.
+  LiveDecision ApplyFailed(double now, const std::string& why);
 
   // recommend mode: the candidate that waits for Accept, if any.
   const std::optional<Config>& proposal() const { return proposal_; }
@@ -173,6 +180,7 @@ class LiveSession {
     // The last epoch mean of each configuration measured in the phase.
     std::map<std::string, Level> level;
     Config incumbent;
+    Config began;  // the configuration the phase began under (score 1)
     double incumbent_score = 1;
     bool settled = false;
     double started_at = 0;
@@ -249,6 +257,7 @@ class LiveSession {
   int64_t changes_total_ = 0, reverts_ = 0, samples_ = 0, invalid_ = 0;
   std::string last_revert_;
   bool started_ = false;
+  double wall_offset_ = 0;
 };
 
 }  // namespace hone

@@ -1,5 +1,6 @@
 #include "daemon/tuner/metric_source.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -114,6 +115,11 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
   const WorkloadSpec& workload = spec_->workload;
   const MetricSpec& metric = *metric_;
   ProcessSpec process = BaseProcess(*request_, *space_, config);
+  if (workload.live) {
+    // A live job runs nothing: the service runs on its own; its metric is read.
+    SampleResult sample = co_await MeasureScript(process);
+    co_return sample;
+  }
   process.argv = workload.argv.empty() ? ShellArgv(workload.shell) : workload.argv;
   process.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
@@ -176,8 +182,11 @@ asio::awaitable<SampleResult> WorkloadMetricSource::MeasureScript(
   const MetricSpec& metric = *metric_;
   ProcessSpec process = base;
   process.argv = ShellArgv(metric.script);
-  process.timeout = std::chrono::milliseconds(
-      static_cast<int64_t>(spec_->settings.script_timeout_s * 1000));
+  double timeout = spec_->settings.script_timeout_s;
+  // A live job's script must not hold up the guard: a few intervals at most.
+  if (spec_->workload.live)
+    timeout = std::min(timeout, std::max(1.0, 5 * spec_->settings.sampling_interval_s));
+  process.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
   ProcessResult result = co_await runner_->Run(process, groups_);
   SampleResult sample;
   std::string where = "metric '" + metric.name + "': sample_script";

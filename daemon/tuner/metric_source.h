@@ -4,7 +4,8 @@
 // WorkloadMetricSource is today's source: run the job's workload with the
 // configuration's application knobs in its environment, as the submitter, then read
 // the target metric (its wall-clock time, a pattern in its output, or a
-// sample_script). Later sources (a live service's probes, pushed values, kernel
+// sample_script). For a live job it runs no workload: one sample is one run of the
+// target's sample_script. Later sources (a live service's probes, pushed values, kernel
 // counters) implement the same interface.
 #pragma once
 

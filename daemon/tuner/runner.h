@@ -3,8 +3,9 @@
 // the runner decides nothing itself (the session does) and owns nothing it is lent.
 //
 // SyncRunner (sync_runner.h) is the loop of a job that runs its workload once per
-// sample. A live runner, beside it, will take its samples from a running service
-// through another MetricSource, with the same session, knobs, log and events.
+// sample. LiveRunner (live_runner.h), beside it, samples a service that runs on its
+// own every sampling_interval, with the same metric sources, knobs and events, and
+// its own decisions (LiveSession).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include "daemon/knobs/knob_bindings.h"
 #include "daemon/store/store.h"
 #include "daemon/tuner/clock.h"
+#include "daemon/tuner/live_session.h"
 #include "daemon/tuner/metric_source.h"
 #include "daemon/tuner/tuning_session.h"
 
@@ -66,8 +68,10 @@ struct RunContext {
   KnobBindings* knobs = nullptr;
   MetricSource* metric = nullptr;
   TrialLog* log = nullptr;
-  // The decisions; touched only on `worker`.
+  // The decisions; touched only on `worker`. A sync job has a session, a live job
+  // a live session.
   TuningSession* session = nullptr;
+  LiveSession* live = nullptr;
   boost::asio::thread_pool* worker = nullptr;
   const Clock* clock = nullptr;
   // The cancel token: set when the job must stop (cancelled, honed stopping); the
@@ -85,7 +89,15 @@ struct RunContext {
   std::function<void(nlohmann::json counts)> progress;
   // Samples already recorded per trial: a resumed job's (empty for a new one).
   std::map<int64_t, int> taken;
+  // A live job's state (LiveSession::SaveState) to keep durably; called on the event
+  // loop after each decision that changes it.
+  std::function<void(nlohmann::json state)> save_live;
 };
+
+// Sets `config`'s system knobs after looking for knobs that someone else changed;
+// each change is logged with `what` ("trial 5"). A failed write is undone.
+boost::asio::awaitable<Status> SetSystemKnobs(RunContext& context, const Config& config,
+                                              const std::string& what);
 
 class Runner {
  public:

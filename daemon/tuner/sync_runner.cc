@@ -30,7 +30,8 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     Status prepared;
     // A new trial, or an earlier one measured again: set its knobs.
     if (step.first_sample || step.revisit)
-      prepared = co_await PrepareTrial(context, step.config, step.trial);
+      prepared = co_await SetSystemKnobs(context, step.config,
+                                         "trial " + std::to_string(step.trial));
     SampleResult sample;
     if (prepared.ok()) {
       sample = co_await context.metric->Sample(step.config, step.stop_cutoff);
@@ -71,22 +72,6 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     context.publish(event);
     context.progress(std::move(counts));
   }
-}
-
-asio::awaitable<Status> SyncRunner::PrepareTrial(RunContext& context, const Config& config,
-                                                 int64_t trial) {
-  KnobBindings* knobs = context.knobs;
-  if (!knobs || knobs->empty()) co_return Status::OK();
-  std::vector<std::string> notes = co_await knobs->CheckForeignChanges();
-  for (const std::string& note : notes) {
-    spdlog::warn("job {}: {}", context.job, note);
-    context.note(note);
-  }
-  std::vector<std::string> log;
-  Status s = co_await knobs->Apply(*context.space, config, &log);
-  for (const std::string& line : log)
-    spdlog::info("job {} trial {}: {}", context.job, trial, line);
-  co_return s;
 }
 
 }  // namespace hone

@@ -12,11 +12,6 @@ namespace hone {
 class SyncRunner : public Runner {
  public:
   boost::asio::awaitable<Outcome> Run(RunContext& context) override;
-
- private:
-  // Checks foreign changes and sets the trial's system knobs.
-  boost::asio::awaitable<Status> PrepareTrial(RunContext& context, const Config& config,
-                                              int64_t trial);
 };
 
 }  // namespace hone

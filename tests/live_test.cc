@@ -1,0 +1,188 @@
+// A live job on a real running process: hone-test-live-service, whose rate depends
+// on a script knob and a sysctl of a re-rooted tree that honed sets, with noise, a
+// slow load swing and a phase change that the test makes part way.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "tests/fake_machine.h"
+#include "tests/live_service.h"
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::FakeMachineTree;
+using test::Honed;
+using test::TempDir;
+using test::WaitFor;
+
+class LiveTest : public ::testing::Test {
+ protected:
+  LiveTest() {
+    std::filesystem::create_directory(dir_.path() + "/root");
+    std::filesystem::create_directory(dir_.path() + "/svc");
+    tree_ = std::make_unique<FakeMachineTree>(dir_.path() + "/root");
+    tree_->Write("proc/sys/vm/swappiness", "60\n");
+    svc_ = dir_.path() + "/svc";
+    dir_.Write("svc/a", "1\n");
+    dir_.Write("svc/phase", "1\n");
+    honed_ = std::make_unique<Honed>(dir_.path(),
+                                     std::vector<std::string>{"--root", tree_->root()});
+  }
+
+  ~LiveTest() override {
+    if (service_ > 0) {
+      kill(service_, SIGKILL);
+      waitpid(service_, nullptr, 0);
+    }
+  }
+
+  std::string Sysctl() const { return tree_->root() + "/proc/sys/vm/swappiness"; }
+
+  void StartService() {
+    std::string binary = std::string(HONE_BIN_DIR) + "/hone-test-live-service";
+    service_ = fork();
+    ASSERT_GE(service_, 0);
+    if (service_ == 0) {
+      execl(binary.c_str(), binary.c_str(), "serve", svc_.c_str(), Sysctl().c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(svc_ + "/rate"); }, 30));
+  }
+
+  std::string WriteConfig(const std::string& settings) {
+    std::string service = std::string(HONE_BIN_DIR) + "/hone-test-live-service";
+    return dir_.Write("live.yaml",
+                      "workload:\n  kind: live\n"
+                      "domain:\n  common:\n    knobs:\n"
+                      "      svc_a:\n        options: [1, 2, 3, 4, 5, 6]\n"
+                      "        get_script: cat " + svc_ + "/a\n"
+                      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
+                      "      vm.swappiness: {options: [10, 30, 60]}\n"
+                      "    metrics:\n      shell.rate:\n        sample_script: " +
+                          service + " sample " + svc_ + " " + Sysctl() +
+                          "\n    target: shell.rate:max\n"
+                          "global_settings:\n  sampling_interval: 0.1\n"
+                          "  min_samples_per_config: 3\n  max_regression_pct: 20\n" +
+                          settings);
+  }
+
+  json Live(int64_t job) {
+    json status = honed_->HoneJson({"status", std::to_string(job)});
+    if (!status.is_object() || !status.contains("progress")) return json();
+    return status["progress"].value("live", json());
+  }
+
+  // Waits until the job has settled in phase `phase` or later; returns what it
+  // holds then.
+  json WaitSettled(int64_t job, int phase) {
+    json live;
+    bool settled = WaitFor(
+        [&] {
+          live = Live(job);
+          return live.is_object() && live.value("phase", 0) >= phase &&
+                 live.value("settled", false);
+        },
+        240);
+    EXPECT_TRUE(settled) << live.dump();
+    return live;
+  }
+
+  double Efficiency(const json& config, int phase) {
+    return test::LiveServiceEfficiency(config["svc_a"].get<int>(),
+                                       config["vm.swappiness"].get<int>(), phase);
+  }
+  double Best(int phase) {
+    double best = 0;
+    for (int a = 1; a <= 6; ++a)
+      for (int s : {10, 30, 60}) best = std::max(best, test::LiveServiceEfficiency(a, s, phase));
+    return best;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<FakeMachineTree> tree_;
+  std::string svc_;
+  std::unique_ptr<Honed> honed_;
+  pid_t service_ = -1;
+};
+
+TEST_F(LiveTest, TunesARunningServiceRevertsHarmRetunesAfterAPhaseChangeAndPutsKnobsBack) {
+  StartService();
+  ASSERT_TRUE(honed_->Start());
+  std::string config = WriteConfig("");
+  json submitted = honed_->HoneJson({"submit", config});
+  ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
+  int64_t job = submitted["job"].get<int64_t>();
+
+  json live = WaitSettled(job, 1);
+  ASSERT_EQ(live.value("phase", 0), 1) << live.dump();
+  EXPECT_GE(Efficiency(live["holding"], 1), 0.95 * Best(1)) << live.dump();
+  EXPECT_GT(live["guard"]["reverts"].get<int>(), 0) << "nothing harmful was ever tried";
+
+  // Every sample under a harmful configuration was followed by a revert before the
+  // next: the service's log of what each sample saw never has two in a row.
+  std::ifstream log(svc_ + "/samples.log");
+  std::string line;
+  int in_a_row = 0, most = 0, harmful = 0;
+  while (std::getline(log, line)) {
+    std::istringstream fields(line);
+    int a = 0, s = 0, bad = 0;
+    fields >> a >> s >> bad;
+    in_a_row = bad ? in_a_row + 1 : 0;
+    harmful += bad;
+    most = std::max(most, in_a_row);
+  }
+  EXPECT_LE(most, 1) << "a harmful configuration outlived one sample";
+
+  // The workload changes: the best moves.
+  dir_.Write("svc/phase", "2\n");
+  live = WaitSettled(job, 2);
+  EXPECT_GE(Efficiency(live["holding"], 2), 0.95 * Best(2)) << live.dump();
+
+  // Status, in words, shows the phase, the incumbent, the guard and the changes.
+  test::CommandResult status = honed_->Hone({"status", std::to_string(job)});
+  for (const char* part : {"Phase: 2", "Incumbent: svc_a=", "Guard: max_regression_pct 20",
+                           "Recent changes:"})
+    EXPECT_NE(status.out.find(part), std::string::npos) << part << "\n" << status.out;
+
+  // Cancelled, the knobs go back to what they were before the job.
+  ASSERT_EQ(honed_->Hone({"cancel", std::to_string(job)}).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json s = honed_->HoneJson({"status", std::to_string(job)});
+        return s.is_object() && s.value("state", "") == "cancelled";
+      },
+      60));
+  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  json report = honed_->HoneJson({"report", std::to_string(job)});
+  EXPECT_EQ(report.value("kind", ""), "live") << report.dump();
+  EXPECT_GE(report["phases"].size(), 2u) << report.dump();
+}
+
+TEST_F(LiveTest, HoneRunFollowsALiveJobUntilItsBudgetAndSaysWhatItFound) {
+  StartService();
+  ASSERT_TRUE(honed_->Start());
+  std::string config = WriteConfig("  max_minutes: 0.1\n");
+  test::CommandResult run = honed_->Hone({"run", config});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_NE(run.out.find("live"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("Stopped because: budget spent: max_minutes (0.1)"),
+            std::string::npos)
+      << run.out;
+  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+}
+
+}  // namespace
+}  // namespace hone
