@@ -268,10 +268,21 @@ TEST(LiveSessionTest, StateSurvivesARestartAndBestModeUsesIt) {
   ASSERT_TRUE(best.LoadState(saved).ok());
   Config holding = space.Default();
   best.Start(900, holding);
-  DriveStats run = Drive(best, sim, 900, 1000, 0.2, &holding);
+  int changes = 0;
+  for (double t = 900; t < 1000; t += 0.2) {
+    LiveDecision d = best.Observe({t, true, sim.Sample(holding, t), "", ""});
+    if (!d.change) continue;
+    ++changes;
+    // Nothing is explored: only the default and the phase's best ever run.
+    EXPECT_TRUE(d.config == space.Default() || Phase1(d.config) >= 0.95 * BestOf(space, Phase1))
+        << d.reason;
+    holding = d.config;
+  }
   EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1)) << space.ToJson(holding).dump();
-  // A B A B A, then the best kept: two trial epochs there and back, and the switch.
-  EXPECT_EQ(run.changes, 5);
+  // A B A (B A) and the best kept: its trial epochs, there and back, and the switch.
+  EXPECT_GE(changes, 3);
+  EXPECT_LE(changes, 5);
+  EXPECT_TRUE(best.settled());
   EXPECT_EQ(best.SaveState()["phases"][0]["tried"], saved["phases"][0]["tried"]);
 }
 

@@ -22,11 +22,18 @@ constexpr size_t kMaxLevels = 8;
 // its floor: an epoch mean is never taken as more precise than this.
 constexpr double kDefaultEpochNoise = 0.03;
 constexpr double kMinEpochNoise = 0.005;
+// The same for one sample, until incumbent epochs have given 5 degrees of freedom.
+constexpr double kDefaultSampleNoise = 0.02;
+constexpr double kMinSampleNoise = 0.002;
 // The epoch noise, measured on the incumbent, weighs as this many pairs' own spread
 // (as the sync job's final comparison does with the pooled noise).
 constexpr double kNoisePriorDof = 4;
 // Proposals asked of the strategy for one candidate before the phase waits.
 constexpr int kMaxAsks = 50;
+// A single pair decides only when its difference is this many times its noise.
+constexpr double kOnePairSigmas = 5;
+// Other phases' bests a new phase tries first.
+constexpr size_t kPhaseSeeds = 3;
 // What LoadState accepts at most per phase.
 constexpr size_t kMaxTriedLoaded = 100'000;
 
@@ -109,7 +116,7 @@ LiveSession::Phase& LiveSession::NewPhase(double now) {
 void LiveSession::Start(double now, const Config& current) {
   started_ = true;
   holding_ = current;
-  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0};
+  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
   const std::string key = SearchSpace::Key(current);
   if (phases_.empty()) {
     Phase& phase = NewPhase(now);
@@ -178,21 +185,28 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
       why = "the metric could not be read under the candidate: " + sample.error;
     } else if (!sample.guard_violation.empty()) {
       why = sample.guard_violation;
-    } else if (guard_reference_ &&
-               Worse(sample.value, *guard_reference_, settings_.max_regression_pct)) {
+    } else if (guard_reference_ && Worse(sample.value, *guard_reference_, GuardPct())) {
       double pct = std::fabs(sample.value / *guard_reference_ - 1) * 100;
       why = "the candidate measured " + FormatValue(sample.value) + " against the " +
-            "incumbent's " + FormatValue(*guard_reference_) + ", " +
-            FormatValue((pct)) + "% worse (max_regression_pct " +
-            FormatValue(settings_.max_regression_pct) + ")";
+            "incumbent's " + FormatValue(*guard_reference_) + ", " + FormatValue(pct) +
+            "% worse (max_regression_pct " + FormatValue(settings_.max_regression_pct) +
+            ": the guard reverts past " + FormatValue(GuardPct()) +
+            "% at the noise measured)";
     }
-    if (!why.empty()) return Revert(now, why);
+    if (!why.empty()) {
+      std::optional<double> ratio;
+      if (sample.valid && sample.guard_violation.empty() && guard_reference_ &&
+          *guard_reference_ != 0)
+        ratio = sample.value / *guard_reference_;
+      return Revert(now, why, ratio);
+    }
   }
   if (sample.valid && std::isfinite(sample.value)) {
     if (epoch_.skip > 0) {
       --epoch_.skip;
     } else {
       epoch_.sum += sample.value;
+      epoch_.sum2 += sample.value * sample.value;
       ++epoch_.count;
     }
   }
@@ -202,7 +216,7 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
 }
 
 LiveDecision LiveSession::ApplyFailed(double now, const std::string& why) {
-  if (epoch_.role == Role::kCandidate) return Revert(now, "cannot apply it: " + why);
+  if (epoch_.role == Role::kCandidate) return Revert(now, "cannot apply it: " + why, std::nullopt);
   return LiveDecision{true, holding_, false, "applying the incumbent again"};
 }
 
@@ -214,7 +228,7 @@ LiveDecision LiveSession::SwitchTo(double now, const Config& config, Role role,
   decision.reason = reason;
   if (decision.change) Note(now, holding_, config, std::move(reason));
   holding_ = config;
-  epoch_ = Epoch{role, now, now, decision.change ? kSettleSamples : 0, 0, 0};
+  epoch_ = Epoch{role, now, now, decision.change ? kSettleSamples : 0, 0, 0, 0};
   return decision;
 }
 
@@ -241,10 +255,16 @@ bool LiveSession::MayChange(double now, int changes) const {
   return recent + changes <= settings_.max_changes_per_hour;
 }
 
-LiveDecision LiveSession::Revert(double now, std::string why) {
+LiveDecision LiveSession::Revert(double now, std::string why, std::optional<double> ratio) {
   ++reverts_;
   last_revert_ = why;
-  Conclude(std::nullopt, true, why);
+  // The strategy learns what the guard saw (the sample against the incumbent), so
+  // that a revert on noise does not teach it a failure; a sample that could not be
+  // read or a guard metric past its limit is one.
+  std::optional<double> score;
+  double incumbent = phase_ref().incumbent_score;
+  if (ratio && std::isfinite(*ratio) && std::isfinite(incumbent)) score = incumbent * *ratio;
+  Conclude(score, true, why);
   LiveDecision decision =
       SwitchTo(now, phase_ref().incumbent, Role::kIncumbent, "guard: " + why);
   decision.revert = true;
@@ -259,6 +279,16 @@ LiveDecision LiveSession::EndCandidateEpoch(double now) {
   return SwitchTo(now, phase_ref().incumbent, Role::kIncumbent,
                   "back to the incumbent after the candidate's epoch " +
                       std::to_string(trial_->round));
+}
+
+double LiveSession::SampleNoise() const {
+  if (sample_noise_dof_ < 5) return kDefaultSampleNoise;
+  return std::max(kMinSampleNoise, std::sqrt(sample_noise_sum_ / sample_noise_dof_));
+}
+
+double LiveSession::GuardPct() const {
+  double pct = settings_.max_regression_pct;
+  return std::max(pct / 2, pct - 300 * SampleNoise());
 }
 
 double LiveSession::EpochNoise() const {
@@ -305,7 +335,7 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
   } else if (suspect_) {
     // A step, perhaps: one more incumbent epoch says whether it holds. The trial
     // waits (its pairs would straddle the step).
-    epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0};
+    epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
     return LiveDecision{false, holding_, false, ""};
   } else {
     if (!levels_.empty() && levels_.back() != 0) {
@@ -315,6 +345,12 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
     }
     levels_.push_back(mean);
     while (levels_.size() > kMaxLevels) levels_.pop_front();
+    if (epoch_.count >= 2 && mean != 0) {
+      double n = epoch_.count;
+      double variance = std::max(0.0, (epoch_.sum2 - epoch_.sum * epoch_.sum / n) / (n - 1));
+      sample_noise_sum_ += variance / (mean * mean) * (n - 1);
+      sample_noise_dof_ += epoch_.count - 1;
+    }
     phase->level[key] = Level{holding_, mean};
   }
 
@@ -351,10 +387,19 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
         reject = true;
         why = "rejected, not shown better: " + measured;
       }
-    } else if (!pairs.empty() &&
-               improvement < -std::max(300 * EpochNoise(), 2 * kMinGainPct)) {
-      reject = true;
-      why = "rejected after one epoch: " + FormatValue((improvement)) + "%";
+    } else if (!pairs.empty()) {
+      // One pair: only a difference far beyond an epoch's noise decides (the
+      // difference of a B epoch and two A epochs interpolated has sqrt(1.5) epochs'
+      // noise).
+      double clear = std::max(100 * kOnePairSigmas * std::sqrt(1.5) * EpochNoise(),
+                              2 * kMinGainPct);
+      if (improvement < -clear) {
+        reject = true;
+        why = "rejected after one epoch: " + FormatValue(improvement) + "%";
+      } else if (improvement > clear) {
+        promote = true;
+        why = "promoted after one epoch: " + FormatValue(improvement) + "%";
+      }
     }
     if (promote || reject) {
       Phase& p = *phase;
@@ -401,7 +446,7 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
                                                   : "trying ") +
                         space_->ToJson(trial_->config).dump());
   }
-  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0};
+  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
   return LiveDecision{false, holding_, false, ""};
 }
 
@@ -443,6 +488,15 @@ void LiveSession::EnterPhase(double now, double level) {
     phase.tried[key] = Tried{holding_, 1.0, false, "the configuration the phase began under"};
     phase.strategy->Tell(holding_, 1.0);
     phase.level[key] = Level{holding_, level};
+    // What was best elsewhere is a good first guess here: the other phases' bests
+    // are tried first, most recent phase first.
+    for (size_t i = phases_.size() - 1; i-- > 0 && phase.seeds.size() < kPhaseSeeds;) {
+      const Tried* best = BestTried(*phases_[i]);
+      if (best && best->config != holding_ &&
+          std::find(phase.seeds.begin(), phase.seeds.end(), best->config) ==
+              phase.seeds.end())
+        phase.seeds.push_back(best->config);
+    }
     Log(now, holding_, holding_,
         "the workload changed: phase " + std::to_string(current_) + " begins at level " +
             FormatValue(level));
@@ -510,6 +564,17 @@ std::optional<Config> LiveSession::NextCandidate() {
   if (settings_.converge_after > 0 &&
       phase.strategy->QuietProposals() >= settings_.converge_after)
     return settle();
+  while (!phase.seeds.empty()) {
+    Config seed = phase.seeds.front();
+    phase.seeds.erase(phase.seeds.begin());
+    std::optional<Config> reachable = Reachable(seed);
+    if (!reachable || phase.tried.count(SearchSpace::Key(*reachable))) continue;
+    if (settings_.mode == LiveMode::kRecommend) {
+      proposal_ = *reachable;
+      return std::nullopt;
+    }
+    return reachable;
+  }
   for (int asks = 0; asks < kMaxAsks; ++asks) {
     std::optional<Config> proposal = phase.strategy->Ask();
     if (!proposal) return settle();
@@ -552,12 +617,13 @@ void LiveSession::Conclude(std::optional<double> score, bool bad, std::string wh
   tried.config = config;
   tried.bad = bad;
   tried.why = std::move(why);
+  // A configuration a guard reverted is never the best, whatever its score.
   if (bad) {
     tried.score.reset();
   } else {
     tried.score = score;
   }
-  if (!returning) phase.strategy->Tell(config, bad ? std::nullopt : score);
+  if (!returning) phase.strategy->Tell(config, score);
 }
 
 std::optional<Config> LiveSession::StaticBest() const {
@@ -629,7 +695,7 @@ json LiveSession::Snapshot() const {
   out["guard"] = {{"max_regression_pct", settings_.max_regression_pct},
                   {"reverts", reverts_}};
   if (guard_reference_) {
-    double pct = settings_.max_regression_pct / 100 * std::fabs(*guard_reference_);
+    double pct = GuardPct() / 100 * std::fabs(*guard_reference_);
     out["guard"]["limit"] = goal_ == Goal::kMax ? *guard_reference_ - pct
                                                 : *guard_reference_ + pct;
   }

@@ -184,6 +184,8 @@ class LiveSession {
     double incumbent_score = 1;
     bool settled = false;
     double started_at = 0;
+    // Configurations to try before the strategy's own (other phases' bests).
+    std::vector<Config> seeds;
   };
   enum class Role { kIncumbent, kCandidate };
   struct Epoch {
@@ -192,6 +194,7 @@ class LiveSession {
     int skip = 0;  // samples still to leave out after a change
     double sum = 0;
     int count = 0;
+    double sum2 = 0;  // of the squares
   };
   // The candidate on trial: its epochs' means and the incumbent's, by round.
   struct Trial {
@@ -211,7 +214,9 @@ class LiveSession {
   LiveDecision SwitchTo(double now, const Config& config, Role role, std::string reason);
   LiveDecision EndCandidateEpoch(double now);
   LiveDecision EndIncumbentEpoch(double now);
-  LiveDecision Revert(double now, std::string why);
+  // A guard's revert; `ratio`: the offending sample over the incumbent's level, when
+  // it was a value (nullopt: the metric failed, or a guard metric).
+  LiveDecision Revert(double now, std::string why, std::optional<double> ratio);
   // In a phase that returns (or after a restart): its best is tried first.
   void StartReturn();
   const Tried* BestTried(const Phase& phase) const;
@@ -220,11 +225,20 @@ class LiveSession {
   std::optional<Config> NextCandidate();
   std::optional<Config> Reachable(const Config& proposal) const;
   bool MayChange(double now, int changes) const;
+  // Ends the trial: the candidate's score (nullopt: it failed) for the strategy, and
+  // whether a guard reverted it.
   void Conclude(std::optional<double> score, bool bad, std::string why);
   // A change point in the incumbent's levels: the new phase's level, or nullopt.
   std::optional<double> ChangePoint();
   void EnterPhase(double now, double level);
   double EpochNoise() const;
+  // The relative noise of one sample, pooled over the incumbent's epochs.
+  double SampleNoise() const;
+  // How much worse than the incumbent a candidate's sample may be before the guard
+  // reverts, in percent: max_regression_pct, less three times the noise of one
+  // sample (so that a configuration worse by max_regression_pct is caught at its
+  // first sample, not only when its noise lets it show), and at least half of it.
+  double GuardPct() const;
   // A change of configuration (counted), and a line of the recent changes only.
   void Note(double now, const Config& from, const Config& to, std::string reason);
   void Log(double now, const Config& from, const Config& to, std::string reason);
@@ -251,6 +265,10 @@ class LiveSession {
   // Relative differences of successive incumbent epochs, for the epoch noise.
   double noise_sum_ = 0;
   int noise_count_ = 0;
+  // Squared relative deviations of incumbent samples from their epoch's mean, and
+  // their degrees of freedom.
+  double sample_noise_sum_ = 0;
+  int sample_noise_dof_ = 0;
   std::optional<double> guard_reference_;
   std::deque<double> change_times_;  // the last hour's changes
   std::deque<LiveChange> recent_;
