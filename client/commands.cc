@@ -432,6 +432,18 @@ int CmdCancel(const ClientOptions& options, int64_t job) {
   return kExitOk;
 }
 
+int CmdAccept(const ClientOptions& options, int64_t job) {
+  json result;
+  int code = CallOnce(options, "accept", {{"job", job}}, &result);
+  if (code != kExitOk) return code;
+  if (!PrintedJson(options, result))
+    std::cout << "job " << job << ": trying "
+              << ConfigInline(result.value("accepted", json::object()))
+              << " (the guard reverts it if it hurts; hone status " << job
+              << " shows how it fares)\n";
+  return kExitOk;
+}
+
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs) {
   json deleted = json::array();
   for (int64_t job : jobs) {

@@ -36,6 +36,7 @@ int CmdList(const ClientOptions& options);
 int CmdStatus(const ClientOptions& options, std::optional<int64_t> job);
 int CmdWatch(const ClientOptions& options, int64_t job);
 int CmdCancel(const ClientOptions& options, int64_t job);
+int CmdAccept(const ClientOptions& options, int64_t job);
 // Deletes ended jobs, stopping at the first refusal.
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs);
 int CmdReport(const ClientOptions& options, int64_t job);

@@ -121,6 +121,13 @@ int main(int argc, char** argv) {
   add_job_arg(cancel, true);
   cancel->callback([&] { exit_code = hone::CmdCancel(options, job); });
 
+  CLI::App* accept = app.add_subcommand(
+      "accept",
+      "let a live job in mode recommend try the step it proposes (hone status shows the "
+      "proposal); the guard still reverts it if it hurts");
+  add_job_arg(accept, true);
+  accept->callback([&] { exit_code = hone::CmdAccept(options, job); });
+
   std::vector<int64_t> delete_jobs;
   CLI::App* remove = app.add_subcommand(
       "delete",

@@ -184,5 +184,67 @@ TEST_F(LiveTest, HoneRunFollowsALiveJobUntilItsBudgetAndSaysWhatItFound) {
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
 }
 
+TEST_F(LiveTest, RecommendModeChangesNothingUntilAPersonAccepts) {
+  StartService();
+  ASSERT_TRUE(honed_->Start());
+  std::string config = WriteConfig("  mode: recommend\n");
+  json submitted = honed_->HoneJson({"submit", config});
+  ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
+  std::string job = std::to_string(submitted["job"].get<int64_t>());
+  json live;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        live = Live(std::stoll(job));
+        return live.is_object() && live.contains("proposal");
+      },
+      60))
+      << live.dump();
+  EXPECT_EQ(live.value("changes", -1), 0) << live.dump();
+  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  test::CommandResult status = honed_->Hone({"status", job});
+  EXPECT_NE(status.out.find("Proposal: "), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("hone accept " + job), std::string::npos) << status.out;
+
+  json proposal = live["proposal"];
+  test::CommandResult accepted = honed_->Hone({"accept", job});
+  ASSERT_EQ(accepted.exit_code, 0) << accepted.err;
+  EXPECT_NE(accepted.out.find("trying svc_a="), std::string::npos) << accepted.out;
+  // The proposal runs (a trial, under the guard) at the end of the incumbent's epoch.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        live = Live(std::stoll(job));
+        if (!live.is_object()) return false;
+        for (const json& c : live["recent_changes"])
+          if (c["to"] == proposal) return true;
+        return false;
+      },
+      60))
+      << live.dump();
+  ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return honed_->HoneJson({"status", job}).value("state", "") ==
+                                   "cancelled"; },
+                      60));
+  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+}
+
+TEST_F(LiveTest, AcceptIsRefusedWithAReasonWhereThereIsNothingToAccept) {
+  ASSERT_TRUE(honed_->Start());
+  test::CommandResult none = honed_->Hone({"accept", "9"});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("no job 9"), std::string::npos) << none.err;
+  StartService();
+  json submitted = honed_->HoneJson({"submit", WriteConfig("")});
+  std::string job = std::to_string(submitted["job"].get<int64_t>());
+  ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(job)).is_object(); }, 60));
+  test::CommandResult tune = honed_->Hone({"accept", job});
+  EXPECT_NE(tune.exit_code, 0);
+  EXPECT_NE(tune.err.find("mode tune; only mode recommend waits for accept"),
+            std::string::npos)
+      << tune.err;
+  ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace hone

@@ -22,6 +22,7 @@
 #include "daemon/jobs/job.h"
 #include "daemon/knobs/knob_commands.h"
 #include "daemon/tuner/space_resolver.h"
+#include "daemon/tuner/worker.h"
 
 namespace hone {
 
@@ -294,6 +295,30 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
   }
   *result = {{"job", id}, {"state", JobStateName(job->row.state)}};
   return Status::OK();
+}
+
+asio::awaitable<Status> JobManager::Accept(const Peer& peer, int64_t id, json* result) {
+  Job* job = Find(id);
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
+  Status s = policy_.MayActOnJob(peer, id, job->row.uid, "accept");
+  if (!s.ok()) co_return s;
+  if (!job->spec.workload.live)
+    co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                         " is not a live job; only a live job in mode "
+                                         "recommend proposes steps to accept");
+  if (job->row.state != JobState::kRunning || !job->session_ready || !job->live)
+    co_return Status::FailedPrecondition("job " + std::to_string(id) + " is not running (" +
+                                         JobStateName(job->row.state) + ")");
+  json proposal;
+  Busy busy(job);
+  s = co_await OnWorker(worker_, [&] {
+    if (job->live->proposal()) proposal = job->space.ToJson(*job->live->proposal());
+    return job->live->Accept();
+  });
+  if (!s.ok()) co_return s.WithContext("job " + std::to_string(id));
+  spdlog::info("job {}: uid {} accepted the proposal {}", id, peer.uid, proposal.dump());
+  *result = {{"job", id}, {"accepted", proposal}};
+  co_return Status::OK();
 }
 
 std::string JobManager::WriteSettings(const Job& job, const json& report) {

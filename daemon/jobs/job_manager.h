@@ -102,6 +102,9 @@ class JobManager {
   // text until something in it changes or the job's elapsed time moves on by 0.1 s.
   Status JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
+  // A live job in mode recommend tries the step it proposes (the submitter, root or
+  // honed's own uid may accept).
+  boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
   // Follows a job: `sink` receives its events for as long as *subscription lives,
   // until the job's last one (its end). The subscription is inactive when the job

@@ -32,6 +32,8 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"status", "one job's state and progress: job", &RequestHandler::JobStatus},
       {"watch", "follow a job's events until it ends: job", &RequestHandler::Watch},
       {"cancel", "stop a queued or running job: job", &RequestHandler::Cancel},
+      {"accept", "let a live job in mode recommend try the step it proposes: job",
+       &RequestHandler::Accept},
       {"report", "a job's report: job", &RequestHandler::Report},
       {"delete", "forget an ended job, its trials, samples and settings file: job",
        &RequestHandler::Delete},
@@ -105,6 +107,14 @@ asio::awaitable<Status> RequestHandler::Cancel(const Request& request, Context& 
   int64_t id = 0;
   Status s = JobArg(request, &id);
   co_return s.ok() ? jobs_->Cancel(context.peer, id, result) : s;
+}
+
+asio::awaitable<Status> RequestHandler::Accept(const Request& request, Context& context,
+                                               json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  if (s.ok()) s = co_await jobs_->Accept(context.peer, id, result);
+  co_return s;
 }
 
 asio::awaitable<Status> RequestHandler::Delete(const Request& request, Context& context,

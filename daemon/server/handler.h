@@ -64,6 +64,7 @@ class RequestHandler {
                                            nlohmann::json* result);
   boost::asio::awaitable<Status> Watch(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Cancel(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Accept(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Delete(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Knobs(const Request&, Context&, nlohmann::json* result);
