@@ -444,6 +444,16 @@ int CmdAccept(const ClientOptions& options, int64_t job) {
   return kExitOk;
 }
 
+int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric,
+            double value) {
+  json result;
+  int code = CallOnce(options, "push", {{"job", job}, {"metric", metric}, {"value", value}},
+                      &result);
+  if (code != kExitOk) return code;
+  PrintedJson(options, result);
+  return kExitOk;
+}
+
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs) {
   json deleted = json::array();
   for (int64_t job : jobs) {

@@ -37,6 +37,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job);
 int CmdWatch(const ClientOptions& options, int64_t job);
 int CmdCancel(const ClientOptions& options, int64_t job);
 int CmdAccept(const ClientOptions& options, int64_t job);
+int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric,
+            double value);
 // Deletes ended jobs, stopping at the first refusal.
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs);
 int CmdReport(const ClientOptions& options, int64_t job);

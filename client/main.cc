@@ -128,6 +128,17 @@ int main(int argc, char** argv) {
   add_job_arg(accept, true);
   accept->callback([&] { exit_code = hone::CmdAccept(options, job); });
 
+  std::string push_metric;
+  double push_value = 0;
+  CLI::App* push = app.add_subcommand(
+      "push",
+      "give a live job a value of one of its push metrics, as the service measured it "
+      "(each sample is the mean of the values pushed since the last one)");
+  add_job_arg(push, true);
+  push->add_option("metric", push_metric, "the metric's name in the job's config")->required();
+  push->add_option("value", push_value, "a number")->required();
+  push->callback([&] { exit_code = hone::CmdPush(options, job, push_metric, push_value); });
+
   std::vector<int64_t> delete_jobs;
   CLI::App* remove = app.add_subcommand(
       "delete",

@@ -1,6 +1,7 @@
 #include "common/config.h"
 
 #include <charconv>
+#include <initializer_list>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -519,13 +520,74 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
   const std::string what = "metric '" + name + "'";
   Status s = ExpectMap(node, what);
   bool has_script = false, has_pattern = false;
+  int sources = 0;  // sample_script, pattern, push, pressure, cgroup_stat, perf
+  auto word = [&](const YAML::Node& value, const std::string& field,
+                  std::initializer_list<const char*> allowed, std::string* out) {
+    Status read = ReadString(value, what + ": " + field, out);
+    if (!read.ok()) return read;
+    std::string list;
+    for (const char* a : allowed) {
+      if (*out == a) return Status::OK();
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    return Error(value, what + ": " + field + " must be one of " + list);
+  };
   for (auto it = node.begin(); s.ok() && it != node.end(); ++it) {
     const std::string key = it->first.Scalar();
     const YAML::Node value = it->second;  // a copy: the iterator yields a temporary
-    if (key == "sample_script") {
+    if (key == "push") {
+      ++sources;
+      metric.kind = MetricKind::kPush;
+      if (!value.IsScalar() || value.Scalar() != "true")
+        s = Error(value, what + ": push must be true (the service sends the values: hone "
+                                "push, or a StatsD line on honed's metrics socket)");
+    } else if (key == "pressure") {
+      ++sources;
+      metric.kind = MetricKind::kPressure;
+      s = word(value, "pressure", {"cpu", "memory", "io"}, &metric.resource);
+    } else if (key == "line") {
+      s = word(value, "line", {"some", "full"}, &metric.line);
+    } else if (key == "field") {
+      s = word(value, "field", {"avg10", "avg60", "avg300", "total"}, &metric.field);
+    } else if (key == "cgroup_stat") {
+      ++sources;
+      metric.kind = MetricKind::kCgroupStat;
+      s = word(value, "cgroup_stat", {"cpu.stat", "memory.stat", "io.stat"}, &metric.resource);
+    } else if (key == "key") {
+      s = ReadString(value, what + ": key", &metric.key);
+    } else if (key == "perf") {
+      ++sources;
+      metric.kind = MetricKind::kPerf;
+      s = word(value, "perf", {"instructions", "cycles", "ipc"}, &metric.resource);
+    } else if (key == "cgroup") {
+      s = ReadString(value, what + ": cgroup", &metric.cgroup);
+      if (s.ok() && (metric.cgroup.rfind("/sys/fs/cgroup", 0) != 0 ||
+                     metric.cgroup.find("..") != std::string::npos))
+        s = Error(value, what + ": cgroup must be a directory under /sys/fs/cgroup");
+    } else if (key == "rate") {
+      if (!value.IsScalar() || (value.Scalar() != "true" && value.Scalar() != "false"))
+        s = Error(value, what + ": rate must be true or false");
+      else
+        metric.rate = value.Scalar() == "true";
+    } else if (key == "guard") {
+      s = ExpectMap(value, what + ": guard");
+      for (auto g = value.begin(); s.ok() && g != value.end(); ++g) {
+        const std::string bound = g->first.Scalar();
+        double limit = 0;
+        if (bound != "min" && bound != "max") {
+          s = Error(g->first, what + ": guard takes min and max (the metric's limits)");
+          break;
+        }
+        s = ReadNumber(g->second, what + ": guard." + bound, &limit);
+        if (s.ok() && !std::isfinite(limit)) s = Error(g->second, what + ": guard." + bound + " must be finite");
+        (bound == "min" ? metric.guard_min : metric.guard_max) = limit;
+      }
+    } else if (key == "sample_script") {
+      ++sources;
       has_script = true;
       s = ReadString(value, what + ": sample_script", &metric.script);
     } else if (key == "pattern") {
+      ++sources;
       has_pattern = true;
       s = ReadString(value, what + ": pattern", &metric.pattern);
       if (s.ok()) {
@@ -549,9 +611,16 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
     }
   }
   if (!s.ok()) return s;
-  if (has_script == has_pattern)
-    return Error(node, what + " needs exactly one of sample_script and pattern");
-  metric.kind = has_script ? MetricKind::kScript : MetricKind::kPattern;
+  if (sources != 1)
+    return Error(node, what + " needs exactly one of sample_script and pattern (or, for a "
+                              "live job, push, pressure, cgroup_stat or perf)");
+  if (has_script || has_pattern)
+    metric.kind = has_script ? MetricKind::kScript : MetricKind::kPattern;
+  if (metric.kind == MetricKind::kCgroupStat && (metric.key.empty() || metric.cgroup.empty()))
+    return Error(node, what + ": cgroup_stat needs the cgroup directory and the key to read "
+                              "(cgroup: /sys/fs/cgroup/..., key: usage_usec)");
+  if (metric.guard_min && metric.guard_max && *metric.guard_min > *metric.guard_max)
+    return Error(node, what + ": guard.min is above guard.max");
   if (metric.partial && has_script)
     return Error(node, what + ": partial applies to pattern metrics only (hone reads "
                               "them while the workload runs; a sample_script runs after)");
@@ -819,6 +888,12 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
         (known.empty() ? std::string("no metrics are defined") : "defined: " + known) +
         " (the built-in 'duration' is always available)");
   }
+  for (const MetricSpec& m : spec->metrics)
+    if (m.kind == MetricKind::kPush || m.kind == MetricKind::kPressure ||
+        m.kind == MetricKind::kCgroupStat || m.kind == MetricKind::kPerf)
+      return Status::InvalidArgument(
+          "metric '" + m.name + "' is read while a service runs on its own: push, "
+          "pressure, cgroup_stat and perf metrics are for live jobs (workload.kind: live)");
   if (spec->settings.early_stop_pct > 0 && !CanStopEarly(*spec))
     return Status::InvalidArgument(
         "early_stop_pct: hone cannot tell part way through a run that '" + target +
@@ -844,11 +919,12 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
         "target metric '" + target + "' is not defined; " +
         (known.empty() ? std::string("no metrics are defined") : "defined: " + known));
   }
-  if (metric->kind != MetricKind::kScript)
-    return Status::InvalidArgument(
-        "target metric '" + target + "': a live job samples its metrics every "
-        "sampling_interval, so each needs a sample_script (there is no workload run whose "
-        "output or duration to read)");
+  for (const MetricSpec& m : spec->metrics)
+    if (m.kind == MetricKind::kPattern || m.kind == MetricKind::kDuration)
+      return Status::InvalidArgument(
+          "metric '" + m.name + "': a live job samples its metrics every sampling_interval "
+          "(sample_script, push, pressure, cgroup_stat, perf); there is no workload run "
+          "whose output or duration to read");
   if (spec->settings.early_stop_pct > 0)
     return Status::InvalidArgument("early_stop_pct applies to sync jobs only");
   if (spec->settings.min_dwell_s > 0 &&

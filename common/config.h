@@ -72,6 +72,11 @@ enum class MetricKind {
   kScript,    // `sample_script`: run after each sample, the last number printed
   kPattern,   // `pattern`: regex over the workload's output, the last match
   kDuration,  // built-in `duration`: the workload's wall-clock seconds
+  // Live jobs only (docs/live.md):
+  kPush,        // `push: true`: values the service sends (hone push, StatsD)
+  kPressure,    // `pressure: cpu|memory|io`: pressure stall information
+  kCgroupStat,  // `cgroup_stat: cpu.stat`: a key of a cgroup v2 flat keyed file
+  kPerf,        // `perf: instructions|cycles|ipc`: hardware counters
 };
 
 struct MetricSpec {
@@ -83,6 +88,17 @@ struct MetricSpec {
   // kPattern: the workload prints the metric as it goes (a running throughput,
   // say); each line that matches is the value so far. Lets early_stop_pct watch it.
   bool partial = false;
+  // kPressure: `pressure` (cpu, memory, io), `line` (some, full) and `field` (avg10,
+  // avg60, avg300, total); kCgroupStat: the file in `resource` and its `key`;
+  // kPerf: the event in `resource`. `cgroup`: a cgroup v2 directory to read (pressure:
+  // its <resource>.pressure instead of /proc/pressure; perf: count its processes).
+  std::string resource, line = "some", field = "avg10", key, cgroup;
+  // A counter read as its rate per second since the previous sample (cgroup_stat
+  // and perf counts, and pressure's total: on by default for those).
+  std::optional<bool> rate;
+  // A guard: a live job reverts to the incumbent at once when a candidate's sample
+  // of this metric is outside these limits.
+  std::optional<double> guard_min, guard_max;
   SourcePos pos;
 };
 

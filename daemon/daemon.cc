@@ -158,6 +158,7 @@ int RunDaemon(const DaemonOptions& options) {
   job_options.sentinel_path = options.state_dir + "/handling";
   job_options.retain_jobs = options.retain_jobs;
   job_options.cgroups = cgroups.get();
+  job_options.machine = machine.get();
   job_options.resume = options.resume;
   JobManager jobs(io.get_executor(), store.get(), job_options);
   s = jobs.Recover();

@@ -1210,7 +1210,7 @@ TEST(ConfigTest, ALiveJobRefusesAWorkloadAndMetricsItCannotSample) {
   pattern.replace(pattern.find("sample_script: cat /srv/app/rate"), 32, "pattern: 'rate=(\\d+)'");
   ASSERT_TRUE(ParseConfig(pattern, "live.yaml", &spec).ok());
   s = CompleteSpec({}, &spec);
-  EXPECT_TRUE(Contains(s.message(), "each needs a sample_script")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "there is no workload run")) << s.message();
 
   std::string dwell = kLiveConfig;
   dwell.replace(dwell.find("min_dwell: 2s"), 13, "min_dwell: 50ms");
@@ -1218,6 +1218,69 @@ TEST(ConfigTest, ALiveJobRefusesAWorkloadAndMetricsItCannotSample) {
   s = CompleteSpec({}, &spec);
   EXPECT_TRUE(Contains(s.message(), "min_dwell is shorter than sampling_interval"))
       << s.message();
+}
+
+TEST(ConfigTest, LiveMetricSourcesAndGuardsParse) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "workload: {kind: live}\n"
+      "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+      "    metrics:\n"
+      "      requests: {push: true}\n"
+      "      stall: {pressure: memory, line: full, field: avg60, "
+      "cgroup: /sys/fs/cgroup/web.service}\n"
+      "      cpu: {cgroup_stat: cpu.stat, key: usage_usec, cgroup: /sys/fs/cgroup/web}\n"
+      "      ipc: {perf: ipc}\n"
+      "      p99: {sample_script: cat /tmp/p99, guard: {max: 50, min: 0}}\n"
+      "    target: requests:max\n",
+      "live.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok());
+  EXPECT_EQ(spec.FindMetric("requests")->kind, MetricKind::kPush);
+  const MetricSpec* stall = spec.FindMetric("stall");
+  EXPECT_EQ(stall->kind, MetricKind::kPressure);
+  EXPECT_EQ(stall->resource, "memory");
+  EXPECT_EQ(stall->line, "full");
+  EXPECT_EQ(stall->field, "avg60");
+  EXPECT_EQ(spec.FindMetric("cpu")->key, "usage_usec");
+  EXPECT_EQ(spec.FindMetric("ipc")->resource, "ipc");
+  EXPECT_EQ(*spec.FindMetric("p99")->guard_max, 50);
+  EXPECT_EQ(*spec.FindMetric("p99")->guard_min, 0);
+}
+
+TEST(ConfigTest, LiveMetricSourcesRefuseWhatCannotBeRead) {
+  struct Case {
+    const char* metric;
+    const char* message;
+  } cases[] = {
+      {"{push: true, sample_script: cat x}", "needs exactly one of sample_script and pattern"},
+      {"{pressure: gpu}", "pressure must be one of cpu, memory, io"},
+      {"{pressure: cpu, cgroup: /etc}", "cgroup must be a directory under /sys/fs/cgroup"},
+      {"{pressure: cpu, cgroup: /sys/fs/cgroup/../../etc}", "cgroup must be a directory"},
+      {"{cgroup_stat: cpu.stat}", "cgroup_stat needs the cgroup directory and the key"},
+      {"{perf: branches}", "perf must be one of instructions, cycles, ipc"},
+      {"{push: false}", "push must be true"},
+      {"{push: true, guard: {max: 1, min: 2}}", "guard.min is above guard.max"},
+      {"{push: true, guard: {below: 1}}", "guard takes min and max"},
+  };
+  for (const Case& c : cases) {
+    JobSpec spec;
+    Status s = ParseConfig(std::string("workload: {kind: live}\n"
+                                       "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+                                       "    metrics:\n      m: ") +
+                               c.metric + "\n    target: m:max\n",
+                           "live.yaml", &spec);
+    EXPECT_FALSE(s.ok()) << c.metric;
+    EXPECT_TRUE(Contains(s.message(), c.message)) << c.metric << ": " << s.message();
+  }
+  // A sync job runs its workload: a pushed metric has nothing to read it from.
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig("domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+                          "    metrics:\n      m: {push: true}\n    target: m:max\n",
+                          "k.yaml", &spec)
+                  .ok());
+  Status s = CompleteSpec({"./bench"}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "are for live jobs")) << s.message();
 }
 
 TEST(ConfigTest, LiveSettingsOutOfRangeNameTheKey) {

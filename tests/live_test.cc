@@ -229,6 +229,41 @@ TEST_F(LiveTest, RecommendModeChangesNothingUntilAPersonAccepts) {
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
 }
 
+TEST_F(LiveTest, AServiceThatPushesItsMetricIsSampledFromWhatItPushed) {
+  ASSERT_TRUE(honed_->Start());
+  std::string config = dir_.Write(
+      "push.yaml",
+      "workload:\n  kind: live\n"
+      "domain:\n  common:\n    knobs:\n"
+      "      svc_a:\n        options: [1, 2, 3]\n"
+      "        get_script: cat " + svc_ + "/a\n"
+      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
+      "    metrics:\n      requests: {push: true}\n"
+      "    target: requests:max\n"
+      "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
+  json submitted = honed_->HoneJson({"submit", config});
+  ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
+  std::string job = std::to_string(submitted["job"].get<int64_t>());
+  ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(job)).is_object(); }, 60));
+  // Nothing pushed yet: its samples are invalid, and say why.
+  test::CommandResult unknown = honed_->Hone({"push", job, "latency", "3"});
+  EXPECT_NE(unknown.exit_code, 0);
+  EXPECT_NE(unknown.err.find("no push metric 'latency' (its push metrics: requests)"),
+            std::string::npos)
+      << unknown.err;
+  json live;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        EXPECT_EQ(honed_->Hone({"push", job, "requests", "1000"}).exit_code, 0);
+        live = Live(std::stoll(job));
+        return live.is_object() &&
+               live.value("samples", 0) - live.value("samples_invalid", 0) >= 5;
+      },
+      60))
+      << live.dump();
+  ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
+}
+
 TEST_F(LiveTest, AcceptIsRefusedWithAReasonWhereThereIsNothingToAccept) {
   ASSERT_TRUE(honed_->Start());
   test::CommandResult none = honed_->Hone({"accept", "9"});

@@ -14,6 +14,7 @@
 #include "daemon/knobs/knob_bindings.h"
 #include "daemon/process/process.h"
 #include "daemon/tuner/clock.h"
+#include "daemon/tuner/live_probe.h"
 #include "daemon/tuner/live_session.h"
 #include "daemon/tuner/metric_source.h"
 #include "daemon/tuner/tuning_session.h"
@@ -29,6 +30,7 @@ struct JobManager::Job {
   // A live job's decisions (workload.kind: live), instead of `session`; the worker's
   // once session_ready, like the session.
   std::unique_ptr<LiveSession> live;
+  std::unique_ptr<LiveProbe> probe;  // where a live job's samples come from
   ProcessGroups processes;
   std::unique_ptr<KnobBindings> bindings;  // its system knobs, once started
   std::unique_ptr<MetricSource> metric;    // where its samples come from, once started

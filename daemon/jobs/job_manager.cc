@@ -297,6 +297,24 @@ Status JobManager::Cancel(const Peer& peer, int64_t id, json* result) {
   return Status::OK();
 }
 
+Status JobManager::Push(const Peer& peer, int64_t id, const std::string& metric,
+                        double value, json* result) {
+  Job* job = Find(id);
+  if (!job) return Status::NotFound("no job " + std::to_string(id));
+  Status s = policy_.MayActOnJob(peer, id, job->row.uid, "push values to");
+  if (!s.ok()) return s;
+  if (!job->spec.workload.live)
+    return Status::FailedPrecondition("job " + std::to_string(id) +
+                                      " is not a live job; only live jobs take pushed values");
+  if (job->row.state != JobState::kRunning || !job->probe)
+    return Status::FailedPrecondition("job " + std::to_string(id) + " is not running (" +
+                                      JobStateName(job->row.state) + ")");
+  s = job->probe->Push(metric, value);
+  if (!s.ok()) return s.WithContext("job " + std::to_string(id));
+  *result = {{"job", id}, {"metric", metric}, {"value", value}};
+  return Status::OK();
+}
+
 asio::awaitable<Status> JobManager::Accept(const Peer& peer, int64_t id, json* result) {
   Job* job = Find(id);
   if (!job) co_return Status::NotFound("no job " + std::to_string(id));

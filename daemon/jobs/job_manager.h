@@ -67,6 +67,9 @@ struct JobManagerOptions {
   // where Recover sweeps a dead honed's); null: process groups only. When set it
   // must outlive the manager.
   WorkloadCgroups* cgroups = nullptr;
+  // The machine, as live jobs read its kernel metrics (pressure, cgroup files); may
+  // be null. When set it must outlive the manager.
+  Machine* machine = nullptr;
   // Jobs that were running when honed stopped or died continue at the next start
   // (honed --no-resume: they stay interrupted).
   bool resume = true;
@@ -102,6 +105,10 @@ class JobManager {
   // text until something in it changes or the job's elapsed time moves on by 0.1 s.
   Status JobStatus(int64_t id, std::shared_ptr<const std::string>* text) const;
   Status Cancel(const Peer& peer, int64_t id, nlohmann::json* result);
+  // A value a live job's service pushed for one of its push metrics (the submitter,
+  // root or honed's own uid may push).
+  Status Push(const Peer& peer, int64_t id, const std::string& metric, double value,
+              nlohmann::json* result);
   // A live job in mode recommend tries the step it proposes (the submitter, root or
   // honed's own uid may accept).
   boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id, nlohmann::json* result);

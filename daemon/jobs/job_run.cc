@@ -150,12 +150,12 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
   }
   job.row.space = SpaceToJson(job.space);
   Persist(job);
+  if (job.spec.workload.live) co_return co_await RunLive(job);
   std::unique_ptr<WorkloadMetricSource> metric;
   s = WorkloadMetricSource::Create(job.row.id, &job.spec, &job.request, &job.space,
                                    processes_, &job.processes, &metric);
   if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
   job.metric = std::move(metric);
-  if (job.spec.workload.live) co_return co_await RunLive(job);
   job.session = std::make_unique<TuningSession>(
       job.spec.settings, job.spec.target, &job.space,
       MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
@@ -195,6 +195,10 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
 }
 
 asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
+  Status made = LiveProbe::Create({job.row.id, &job.spec, &job.request, &job.space, processes_,
+                                   &job.processes, options_.machine},
+                                  &job.probe);
+  if (!made.ok()) co_return Outcome{JobState::kFailed, made.message()};
   job.live = std::make_unique<LiveSession>(LiveSettings::From(job.spec, job.space),
                                            job.spec.target.goal, &job.space);
   // What it learned before honed restarted, or what an earlier live job learned
@@ -229,6 +233,7 @@ asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
   StoreTrialLog log(store_, job.row.id);
   RunContext context = MakeContext(job, &log);
   context.live = job.live.get();
+  context.probe = job.probe.get();
   context.save_live = [this, &job](json state) {
     Status s = store_->SaveLiveState(job.row.id, state);
     if (!s.ok()) spdlog::error("job {}: cannot keep its live state: {}", job.row.id, s.message());

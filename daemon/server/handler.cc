@@ -2,6 +2,8 @@
 
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/limits.h"
+
 namespace hone {
 
 namespace asio = boost::asio;
@@ -32,6 +34,8 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"status", "one job's state and progress: job", &RequestHandler::JobStatus},
       {"watch", "follow a job's events until it ends: job", &RequestHandler::Watch},
       {"cancel", "stop a queued or running job: job", &RequestHandler::Cancel},
+      {"push", "a value a live job's service measured: job, metric, value",
+       &RequestHandler::Push},
       {"accept", "let a live job in mode recommend try the step it proposes: job",
        &RequestHandler::Accept},
       {"report", "a job's report: job", &RequestHandler::Report},
@@ -107,6 +111,23 @@ asio::awaitable<Status> RequestHandler::Cancel(const Request& request, Context& 
   int64_t id = 0;
   Status s = JobArg(request, &id);
   co_return s.ok() ? jobs_->Cancel(context.peer, id, result) : s;
+}
+
+asio::awaitable<Status> RequestHandler::Push(const Request& request, Context& context,
+                                             json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  if (!s.ok()) co_return s;
+  const json& args = request.args;
+  auto metric = args.find("metric");
+  auto value = args.find("value");
+  if (metric == args.end() || !metric->is_string() || metric->get<std::string>().empty() ||
+      metric->get<std::string>().size() > limits::kMaxNameBytes)
+    co_return Status::InvalidArgument("\"metric\" must be a metric name of the job");
+  if (value == args.end() || !value->is_number())
+    co_return Status::InvalidArgument("\"value\" must be a number");
+  co_return jobs_->Push(context.peer, id, metric->get<std::string>(), value->get<double>(),
+                        result);
 }
 
 asio::awaitable<Status> RequestHandler::Accept(const Request& request, Context& context,

@@ -65,6 +65,7 @@ class RequestHandler {
   boost::asio::awaitable<Status> Watch(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Cancel(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Accept(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Push(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Delete(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Knobs(const Request&, Context&, nlohmann::json* result);

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/report.h"
+#include "daemon/tuner/live_probe.h"
 #include "daemon/tuner/worker.h"
 
 namespace hone {
@@ -54,12 +55,10 @@ asio::awaitable<Outcome> LiveRunner::Run(RunContext& context) {
     if (settings.max_minutes > 0 && context.elapsed() >= settings.max_minutes * 60)
       co_return Outcome{JobState::kCompleted,
                         "budget spent: max_minutes (" + FormatValue(settings.max_minutes) + ")"};
-    SampleResult sample = co_await context.metric->Sample(holding, std::nullopt);
+    LiveSample observed = co_await context.probe->Sample(holding, context.clock->Monotonic());
     if (context.stop()) continue;
-    LiveSample observed{context.clock->Monotonic(), sample.valid, sample.value, sample.error,
-                        ""};
-    if (!sample.valid)
-      spdlog::warn("job {}: sample invalid: {}", context.job, sample.error);
+    if (!observed.valid)
+      spdlog::warn("job {}: sample invalid: {}", context.job, observed.error);
     LiveDecision decision;
     json counts;
     bool settled = false;

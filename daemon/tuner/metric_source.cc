@@ -115,11 +115,6 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
   const WorkloadSpec& workload = spec_->workload;
   const MetricSpec& metric = *metric_;
   ProcessSpec process = BaseProcess(*request_, *space_, config);
-  if (workload.live) {
-    // A live job runs nothing: the service runs on its own; its metric is read.
-    SampleResult sample = co_await MeasureScript(process);
-    co_return sample;
-  }
   process.argv = workload.argv.empty() ? ShellArgv(workload.shell) : workload.argv;
   process.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(workload.timeout_s * 1000));
@@ -173,21 +168,30 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
       measured.duration_s = run.elapsed_s;
       co_return measured;
     }
+    case MetricKind::kPush:
+    case MetricKind::kPressure:
+    case MetricKind::kCgroupStat:
+    case MetricKind::kPerf:
+      break;  // live jobs only (CompleteSpec refuses them in a sync job)
   }
+  sample.error = "metric '" + metric.name + "' is read by live jobs only";
   co_return sample;
 }
 
 asio::awaitable<SampleResult> WorkloadMetricSource::MeasureScript(
     const ProcessSpec& base) {
-  const MetricSpec& metric = *metric_;
+  SampleResult sample = co_await RunSampleScript(*metric_, base, spec_->settings.script_timeout_s,
+                                                 runner_, groups_);
+  co_return sample;
+}
+
+asio::awaitable<SampleResult> RunSampleScript(const MetricSpec& metric,
+                                              const ProcessSpec& base, double timeout_s,
+                                              ProcessRunner* runner, ProcessGroups* groups) {
   ProcessSpec process = base;
   process.argv = ShellArgv(metric.script);
-  double timeout = spec_->settings.script_timeout_s;
-  // A live job's script must not hold up the guard: a few intervals at most.
-  if (spec_->workload.live)
-    timeout = std::min(timeout, std::max(1.0, 5 * spec_->settings.sampling_interval_s));
-  process.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000));
-  ProcessResult result = co_await runner_->Run(process, groups_);
+  process.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  ProcessResult result = co_await runner->Run(process, groups);
   SampleResult sample;
   std::string where = "metric '" + metric.name + "': sample_script";
   if (!result.Succeeded()) {

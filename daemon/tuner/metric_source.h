@@ -4,8 +4,7 @@
 // WorkloadMetricSource is today's source: run the job's workload with the
 // configuration's application knobs in its environment, as the submitter, then read
 // the target metric (its wall-clock time, a pattern in its output, or a
-// sample_script). For a live job it runs no workload: one sample is one run of the
-// target's sample_script. Later sources (a live service's probes, pushed values, kernel
+// sample_script). A live job's samples come from LiveProbe (live_probe.h) instead. Later sources (a live service's probes, pushed values, kernel
 // counters) implement the same interface.
 #pragma once
 
@@ -37,6 +36,13 @@ class MetricSource {
 // environment and the configuration's application knobs.
 ProcessSpec BaseProcess(const JobRequest& request, const SearchSpace& space,
                         const Config& config);
+
+// One run of `metric`'s sample_script from `base` (the submitter, directory and
+// environment): the last number it prints, or why there is none.
+boost::asio::awaitable<SampleResult> RunSampleScript(const MetricSpec& metric,
+                                                     const ProcessSpec& base,
+                                                     double timeout_s, ProcessRunner* runner,
+                                                     ProcessGroups* groups);
 
 // "MESSAGE: the last lines of stderr", for a process that failed.
 std::string WithOutput(std::string message, const std::string& err);

@@ -30,6 +30,8 @@
 
 namespace hone {
 
+class LiveProbe;
+
 // How a run ended: the job's final state and why.
 struct Outcome {
   JobState state = JobState::kCompleted;
@@ -66,7 +68,8 @@ struct RunContext {
   const SearchSpace* space = nullptr;
   // The knob applier: the job's system knobs over the ledger (may be empty).
   KnobBindings* knobs = nullptr;
-  MetricSource* metric = nullptr;
+  MetricSource* metric = nullptr;  // a sync job's samples
+  LiveProbe* probe = nullptr;      // a live job's
   TrialLog* log = nullptr;
   // The decisions; touched only on `worker`. A sync job has a session, a live job
   // a live session.

@@ -1,0 +1,173 @@
+#include "daemon/tuner/live_probe.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/report.h"
+#include "daemon/tuner/metric_source.h"
+
+namespace hone {
+
+namespace asio = boost::asio;
+
+Status LiveProbe::Create(const Sources& sources, std::unique_ptr<LiveProbe>* out) {
+  std::unique_ptr<LiveProbe> probe(new LiveProbe());
+  probe->sources_ = sources;
+  const JobSpec& spec = *sources.spec;
+  std::vector<const MetricSpec*> wanted;
+  if (const MetricSpec* target = spec.FindMetric(spec.target.metric)) wanted.push_back(target);
+  for (const MetricSpec& m : spec.metrics)
+    if ((m.guard_min || m.guard_max) && m.name != spec.target.metric) wanted.push_back(&m);
+  if (wanted.empty()) return Status::InvalidArgument("no metric '" + spec.target.metric + "'");
+  for (const MetricSpec* m : wanted) {
+    Reader reader;
+    reader.spec = m;
+    bool counter = m->kind == MetricKind::kCgroupStat ||
+                   (m->kind == MetricKind::kPerf && m->resource != "ipc") ||
+                   (m->kind == MetricKind::kPressure && m->field == "total");
+    reader.rate = m->rate.value_or(counter);
+    if ((m->kind == MetricKind::kPressure || m->kind == MetricKind::kCgroupStat) &&
+        !sources.machine)
+      return Status::FailedPrecondition("metric '" + m->name +
+                                        "': this honed reads no kernel files");
+    if (m->kind == MetricKind::kPerf) {
+      Status s = PerfCounters::Open(m->cgroup, &reader.perf);
+      if (!s.ok()) return s.WithContext("metric '" + m->name + "'");
+    }
+    probe->readers_.push_back(std::move(reader));
+  }
+  *out = std::move(probe);
+  return Status::OK();
+}
+
+bool LiveProbe::Rate(Reader& reader, double count, double now, double* rate) {
+  std::optional<double> last = reader.last;
+  double last_at = reader.last_at;
+  reader.last = count;
+  reader.last_at = now;
+  if (!last || !(now > last_at)) return false;
+  *rate = (count - *last) / (now - last_at);
+  return true;
+}
+
+Status LiveProbe::Push(std::string_view metric, double value) {
+  if (!std::isfinite(value))
+    return Status::InvalidArgument("a pushed value must be a finite number");
+  for (Reader& reader : readers_)
+    if (reader.spec->name == metric && reader.spec->kind == MetricKind::kPush) {
+      reader.pushed_sum += value;
+      ++reader.pushed;
+      return Status::OK();
+    }
+  std::string known;
+  for (const Reader& reader : readers_)
+    if (reader.spec->kind == MetricKind::kPush)
+      known += (known.empty() ? "" : ", ") + reader.spec->name;
+  return Status::NotFound("the job has no push metric '" + std::string(metric) + "'" +
+                          (known.empty() ? std::string(" (it has none)")
+                                         : " (its push metrics: " + known + ")"));
+}
+
+asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, double now,
+                                        double* value) {
+  const MetricSpec& m = *reader.spec;
+  const std::string what = "metric '" + m.name + "'";
+  switch (m.kind) {
+    case MetricKind::kScript: {
+      const Settings& settings = sources_.spec->settings;
+      double timeout =
+          std::min(settings.script_timeout_s, std::max(1.0, 5 * settings.sampling_interval_s));
+      SampleResult sample = co_await RunSampleScript(
+          m, BaseProcess(*sources_.request, *sources_.space, holding), timeout,
+          sources_.runner, sources_.groups);
+      if (!sample.valid) co_return Status::Unavailable(sample.error);
+      *value = sample.value;
+      co_return Status::OK();
+    }
+    case MetricKind::kPush: {
+      if (reader.pushed == 0)
+        co_return Status::Unavailable(what + ": no value was pushed since the last sample");
+      *value = reader.pushed_sum / static_cast<double>(reader.pushed);
+      reader.pushed_sum = 0;
+      reader.pushed = 0;
+      co_return Status::OK();
+    }
+    case MetricKind::kPressure:
+    case MetricKind::kCgroupStat: {
+      double read = 0;
+      Status s;
+      if (m.kind == MetricKind::kPressure) {
+        std::string path = m.cgroup.empty() ? "/proc/pressure/" + m.resource
+                                            : m.cgroup + "/" + m.resource + ".pressure";
+        s = ReadPressure(*sources_.machine, path, m.line, m.field, &read);
+      } else {
+        s = ReadFlatKeyed(*sources_.machine, m.cgroup + "/" + m.resource, m.key, &read);
+      }
+      if (!s.ok()) co_return s.WithContext(what);
+      if (!reader.rate) {
+        *value = read;
+        co_return Status::OK();
+      }
+      if (!Rate(reader, read, now, value))
+        co_return Status::Unavailable(what + ": a rate needs two readings; this is the first");
+      co_return Status::OK();
+    }
+    case MetricKind::kPerf: {
+      uint64_t instructions = 0, cycles = 0;
+      Status s = reader.perf->Read(&instructions, &cycles);
+      if (!s.ok()) co_return s.WithContext(what);
+      std::optional<double> last_i = reader.last_instructions, last_c = reader.last_cycles;
+      reader.last_instructions = static_cast<double>(instructions);
+      reader.last_cycles = static_cast<double>(cycles);
+      if (m.resource == "ipc") {
+        double di = last_i ? static_cast<double>(instructions) - *last_i : 0;
+        double dc = last_c ? static_cast<double>(cycles) - *last_c : 0;
+        if (!last_i || !(dc > 0))
+          co_return Status::Unavailable(what + ": no cycles counted since the last sample");
+        *value = di / dc;
+        co_return Status::OK();
+      }
+      double count = static_cast<double>(m.resource == "cycles" ? cycles : instructions);
+      if (!reader.rate) {
+        *value = count;
+        co_return Status::OK();
+      }
+      if (!Rate(reader, count, now, value))
+        co_return Status::Unavailable(what + ": a rate needs two readings; this is the first");
+      co_return Status::OK();
+    }
+    case MetricKind::kPattern:
+    case MetricKind::kDuration:
+      break;
+  }
+  co_return Status::InvalidArgument(what + " cannot be read in a live job");
+}
+
+asio::awaitable<LiveSample> LiveProbe::Sample(const Config& holding, double now) {
+  LiveSample sample;
+  sample.at = now;
+  for (size_t i = 0; i < readers_.size(); ++i) {
+    Reader& reader = readers_[i];
+    const MetricSpec& m = *reader.spec;
+    double value = 0;
+    Status s = co_await Read(reader, holding, now, &value);
+    if (i == 0) {
+      sample.valid = s.ok() && std::isfinite(value);
+      sample.value = value;
+      if (!s.ok()) sample.error = s.message();
+    }
+    if (!(m.guard_min || m.guard_max) || !sample.guard_violation.empty()) continue;
+    if (!s.ok()) {
+      sample.guard_violation = "guard metric '" + m.name + "' could not be read: " + s.message();
+    } else if (m.guard_max && value > *m.guard_max) {
+      sample.guard_violation = m.name + " " + FormatValue(value) + " > " +
+                               FormatValue(*m.guard_max) + " (its guard.max)";
+    } else if (m.guard_min && value < *m.guard_min) {
+      sample.guard_violation = m.name + " " + FormatValue(value) + " < " +
+                               FormatValue(*m.guard_min) + " (its guard.min)";
+    }
+  }
+  co_return sample;
+}
+
+}  // namespace hone
