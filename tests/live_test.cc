@@ -264,6 +264,38 @@ TEST_F(LiveTest, AServiceThatPushesItsMetricIsSampledFromWhatItPushed) {
   ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
 }
 
+TEST_F(LiveTest, ALiveJobRunsBesideSyncJobsAndWaitsOnlyForItsKnobs) {
+  StartService();
+  ASSERT_TRUE(honed_->Start());
+  json first = honed_->HoneJson({"submit", WriteConfig("")});
+  std::string live = std::to_string(first["job"].get<int64_t>());
+  ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(live)).is_object(); }, 60));
+
+  // A sync job over an application knob runs to its end meanwhile.
+  std::string sync = dir_.Write(
+      "sync.yaml",
+      "domain:\n  common:\n    knobs:\n      threads: {options: [1, 2]}\n"
+      "    target: duration:min\nstrategy: exhaustive\n");
+  test::CommandResult run = honed_->Hone({"run", sync, "--", "true"});
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(honed_->HoneJson({"status", live}).value("state", ""), "running");
+
+  // A second live job over the same knobs waits until the first lets them go.
+  json second = honed_->HoneJson({"submit", WriteConfig("")});
+  std::string waiting = std::to_string(second["job"].get<int64_t>());
+  EXPECT_EQ(honed_->HoneJson({"status", waiting}).value("state", ""), "queued");
+  ASSERT_EQ(honed_->Hone({"cancel", live}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(waiting)).is_object(); }, 60))
+      << honed_->HoneJson({"status", waiting}).dump();
+  EXPECT_EQ(honed_->HoneJson({"status", live}).value("state", ""), "cancelled");
+  ASSERT_EQ(honed_->Hone({"cancel", waiting}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return honed_->HoneJson({"status", waiting}).value("state", "") ==
+                                   "cancelled"; },
+                      60));
+  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+}
+
 TEST_F(LiveTest, AcceptIsRefusedWithAReasonWhereThereIsNothingToAccept) {
   ASSERT_TRUE(honed_->Start());
   test::CommandResult none = honed_->Hone({"accept", "9"});

@@ -181,7 +181,7 @@ void JobManager::Start() {
 
 asio::awaitable<void> JobManager::Stop() {
   stopping_ = true;
-  if (current_) current_->processes.KillAll();
+  for (Job* job : Running()) job->processes.KillAll();
   wake_.cancel();
   if (running_) co_await runner_done_.async_wait(use_tuple);
 }
@@ -418,17 +418,19 @@ class JobManager::ExclusiveKnobs {
 
 Status JobManager::KnobsFree(const std::vector<std::string>* knobs,
                              const char* then) const {
-  if (!current_) return Status::OK();
-  std::vector<std::string> held = current_->Lease();
-  if (knobs)
-    std::erase_if(held, [&](const std::string& name) {
-      return std::find(knobs->begin(), knobs->end(), name) == knobs->end();
-    });
-  if (held.empty()) return Status::OK();
-  std::string list;
-  for (const std::string& name : held) list += (list.empty() ? "" : ", ") + name;
-  return Status::FailedPrecondition("job " + std::to_string(current_->row.id) +
-                                    " is running and holds " + list + "; " + then);
+  for (const Job* job : Running()) {
+    std::vector<std::string> held = job->Lease();
+    if (knobs)
+      std::erase_if(held, [&](const std::string& name) {
+        return std::find(knobs->begin(), knobs->end(), name) == knobs->end();
+      });
+    if (held.empty()) continue;
+    std::string list;
+    for (const std::string& name : held) list += (list.empty() ? "" : ", ") + name;
+    return Status::FailedPrecondition("job " + std::to_string(job->row.id) +
+                                      " is running and holds " + list + "; " + then);
+  }
+  return Status::OK();
 }
 
 asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {

@@ -144,6 +144,13 @@ class JobManager {
   double Now() const { return clock_->Now(); }
   // ---- job_run.cc: running a job.
   boost::asio::awaitable<void> RunQueue();
+  // Starts the queued jobs that may run now: the oldest sync job when none runs, and
+  // any live job; neither when its knobs are held by a running job.
+  void StartRunnable();
+  // Runs one job to its end, then wakes the queue.
+  boost::asio::awaitable<void> RunOne(Job* job);
+  // Every job running now: the sync job and the live ones.
+  std::vector<Job*> Running() const;
   boost::asio::awaitable<void> RunJob(Job& job);
   // Resolves the space, builds the session (resumed from the stored trials when the
   // job ran before) and runs it; returns how it ended.
@@ -207,7 +214,11 @@ class JobManager {
   bool running_ = false;
   bool stopping_ = false;
   bool exclusive_ = false;  // a restore or apply is writing knobs: start no job
+  // The sync job running (one at a time: two benchmarks on one machine disturb each
+  // other), and the live jobs running beside it (each holds knobs no other running
+  // job holds).
   Job* current_ = nullptr;
+  std::vector<Job*> live_running_;
   // One thread for the tuner's heavy work (model fits, proposals, reports), so that
   // the event loop always serves the socket, signals and the watchdog. A running
   // job's session is touched only there once the job has started.

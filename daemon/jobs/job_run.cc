@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "daemon/crash_point.h"
@@ -29,23 +31,63 @@ constexpr size_t kWarmStartRemeasured = 3;
 
 asio::awaitable<void> JobManager::RunQueue() {
   while (!stopping_) {
-    Job* next = nullptr;
-    for (auto& [id, job] : jobs_)
-      if (job->row.state == JobState::kQueued) {
-        next = job.get();
-        break;
-      }
-    if (!next || exclusive_) {
-      wake_.expires_at(asio::steady_timer::time_point::max());
-      co_await wake_.async_wait(use_tuple);
-      continue;
-    }
-    current_ = next;
-    co_await RunJob(*next);
-    current_ = nullptr;
+    if (!exclusive_) StartRunnable();
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await wake_.async_wait(use_tuple);
+  }
+  // Stopping: each running job sees it at its next step and ends.
+  while (!Running().empty()) {
+    wake_.expires_at(asio::steady_timer::time_point::max());
+    co_await wake_.async_wait(use_tuple);
   }
   running_ = false;
   runner_done_.cancel();
+}
+
+std::vector<JobManager::Job*> JobManager::Running() const {
+  std::vector<Job*> running = live_running_;
+  if (current_) running.push_back(current_);
+  return running;
+}
+
+void JobManager::StartRunnable() {
+  bool sync_blocked = current_ != nullptr;
+  for (auto& [id, owned] : jobs_) {
+    Job* job = owned.get();
+    if (job->row.state != JobState::kQueued) continue;
+    std::vector<Job*> running = Running();
+    if (std::find(running.begin(), running.end(), job) != running.end()) continue;
+    const bool live = job->spec.workload.live;
+    if (!live && sync_blocked) continue;
+    // Two jobs never hold the same system knob.
+    std::vector<std::string> lease = job->Lease();
+    bool free = true;
+    for (Job* other : running)
+      for (const std::string& name : other->Lease())
+        if (std::find(lease.begin(), lease.end(), name) != lease.end()) free = false;
+    if (!free) {
+      // Sync jobs run in the order they came; a live job waits for its knobs alone.
+      if (!live) sync_blocked = true;
+      continue;
+    }
+    if (live) {
+      live_running_.push_back(job);
+    } else {
+      current_ = job;
+      sync_blocked = true;
+    }
+    // RunJob sets the state to running before it first waits, so the next scan
+    // does not start the job again.
+    asio::co_spawn(executor_, RunOne(job), asio::detached);
+  }
+}
+
+asio::awaitable<void> JobManager::RunOne(Job* job) {
+  // Cancelled between the scan and now: it ended as it was.
+  if (job->row.state == JobState::kQueued) co_await RunJob(*job);
+  if (current_ == job) current_ = nullptr;
+  std::erase(live_running_, job);
+  wake_.cancel();
 }
 
 asio::awaitable<void> JobManager::RunJob(Job& job) {

@@ -1,4 +1,5 @@
 // What clients see of jobs: lists, status, reports, watches and their events.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -179,7 +180,9 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
     co_return Status::OK();
   }
   ReportContext context = Context(*job, job->row.state, job->Elapsed(*clock_));
-  if (job == current_ && job->row.state == JobState::kRunning) {
+  std::vector<Job*> running = Running();
+  if (std::find(running.begin(), running.end(), job) != running.end() &&
+      job->row.state == JobState::kRunning) {
     // Its session belongs to the worker while the job runs.
     if (!job->session_ready) {
       *result = ShortReport(*job);
@@ -257,18 +260,23 @@ size_t JobManager::CountInState(JobState state) const {
 }
 
 std::string JobManager::StatusLine() const {
-  if (!current_) {
+  std::vector<Job*> running = Running();
+  if (running.empty()) {
     size_t queued = CountInState(JobState::kQueued);
     return queued ? std::to_string(queued) + " job(s) queued" : "idle";
   }
-  std::string line = "job " + std::to_string(current_->row.id) + ": " + current_->phase;
-  const json& progress = current_->progress;
-  if (progress.is_object() && progress.contains("live"))
-    line += ", phase " + std::to_string(progress["live"].value("phase", 0)) + ", " +
-            std::to_string(progress["live"].value("changes", int64_t{0})) + " changes";
-  else if (progress.is_object())
-    line += ", " + std::to_string(progress.value("configs_explored", 0)) + "/" +
-            std::to_string(progress.value("configs_budget", 0)) + " configs";
+  std::string line;
+  for (const Job* job : running) {
+    if (!line.empty()) line += "; ";
+    line += "job " + std::to_string(job->row.id) + ": " + job->phase;
+    const json& progress = job->progress;
+    if (progress.is_object() && progress.contains("live"))
+      line += ", phase " + std::to_string(progress["live"].value("phase", 0)) + ", " +
+              std::to_string(progress["live"].value("changes", int64_t{0})) + " changes";
+    else if (progress.is_object())
+      line += ", " + std::to_string(progress.value("configs_explored", 0)) + "/" +
+              std::to_string(progress.value("configs_budget", 0)) + " configs";
+  }
   return line;
 }
 
