@@ -642,10 +642,17 @@ Status ConfigReader::ReadTarget(const YAML::Node& node) {
     Status s;
     if (node["name"]) s = ReadString(node["name"], "target.name", &spec_->target.metric);
     if (s.ok() && node["goal"]) s = ReadString(node["goal"], "target.goal", &goal);
+    if (s.ok() && node["expression"]) {
+      s = ReadString(node["expression"], "target.expression", &spec_->target_expression);
+      if (s.ok() && spec_->target_expression.empty())
+        s = Error(node["expression"], "target.expression is empty");
+      if (s.ok() && spec_->target.metric.empty()) spec_->target.metric = "target";
+    }
     if (!s.ok()) return s;
     if (spec_->target.metric.empty()) return Error(node, "target needs a name");
   } else {
-    return Error(node, "target must be 'metric:max', 'metric:min' or {name, goal}");
+    return Error(node, "target must be 'metric:max', 'metric:min', {name, goal} or "
+                       "{expression, goal}");
   }
   if (goal == "max")
     spec_->target.goal = Goal::kMax;
@@ -863,6 +870,10 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec);
 
 Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
   if (spec->workload.live) return CompleteLiveSpec(command, spec);
+  if (!spec->target_expression.empty())
+    return Status::InvalidArgument(
+        "target.expression: a target computed from other metrics is for live jobs "
+        "(workload.kind: live); a sync job measures one metric");
   if (!command.empty()) {
     spec->workload.argv = command;
     spec->workload.shell.clear();
@@ -911,6 +922,30 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
         "workload.kind is live: honed runs no workload, the service runs on its own; "
         "leave out the command after '--' and workload.run");
   const std::string& target = spec->target.metric;
+  const MetricSpec* made = spec->FindMetric(target);
+  if (!spec->target_expression.empty() &&
+      !(made && made->kind == MetricKind::kExpression)) {  // completed once already
+    if (made)
+      return Status::InvalidArgument("target.name '" + target +
+                                     "' is a metric already; an expression target needs "
+                                     "a name of its own");
+    Expression check;
+    Status s = Expression::Compile(
+        spec->target_expression,
+        [&](std::string_view name) {
+          Expression::Variable v;
+          for (size_t i = 0; i < spec->metrics.size(); ++i)
+            if (spec->metrics[i].name == name) v.found = true, v.slot = i;
+          return v;
+        },
+        &check, "metric");
+    if (!s.ok()) return s.WithContext("target.expression '" + spec->target_expression + "'");
+    MetricSpec derived;
+    derived.name = target;
+    derived.kind = MetricKind::kExpression;
+    derived.expression = spec->target_expression;
+    spec->metrics.push_back(std::move(derived));
+  }
   const MetricSpec* metric = spec->FindMetric(target);
   if (!metric) {
     std::string known;

@@ -77,6 +77,7 @@ enum class MetricKind {
   kPressure,    // `pressure: cpu|memory|io`: pressure stall information
   kCgroupStat,  // `cgroup_stat: cpu.stat`: a key of a cgroup v2 flat keyed file
   kPerf,        // `perf: instructions|cycles|ipc`: hardware counters
+  kExpression,  // the target `{expression: "requests / cpu_seconds"}`: of other metrics
 };
 
 struct MetricSpec {
@@ -99,6 +100,8 @@ struct MetricSpec {
   // A guard: a live job reverts to the incumbent at once when a candidate's sample
   // of this metric is outside these limits.
   std::optional<double> guard_min, guard_max;
+  // kExpression: the expression over other metrics' names (common/expression.h).
+  std::string expression;
   SourcePos pos;
 };
 
@@ -199,6 +202,9 @@ struct JobSpec {
   std::vector<nlohmann::json> warm_start;
   std::vector<MetricSpec> metrics;
   Target target;
+  // `target: {expression: ..., goal}`: the target is computed from other metrics at
+  // each sample (live jobs), under the name target.metric ("target" unless named).
+  std::string target_expression;
   Settings settings;
   WorkloadSpec workload;
   // Things accepted but ignored (unknown keys, plugins), as "file:line:col: ..." lines.

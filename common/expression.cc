@@ -43,8 +43,8 @@ bool NameChar(char c) {
 class Parser {
  public:
   Parser(std::string_view text, const Expression::Resolver& resolve,
-         std::vector<Expression::Node>* nodes)
-      : text_(text), resolve_(resolve), nodes_(nodes) {}
+         std::vector<Expression::Node>* nodes, std::string_view noun)
+      : text_(text), resolve_(resolve), nodes_(nodes), noun_(noun) {}
 
   Status Parse() {
     if (text_.size() > limits::kMaxConstraintBytes)
@@ -352,10 +352,11 @@ class Parser {
       // `intra-op` reads as intra minus op: say how to write such a name.
       size_t end = static_cast<size_t>(name.column - 1) + name.text.size();
       std::string hint = end < text_.size() && (text_[end] == '-' || text_[end] == ':')
-                             ? " (write a knob name with other characters between "
-                               "backquotes: `intra-op.threads`)"
+                             ? " (write a " + std::string(noun_) +
+                                   " name with other characters between backquotes: "
+                                   "`intra-op.threads`)"
                              : "";
-      return ErrorAt(name, "unknown knob '" + name.text + "'" + hint);
+      return ErrorAt(name, "unknown " + std::string(noun_) + " '" + name.text + "'" + hint);
     }
     node.op = Op::kVariable;
     node.slot = variable.slot;
@@ -403,6 +404,7 @@ class Parser {
   std::string_view text_;
   const Expression::Resolver& resolve_;
   std::vector<Expression::Node>* nodes_;
+  std::string_view noun_;
   std::vector<Token> tokens_;
   size_t next_ = 0;
   int depth_ = 0;
@@ -410,10 +412,18 @@ class Parser {
 
 }  // namespace
 
+std::optional<double> Expression::EvaluateNumber(const std::vector<double>& variables) const {
+  std::vector<ExprValue> values(variables.begin(), variables.end());
+  ExprValue value = Evaluate(values);
+  const double* number = std::get_if<double>(&value);
+  if (!number || !std::isfinite(*number)) return std::nullopt;
+  return *number;
+}
+
 Status Expression::Compile(std::string_view text, const Resolver& resolve,
-                           Expression* expression) {
+                           Expression* expression, std::string_view noun) {
   auto nodes = std::make_shared<std::vector<Node>>();
-  Parser parser(text, resolve, nodes.get());
+  Parser parser(text, resolve, nodes.get(), noun);
   Status s = parser.Parse();
   if (!s.ok()) return s;
   expression->text_ = std::string(text);

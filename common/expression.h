@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -50,12 +51,16 @@ class Expression {
   using Resolver = std::function<Variable(std::string_view name)>;
 
   // Parses and type-checks `text`. Errors say what is wrong and where:
-  // "at column 9: expected a value after '*'", "unknown knob 'blok_x'".
+  // "at column 9: expected a value after '*'", "unknown knob 'blok_x'" (`noun`
+  // names what a name stands for: a live job's target expression names metrics).
   static Status Compile(std::string_view text, const Resolver& resolve,
-                        Expression* expression);
+                        Expression* expression, std::string_view noun = "knob");
 
   // The value with `variables` (indexed by slot).
   ExprValue Evaluate(const std::vector<ExprValue>& variables) const;
+  // The value over numeric variables only, when it is a finite number (nullopt
+  // otherwise: text, a division by zero, an overflow).
+  std::optional<double> EvaluateNumber(const std::vector<double>& variables) const;
   // True when the value is a finite non-zero number.
   bool Holds(const std::vector<ExprValue>& variables) const;
 

@@ -1283,6 +1283,43 @@ TEST(ConfigTest, LiveMetricSourcesRefuseWhatCannotBeRead) {
   EXPECT_TRUE(Contains(s.message(), "are for live jobs")) << s.message();
 }
 
+TEST(ConfigTest, AnExpressionTargetNamesMetricsAndIsForLiveJobs) {
+  auto config = [](const std::string& target, bool live) {
+    return std::string(live ? "workload: {kind: live}\n" : "") +
+           "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+           "    metrics:\n      requests: {sample_script: cat r}\n"
+           "      cpu: {sample_script: cat c}\n"
+           "    target: " + target + "\n";
+  };
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", true), "l.yaml",
+                          &spec)
+                  .ok());
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok());
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok()) << "completing twice changes nothing";
+  EXPECT_EQ(spec.target.metric, "target");
+  const MetricSpec* target = spec.FindMetric("target");
+  ASSERT_NE(target, nullptr);
+  EXPECT_EQ(target->kind, MetricKind::kExpression);
+  EXPECT_EQ(target->expression, "requests / cpu");
+
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpus, goal: max}", true), "l.yaml",
+                          &spec)
+                  .ok());
+  Status s = CompleteSpec({}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "unknown metric 'cpus'")) << s.message();
+  ASSERT_TRUE(ParseConfig(config("{name: cpu, expression: requests / cpu, goal: max}", true),
+                          "l.yaml", &spec)
+                  .ok());
+  s = CompleteSpec({}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "needs a name of its own")) << s.message();
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", false), "k.yaml",
+                          &spec)
+                  .ok());
+  s = CompleteSpec({"./bench"}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "is for live jobs")) << s.message();
+}
+
 TEST(ConfigTest, LiveSettingsOutOfRangeNameTheKey) {
   struct Case {
     const char* line;

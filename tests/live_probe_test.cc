@@ -140,6 +140,27 @@ TEST_F(LiveProbeTest, AGuardMetricPastItsLimitOrUnreadableIsAViolation) {
       << s.guard_violation;
 }
 
+TEST_F(LiveProbeTest, AnExpressionTargetDividesARateByALoadOfTheSameSample) {
+  ASSERT_TRUE(Make("      requests: {push: true}\n      cpu_seconds: {push: true}\n",
+                   "{expression: requests / cpu_seconds, goal: max}")
+                  .ok());
+  ASSERT_TRUE(probe_->Push("requests", 1000).ok());
+  ASSERT_TRUE(probe_->Push("cpu_seconds", 4).ok());
+  LiveSample s = Sample(1);
+  ASSERT_TRUE(s.valid) << s.error;
+  EXPECT_DOUBLE_EQ(s.value, 250);
+  // An input missing makes the sample invalid with that input's reason.
+  ASSERT_TRUE(probe_->Push("requests", 1000).ok());
+  s = Sample(2);
+  EXPECT_FALSE(s.valid);
+  EXPECT_TRUE(Contains(s.error, "metric 'cpu_seconds': no value was pushed")) << s.error;
+  ASSERT_TRUE(probe_->Push("requests", 1000).ok());
+  ASSERT_TRUE(probe_->Push("cpu_seconds", 0).ok());
+  s = Sample(3);
+  EXPECT_FALSE(s.valid);
+  EXPECT_TRUE(Contains(s.error, "gave no finite number (a division by zero?)")) << s.error;
+}
+
 TEST_F(LiveProbeTest, HardwareCountersThatAreMissingAreNamedAtCreate) {
   Status s = Make("      ipc:\n        perf: ipc\n", "ipc:max");
   if (s.ok()) {

@@ -10,15 +10,57 @@ namespace hone {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// An expression target from its inputs of the same sample (read, values: by reader).
+Status EvaluateTarget(const Expression& expression, const std::vector<size_t>& inputs,
+                      const std::vector<Status>& read, std::vector<double>* values) {
+  std::vector<double> variables;
+  for (size_t input : inputs) {
+    if (!read[input].ok()) return read[input];
+    variables.push_back((*values)[input]);
+  }
+  std::optional<double> number = expression.EvaluateNumber(variables);
+  if (!number)
+    return Status::Unavailable("the target's expression '" + expression.text() +
+                               "' gave no finite number (a division by zero?)");
+  (*values)[0] = *number;
+  return Status::OK();
+}
+
+}  // namespace
+
 Status LiveProbe::Create(const Sources& sources, std::unique_ptr<LiveProbe>* out) {
   std::unique_ptr<LiveProbe> probe(new LiveProbe());
   probe->sources_ = sources;
   const JobSpec& spec = *sources.spec;
   std::vector<const MetricSpec*> wanted;
-  if (const MetricSpec* target = spec.FindMetric(spec.target.metric)) wanted.push_back(target);
+  const MetricSpec* target = spec.FindMetric(spec.target.metric);
+  if (!target) return Status::InvalidArgument("no metric '" + spec.target.metric + "'");
+  wanted.push_back(target);
+  auto want = [&](const MetricSpec* m) {
+    for (size_t i = 0; i < wanted.size(); ++i)
+      if (wanted[i] == m) return i;
+    wanted.push_back(m);
+    return wanted.size() - 1;
+  };
+  if (target->kind == MetricKind::kExpression) {
+    Status s = Expression::Compile(
+        target->expression,
+        [&](std::string_view name) {
+          Expression::Variable v;
+          const MetricSpec* input = spec.FindMetric(name);
+          if (!input || input->kind == MetricKind::kExpression) return v;
+          v.found = true;
+          v.slot = probe->inputs_.size();
+          probe->inputs_.push_back(want(input));
+          return v;
+        },
+        &probe->expression_, "metric");
+    if (!s.ok()) return s.WithContext("target.expression");
+  }
   for (const MetricSpec& m : spec.metrics)
-    if ((m.guard_min || m.guard_max) && m.name != spec.target.metric) wanted.push_back(&m);
-  if (wanted.empty()) return Status::InvalidArgument("no metric '" + spec.target.metric + "'");
+    if (m.guard_min || m.guard_max) want(&m);
   for (const MetricSpec* m : wanted) {
     Reader reader;
     reader.spec = m;
@@ -138,6 +180,7 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
     }
     case MetricKind::kPattern:
     case MetricKind::kDuration:
+    case MetricKind::kExpression:  // computed from the others (Sample)
       break;
   }
   co_return Status::InvalidArgument(what + " cannot be read in a live job");
@@ -146,19 +189,23 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
 asio::awaitable<LiveSample> LiveProbe::Sample(const Config& holding, double now) {
   LiveSample sample;
   sample.at = now;
-  for (size_t i = 0; i < readers_.size(); ++i) {
-    Reader& reader = readers_[i];
-    const MetricSpec& m = *reader.spec;
-    double value = 0;
-    Status s = co_await Read(reader, holding, now, &value);
-    if (i == 0) {
-      sample.valid = s.ok() && std::isfinite(value);
-      sample.value = value;
-      if (!s.ok()) sample.error = s.message();
-    }
-    if (!(m.guard_min || m.guard_max) || !sample.guard_violation.empty()) continue;
-    if (!s.ok()) {
-      sample.guard_violation = "guard metric '" + m.name + "' could not be read: " + s.message();
+  std::vector<double> values(readers_.size(), 0);
+  std::vector<Status> read(readers_.size(), Status::OK());
+  for (size_t i = 0; i < readers_.size(); ++i)
+    if (readers_[i].spec->kind != MetricKind::kExpression)
+      read[i] = co_await Read(readers_[i], holding, now, &values[i]);
+  if (readers_[0].spec->kind == MetricKind::kExpression)
+    read[0] = EvaluateTarget(expression_, inputs_, read, &values);
+  sample.valid = read[0].ok() && std::isfinite(values[0]);
+  sample.value = values[0];
+  if (!read[0].ok()) sample.error = read[0].message();
+  for (size_t i = 0; i < readers_.size() && sample.guard_violation.empty(); ++i) {
+    const MetricSpec& m = *readers_[i].spec;
+    if (!(m.guard_min || m.guard_max)) continue;
+    double value = values[i];
+    if (!read[i].ok()) {
+      sample.guard_violation =
+          "guard metric '" + m.name + "' could not be read: " + read[i].message();
     } else if (m.guard_max && value > *m.guard_max) {
       sample.guard_violation = m.name + " " + FormatValue(value) + " > " +
                                FormatValue(*m.guard_max) + " (its guard.max)";

@@ -10,7 +10,10 @@
 //                  by default as its rate per second since the last sample;
 //   perf           instructions or cycles per second, or instructions per cycle, of
 //                  a cgroup or the whole machine (PerfCounters; most VMs have none,
-//                  and Create then says so).
+//                  and Create then says so);
+//   expression     the target computed from the other metrics' values of the same
+//                  sample (a rate divided by a load, so that a change of the load is
+//                  not taken for one of efficiency).
 // A guard metric outside its limits, or one that cannot be read, is the sample's
 // guard_violation (the session reverts a candidate on it). Lives on the event loop.
 #pragma once
@@ -74,6 +77,10 @@ class LiveProbe {
 
   Sources sources_;
   std::vector<Reader> readers_;  // the target first
+  // An expression target: compiled over its inputs, which are the readers at these
+  // indexes (by the expression's slots).
+  Expression expression_;
+  std::vector<size_t> inputs_;
 };
 
 }  // namespace hone

@@ -172,6 +172,7 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
     case MetricKind::kPressure:
     case MetricKind::kCgroupStat:
     case MetricKind::kPerf:
+    case MetricKind::kExpression:
       break;  // live jobs only (CompleteSpec refuses them in a sync job)
   }
   sample.error = "metric '" + metric.name + "' is read by live jobs only";
