@@ -71,10 +71,10 @@ SearchSpace ServiceSpace() {
 // and a prefetcher that help some workloads and hurt others, and a harmful corner
 // (many threads with big batches thrash).
 struct Surface {
-  double threads, log_batch;   // the optimum
-  double width_t, width_b;     // how sharp it is
-  double allocator[3];         // factors
-  double prefetch_on;          // factor with the prefetcher on (off: 1)
+  double threads, log_batch;  // the optimum
+  double width_t, width_b;    // how sharp it is
+  double allocator[3];        // factors
+  double prefetch_on;         // factor with the prefetcher on (off: 1)
 };
 
 double Efficiency(const Surface& s, const Config& c) {
@@ -196,7 +196,8 @@ Result RunDay(uint64_t seed, double days) {
   r.clearly_harmful_intervals = worst_clearly;
   r.changes_per_hour = static_cast<double>(changes) / (end / kHour);
   r.settled_changes_per_hour =
-      settled_time > 0 ? static_cast<double>(settled_changes) / (settled_time / kHour) : 0;
+      settled_time > 0 ? static_cast<double>(settled_changes) / (settled_time / kHour)
+                       : 0;
   r.phases_seen = session.phase();
   r.explore_pct = explore_loss / oracle * 100;
   r.incumbent_pct = incumbent_loss / oracle * 100;
@@ -213,10 +214,11 @@ int main(int argc, char** argv) {
     if (!strcmp(argv[i], "--seeds")) seeds = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--days")) days = atof(argv[i + 1]);
   }
-  printf("live tuning over %.3g simulated day(s): 672 configurations, 5 phase changes a "
-         "day, load +-30%%, noise 3%%,\nsampling every 5 s, epochs of 7 samples, "
-         "max_regression_pct 10\n\n",
-         days);
+  printf(
+      "live tuning over %.3g simulated day(s): 672 configurations, 5 phase changes a "
+      "day, load +-30%%, noise 3%%,\nsampling every 5 s, epochs of 7 samples, "
+      "max_regression_pct 10\n\n",
+      days);
   printf("%-6s %8s %8s %8s %9s %8s %8s %8s %10s %10s %12s %7s\n", "seed", "regret%",
          "trials%", "gap%", "default%", "unsafe%", "harmful", "clearly", "held>1",
          "changes/h", "settled c/h", "phases");
@@ -246,14 +248,15 @@ int main(int argc, char** argv) {
     worst_unsafe = std::max(worst_unsafe, r.unsafe_pct);
     worst_settled = std::max(worst_settled, r.settled_changes_per_hour);
   }
-  printf("%-6s %8.2f %8.2f %8.2f %9.2f %8.3f %8.0f %8.0f %6d/%-3d %10.1f %12.1f\n",
-         "all", sum.regret_pct, sum.explore_pct, sum.incumbent_pct, sum.default_regret_pct,
+  printf("%-6s %8.2f %8.2f %8.2f %9.2f %8.3f %8.0f %8.0f %6d/%-3d %10.1f %12.1f\n", "all",
+         sum.regret_pct, sum.explore_pct, sum.incumbent_pct, sum.default_regret_pct,
          sum.unsafe_pct, worst_harmful, worst_clearly, held_longer, harmful_trials,
          sum.changes_per_hour, sum.settled_changes_per_hour);
-  printf("\ntargets: regret < 5%% (worst %.2f%%), unsafe < 1%% (worst %.3f%%), harmful "
-         "held <= 1 interval (worst %.0f; clearly harmful: worst %.0f; %d of %d harmful "
-         "trials held longer), < 30 changes/h once settled (worst %.1f)\n",
-         worst_regret, worst_unsafe, worst_harmful, worst_clearly, held_longer,
-         harmful_trials, worst_settled);
+  printf(
+      "\ntargets: regret < 5%% (worst %.2f%%), unsafe < 1%% (worst %.3f%%), harmful "
+      "held <= 1 interval (worst %.0f; clearly harmful: worst %.0f; %d of %d harmful "
+      "trials held longer), < 30 changes/h once settled (worst %.1f)\n",
+      worst_regret, worst_unsafe, worst_harmful, worst_clearly, held_longer,
+      harmful_trials, worst_settled);
   return 0;
 }

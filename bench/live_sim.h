@@ -45,9 +45,7 @@ class LiveSim {
       if (phases_[i].from_s <= t) index = i;
     return index;
   }
-  double Load(double t) const {
-    return 1 + swing_ * std::sin(2 * M_PI * t / period_s_);
-  }
+  double Load(double t) const { return 1 + swing_ * std::sin(2 * M_PI * t / period_s_); }
   // The rate without noise: what an oracle would know.
   double Expected(const Config& config, double t) const {
     return 100 * Load(t) * PhaseAt(t).efficiency(config);

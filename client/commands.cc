@@ -66,7 +66,8 @@ std::string ProgressLine(const json& p) {
     const json& live = p["live"];
     std::string line = "live, phase " + std::to_string(live.value("phase", 0));
     if (live.contains("incumbent") && live["incumbent"].is_object())
-      line += ", incumbent " + ConfigInline(live["incumbent"].value("config", json::object()));
+      line += ", incumbent " +
+              ConfigInline(live["incumbent"].value("config", json::object()));
     if (live.contains("trial") && live["trial"].is_object())
       line += ", trying " + ConfigInline(live["trial"].value("config", json::object()));
     else if (live.value("settled", false))
@@ -390,7 +391,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
       json live = progress["live"];
       if (live.is_object()) live["job"] = *job;
       std::cout << FormatLiveText(live);
-      std::cout << "Running for: " << FormatDuration(progress.value("elapsed_s", 0.0)) << "\n";
+      std::cout << "Running for: " << FormatDuration(progress.value("elapsed_s", 0.0))
+                << "\n";
     } else {
       std::cout << "Progress: " << ProgressLine(progress) << "\n";
     }
@@ -447,8 +449,8 @@ int CmdAccept(const ClientOptions& options, int64_t job) {
 int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric,
             double value) {
   json result;
-  int code = CallOnce(options, "push", {{"job", job}, {"metric", metric}, {"value", value}},
-                      &result);
+  int code = CallOnce(options, "push",
+                      {{"job", job}, {"metric", metric}, {"value", value}}, &result);
   if (code != kExitOk) return code;
   PrintedJson(options, result);
   return kExitOk;

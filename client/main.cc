@@ -135,9 +135,11 @@ int main(int argc, char** argv) {
       "give a live job a value of one of its push metrics, as the service measured it "
       "(each sample is the mean of the values pushed since the last one)");
   add_job_arg(push, true);
-  push->add_option("metric", push_metric, "the metric's name in the job's config")->required();
+  push->add_option("metric", push_metric, "the metric's name in the job's config")
+      ->required();
   push->add_option("value", push_value, "a number")->required();
-  push->callback([&] { exit_code = hone::CmdPush(options, job, push_metric, push_value); });
+  push->callback(
+      [&] { exit_code = hone::CmdPush(options, job, push_metric, push_value); });
 
   std::vector<int64_t> delete_jobs;
   CLI::App* remove = app.add_subcommand(

@@ -1,9 +1,9 @@
 #include "common/config.h"
 
 #include <charconv>
-#include <initializer_list>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 
@@ -329,8 +329,9 @@ Status ConfigReader::ReadKnob(const std::string& name, const YAML::Node& node) {
       double step = 0;
       s = ReadNumber(value, what + ": max_step", &step);
       if (s.ok() && !(step > 0 && std::isfinite(step)))
-        s = Error(value, what + ": max_step must be a positive number (the largest "
-                                "change of the knob's value in one step of a live job)");
+        s = Error(value, what +
+                             ": max_step must be a positive number (the largest "
+                             "change of the knob's value in one step of a live job)");
       knob.max_step = step;
     } else if (key == "get_script") {
       s = ReadString(value, what + ": get_script", &knob.get_script);
@@ -539,8 +540,9 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
       ++sources;
       metric.kind = MetricKind::kPush;
       if (!value.IsScalar() || value.Scalar() != "true")
-        s = Error(value, what + ": push must be true (the service sends the values: hone "
-                                "push, or a StatsD line on honed's metrics socket)");
+        s = Error(value, what +
+                             ": push must be true (the service sends the values: hone "
+                             "push, or a StatsD line on honed's metrics socket)");
     } else if (key == "pressure") {
       ++sources;
       metric.kind = MetricKind::kPressure;
@@ -552,7 +554,8 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
     } else if (key == "cgroup_stat") {
       ++sources;
       metric.kind = MetricKind::kCgroupStat;
-      s = word(value, "cgroup_stat", {"cpu.stat", "memory.stat", "io.stat"}, &metric.resource);
+      s = word(value, "cgroup_stat", {"cpu.stat", "memory.stat", "io.stat"},
+               &metric.resource);
     } else if (key == "key") {
       s = ReadString(value, what + ": key", &metric.key);
     } else if (key == "perf") {
@@ -579,7 +582,8 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
           break;
         }
         s = ReadNumber(g->second, what + ": guard." + bound, &limit);
-        if (s.ok() && !std::isfinite(limit)) s = Error(g->second, what + ": guard." + bound + " must be finite");
+        if (s.ok() && !std::isfinite(limit))
+          s = Error(g->second, what + ": guard." + bound + " must be finite");
         (bound == "min" ? metric.guard_min : metric.guard_max) = limit;
       }
     } else if (key == "sample_script") {
@@ -612,13 +616,16 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
   }
   if (!s.ok()) return s;
   if (sources != 1)
-    return Error(node, what + " needs exactly one of sample_script and pattern (or, for a "
-                              "live job, push, pressure, cgroup_stat or perf)");
+    return Error(node, what +
+                           " needs exactly one of sample_script and pattern (or, for a "
+                           "live job, push, pressure, cgroup_stat or perf)");
   if (has_script || has_pattern)
     metric.kind = has_script ? MetricKind::kScript : MetricKind::kPattern;
-  if (metric.kind == MetricKind::kCgroupStat && (metric.key.empty() || metric.cgroup.empty()))
-    return Error(node, what + ": cgroup_stat needs the cgroup directory and the key to read "
-                              "(cgroup: /sys/fs/cgroup/..., key: usage_usec)");
+  if (metric.kind == MetricKind::kCgroupStat &&
+      (metric.key.empty() || metric.cgroup.empty()))
+    return Error(node, what +
+                           ": cgroup_stat needs the cgroup directory and the key to read "
+                           "(cgroup: /sys/fs/cgroup/..., key: usage_usec)");
   if (metric.guard_min && metric.guard_max && *metric.guard_min > *metric.guard_max)
     return Error(node, what + ": guard.min is above guard.max");
   if (metric.partial && has_script)
@@ -651,8 +658,9 @@ Status ConfigReader::ReadTarget(const YAML::Node& node) {
     if (!s.ok()) return s;
     if (spec_->target.metric.empty()) return Error(node, "target needs a name");
   } else {
-    return Error(node, "target must be 'metric:max', 'metric:min', {name, goal} or "
-                       "{expression, goal}");
+    return Error(node,
+                 "target must be 'metric:max', 'metric:min', {name, goal} or "
+                 "{expression, goal}");
   }
   if (goal == "max")
     spec_->target.goal = Goal::kMax;
@@ -679,12 +687,15 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
       settings.min_samples_per_config_given = true;
     } else if (key == "sampling_interval") {
       s = ReadSeconds(value, key, &settings.sampling_interval_s);
-      if (s.ok() && (settings.sampling_interval_s < 0.01 || settings.sampling_interval_s > 86400))
+      if (s.ok() &&
+          (settings.sampling_interval_s < 0.01 || settings.sampling_interval_s > 86400))
         s = Error(value, "sampling_interval must be between 10ms and 24h");
     } else if (key == "max_regression_pct") {
       s = ReadNumber(value, key, &settings.max_regression_pct);
-      if (s.ok() && !(settings.max_regression_pct > 0 && settings.max_regression_pct <= 100))
-        s = Error(value, "max_regression_pct must be a percentage above 0 and at most 100");
+      if (s.ok() &&
+          !(settings.max_regression_pct > 0 && settings.max_regression_pct <= 100))
+        s = Error(value,
+                  "max_regression_pct must be a percentage above 0 and at most 100");
     } else if (key == "min_dwell") {
       s = ReadSeconds(value, key, &settings.min_dwell_s);
       if (s.ok() && settings.min_dwell_s > 7 * 86400)
@@ -749,9 +760,10 @@ Status ConfigReader::ReadWorkload(const YAML::Node& node) {
       std::string kind;
       s = ReadString(value, "workload.kind", &kind);
       if (s.ok() && kind != "sync" && kind != "live")
-        s = Error(value, "workload.kind '" + kind + "' is not known; use sync (honed runs "
-                                                  "the workload for every sample) or live "
-                                                  "(a service that runs on its own)");
+        s = Error(value, "workload.kind '" + kind +
+                             "' is not known; use sync (honed runs "
+                             "the workload for every sample) or live "
+                             "(a service that runs on its own)");
       spec_->workload.live = kind == "live";
     } else if (key == "run") {
       s = ExpectMap(value, "workload.run");
@@ -902,9 +914,10 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
   for (const MetricSpec& m : spec->metrics)
     if (m.kind == MetricKind::kPush || m.kind == MetricKind::kPressure ||
         m.kind == MetricKind::kCgroupStat || m.kind == MetricKind::kPerf)
-      return Status::InvalidArgument(
-          "metric '" + m.name + "' is read while a service runs on its own: push, "
-          "pressure, cgroup_stat and perf metrics are for live jobs (workload.kind: live)");
+      return Status::InvalidArgument("metric '" + m.name +
+                                     "' is read while a service runs on its own: push, "
+                                     "pressure, cgroup_stat and perf metrics are for "
+                                     "live jobs (workload.kind: live)");
   if (spec->settings.early_stop_pct > 0 && !CanStopEarly(*spec))
     return Status::InvalidArgument(
         "early_stop_pct: hone cannot tell part way through a run that '" + target +
@@ -939,7 +952,8 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
           return v;
         },
         &check, "metric");
-    if (!s.ok()) return s.WithContext("target.expression '" + spec->target_expression + "'");
+    if (!s.ok())
+      return s.WithContext("target.expression '" + spec->target_expression + "'");
     MetricSpec derived;
     derived.name = target;
     derived.kind = MetricKind::kExpression;
@@ -949,7 +963,8 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
   const MetricSpec* metric = spec->FindMetric(target);
   if (!metric) {
     std::string known;
-    for (const MetricSpec& m : spec->metrics) known += (known.empty() ? "" : ", ") + m.name;
+    for (const MetricSpec& m : spec->metrics)
+      known += (known.empty() ? "" : ", ") + m.name;
     return Status::InvalidArgument(
         "target metric '" + target + "' is not defined; " +
         (known.empty() ? std::string("no metrics are defined") : "defined: " + known));
@@ -957,7 +972,8 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
   for (const MetricSpec& m : spec->metrics)
     if (m.kind == MetricKind::kPattern || m.kind == MetricKind::kDuration)
       return Status::InvalidArgument(
-          "metric '" + m.name + "': a live job samples its metrics every sampling_interval "
+          "metric '" + m.name +
+          "': a live job samples its metrics every sampling_interval "
           "(sample_script, push, pressure, cgroup_stat, perf); there is no workload run "
           "whose output or duration to read");
   if (spec->settings.early_stop_pct > 0)

@@ -356,7 +356,8 @@ class Parser {
                                    " name with other characters between backquotes: "
                                    "`intra-op.threads`)"
                              : "";
-      return ErrorAt(name, "unknown " + std::string(noun_) + " '" + name.text + "'" + hint);
+      return ErrorAt(name,
+                     "unknown " + std::string(noun_) + " '" + name.text + "'" + hint);
     }
     node.op = Op::kVariable;
     node.slot = variable.slot;
@@ -412,7 +413,8 @@ class Parser {
 
 }  // namespace
 
-std::optional<double> Expression::EvaluateNumber(const std::vector<double>& variables) const {
+std::optional<double> Expression::EvaluateNumber(
+    const std::vector<double>& variables) const {
   std::vector<ExprValue> values(variables.begin(), variables.end());
   ExprValue value = Evaluate(values);
   const double* number = std::get_if<double>(&value);

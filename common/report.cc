@@ -200,9 +200,10 @@ std::string FormatLiveText(const json& live) {
   auto line = [&out](const std::string& label, const std::string& value) {
     out += label + ": " + value + "\n";
   };
-  line("Mode", Text(live, "mode", "tune") +
-                   (Flag(live, "settled") ? " (settled: watching for a change of workload)"
-                                          : " (tuning)"));
+  line("Mode",
+       Text(live, "mode", "tune") + (Flag(live, "settled")
+                                         ? " (settled: watching for a change of workload)"
+                                         : " (tuning)"));
   line("Phase", std::to_string(Int(live, "phase")) + " (" +
                     std::to_string(Int(live, "phases")) + " known)");
   const json incumbent = Field(live, "incumbent");
@@ -213,9 +214,10 @@ std::string FormatLiveText(const json& live) {
   }
   const json trial = Field(live, "trial");
   if (trial.is_object())
-    line("Trying", FormatConfigInline(Field(trial, "config")) + ", epoch " +
-                       std::to_string(Int(trial, "epoch")) +
-                       (Flag(trial, "returning_best") ? " (the phase's best, again)" : ""));
+    line("Trying",
+         FormatConfigInline(Field(trial, "config")) + ", epoch " +
+             std::to_string(Int(trial, "epoch")) +
+             (Flag(trial, "returning_best") ? " (the phase's best, again)" : ""));
   const json proposal = Field(live, "proposal");
   if (proposal.is_object())
     line("Proposal", FormatConfigInline(proposal) + " (hone accept " +
@@ -223,7 +225,8 @@ std::string FormatLiveText(const json& live) {
   const json guard = Field(live, "guard");
   if (guard.is_object()) {
     std::string text = "max_regression_pct " + Number(Field(guard, "max_regression_pct"));
-    if (guard.contains("limit")) text += " (a sample past " + Number(Field(guard, "limit")) + " reverts)";
+    if (guard.contains("limit"))
+      text += " (a sample past " + Number(Field(guard, "limit")) + " reverts)";
     text += ", " + std::to_string(Int(guard, "reverts")) + " revert(s)";
     line("Guard", text);
     if (guard.contains("last_revert")) line("  last revert", Text(guard, "last_revert"));

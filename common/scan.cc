@@ -1,6 +1,7 @@
 #include "common/scan.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include <re2/re2.h>
@@ -140,6 +141,23 @@ std::optional<double> Pattern::LastValue(std::string_view text) const {
     pos = whole.empty() ? end + 1 : end;
   }
   return value;
+}
+
+std::string Printable(std::string_view text, size_t limit) {
+  std::string out;
+  size_t shown = text.size() <= limit ? text.size() : limit;
+  for (size_t i = 0; i < shown; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
+  return out;
 }
 
 }  // namespace hone

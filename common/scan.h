@@ -42,6 +42,11 @@ bool IsUtf8(std::string_view text);
 // found left to right, each scan resuming after the previous number.
 std::optional<double> LastNumber(std::string_view text);
 
+// `text` for a message about untrusted input: at most `limit` bytes of it, each byte
+// outside printable ASCII (and the backslash) written as \xNN, then its length when
+// it was cut.
+std::string Printable(std::string_view text, size_t limit);
+
 // A compiled regular expression in RE2's syntax.
 class Pattern {
  public:

@@ -14,25 +14,6 @@ namespace {
 constexpr size_t kExcerptBytes = 60;
 constexpr size_t kTokenExcerptBytes = 20;
 
-// `text` for a message: at most `limit` bytes of it, each byte outside printable
-// ASCII (and the backslash) written as \xNN, then its length when it was cut.
-std::string Printable(std::string_view text, size_t limit = kExcerptBytes) {
-  std::string out;
-  size_t shown = text.size() <= limit ? text.size() : limit;
-  for (size_t i = 0; i < shown; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
-
 bool NameByte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '_' || c == '.' || c == '-';
@@ -55,7 +36,8 @@ class LineParser {
 
  private:
   Status Error(const std::string& what) const {
-    return Status::InvalidArgument("statsd line '" + Printable(line_) + "': " + what);
+    return Status::InvalidArgument("statsd line '" + Printable(line_, kExcerptBytes) +
+                                   "': " + what);
   }
   Status CheckName(std::string_view name) const;
   Status ReadType(std::string_view type, StatsdValue* out) const;
@@ -99,7 +81,8 @@ Status LineParser::CheckName(std::string_view name) const {
                  std::to_string(kMaxStatsdNameBytes));
   for (char c : name)
     if (!NameByte(c))
-      return Error("the name has the character '" + Printable(std::string_view(&c, 1)) +
+      return Error("the name has the character '" +
+                   Printable(std::string_view(&c, 1), kExcerptBytes) +
                    "', which is not a letter, a digit, '_', '.' or '-'");
   return Status::OK();
 }
@@ -112,8 +95,7 @@ Status LineParser::ReadType(std::string_view type, StatsdValue* out) const {
   } else if (type == "ms") {
     out->type = 'm';
   } else {
-    return Error("type '" + Printable(type, kTokenExcerptBytes) +
-                 "' is not g, c or ms");
+    return Error("type '" + Printable(type, kTokenExcerptBytes) + "' is not g, c or ms");
   }
   return Status::OK();
 }
@@ -173,9 +155,9 @@ Status ParseStatsdLine(std::string_view line, StatsdValue* out) {
   line = StripLineEnd(line);
   if (line.empty()) return Status::InvalidArgument("empty statsd line");
   if (line.size() > kMaxStatsdLineBytes)
-    return Status::InvalidArgument(
-        "statsd line '" + Printable(line) + "' is longer than the limit of " +
-        std::to_string(kMaxStatsdLineBytes) + " bytes");
+    return Status::InvalidArgument("statsd line '" + Printable(line, kExcerptBytes) +
+                                   "' is longer than the limit of " +
+                                   std::to_string(kMaxStatsdLineBytes) + " bytes");
   *out = StatsdValue();
   return LineParser(line).Parse(out);
 }

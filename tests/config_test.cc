@@ -1207,7 +1207,8 @@ TEST(ConfigTest, ALiveJobRefusesAWorkloadAndMetricsItCannotSample) {
   EXPECT_TRUE(Contains(s.message(), "'duration' is not defined")) << s.message();
 
   std::string pattern = kLiveConfig;
-  pattern.replace(pattern.find("sample_script: cat /srv/app/rate"), 32, "pattern: 'rate=(\\d+)'");
+  pattern.replace(pattern.find("sample_script: cat /srv/app/rate"), 32,
+                  "pattern: 'rate=(\\d+)'");
   ASSERT_TRUE(ParseConfig(pattern, "live.yaml", &spec).ok());
   s = CompleteSpec({}, &spec);
   EXPECT_TRUE(Contains(s.message(), "there is no workload run")) << s.message();
@@ -1253,9 +1254,11 @@ TEST(ConfigTest, LiveMetricSourcesRefuseWhatCannotBeRead) {
     const char* metric;
     const char* message;
   } cases[] = {
-      {"{push: true, sample_script: cat x}", "needs exactly one of sample_script and pattern"},
+      {"{push: true, sample_script: cat x}",
+       "needs exactly one of sample_script and pattern"},
       {"{pressure: gpu}", "pressure must be one of cpu, memory, io"},
-      {"{pressure: cpu, cgroup: /etc}", "cgroup must be a directory under /sys/fs/cgroup"},
+      {"{pressure: cpu, cgroup: /etc}",
+       "cgroup must be a directory under /sys/fs/cgroup"},
       {"{pressure: cpu, cgroup: /sys/fs/cgroup/../../etc}", "cgroup must be a directory"},
       {"{cgroup_stat: cpu.stat}", "cgroup_stat needs the cgroup directory and the key"},
       {"{perf: branches}", "perf must be one of instructions, cycles, ipc"},
@@ -1265,11 +1268,12 @@ TEST(ConfigTest, LiveMetricSourcesRefuseWhatCannotBeRead) {
   };
   for (const Case& c : cases) {
     JobSpec spec;
-    Status s = ParseConfig(std::string("workload: {kind: live}\n"
-                                       "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
-                                       "    metrics:\n      m: ") +
-                               c.metric + "\n    target: m:max\n",
-                           "live.yaml", &spec);
+    Status s = ParseConfig(
+        std::string("workload: {kind: live}\n"
+                    "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+                    "    metrics:\n      m: ") +
+            c.metric + "\n    target: m:max\n",
+        "live.yaml", &spec);
     EXPECT_FALSE(s.ok()) << c.metric;
     EXPECT_TRUE(Contains(s.message(), c.message)) << c.metric << ": " << s.message();
   }
@@ -1289,11 +1293,12 @@ TEST(ConfigTest, AnExpressionTargetNamesMetricsAndIsForLiveJobs) {
            "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
            "    metrics:\n      requests: {sample_script: cat r}\n"
            "      cpu: {sample_script: cat c}\n"
-           "    target: " + target + "\n";
+           "    target: " +
+           target + "\n";
   };
   JobSpec spec;
-  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", true), "l.yaml",
-                          &spec)
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", true),
+                          "l.yaml", &spec)
                   .ok());
   ASSERT_TRUE(CompleteSpec({}, &spec).ok());
   ASSERT_TRUE(CompleteSpec({}, &spec).ok()) << "completing twice changes nothing";
@@ -1303,18 +1308,19 @@ TEST(ConfigTest, AnExpressionTargetNamesMetricsAndIsForLiveJobs) {
   EXPECT_EQ(target->kind, MetricKind::kExpression);
   EXPECT_EQ(target->expression, "requests / cpu");
 
-  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpus, goal: max}", true), "l.yaml",
-                          &spec)
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpus, goal: max}", true),
+                          "l.yaml", &spec)
                   .ok());
   Status s = CompleteSpec({}, &spec);
   EXPECT_TRUE(Contains(s.message(), "unknown metric 'cpus'")) << s.message();
-  ASSERT_TRUE(ParseConfig(config("{name: cpu, expression: requests / cpu, goal: max}", true),
-                          "l.yaml", &spec)
-                  .ok());
+  ASSERT_TRUE(
+      ParseConfig(config("{name: cpu, expression: requests / cpu, goal: max}", true),
+                  "l.yaml", &spec)
+          .ok());
   s = CompleteSpec({}, &spec);
   EXPECT_TRUE(Contains(s.message(), "needs a name of its own")) << s.message();
-  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", false), "k.yaml",
-                          &spec)
+  ASSERT_TRUE(ParseConfig(config("{expression: requests / cpu, goal: max}", false),
+                          "k.yaml", &spec)
                   .ok());
   s = CompleteSpec({"./bench"}, &spec);
   EXPECT_TRUE(Contains(s.message(), "is for live jobs")) << s.message();
@@ -1330,19 +1336,21 @@ TEST(ConfigTest, LiveSettingsOutOfRangeNameTheKey) {
       {"  max_regression_pct: 150\n", "max_regression_pct must be a percentage"},
       {"  sampling_interval: 1ms\n", "sampling_interval must be between"},
       {"  sampling_interval: -1\n", "sampling_interval must be a positive duration"},
-      {"  max_changes_per_hour: 1\n", "max_changes_per_hour must be an integer of at least 2"},
+      {"  max_changes_per_hour: 1\n",
+       "max_changes_per_hour must be an integer of at least 2"},
       {"  min_dwell: 30d\n", "min_dwell must be a positive duration"},
   };
   for (const Case& c : cases) {
     JobSpec spec;
-    Status s = ParseConfig(ConfigWith(std::string("global_settings:\n") + c.line), "k.yaml",
-                           &spec);
+    Status s = ParseConfig(ConfigWith(std::string("global_settings:\n") + c.line),
+                           "k.yaml", &spec);
     EXPECT_FALSE(s.ok()) << c.line;
     EXPECT_TRUE(Contains(s.message(), c.message)) << c.line << ": " << s.message();
   }
   JobSpec spec;
-  Status s = ParseConfig(ConfigWithKnob("        options: [1, 2]\n        max_step: nan\n"),
-                         "k.yaml", &spec);
+  Status s =
+      ParseConfig(ConfigWithKnob("        options: [1, 2]\n        max_step: nan\n"),
+                  "k.yaml", &spec);
   EXPECT_TRUE(Contains(s.message(), "max_step must be a")) << s.message();
 }
 

@@ -157,8 +157,9 @@ TEST(StatsdTest, StructureErrorsSayWhatIsMissing) {
   EXPECT_TRUE(Contains(StatsdError("x:1|c|@0.5|@0.5"), "more than one sample rate"));
   EXPECT_TRUE(Contains(StatsdError("x:1|c|#a|#b"), "more than one set of tags"));
   for (const char* rate : {"0", "2", "-0.5", "nan", "", "1e999"})
-    EXPECT_TRUE(Contains(StatsdError(std::string("x:1|c|@") + rate),
-                         "sample rate '" + std::string(rate) + "' is not a number in (0, 1]"))
+    EXPECT_TRUE(
+        Contains(StatsdError(std::string("x:1|c|@") + rate),
+                 "sample rate '" + std::string(rate) + "' is not a number in (0, 1]"))
         << rate;
 }
 
@@ -166,8 +167,8 @@ TEST(StatsdTest, LinesAreAtMost1024Bytes) {
   StatsdValue v;
   std::string name(kMaxStatsdNameBytes, 'n');
   std::string prefix = name + ":";  // then 1 with leading zeros
-  std::string line = prefix + std::string(kMaxStatsdLineBytes - prefix.size() - 3, '0') +
-                     "1|c";
+  std::string line =
+      prefix + std::string(kMaxStatsdLineBytes - prefix.size() - 3, '0') + "1|c";
   ASSERT_EQ(line.size(), kMaxStatsdLineBytes);
   ASSERT_TRUE(ParseStatsdLine(line + "\r\n", &v).ok());
   EXPECT_EQ(v.value, 1);
@@ -207,8 +208,9 @@ TEST(StatsdPacketTest, BadLinesAreErrorsThatNameTheirLineTheRestIsRead) {
   std::vector<std::string> errors;
   Status s = ParseStatsdPacket("a:1|c\nx:1|q\n\nb:nan|g\nc:2|c", &values, &errors);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
-  EXPECT_TRUE(Contains(s.message(), "statsd packet: 2 errors; the first: line 2: "
-                                    "statsd line 'x:1|q': type 'q'"))
+  EXPECT_TRUE(Contains(s.message(),
+                       "statsd packet: 2 errors; the first: line 2: "
+                       "statsd line 'x:1|q': type 'q'"))
       << s.message();
   ASSERT_EQ(values.size(), 2u);
   EXPECT_EQ(values[0].name, "a");
@@ -286,8 +288,8 @@ TEST(PressureTest, ReadsEachFieldOfEachLine) {
 
 TEST(PressureTest, AMissingLineOrFieldIsNamed) {
   // /proc/pressure/cpu before Linux 5.13 has no "full" line.
-  std::string error = PressureError("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
-                                    "full", "avg10");
+  std::string error =
+      PressureError("some avg10=0.00 avg60=0.00 avg300=0.00 total=1\n", "full", "avg10");
   EXPECT_TRUE(Contains(error, "no pressure 'full' line in 'some avg10=")) << error;
   EXPECT_TRUE(Contains(PressureError("", "some", "avg10"), "no pressure 'some' line"));
   error = PressureError("some avg10=0.00 avg60=0.00\n", "some", "total");
@@ -295,7 +297,8 @@ TEST(PressureTest, AMissingLineOrFieldIsNamed) {
   // A truncated line.
   EXPECT_TRUE(Contains(PressureError("some avg10=0.00 avg6", "some", "avg60"),
                        "has no avg60=value"));
-  EXPECT_TRUE(Contains(PressureError("some avg10=", "some", "avg10"), "has no avg10=value"));
+  EXPECT_TRUE(
+      Contains(PressureError("some avg10=", "some", "avg10"), "has no avg10=value"));
   // A field's name is whole: avg10 is not avg1, total is not totalx.
   EXPECT_TRUE(Contains(PressureError("some avg100=1 totalx=2", "some", "avg10"),
                        "has no avg10=value"));
@@ -307,8 +310,10 @@ TEST(PressureTest, AMissingLineOrFieldIsNamed) {
 TEST(PressureTest, HostileValuesAreRefused) {
   EXPECT_TRUE(Contains(PressureError("some avg10=nan", "some", "avg10"),
                        "pressure 'some' line: avg10 'nan' is not a number"));
-  EXPECT_TRUE(Contains(PressureError("some avg10=inf", "some", "avg10"), "is not a number"));
-  EXPECT_TRUE(Contains(PressureError("some total=0x10", "some", "total"), "is not a number"));
+  EXPECT_TRUE(
+      Contains(PressureError("some avg10=inf", "some", "avg10"), "is not a number"));
+  EXPECT_TRUE(
+      Contains(PressureError("some total=0x10", "some", "total"), "is not a number"));
   EXPECT_TRUE(Contains(PressureError("some avg10=-1.0", "some", "avg10"), "is negative"));
   std::string huge = "some total=" + std::string(100000, '9') + "\n";
   std::string error = PressureError(huge, "some", "total");
@@ -360,7 +365,8 @@ TEST(FlatKeyedTest, ReadsTheValueOfAKey) {
 }
 
 TEST(FlatKeyedTest, KeysAreWholeWords) {
-  EXPECT_TRUE(Contains(FlatKeyedError(kCpuStat, "usage"), "no key 'usage' in 'usage_usec"));
+  EXPECT_TRUE(
+      Contains(FlatKeyedError(kCpuStat, "usage"), "no key 'usage' in 'usage_usec"));
   EXPECT_TRUE(Contains(FlatKeyedError("nr_throttled_x 1\n", "nr_throttled"), "no key"));
   EXPECT_TRUE(Contains(FlatKeyedError("", "usage_usec"), "no key 'usage_usec'"));
   EXPECT_TRUE(Contains(FlatKeyedError(kCpuStat, ""), "key '' is not one word"));
@@ -405,9 +411,9 @@ TEST_F(KernelMetricsTest, ReadsThePressureAndCgroupFilesOfTheFakeTree) {
                            "avg60", &value)
                   .ok());
   EXPECT_EQ(value, 2.25);
-  ASSERT_TRUE(ReadFlatKeyed(*machine_, "/sys/fs/cgroup/web.service/cpu.stat", "user_usec",
-                            &value)
-                  .ok());
+  ASSERT_TRUE(
+      ReadFlatKeyed(*machine_, "/sys/fs/cgroup/web.service/cpu.stat", "user_usec", &value)
+          .ok());
   EXPECT_EQ(value, 5250000);
 }
 
@@ -432,8 +438,9 @@ TEST_F(KernelMetricsTest, AParseErrorNamesTheFile) {
   EXPECT_TRUE(s.message().starts_with("/proc/pressure/memory: no pressure 'full' line"))
       << s.message();
   s = ReadFlatKeyed(*machine_, "/sys/fs/cgroup/cpu.stat", "usage_usec", &value);
-  EXPECT_EQ(s.message(), "/sys/fs/cgroup/cpu.stat: key 'usage_usec': value 'lots' is not a "
-                         "number");
+  EXPECT_EQ(s.message(),
+            "/sys/fs/cgroup/cpu.stat: key 'usage_usec': value 'lots' is not a "
+            "number");
 }
 
 // ---- Hardware counters ------------------------------------------------------------
@@ -465,8 +472,10 @@ void ExpectCountsOrAPlainRefusal(const std::string& cgroup_dir) {
     return;
   }
   EXPECT_EQ(s.code(), Status::Code::kUnavailable) << s.message();
-  EXPECT_TRUE(Contains(s.message(), "hardware counters are not available")) << s.message();
-  EXPECT_TRUE(Contains(s.message(), "perf_event_open instructions on CPU")) << s.message();
+  EXPECT_TRUE(Contains(s.message(), "hardware counters are not available"))
+      << s.message();
+  EXPECT_TRUE(Contains(s.message(), "perf_event_open instructions on CPU"))
+      << s.message();
   EXPECT_EQ(counters.get(), nullptr);
 }
 
@@ -479,7 +488,8 @@ TEST(PerfCountersTest, OurOwnCgroupCountsOrSaysWhyNot) {
   // /sys/fs/cgroup.
   std::string self = test::ReadFile("/proc/self/cgroup");
   size_t at = self.find("0::");
-  if (at == std::string::npos || !MakeMachine("/")->Exists("/sys/fs/cgroup/cgroup.controllers"))
+  if (at == std::string::npos ||
+      !MakeMachine("/")->Exists("/sys/fs/cgroup/cgroup.controllers"))
     GTEST_SKIP() << "no cgroup v2 hierarchy at /sys/fs/cgroup";
   std::string path = self.substr(at + 3, self.find('\n', at) - at - 3);
   ExpectCountsOrAPlainRefusal("/sys/fs/cgroup" + (path == "/" ? "" : path));
@@ -502,7 +512,8 @@ TEST(PerfCountersTest, ADirectoryThatIsNoCgroupIsRefused) {
   if (s.code() == Status::Code::kInvalidArgument) {
     EXPECT_TRUE(Contains(s.message(), "is not a cgroup directory")) << s.message();
   } else {
-    EXPECT_TRUE(Contains(s.message(), "hardware counters are not available")) << s.message();
+    EXPECT_TRUE(Contains(s.message(), "hardware counters are not available"))
+        << s.message();
   }
   EXPECT_EQ(counters.get(), nullptr);
 }

@@ -26,7 +26,8 @@ class LiveProbeTest : public ::testing::Test {
     std::string text =
         "workload: {kind: live}\n"
         "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
-        "    metrics:\n" + metrics + "    target: " + target + "\n";
+        "    metrics:\n" +
+        metrics + "    target: " + target + "\n";
     Status s = ParseConfig(text, "live.yaml", &spec_);
     if (s.ok()) s = CompleteSpec({}, &spec_);
     if (!s.ok()) return s;
@@ -67,10 +68,11 @@ TEST_F(LiveProbeTest, PressureIsReadFromProcOrACgroup) {
   tree_.Write("sys/fs/cgroup/web.service/io.pressure",
               "some avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n"
               "full avg10=1.00 avg60=0.00 avg300=0.00 total=400\n");
-  ASSERT_TRUE(Make("      io:\n        pressure: io\n        line: full\n        field: total\n"
-                   "        cgroup: /sys/fs/cgroup/web.service\n",
-                   "io:min")
-                  .ok());
+  ASSERT_TRUE(
+      Make("      io:\n        pressure: io\n        line: full\n        field: total\n"
+           "        cgroup: /sys/fs/cgroup/web.service\n",
+           "io:min")
+          .ok());
   s = Sample(10);
   EXPECT_FALSE(s.valid) << "a total is a counter: its first reading gives no rate";
   EXPECT_TRUE(Contains(s.error, "a rate needs two readings")) << s.error;
@@ -120,8 +122,10 @@ TEST_F(LiveProbeTest, PushedValuesAreAveragedPerSampleAndMissingOnesSaySo) {
 TEST_F(LiveProbeTest, AGuardMetricPastItsLimitOrUnreadableIsAViolation) {
   std::string latency = dir_.Write("latency", "12\n");
   ASSERT_TRUE(Make("      rate:\n        push: true\n"
-                   "      p99:\n        sample_script: cat " + latency + "\n"
-                   "        guard: {max: 50}\n",
+                   "      p99:\n        sample_script: cat " +
+                       latency +
+                       "\n"
+                       "        guard: {max: 50}\n",
                    "rate:max")
                   .ok());
   ASSERT_TRUE(probe_->Push("rate", 100).ok());
@@ -158,7 +162,8 @@ TEST_F(LiveProbeTest, AnExpressionTargetDividesARateByALoadOfTheSameSample) {
   ASSERT_TRUE(probe_->Push("cpu_seconds", 0).ok());
   s = Sample(3);
   EXPECT_FALSE(s.valid);
-  EXPECT_TRUE(Contains(s.error, "gave no finite number (a division by zero?)")) << s.error;
+  EXPECT_TRUE(Contains(s.error, "gave no finite number (a division by zero?)"))
+      << s.error;
 }
 
 TEST_F(LiveProbeTest, HardwareCountersThatAreMissingAreNamedAtCreate) {

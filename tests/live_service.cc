@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     int a = ReadInt(dir + "/a", 1), swappiness = ReadInt(sysctl, 60);
     int phase = ReadInt(dir + "/phase", 1);
     std::ofstream log(dir + "/samples.log", std::ios::app);
-    log << a << " " << swappiness << " " << hone::test::LiveServiceHarmful(a, swappiness, phase) << "\n";
+    log << a << " " << swappiness << " "
+        << hone::test::LiveServiceHarmful(a, swappiness, phase) << "\n";
     return 0;
   }
   if (mode != "serve") return 2;
@@ -54,12 +55,14 @@ int main(int argc, char** argv) {
   std::normal_distribution<double> noise(0, 0.01);
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
-    double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (t > 900 || access((dir + "/stop").c_str(), F_OK) == 0) return 0;
     int a = ReadInt(dir + "/a", 1), swappiness = ReadInt(sysctl, 60);
     int phase = ReadInt(dir + "/phase", 1);
     double load = 1 + 0.1 * std::sin(2 * M_PI * t / 60);
-    double rate = 1000 * load * hone::test::LiveServiceEfficiency(a, swappiness, phase) * (1 + noise(rng));
+    double rate = 1000 * load * hone::test::LiveServiceEfficiency(a, swappiness, phase) *
+                  (1 + noise(rng));
     {
       std::ofstream out(dir + "/rate.tmp");
       out << rate << "\n";

@@ -47,7 +47,8 @@ double Phase2(const Config& c) {
 double BestOf(const SearchSpace& space, double (*f)(const Config&)) {
   double best = 0;
   for (uint32_t a = 0; a < space.knob(0).values.size(); ++a)
-    for (uint32_t b = 0; b < space.knob(1).values.size(); ++b) best = std::max(best, f({a, b}));
+    for (uint32_t b = 0; b < space.knob(1).values.size(); ++b)
+      best = std::max(best, f({a, b}));
   return best;
 }
 
@@ -77,7 +78,8 @@ void Drive(LiveSession& session, LiveSim& sim, double from, double to, double in
     LiveSample sample{t, true, sim.Sample(*holding, t), "", ""};
     // Harmful: worse than the incumbent by more than the guard's 20%.
     Config incumbent;
-    ASSERT_TRUE(space.FromJson(session.Snapshot()["incumbent"]["config"], &incumbent).ok());
+    ASSERT_TRUE(
+        space.FromJson(session.Snapshot()["incumbent"]["config"], &incumbent).ok());
     if (sim.Expected(*holding, t) < 0.75 * sim.Expected(incumbent, t)) {
       ++harmful;
       run.harmful_run = std::max<double>(run.harmful_run, harmful);
@@ -112,14 +114,16 @@ TEST(LiveSessionTest, SettlesNearTheBestRevertsHarmAndRetunesAfterAPhaseChange) 
 
   DriveStats first = Drive(session, sim, 0, 900, 0.2, &holding);
   EXPECT_TRUE(session.settled()) << session.Snapshot().dump();
-  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1)) << space.ToJson(holding).dump();
+  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1))
+      << space.ToJson(holding).dump();
   EXPECT_LE(first.harmful_run, 1) << "a harmful configuration outlived one sample";
   EXPECT_EQ(session.phase(), 1);
 
   DriveStats second = Drive(session, sim, 900, 1800, 0.2, &holding);
   EXPECT_GE(session.phase(), 2) << "the phase change went unseen";
   EXPECT_TRUE(session.settled()) << session.Snapshot().dump();
-  EXPECT_GE(Phase2(holding), 0.95 * BestOf(space, Phase2)) << space.ToJson(holding).dump();
+  EXPECT_GE(Phase2(holding), 0.95 * BestOf(space, Phase2))
+      << space.ToJson(holding).dump();
   EXPECT_LE(second.harmful_run, 1);
 
   json report = session.Report();
@@ -143,8 +147,9 @@ TEST(LiveSessionTest, TheGuardRevertsAtTheFirstBadSampleAndMarksTheCandidateBad)
   EXPECT_EQ(holding, space.Default());
   json status = session.Snapshot();
   EXPECT_EQ(status["guard"]["reverts"], run.reverts);
-  EXPECT_NE(status["guard"]["last_revert"].get<std::string>().find("max_regression_pct 20"),
-            std::string::npos)
+  EXPECT_NE(
+      status["guard"]["last_revert"].get<std::string>().find("max_regression_pct 20"),
+      std::string::npos)
       << status.dump();
 }
 
@@ -223,7 +228,8 @@ TEST(LiveSessionTest, MaxStepDwellAndTheHourlyLimitBoundTheChanges) {
   ASSERT_GT(changes.size(), 10u);
   for (size_t i = 0; i < changes.size(); ++i) {
     size_t in_hour = 0;
-    for (size_t j = i; j < changes.size() && changes[j] < changes[i] + 3600; ++j) ++in_hour;
+    for (size_t j = i; j < changes.size() && changes[j] < changes[i] + 3600; ++j)
+      ++in_hour;
     EXPECT_LE(in_hour, 30u) << "from " << changes[i] << " s";
   }
   // One step at a time, it still climbs to the best's neighbourhood.
@@ -274,11 +280,13 @@ TEST(LiveSessionTest, StateSurvivesARestartAndBestModeUsesIt) {
     if (!d.change) continue;
     ++changes;
     // Nothing is explored: only the default and the phase's best ever run.
-    EXPECT_TRUE(d.config == space.Default() || Phase1(d.config) >= 0.95 * BestOf(space, Phase1))
+    EXPECT_TRUE(d.config == space.Default() ||
+                Phase1(d.config) >= 0.95 * BestOf(space, Phase1))
         << d.reason;
     holding = d.config;
   }
-  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1)) << space.ToJson(holding).dump();
+  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1))
+      << space.ToJson(holding).dump();
   // A B A (B A) and the best kept: its trial epochs, there and back, and the switch.
   EXPECT_GE(changes, 3);
   EXPECT_LE(changes, 5);
@@ -289,14 +297,15 @@ TEST(LiveSessionTest, StateSurvivesARestartAndBestModeUsesIt) {
 TEST(LiveSessionTest, DamagedStateIsRefusedAndChangesNothing) {
   SearchSpace space = TwoKnobs();
   LiveSession session(Settings(), Goal::kMax, &space);
-  json good = {{"version", 1},
-               {"current", 1},
-               {"next_phase", 2},
-               {"phases",
-                {{{"id", 1},
-                  {"incumbent", {{"svc_a", 2}, {"vm.swappiness", 30}}},
-                  {"tried", {{{"config", {{"svc_a", 2}, {"vm.swappiness", 30}}}, {"score", 1.2}}}},
-                  {"levels", json::array()}}}}};
+  json good = {
+      {"version", 1},
+      {"current", 1},
+      {"next_phase", 2},
+      {"phases",
+       {{{"id", 1},
+         {"incumbent", {{"svc_a", 2}, {"vm.swappiness", 30}}},
+         {"tried", {{{"config", {{"svc_a", 2}, {"vm.swappiness", 30}}}, {"score", 1.2}}}},
+         {"levels", json::array()}}}}};
   EXPECT_TRUE(session.LoadState(good).ok());
   std::vector<json> damaged;
   damaged.push_back(json::array());

@@ -66,10 +66,14 @@ class LiveTest : public ::testing::Test {
                       "workload:\n  kind: live\n"
                       "domain:\n  common:\n    knobs:\n"
                       "      svc_a:\n        options: [1, 2, 3, 4, 5, 6]\n"
-                      "        get_script: cat " + svc_ + "/a\n"
-                      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
-                      "      vm.swappiness: {options: [10, 30, 60]}\n"
-                      "    metrics:\n      shell.rate:\n        sample_script: " +
+                      "        get_script: cat " +
+                          svc_ +
+                          "/a\n"
+                          "        set_script: echo $KNOB_VAL > " +
+                          svc_ +
+                          "/a\n"
+                          "      vm.swappiness: {options: [10, 30, 60]}\n"
+                          "    metrics:\n      shell.rate:\n        sample_script: " +
                           service + " sample " + svc_ + " " + Sysctl() +
                           "\n    target: shell.rate:max\n"
                           "global_settings:\n  sampling_interval: 0.1\n"
@@ -105,7 +109,8 @@ class LiveTest : public ::testing::Test {
   double Best(int phase) {
     double best = 0;
     for (int a = 1; a <= 6; ++a)
-      for (int s : {10, 30, 60}) best = std::max(best, test::LiveServiceEfficiency(a, s, phase));
+      for (int s : {10, 30, 60})
+        best = std::max(best, test::LiveServiceEfficiency(a, s, phase));
     return best;
   }
 
@@ -116,7 +121,8 @@ class LiveTest : public ::testing::Test {
   pid_t service_ = -1;
 };
 
-TEST_F(LiveTest, TunesARunningServiceRevertsHarmRetunesAfterAPhaseChangeAndPutsKnobsBack) {
+TEST_F(LiveTest,
+       TunesARunningServiceRevertsHarmRetunesAfterAPhaseChangeAndPutsKnobsBack) {
   StartService();
   ASSERT_TRUE(honed_->Start());
   std::string config = WriteConfig("");
@@ -151,8 +157,8 @@ TEST_F(LiveTest, TunesARunningServiceRevertsHarmRetunesAfterAPhaseChangeAndPutsK
 
   // Status, in words, shows the phase, the incumbent, the guard and the changes.
   test::CommandResult status = honed_->Hone({"status", std::to_string(job)});
-  for (const char* part : {"Phase: 2", "Incumbent: svc_a=", "Guard: max_regression_pct 20",
-                           "Recent changes:"})
+  for (const char* part : {"Phase: 2", "Incumbent: svc_a=",
+                           "Guard: max_regression_pct 20", "Recent changes:"})
     EXPECT_NE(status.out.find(part), std::string::npos) << part << "\n" << status.out;
 
   // Cancelled, the knobs go back to what they were before the job.
@@ -222,9 +228,11 @@ TEST_F(LiveTest, RecommendModeChangesNothingUntilAPersonAccepts) {
       60))
       << live.dump();
   ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
-  ASSERT_TRUE(WaitFor([&] { return honed_->HoneJson({"status", job}).value("state", "") ==
-                                   "cancelled"; },
-                      60));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return honed_->HoneJson({"status", job}).value("state", "") == "cancelled";
+      },
+      60));
   EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
 }
@@ -236,11 +244,15 @@ TEST_F(LiveTest, AServiceThatPushesItsMetricIsSampledFromWhatItPushed) {
       "workload:\n  kind: live\n"
       "domain:\n  common:\n    knobs:\n"
       "      svc_a:\n        options: [1, 2, 3]\n"
-      "        get_script: cat " + svc_ + "/a\n"
-      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
-      "    metrics:\n      requests: {push: true}\n"
-      "    target: requests:max\n"
-      "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
+      "        get_script: cat " +
+          svc_ +
+          "/a\n"
+          "        set_script: echo $KNOB_VAL > " +
+          svc_ +
+          "/a\n"
+          "    metrics:\n      requests: {push: true}\n"
+          "    target: requests:max\n"
+          "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
   json submitted = honed_->HoneJson({"submit", config});
   ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
   std::string job = std::to_string(submitted["job"].get<int64_t>());
@@ -272,10 +284,10 @@ TEST_F(LiveTest, ALiveJobRunsBesideSyncJobsAndWaitsOnlyForItsKnobs) {
   ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(live)).is_object(); }, 60));
 
   // A sync job over an application knob runs to its end meanwhile.
-  std::string sync = dir_.Write(
-      "sync.yaml",
-      "domain:\n  common:\n    knobs:\n      threads: {options: [1, 2]}\n"
-      "    target: duration:min\nstrategy: exhaustive\n");
+  std::string sync =
+      dir_.Write("sync.yaml",
+                 "domain:\n  common:\n    knobs:\n      threads: {options: [1, 2]}\n"
+                 "    target: duration:min\nstrategy: exhaustive\n");
   test::CommandResult run = honed_->Hone({"run", sync, "--", "true"});
   EXPECT_EQ(run.exit_code, 0) << run.err;
   EXPECT_EQ(honed_->HoneJson({"status", live}).value("state", ""), "running");
@@ -289,9 +301,11 @@ TEST_F(LiveTest, ALiveJobRunsBesideSyncJobsAndWaitsOnlyForItsKnobs) {
       << honed_->HoneJson({"status", waiting}).dump();
   EXPECT_EQ(honed_->HoneJson({"status", live}).value("state", ""), "cancelled");
   ASSERT_EQ(honed_->Hone({"cancel", waiting}).exit_code, 0);
-  ASSERT_TRUE(WaitFor([&] { return honed_->HoneJson({"status", waiting}).value("state", "") ==
-                                   "cancelled"; },
-                      60));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return honed_->HoneJson({"status", waiting}).value("state", "") == "cancelled";
+      },
+      60));
   EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
 }

@@ -304,8 +304,9 @@ Status JobManager::Push(const Peer& peer, int64_t id, const std::string& metric,
   Status s = policy_.MayActOnJob(peer, id, job->row.uid, "push values to");
   if (!s.ok()) return s;
   if (!job->spec.workload.live)
-    return Status::FailedPrecondition("job " + std::to_string(id) +
-                                      " is not a live job; only live jobs take pushed values");
+    return Status::FailedPrecondition(
+        "job " + std::to_string(id) +
+        " is not a live job; only live jobs take pushed values");
   if (job->row.state != JobState::kRunning || !job->probe)
     return Status::FailedPrecondition("job " + std::to_string(id) + " is not running (" +
                                       JobStateName(job->row.state) + ")");
@@ -325,7 +326,8 @@ asio::awaitable<Status> JobManager::Accept(const Peer& peer, int64_t id, json* r
                                          " is not a live job; only a live job in mode "
                                          "recommend proposes steps to accept");
   if (job->row.state != JobState::kRunning || !job->session_ready || !job->live)
-    co_return Status::FailedPrecondition("job " + std::to_string(id) + " is not running (" +
+    co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                         " is not running (" +
                                          JobStateName(job->row.state) + ")");
   json proposal;
   Busy busy(job);

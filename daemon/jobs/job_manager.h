@@ -111,7 +111,8 @@ class JobManager {
               nlohmann::json* result);
   // A live job in mode recommend tries the step it proposes (the submitter, root or
   // honed's own uid may accept).
-  boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id, nlohmann::json* result);
+  boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id,
+                                        nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
   // Follows a job: `sink` receives its events for as long as *subscription lives,
   // until the job's last one (its end). The subscription is inactive when the job

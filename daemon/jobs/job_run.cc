@@ -237,8 +237,8 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
 }
 
 asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
-  Status made = LiveProbe::Create({job.row.id, &job.spec, &job.request, &job.space, processes_,
-                                   &job.processes, options_.machine},
+  Status made = LiveProbe::Create({job.row.id, &job.spec, &job.request, &job.space,
+                                   processes_, &job.processes, options_.machine},
                                   &job.probe);
   if (!made.ok()) co_return Outcome{JobState::kFailed, made.message()};
   job.live = std::make_unique<LiveSession>(LiveSettings::From(job.spec, job.space),
@@ -254,15 +254,17 @@ asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
     Job* earlier = Find(job.request.warm_start_job);
     if (!earlier || earlier->row.live_state.is_null())
       co_return Outcome{JobState::kFailed,
-                        "warm start from job " + std::to_string(job.request.warm_start_job) +
+                        "warm start from job " +
+                            std::to_string(job.request.warm_start_job) +
                             ": it is not a live job that learned anything"};
     learned = &earlier->row.live_state;
     from = "job " + std::to_string(job.request.warm_start_job);
   }
   if (learned) {
     Status s = job.live->LoadState(*learned);
-    std::string note = s.ok() ? "learned from " + from
-                              : "could not use " + from + " (" + s.message() + "); starting afresh";
+    std::string note =
+        s.ok() ? "learned from " + from
+               : "could not use " + from + " (" + s.message() + "); starting afresh";
     spdlog::info("job {}: {}", job.row.id, note);
     job.notes.push_back(note);
     if (!s.ok())
@@ -278,7 +280,8 @@ asio::awaitable<Outcome> JobManager::RunLive(Job& job) {
   context.probe = job.probe.get();
   context.save_live = [this, &job](json state) {
     Status s = store_->SaveLiveState(job.row.id, state);
-    if (!s.ok()) spdlog::error("job {}: cannot keep its live state: {}", job.row.id, s.message());
+    if (!s.ok())
+      spdlog::error("job {}: cannot keep its live state: {}", job.row.id, s.message());
     job.row.live_state = std::move(state);
   };
   LiveRunner runner;

@@ -121,13 +121,14 @@ asio::awaitable<Status> RequestHandler::Push(const Request& request, Context& co
   const json& args = request.args;
   auto metric = args.find("metric");
   auto value = args.find("value");
-  if (metric == args.end() || !metric->is_string() || metric->get<std::string>().empty() ||
+  if (metric == args.end() || !metric->is_string() ||
+      metric->get<std::string>().empty() ||
       metric->get<std::string>().size() > limits::kMaxNameBytes)
     co_return Status::InvalidArgument("\"metric\" must be a metric name of the job");
   if (value == args.end() || !value->is_number())
     co_return Status::InvalidArgument("\"value\" must be a number");
-  co_return jobs_->Push(context.peer, id, metric->get<std::string>(), value->get<double>(),
-                        result);
+  co_return jobs_->Push(context.peer, id, metric->get<std::string>(),
+                        value->get<double>(), result);
 }
 
 asio::awaitable<Status> RequestHandler::Accept(const Request& request, Context& context,

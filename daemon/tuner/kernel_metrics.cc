@@ -22,25 +22,6 @@ namespace {
 
 constexpr size_t kExcerptBytes = 60;
 
-// `text` for a message: at most `limit` bytes, each byte outside printable ASCII (and
-// the backslash) written as \xNN, then its length when it was cut.
-std::string Printable(std::string_view text, size_t limit = kExcerptBytes) {
-  std::string out;
-  size_t shown = text.size() <= limit ? text.size() : limit;
-  for (size_t i = 0; i < shown; ++i) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  if (shown < text.size()) out += "... (" + std::to_string(text.size()) + " bytes)";
-  return out;
-}
-
 bool Blank(char c) { return c == ' ' || c == '\t'; }
 
 // The words of one line, split on runs of spaces and tabs.
@@ -73,11 +54,13 @@ bool FindLine(std::string_view text, Visit visit) {
 // `text` as a finite number; the error names `what`.
 Status ToFinite(std::string_view text, const std::string& what, double* value) {
   if (!IsNumber(text))
-    return Status::InvalidArgument(what + " '" + Printable(text) + "' is not a number");
+    return Status::InvalidArgument(what + " '" + Printable(text, kExcerptBytes) +
+                                   "' is not a number");
   std::string copy(text);  // bounded by the file's length, which Machine caps
   *value = std::strtod(copy.c_str(), nullptr);
   if (!std::isfinite(*value))
-    return Status::InvalidArgument(what + " '" + Printable(text) + "' is out of range");
+    return Status::InvalidArgument(what + " '" + Printable(text, kExcerptBytes) +
+                                   "' is out of range");
   return Status::OK();
 }
 
@@ -86,10 +69,10 @@ Status ToFinite(std::string_view text, const std::string& what, double* value) {
 Status ParsePressure(std::string_view text, std::string_view line, std::string_view field,
                      double* value) {
   if (line != "some" && line != "full")
-    return Status::InvalidArgument("pressure line '" + Printable(line) +
+    return Status::InvalidArgument("pressure line '" + Printable(line, kExcerptBytes) +
                                    "' is not some or full");
   if (field != "avg10" && field != "avg60" && field != "avg300" && field != "total")
-    return Status::InvalidArgument("pressure field '" + Printable(field) +
+    return Status::InvalidArgument("pressure field '" + Printable(field, kExcerptBytes) +
                                    "' is not avg10, avg60, avg300 or total");
   bool line_found = false;
   bool field_found = false;
@@ -109,19 +92,20 @@ Status ParsePressure(std::string_view text, std::string_view line, std::string_v
   });
   std::string where = "pressure '" + std::string(line) + "' line";
   if (!line_found)
-    return Status::InvalidArgument("no " + where + " in '" + Printable(text) + "'");
+    return Status::InvalidArgument("no " + where + " in '" +
+                                   Printable(text, kExcerptBytes) + "'");
   if (!field_found || found.empty())
     return Status::InvalidArgument(where + " has no " + std::string(field) + "=value");
   Status s = ToFinite(found, where + ": " + std::string(field), value);
   if (s.ok() && *value < 0)
     return Status::InvalidArgument(where + ": " + std::string(field) + " '" +
-                                   Printable(found) + "' is negative");
+                                   Printable(found, kExcerptBytes) + "' is negative");
   return s;
 }
 
 Status ParseFlatKeyed(std::string_view text, std::string_view key, double* value) {
   if (key.empty() || key.find_first_of(" \t\n") != std::string_view::npos)
-    return Status::InvalidArgument("key '" + Printable(key) +
+    return Status::InvalidArgument("key '" + Printable(key, kExcerptBytes) +
                                    "' is not one word without spaces");
   std::vector<std::string_view> found;
   FindLine(text, [&](const std::vector<std::string_view>& words) {
@@ -129,9 +113,10 @@ Status ParseFlatKeyed(std::string_view text, std::string_view key, double* value
     found = words;
     return true;
   });
-  std::string what = "key '" + Printable(key) + "'";
+  std::string what = "key '" + Printable(key, kExcerptBytes) + "'";
   if (found.empty())
-    return Status::InvalidArgument("no " + what + " in '" + Printable(text) + "'");
+    return Status::InvalidArgument("no " + what + " in '" +
+                                   Printable(text, kExcerptBytes) + "'");
   if (found.size() != 2)
     return Status::InvalidArgument(what + " has " + std::to_string(found.size() - 1) +
                                    " values, not one");
@@ -198,11 +183,12 @@ int OpenEvent(const Event& event, int target, int cpu, int group_fd, bool cgroup
   attr.size = sizeof attr;
   attr.type = PERF_TYPE_HARDWARE;
   attr.config = event.config;
-  attr.read_format = PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED |
-                     PERF_FORMAT_TOTAL_TIME_RUNNING;
+  attr.read_format =
+      PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
   attr.disabled = group_fd < 0 ? 1 : 0;  // the leader starts the group once it is whole
   unsigned long flags = PERF_FLAG_FD_CLOEXEC | (cgroup ? PERF_FLAG_PID_CGROUP : 0);
-  return static_cast<int>(syscall(SYS_perf_event_open, &attr, target, cpu, group_fd, flags));
+  return static_cast<int>(
+      syscall(SYS_perf_event_open, &attr, target, cpu, group_fd, flags));
 }
 
 std::string Paranoid() {
@@ -231,8 +217,8 @@ Status OpenError(int error, const Event& event, int cpu, const std::string& cgro
           Paranoid() + ", and a container's seccomp filter may forbid perf_event_open");
     case EBADF:
       if (!cgroup_dir.empty())
-        return Status::InvalidArgument("'" + cgroup_dir + "' is not a cgroup directory (" +
-                                       call + ")");
+        return Status::InvalidArgument("'" + cgroup_dir +
+                                       "' is not a cgroup directory (" + call + ")");
       break;
     default:
       break;
@@ -251,7 +237,8 @@ long double Scaled(uint64_t value, const GroupReading& reading) {
 }
 
 uint64_t ToCount(long double total) {
-  constexpr long double kMax = static_cast<long double>(std::numeric_limits<uint64_t>::max());
+  constexpr long double kMax =
+      static_cast<long double>(std::numeric_limits<uint64_t>::max());
   return total >= kMax ? std::numeric_limits<uint64_t>::max()
                        : static_cast<uint64_t>(total);
 }
@@ -270,7 +257,8 @@ Status PerfCounters::Open(const std::string& cgroup_dir,
   if (s.ok()) s = ParseCpuList(online, &counters->cpus_);
   if (!s.ok()) return s.WithContext("the online CPUs");
   bool cgroup = !cgroup_dir.empty();
-  ScopedFd dir(cgroup ? open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+  ScopedFd dir(cgroup ? open(cgroup_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                      : -1);
   if (cgroup && dir.get() < 0) {
     int error = errno;
     if (error == ENOENT) return Status::NotFound("no cgroup directory " + cgroup_dir);

@@ -44,7 +44,7 @@ Status ParseFlatKeyed(std::string_view text, std::string_view key, double* value
 // "/sys/fs/cgroup/web.service/cpu.stat"). The machine's errors are passed on (a
 // missing file is NotFound); a parse error is prefixed with the path.
 Status ReadPressure(Machine& machine, const std::string& path, std::string_view line,
-                   std::string_view field, double* value);
+                    std::string_view field, double* value);
 Status ReadFlatKeyed(Machine& machine, const std::string& path, std::string_view key,
                      double* value);
 
@@ -78,7 +78,7 @@ class PerfCounters {
   PerfCounters() = default;
 
   std::vector<int> cpus_;
-  std::vector<int> fds_;  // every descriptor, closed at destruction
+  std::vector<int> fds_;      // every descriptor, closed at destruction
   std::vector<int> leaders_;  // one per CPU (instructions), cycles in its group
   uint64_t last_instructions_ = 0;
   uint64_t last_cycles_ = 0;

@@ -117,8 +117,8 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
   switch (m.kind) {
     case MetricKind::kScript: {
       const Settings& settings = sources_.spec->settings;
-      double timeout =
-          std::min(settings.script_timeout_s, std::max(1.0, 5 * settings.sampling_interval_s));
+      double timeout = std::min(settings.script_timeout_s,
+                                std::max(1.0, 5 * settings.sampling_interval_s));
       SampleResult sample = co_await RunSampleScript(
           m, BaseProcess(*sources_.request, *sources_.space, holding), timeout,
           sources_.runner, sources_.groups);
@@ -128,7 +128,8 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
     }
     case MetricKind::kPush: {
       if (reader.pushed == 0)
-        co_return Status::Unavailable(what + ": no value was pushed since the last sample");
+        co_return Status::Unavailable(what +
+                                      ": no value was pushed since the last sample");
       *value = reader.pushed_sum / static_cast<double>(reader.pushed);
       reader.pushed_sum = 0;
       reader.pushed = 0;
@@ -151,21 +152,24 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
         co_return Status::OK();
       }
       if (!Rate(reader, read, now, value))
-        co_return Status::Unavailable(what + ": a rate needs two readings; this is the first");
+        co_return Status::Unavailable(what +
+                                      ": a rate needs two readings; this is the first");
       co_return Status::OK();
     }
     case MetricKind::kPerf: {
       uint64_t instructions = 0, cycles = 0;
       Status s = reader.perf->Read(&instructions, &cycles);
       if (!s.ok()) co_return s.WithContext(what);
-      std::optional<double> last_i = reader.last_instructions, last_c = reader.last_cycles;
+      std::optional<double> last_i = reader.last_instructions,
+                            last_c = reader.last_cycles;
       reader.last_instructions = static_cast<double>(instructions);
       reader.last_cycles = static_cast<double>(cycles);
       if (m.resource == "ipc") {
         double di = last_i ? static_cast<double>(instructions) - *last_i : 0;
         double dc = last_c ? static_cast<double>(cycles) - *last_c : 0;
         if (!last_i || !(dc > 0))
-          co_return Status::Unavailable(what + ": no cycles counted since the last sample");
+          co_return Status::Unavailable(what +
+                                        ": no cycles counted since the last sample");
         *value = di / dc;
         co_return Status::OK();
       }
@@ -175,7 +179,8 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
         co_return Status::OK();
       }
       if (!Rate(reader, count, now, value))
-        co_return Status::Unavailable(what + ": a rate needs two readings; this is the first");
+        co_return Status::Unavailable(what +
+                                      ": a rate needs two readings; this is the first");
       co_return Status::OK();
     }
     case MetricKind::kPattern:

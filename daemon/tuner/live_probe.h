@@ -62,7 +62,7 @@ class LiveProbe {
   struct Reader {
     const MetricSpec* spec = nullptr;
     bool rate = false;
-    std::optional<double> last;   // the counter at the last read (rates)
+    std::optional<double> last;  // the counter at the last read (rates)
     double last_at = 0;
     std::optional<double> last_instructions, last_cycles;
     std::unique_ptr<PerfCounters> perf;

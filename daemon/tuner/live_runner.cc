@@ -53,9 +53,11 @@ asio::awaitable<Outcome> LiveRunner::Run(RunContext& context) {
   for (;;) {
     if (std::optional<Outcome> stop = context.stop()) co_return *stop;
     if (settings.max_minutes > 0 && context.elapsed() >= settings.max_minutes * 60)
-      co_return Outcome{JobState::kCompleted,
-                        "budget spent: max_minutes (" + FormatValue(settings.max_minutes) + ")"};
-    LiveSample observed = co_await context.probe->Sample(holding, context.clock->Monotonic());
+      co_return Outcome{
+          JobState::kCompleted,
+          "budget spent: max_minutes (" + FormatValue(settings.max_minutes) + ")"};
+    LiveSample observed =
+        co_await context.probe->Sample(holding, context.clock->Monotonic());
     if (context.stop()) continue;
     if (!observed.valid)
       spdlog::warn("job {}: sample invalid: {}", context.job, observed.error);
@@ -104,7 +106,8 @@ asio::awaitable<Outcome> LiveRunner::Run(RunContext& context) {
                         "cannot return the knobs to the incumbent; the job stopped and "
                         "its knobs were put back"};
     if (decision.change) {
-      json state = co_await OnWorker(*context.worker, [&] { return session.SaveState(); });
+      json state =
+          co_await OnWorker(*context.worker, [&] { return session.SaveState(); });
       context.save_live(std::move(state));
     }
     context.progress(std::move(counts));

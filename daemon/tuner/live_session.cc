@@ -79,7 +79,8 @@ LiveSettings LiveSettings::From(const JobSpec& spec, const SearchSpace& space) {
   s.max_step.assign(space.dims(), 0);
   for (size_t d = 0; d < space.dims(); ++d)
     for (const KnobSpec& knob : spec.knobs)
-      if (knob.name == space.knob(d).name && knob.max_step) s.max_step[d] = *knob.max_step;
+      if (knob.name == space.knob(d).name && knob.max_step)
+        s.max_step[d] = *knob.max_step;
   return s;
 }
 
@@ -90,9 +91,8 @@ LiveSession::LiveSession(LiveSettings settings, Goal goal, const SearchSpace* sp
 }
 
 std::unique_ptr<Strategy> LiveSession::MakePhaseStrategy(int id) const {
-  std::unique_ptr<Strategy> strategy =
-      MakeStrategy(settings_.strategy, space_, settings_.seed + static_cast<uint64_t>(id),
-                   goal_);
+  std::unique_ptr<Strategy> strategy = MakeStrategy(
+      settings_.strategy, space_, settings_.seed + static_cast<uint64_t>(id), goal_);
   if (!strategy) strategy = MakeStrategy("model", space_, settings_.seed, goal_);
   return strategy;
 }
@@ -124,7 +124,8 @@ void LiveSession::Start(double now, const Config& current) {
     current_ = phase.id;
     phase.incumbent = current;
     phase.incumbent_score = 1;
-    phase.tried[key] = Tried{current, 1.0, false, "the configuration the phase began under"};
+    phase.tried[key] =
+        Tried{current, 1.0, false, "the configuration the phase began under"};
     phase.strategy->Tell(current, 1.0);
     return;
   }
@@ -153,7 +154,8 @@ const LiveSession::Tried* LiveSession::BestTried(const Phase& phase) const {
   const Tried* best = nullptr;
   for (const auto& [key, t] : phase.tried) {
     if (t.bad || !t.score) continue;
-    if (!best || (goal_ == Goal::kMax ? *t.score > *best->score : *t.score < *best->score))
+    if (!best ||
+        (goal_ == Goal::kMax ? *t.score > *best->score : *t.score < *best->score))
       best = &t;
   }
   return best;
@@ -165,7 +167,8 @@ bool LiveSession::Worse(double value, double reference, double pct) const {
 }
 
 bool LiveSession::EpochDone(double now) const {
-  return epoch_.count >= settings_.epoch_samples && now - epoch_.start >= settings_.min_dwell_s;
+  return epoch_.count >= settings_.epoch_samples &&
+         now - epoch_.start >= settings_.min_dwell_s;
 }
 
 bool LiveSession::settled() const {
@@ -212,11 +215,13 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
   }
   if (!EpochDone(now)) return LiveDecision{false, holding_, false, ""};
   epoch_.end = now;
-  return epoch_.role == Role::kCandidate ? EndCandidateEpoch(now) : EndIncumbentEpoch(now);
+  return epoch_.role == Role::kCandidate ? EndCandidateEpoch(now)
+                                         : EndIncumbentEpoch(now);
 }
 
 LiveDecision LiveSession::ApplyFailed(double now, const std::string& why) {
-  if (epoch_.role == Role::kCandidate) return Revert(now, "cannot apply it: " + why, std::nullopt);
+  if (epoch_.role == Role::kCandidate)
+    return Revert(now, "cannot apply it: " + why, std::nullopt);
   return LiveDecision{true, holding_, false, "applying the incumbent again"};
 }
 
@@ -255,7 +260,8 @@ bool LiveSession::MayChange(double now, int changes) const {
   return recent + changes <= settings_.max_changes_per_hour;
 }
 
-LiveDecision LiveSession::Revert(double now, std::string why, std::optional<double> ratio) {
+LiveDecision LiveSession::Revert(double now, std::string why,
+                                 std::optional<double> ratio) {
   ++reverts_;
   last_revert_ = why;
   // The strategy learns what the guard saw (the sample against the incumbent), so
@@ -263,7 +269,8 @@ LiveDecision LiveSession::Revert(double now, std::string why, std::optional<doub
   // read or a guard metric past its limit is one.
   std::optional<double> score;
   double incumbent = phase_ref().incumbent_score;
-  if (ratio && std::isfinite(*ratio) && std::isfinite(incumbent)) score = incumbent * *ratio;
+  if (ratio && std::isfinite(*ratio) && std::isfinite(incumbent))
+    score = incumbent * *ratio;
   Conclude(score, true, why);
   LiveDecision decision =
       SwitchTo(now, phase_ref().incumbent, Role::kIncumbent, "guard: " + why);
@@ -304,8 +311,8 @@ std::optional<double> LiveSession::ChangePoint() {
   for (size_t i = levels_.size() - k; i < levels_.size(); ++i) reference += levels_[i];
   reference /= static_cast<double>(k);
   if (reference == 0) return std::nullopt;
-  double threshold = std::max(kMinShiftPct / 100,
-                              4 * EpochNoise() * std::sqrt(1 + 1.0 / static_cast<double>(k)));
+  double threshold = std::max(
+      kMinShiftPct / 100, 4 * EpochNoise() * std::sqrt(1 + 1.0 / static_cast<double>(k)));
   auto shift = [&](double v) { return v / reference - 1; };
   double d = shift(mean);
   if (std::fabs(d) <= threshold) {
@@ -347,7 +354,8 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
     while (levels_.size() > kMaxLevels) levels_.pop_front();
     if (epoch_.count >= 2 && mean != 0) {
       double n = epoch_.count;
-      double variance = std::max(0.0, (epoch_.sum2 - epoch_.sum * epoch_.sum / n) / (n - 1));
+      double variance =
+          std::max(0.0, (epoch_.sum2 - epoch_.sum * epoch_.sum / n) / (n - 1));
       sample_noise_sum_ += variance / (mean * mean) * (n - 1);
       sample_noise_dof_ += epoch_.count - 1;
     }
@@ -391,8 +399,8 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
       // One pair: only a difference far beyond an epoch's noise decides (the
       // difference of a B epoch and two A epochs interpolated has sqrt(1.5) epochs'
       // noise).
-      double clear = std::max(100 * kOnePairSigmas * std::sqrt(1.5) * EpochNoise(),
-                              2 * kMinGainPct);
+      double clear =
+          std::max(100 * kOnePairSigmas * std::sqrt(1.5) * EpochNoise(), 2 * kMinGainPct);
       if (improvement < -clear) {
         reject = true;
         why = "rejected after one epoch: " + FormatValue(improvement) + "%";
@@ -410,7 +418,8 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
         const Tried& best = p.tried[SearchSpace::Key(trial.config)];
         incumbent_score = best.score && ratio != 0 ? *best.score / ratio : 1;
         p.incumbent_score = incumbent_score;
-        p.tried[key] = Tried{holding_, incumbent_score, false, "measured against the best"};
+        p.tried[key] =
+            Tried{holding_, incumbent_score, false, "measured against the best"};
       }
       double score = incumbent_score * ratio;
       if (!trial.returning) Conclude(score, false, why);
@@ -436,15 +445,16 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
 
   // Idle: the next candidate, if the mode, the phase and the change limit allow.
   if (!trial_) {
-    if (std::optional<Config> next = NextCandidate()) trial_ = Trial{*next, {}, {}, 0, false};
+    if (std::optional<Config> next = NextCandidate())
+      trial_ = Trial{*next, {}, {}, 0, false};
   }
   if (trial_ && MayChange(now, 2)) {
     trial_->reference[1] = {mean, mid};
     trial_->round = 1;
-    return SwitchTo(now, trial_->config, Role::kCandidate,
-                    std::string(trial_->returning ? "trying the phase's best "
-                                                  : "trying ") +
-                        space_->ToJson(trial_->config).dump());
+    return SwitchTo(
+        now, trial_->config, Role::kCandidate,
+        std::string(trial_->returning ? "trying the phase's best " : "trying ") +
+            space_->ToJson(trial_->config).dump());
   }
   epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
   return LiveDecision{false, holding_, false, ""};
@@ -485,7 +495,8 @@ void LiveSession::EnterPhase(double now, double level) {
     current_ = phase.id;
     phase.incumbent = holding_;
     phase.incumbent_score = 1;
-    phase.tried[key] = Tried{holding_, 1.0, false, "the configuration the phase began under"};
+    phase.tried[key] =
+        Tried{holding_, 1.0, false, "the configuration the phase began under"};
     phase.strategy->Tell(holding_, 1.0);
     phase.level[key] = Level{holding_, level};
     // What was best elsewhere is a good first guess here: the other phases' bests
@@ -600,8 +611,9 @@ Status LiveSession::Accept() {
                                       std::string(LiveModeName(settings_.mode)) +
                                       "; only mode recommend waits for accept");
   if (!proposal_)
-    return Status::FailedPrecondition("no proposal is waiting; hone status shows one "
-                                      "when there is");
+    return Status::FailedPrecondition(
+        "no proposal is waiting; hone status shows one "
+        "when there is");
   accepted_ = true;
   return Status::OK();
 }
@@ -696,15 +708,18 @@ json LiveSession::Snapshot() const {
                   {"reverts", reverts_}};
   if (guard_reference_) {
     double pct = GuardPct() / 100 * std::fabs(*guard_reference_);
-    out["guard"]["limit"] = goal_ == Goal::kMax ? *guard_reference_ - pct
-                                                : *guard_reference_ + pct;
+    out["guard"]["limit"] =
+        goal_ == Goal::kMax ? *guard_reference_ - pct : *guard_reference_ + pct;
   }
   if (!last_revert_.empty()) out["guard"]["last_revert"] = last_revert_;
   json changes = json::array();
   size_t first = recent_.size() > 5 ? recent_.size() - 5 : 0;
   for (size_t i = first; i < recent_.size(); ++i) {
     const LiveChange& c = recent_[i];
-    changes.push_back({{"at", Round(c.at + wall_offset_, 1)}, {"phase", c.phase}, {"to", c.to}, {"reason", c.reason}});
+    changes.push_back({{"at", Round(c.at + wall_offset_, 1)},
+                       {"phase", c.phase},
+                       {"to", c.to},
+                       {"reason", c.reason}});
   }
   out["recent_changes"] = std::move(changes);
   return out;
@@ -740,14 +755,16 @@ json LiveSession::SaveState() const {
     }
     json levels = json::array();
     for (const auto& [key, level] : phase->level)
-      levels.push_back({{"config", space_->ToJson(level.config)}, {"value", level.value}});
+      levels.push_back(
+          {{"config", space_->ToJson(level.config)}, {"value", level.value}});
     json p = {{"id", phase->id},
               {"settled", phase->settled},
               {"incumbent", space_->ToJson(phase->incumbent)},
               {"began", space_->ToJson(phase->began)},
               {"tried", std::move(tried)},
               {"levels", std::move(levels)}};
-    if (std::isfinite(phase->incumbent_score)) p["incumbent_score"] = phase->incumbent_score;
+    if (std::isfinite(phase->incumbent_score))
+      p["incumbent_score"] = phase->incumbent_score;
     phases.push_back(std::move(p));
   }
   return {{"version", 1},
@@ -778,7 +795,8 @@ hone::Status LiveSession::LoadState(const json& state) {
   int64_t version = 0, current = 0, next = 0, changes = 0, reverts = 0;
   if (!state.contains("version") || !integer(state["version"], 1, 1, &version))
     return bad("version is not 1");
-  if (!state.contains("current") || !integer(state["current"], 1, INT32_MAX - 1, &current))
+  if (!state.contains("current") ||
+      !integer(state["current"], 1, INT32_MAX - 1, &current))
     return bad("current phase");
   if (!state.contains("next_phase") || !integer(state["next_phase"], 2, INT32_MAX, &next))
     return bad("next_phase");
@@ -795,7 +813,8 @@ hone::Status LiveSession::LoadState(const json& state) {
     if (!p.is_object()) return bad("a phase is not an object");
     auto phase = std::make_unique<Phase>();
     int64_t id = 0;
-    if (!p.contains("id") || !integer(p["id"], 1, next - 1, &id)) return bad("a phase's id");
+    if (!p.contains("id") || !integer(p["id"], 1, next - 1, &id))
+      return bad("a phase's id");
     for (const auto& other : phases)
       if (other->id == id) return bad("phase " + std::to_string(id) + " twice");
     phase->id = static_cast<int>(id);
@@ -805,12 +824,14 @@ hone::Status LiveSession::LoadState(const json& state) {
     }
     if (!p.contains("incumbent")) return bad("a phase without an incumbent");
     Status s = space_->FromJson(p["incumbent"], &phase->incumbent);
-    if (!s.ok()) return bad("phase " + std::to_string(id) + "'s incumbent: " + s.message());
+    if (!s.ok())
+      return bad("phase " + std::to_string(id) + "'s incumbent: " + s.message());
     phase->began = phase->incumbent;
     if (p.contains("began") && !space_->FromJson(p["began"], &phase->began).ok())
       return bad("phase " + std::to_string(id) + "'s first configuration");
     phase->incumbent_score = 1;
-    if (p.contains("incumbent_score") && !finite(p["incumbent_score"], &phase->incumbent_score))
+    if (p.contains("incumbent_score") &&
+        !finite(p["incumbent_score"], &phase->incumbent_score))
       return bad("incumbent_score");
     const json& tried = p.contains("tried") ? p["tried"] : json();
     if (!tried.is_array() || tried.size() > kMaxTriedLoaded) return bad("tried");

@@ -63,8 +63,8 @@ std::string_view LiveModeName(LiveMode mode);
 bool ParseLiveMode(std::string_view name, LiveMode* mode);
 
 struct LiveSettings {
-  double interval_s = 5;       // sampling_interval
-  int epoch_samples = 5;       // min_samples_per_config
+  double interval_s = 5;  // sampling_interval
+  int epoch_samples = 5;  // min_samples_per_config
   double max_regression_pct = 10;
   double min_dwell_s = 0;
   int max_changes_per_hour = 0;  // 0: no limit
@@ -176,7 +176,7 @@ class LiveSession {
   struct Phase {
     int id = 0;
     std::unique_ptr<Strategy> strategy;
-    std::map<std::string, Tried> tried;   // by SearchSpace::Key
+    std::map<std::string, Tried> tried;  // by SearchSpace::Key
     // The last epoch mean of each configuration measured in the phase.
     std::map<std::string, Level> level;
     Config incumbent;
@@ -206,7 +206,9 @@ class LiveSession {
   };
 
   Phase& phase_ref() { return *phases_.at(static_cast<size_t>(current_index_)); }
-  const Phase& phase_ref() const { return *phases_.at(static_cast<size_t>(current_index_)); }
+  const Phase& phase_ref() const {
+    return *phases_.at(static_cast<size_t>(current_index_));
+  }
   Phase& NewPhase(double now);
   std::unique_ptr<Strategy> MakePhaseStrategy(int id) const;
   bool Worse(double value, double reference, double pct) const;

@@ -181,14 +181,15 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
 
 asio::awaitable<SampleResult> WorkloadMetricSource::MeasureScript(
     const ProcessSpec& base) {
-  SampleResult sample = co_await RunSampleScript(*metric_, base, spec_->settings.script_timeout_s,
-                                                 runner_, groups_);
+  SampleResult sample = co_await RunSampleScript(
+      *metric_, base, spec_->settings.script_timeout_s, runner_, groups_);
   co_return sample;
 }
 
 asio::awaitable<SampleResult> RunSampleScript(const MetricSpec& metric,
                                               const ProcessSpec& base, double timeout_s,
-                                              ProcessRunner* runner, ProcessGroups* groups) {
+                                              ProcessRunner* runner,
+                                              ProcessGroups* groups) {
   ProcessSpec process = base;
   process.argv = ShellArgv(metric.script);
   process.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));

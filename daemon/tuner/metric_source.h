@@ -4,8 +4,9 @@
 // WorkloadMetricSource is today's source: run the job's workload with the
 // configuration's application knobs in its environment, as the submitter, then read
 // the target metric (its wall-clock time, a pattern in its output, or a
-// sample_script). A live job's samples come from LiveProbe (live_probe.h) instead. Later sources (a live service's probes, pushed values, kernel
-// counters) implement the same interface.
+// sample_script). A live job's samples come from LiveProbe (live_probe.h) instead. Later
+// sources (a live service's probes, pushed values, kernel counters) implement the same
+// interface.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +42,8 @@ ProcessSpec BaseProcess(const JobRequest& request, const SearchSpace& space,
 // environment): the last number it prints, or why there is none.
 boost::asio::awaitable<SampleResult> RunSampleScript(const MetricSpec& metric,
                                                      const ProcessSpec& base,
-                                                     double timeout_s, ProcessRunner* runner,
+                                                     double timeout_s,
+                                                     ProcessRunner* runner,
                                                      ProcessGroups* groups);
 
 // "MESSAGE: the last lines of stderr", for a process that failed.

@@ -48,7 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hone::LiveSession session(Settings(mode), hone::Goal::kMax, &space);
   hone::Status loaded = session.LoadState(state);
   if (!loaded.ok())
-    FUZZ_CHECK(loaded.message().find("the stored live state is damaged") != std::string::npos);
+    FUZZ_CHECK(loaded.message().find("the stored live state is damaged") !=
+               std::string::npos);
   session.Start(0, space.Default());
   hone::Config holding = space.Default();
   for (int i = 0; i < 120; ++i) {
