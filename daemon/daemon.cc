@@ -20,6 +20,7 @@
 #include "daemon/knobs/knobs.h"
 #include "daemon/knobs/ledger.h"
 #include "daemon/knobs/machine.h"
+#include "daemon/server/metrics_listener.h"
 #include "daemon/notifier.h"
 #include "daemon/process/cgroup.h"
 #include "daemon/server/handler.h"
@@ -174,6 +175,23 @@ int RunDaemon(const DaemonOptions& options) {
     spdlog::critical("{}", s.message());
     return 1;
   }
+  std::string metrics_path = options.metrics_socket;
+  if (metrics_path.empty())
+    metrics_path = (std::filesystem::path(options.socket_path).parent_path() / "metrics.sock")
+                       .string();
+  std::unique_ptr<MetricsListener> metrics;
+  if (metrics_path != "none") {
+    metrics = std::make_unique<MetricsListener>(
+        io, metrics_path, options.socket_group,
+        [&jobs](const Peer& peer, const StatsdValue& value) {
+          return jobs.PushStatsd(peer, value);
+        });
+    s = metrics->Listen();
+    if (!s.ok()) {
+      spdlog::critical("{}", s.message());
+      return 1;
+    }
+  }
   SystemdNotifier notifier(io.get_executor(), [&jobs] { return jobs.StatusLine(); });
 
   asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -185,6 +203,7 @@ int RunDaemon(const DaemonOptions& options) {
         io,
         [&]() -> asio::awaitable<void> {
           server.Stop();  // no new connections or requests
+          if (metrics) metrics->Stop();
           co_await jobs.Stop();
           io.stop();
         },
@@ -200,6 +219,7 @@ int RunDaemon(const DaemonOptions& options) {
           spdlog::error("startup restore incomplete ({}); the ledger keeps the rest",
                         recovered.message());
         server.Start();
+        if (metrics) metrics->Start();
         jobs.Start();
         notifier.Ready();
         spdlog::info("honed {} ready on {} (state in {}, machine root {})", HONE_VERSION,

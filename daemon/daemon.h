@@ -19,6 +19,9 @@ struct DaemonOptions {
   std::string socket_path = "/run/honed/honed.sock";
   // Group allowed to use the socket (mode 0660).
   std::string socket_group = "hone";
+  // Where live jobs' services send StatsD lines (the same group); empty: beside
+  // socket_path, as metrics.sock; "none": no such socket.
+  std::string metrics_socket;
   // Where honed keeps its database and results; created when missing.
   std::string state_dir = "/var/lib/honed";
   // trace, debug, info, warn, error.

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--socket-group", options.socket_group,
                  "group allowed to connect (socket mode 0660; applied when root)")
       ->capture_default_str();
+  app.add_option("--metrics-socket", options.metrics_socket,
+                 "Unix socket where live jobs' services send StatsD lines (name:value|g); "
+                 "default: metrics.sock beside --socket; 'none': no such socket");
   app.add_option("--state-dir", options.state_dir,
                  "directory for the database and results")
       ->capture_default_str();

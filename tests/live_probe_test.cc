@@ -119,6 +119,25 @@ TEST_F(LiveProbeTest, PushedValuesAreAveragedPerSampleAndMissingOnesSaySo) {
   EXPECT_FALSE(probe_->Push("requests", NAN).ok());
 }
 
+TEST_F(LiveProbeTest, CountersAreRatesAndRelativeGaugesMoveTheLastOne) {
+  ASSERT_TRUE(Make("      hits: {push: true}\n      queue: {push: true, guard: {max: 100}}\n",
+                   "hits:max")
+                  .ok());
+  ASSERT_TRUE(probe_->Push("hits", 5, 'c').ok());
+  ASSERT_TRUE(probe_->Push("queue", 10, 'g').ok());
+  LiveSample s = Sample(10);
+  EXPECT_FALSE(s.valid);
+  EXPECT_TRUE(Contains(s.error, "a counter's rate needs two samples")) << s.error;
+  ASSERT_TRUE(probe_->Push("hits", 30, 'c').ok());
+  ASSERT_TRUE(probe_->Push("hits", 10, 'c').ok());
+  EXPECT_FALSE(probe_->Push("nope", 1, 'g', /*relative=*/true).ok());
+  ASSERT_TRUE(probe_->Push("queue", 95, 'g', /*relative=*/true).ok());  // 10 + 95
+  s = Sample(12);
+  ASSERT_TRUE(s.valid) << s.error;
+  EXPECT_DOUBLE_EQ(s.value, 20);  // 40 hits in 2 s
+  EXPECT_EQ(s.guard_violation, "queue 105 > 100 (its guard.max)");
+}
+
 TEST_F(LiveProbeTest, AGuardMetricPastItsLimitOrUnreadableIsAViolation) {
   std::string latency = dir_.Write("latency", "12\n");
   ASSERT_TRUE(Make("      rate:\n        push: true\n"

@@ -2,6 +2,8 @@
 // on a script knob and a sysctl of a re-rooted tree that honed sets, with noise, a
 // slow load swing and a phase change that the test makes part way.
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -308,6 +310,60 @@ TEST_F(LiveTest, ALiveJobRunsBesideSyncJobsAndWaitsOnlyForItsKnobs) {
       60));
   EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+}
+
+// Sends `text` on a fresh connection to the Unix socket `path`; false when it cannot.
+bool SendTo(const std::string& path, const std::string& text) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+  bool sent = fd >= 0 &&
+              connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+              write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  if (fd >= 0) close(fd);
+  return sent;
+}
+
+TEST_F(LiveTest, AServiceSpeaksStatsdOnTheMetricsSocket) {
+  ASSERT_TRUE(honed_->Start());
+  std::string config = dir_.Write(
+      "statsd.yaml",
+      "workload:\n  kind: live\n"
+      "domain:\n  common:\n    knobs:\n"
+      "      svc_a:\n        options: [1, 2, 3]\n"
+      "        get_script: cat " + svc_ + "/a\n"
+      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
+      "    metrics:\n      requests: {push: true}\n"
+      "    target: requests:max\n"
+      "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
+  json submitted = honed_->HoneJson({"submit", config});
+  ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
+  int64_t job = submitted["job"].get<int64_t>();
+  ASSERT_TRUE(WaitFor([&] { return Live(job).is_object(); }, 60));
+  std::string socket = dir_.path() + "/metrics.sock";
+  // Hostile lines first: garbage, a line past the limit, an unknown metric. None of
+  // them stops the good lines that follow.
+  ASSERT_TRUE(SendTo(socket, "garbage\n" + std::string(5000, 'x') + "\nlatency:3|g\n"));
+  json live;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        EXPECT_TRUE(SendTo(socket, "requests:900|g\nrequests:1100|g\n"));
+        live = Live(job);
+        return live.is_object() &&
+               live.value("samples", 0) - live.value("samples_invalid", 0) >= 5;
+      },
+      60))
+      << live.dump();
+  ASSERT_EQ(honed_->Hone({"cancel", std::to_string(job)}).exit_code, 0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return test::ReadFile(honed_->log_path()).find("metrics socket: uid") !=
+               std::string::npos;
+      },
+      10));
+  EXPECT_NE(test::ReadFile(honed_->log_path()).find("statsd line 'garbage': no ':' between the name and the value"), std::string::npos)
+      << "the garbage line is named in the log";
 }
 
 TEST_F(LiveTest, AcceptIsRefusedWithAReasonWhereThereIsNothingToAccept) {

@@ -316,6 +316,27 @@ Status JobManager::Push(const Peer& peer, int64_t id, const std::string& metric,
   return Status::OK();
 }
 
+Status JobManager::PushStatsd(const Peer& peer, const StatsdValue& value) {
+  double number = value.value;
+  if (value.type == 'c') number /= value.sample_rate;  // a sampled counter counts more
+  size_t took = 0;
+  Status last = Status::OK();
+  for (Job* job : live_running_) {
+    if (!job->probe || !policy_.MayActOnJob(peer, job->row.id, job->row.uid, "push to").ok())
+      continue;
+    Status s = job->probe->Push(value.name, number, value.type, value.relative);
+    if (s.ok()) {
+      ++took;
+    } else if (s.code() != Status::Code::kNotFound) {
+      last = s.WithContext("job " + std::to_string(job->row.id));
+    }
+  }
+  if (took > 0) return Status::OK();
+  if (!last.ok()) return last;
+  return Status::NotFound("'" + value.name + "': no running live job of uid " +
+                          std::to_string(peer.uid) + " has a push metric of that name");
+}
+
 asio::awaitable<Status> JobManager::Accept(const Peer& peer, int64_t id, json* result) {
   Job* job = Find(id);
   if (!job) co_return Status::NotFound("no job " + std::to_string(id));

@@ -44,6 +44,7 @@
 #include "daemon/server/policy.h"
 #include "daemon/store/state_dir.h"
 #include "daemon/store/store.h"
+#include "common/statsd.h"
 #include "daemon/tuner/clock.h"
 #include "daemon/tuner/runner.h"
 #include "daemon/tuner/tuning_session.h"
@@ -109,6 +110,9 @@ class JobManager {
   // root or honed's own uid may push).
   Status Push(const Peer& peer, int64_t id, const std::string& metric, double value,
               nlohmann::json* result);
+  // A StatsD line from the metrics socket: to every running live job of the sender
+  // (any, for root) with a push metric of that name. NotFound when none has one.
+  Status PushStatsd(const Peer& peer, const StatsdValue& value);
   // A live job in mode recommend tries the step it proposes (the submitter, root or
   // honed's own uid may accept).
   boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id,

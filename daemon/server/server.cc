@@ -63,8 +63,9 @@ Server::Server(asio::io_context& io, RequestHandler* handler, ServerOptions opti
 
 Server::~Server() = default;
 
-Status Server::Listen() {
-  const std::string& path = options_.socket_path;
+Status ListenUnixSocket(asio::io_context& io, stream_protocol::acceptor& acceptor,
+                        const std::string& path, const std::string& group_name,
+                        const std::string& flag) {
   if (path.size() >= sizeof(sockaddr_un::sun_path))
     return Status::InvalidArgument("socket path is too long (at most " +
                                    std::to_string(sizeof(sockaddr_un::sun_path) - 1) +
@@ -76,10 +77,9 @@ Status Server::Listen() {
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return Status::FailedPrecondition(path +
-                                        " exists and is not a socket; remove it or "
-                                        "choose another --socket");
-    stream_protocol::socket probe(io_);
+      return Status::FailedPrecondition(path + " exists and is not a socket; remove it or "
+                                               "choose another " + flag);
+    stream_protocol::socket probe(io);
     boost::system::error_code ec;
     probe.connect(stream_protocol::endpoint(path), ec);
     if (!ec)
@@ -87,21 +87,27 @@ Status Server::Listen() {
     unlink(path.c_str());  // stale, from a honed that died
   }
   boost::system::error_code ec;
-  acceptor_.open(stream_protocol(), ec);
-  if (!ec) acceptor_.bind(stream_protocol::endpoint(path), ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  acceptor.open(stream_protocol(), ec);
+  if (!ec) acceptor.bind(stream_protocol::endpoint(path), ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return Status::IOError("cannot listen on " + path + ": " + ec.message());
   chmod(path.c_str(), 0660);
-  if (geteuid() == 0 && !options_.socket_group.empty()) {
-    if (group* g = getgrnam(options_.socket_group.c_str())) {
+  if (geteuid() == 0 && !group_name.empty()) {
+    if (group* g = getgrnam(group_name.c_str())) {
       if (chown(path.c_str(), 0, g->gr_gid) != 0)
-        spdlog::warn("cannot give {} to group {}: {}", path, options_.socket_group,
-                     strerror(errno));
+        spdlog::warn("cannot give {} to group {}: {}", path, group_name, strerror(errno));
     } else {
-      spdlog::warn("group '{}' does not exist; only root can use {}",
-                   options_.socket_group, path);
+      spdlog::warn("group '{}' does not exist; only root can use {}", group_name, path);
     }
   }
+  return Status::OK();
+}
+
+Status Server::Listen() {
+  Status s = ListenUnixSocket(io_, acceptor_, options_.socket_path, options_.socket_group,
+                              "--socket");
+  if (!s.ok()) return s;
+  boost::system::error_code ec;
   acceptor_.non_blocking(true, ec);  // for the batches of AcceptLoop
   listening_ = true;
   WarnIfDescriptorsAreShort();

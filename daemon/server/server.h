@@ -65,6 +65,15 @@ struct ConnectionLimits {
   std::chrono::milliseconds close_grace{2000};
 };
 
+// Creates the Unix socket `path` (its directory when missing; a stale socket of a
+// dead honed is replaced, a live one refused), listening, mode 0660, owned by
+// `group` when honed is root. `flag` names the option that sets the path, for the
+// message when something else is there.
+Status ListenUnixSocket(boost::asio::io_context& io,
+                        boost::asio::local::stream_protocol::acceptor& acceptor,
+                        const std::string& path, const std::string& group,
+                        const std::string& flag);
+
 struct ServerOptions {
   // Where the socket is created; its directory is created when missing.
   std::string socket_path = "/run/honed/honed.sock";

@@ -92,11 +92,23 @@ bool LiveProbe::Rate(Reader& reader, double count, double now, double* rate) {
   return true;
 }
 
-Status LiveProbe::Push(std::string_view metric, double value) {
+Status LiveProbe::Push(std::string_view metric, double value, char type, bool relative) {
   if (!std::isfinite(value))
     return Status::InvalidArgument("a pushed value must be a finite number");
   for (Reader& reader : readers_)
     if (reader.spec->name == metric && reader.spec->kind == MetricKind::kPush) {
+      if (type == 'c') {
+        reader.counted += value;
+        ++reader.counts;
+        return Status::OK();
+      }
+      if (type == 'g' && relative) {
+        if (!reader.last_gauge)
+          return Status::FailedPrecondition("metric '" + std::string(metric) +
+                                            "': a relative gauge needs a value first");
+        value += *reader.last_gauge;
+      }
+      if (type == 'g') reader.last_gauge = value;
       reader.pushed_sum += value;
       ++reader.pushed;
       return Status::OK();
@@ -127,12 +139,22 @@ asio::awaitable<Status> LiveProbe::Read(Reader& reader, const Config& holding, d
       co_return Status::OK();
     }
     case MetricKind::kPush: {
-      if (reader.pushed == 0)
-        co_return Status::Unavailable(what +
-                                      ": no value was pushed since the last sample");
-      *value = reader.pushed_sum / static_cast<double>(reader.pushed);
-      reader.pushed_sum = 0;
-      reader.pushed = 0;
+      double since = reader.last_at;
+      reader.last_at = now;
+      if (reader.pushed > 0) {
+        *value = reader.pushed_sum / static_cast<double>(reader.pushed);
+      } else if (reader.counts > 0 && since > 0 && now > since) {
+        *value = reader.counted / (now - since);
+      } else if (reader.counts > 0) {
+        reader.counted = 0;
+        reader.counts = 0;
+        co_return Status::Unavailable(what + ": a counter's rate needs two samples; this "
+                                             "is the first");
+      } else {
+        co_return Status::Unavailable(what + ": no value was pushed since the last sample");
+      }
+      reader.pushed_sum = reader.counted = 0;
+      reader.pushed = reader.counts = 0;
       co_return Status::OK();
     }
     case MetricKind::kPressure:

@@ -55,8 +55,11 @@ class LiveProbe {
   // One sample at `now` (monotonic seconds) of the service under `holding`.
   boost::asio::awaitable<LiveSample> Sample(const Config& holding, double now);
   // A value the service pushed for `metric`; NotFound when the job has no push
-  // metric of that name, InvalidArgument when it is not finite.
-  Status Push(std::string_view metric, double value);
+  // metric of that name, InvalidArgument when it is not finite. `type` as StatsD has
+  // it: 'g' a gauge (a sample is the mean of those pushed since the last one; with
+  // `relative`, a change of the last gauge), 'm' a timing (the mean too), 'c' a
+  // counter (a sample is their sum per second since the last sample).
+  Status Push(std::string_view metric, double value, char type = 'g', bool relative = false);
 
  private:
   struct Reader {
@@ -66,8 +69,11 @@ class LiveProbe {
     double last_at = 0;
     std::optional<double> last_instructions, last_cycles;
     std::unique_ptr<PerfCounters> perf;
-    double pushed_sum = 0;  // values pushed since the last read
+    double pushed_sum = 0;  // gauges and timings pushed since the last read
     int64_t pushed = 0;
+    double counted = 0;  // counters pushed since the last read
+    int64_t counts = 0;
+    std::optional<double> last_gauge;  // what a relative gauge changes
   };
   LiveProbe() = default;
   boost::asio::awaitable<Status> Read(Reader& reader, const Config& holding, double now,
