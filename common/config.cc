@@ -877,7 +877,18 @@ Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* sp
 }
 
 namespace {
+
 Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec);
+
+// "target metric 'x' is not defined; defined: a, b" and `hint`.
+Status UndefinedTarget(const JobSpec& spec, const std::string& hint) {
+  std::string known;
+  for (const MetricSpec& m : spec.metrics) known += (known.empty() ? "" : ", ") + m.name;
+  return Status::InvalidArgument(
+      "target metric '" + spec.target.metric + "' is not defined; " +
+      (known.empty() ? std::string("no metrics are defined") : "defined: " + known) + hint);
+}
+
 }  // namespace
 
 Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
@@ -902,15 +913,8 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
     spec->metrics.push_back(duration);
   }
   const MetricSpec* metric = spec->FindMetric(target);
-  if (!metric) {
-    std::string known;
-    for (const MetricSpec& m : spec->metrics)
-      known += (known.empty() ? "" : ", ") + m.name;
-    return Status::InvalidArgument(
-        "target metric '" + target + "' is not defined; " +
-        (known.empty() ? std::string("no metrics are defined") : "defined: " + known) +
-        " (the built-in 'duration' is always available)");
-  }
+  if (!metric)
+    return UndefinedTarget(*spec, " (the built-in 'duration' is always available)");
   for (const MetricSpec& m : spec->metrics)
     if (m.kind == MetricKind::kPush || m.kind == MetricKind::kPressure ||
         m.kind == MetricKind::kCgroupStat || m.kind == MetricKind::kPerf)
@@ -961,14 +965,7 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
     spec->metrics.push_back(std::move(derived));
   }
   const MetricSpec* metric = spec->FindMetric(target);
-  if (!metric) {
-    std::string known;
-    for (const MetricSpec& m : spec->metrics)
-      known += (known.empty() ? "" : ", ") + m.name;
-    return Status::InvalidArgument(
-        "target metric '" + target + "' is not defined; " +
-        (known.empty() ? std::string("no metrics are defined") : "defined: " + known));
-  }
+  if (!metric) return UndefinedTarget(*spec, "");
   for (const MetricSpec& m : spec->metrics)
     if (m.kind == MetricKind::kPattern || m.kind == MetricKind::kDuration)
       return Status::InvalidArgument(

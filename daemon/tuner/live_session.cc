@@ -108,8 +108,16 @@ LiveSession::Phase& LiveSession::NewPhase(double now) {
   phase->id = next_phase_id_++;
   phase->strategy = MakePhaseStrategy(phase->id);
   phase->started_at = now;
+  // It begins under what runs now: the incumbent, its scale's 1.
   phase->began = holding_;
+  phase->incumbent = holding_;
+  phase->incumbent_score = 1;
+  phase->tried[SearchSpace::Key(holding_)] =
+      Tried{holding_, 1.0, false, "the configuration the phase began under"};
+  phase->strategy->Tell(holding_, 1.0);
   phases_.push_back(std::move(phase));
+  current_index_ = static_cast<int>(phases_.size() - 1);
+  current_ = phases_.back()->id;
   return *phases_.back();
 }
 
@@ -119,14 +127,7 @@ void LiveSession::Start(double now, const Config& current) {
   epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
   const std::string key = SearchSpace::Key(current);
   if (phases_.empty()) {
-    Phase& phase = NewPhase(now);
-    current_index_ = 0;
-    current_ = phase.id;
-    phase.incumbent = current;
-    phase.incumbent_score = 1;
-    phase.tried[key] =
-        Tried{current, 1.0, false, "the configuration the phase began under"};
-    phase.strategy->Tell(current, 1.0);
+    NewPhase(now);
     return;
   }
   // A restart: the phase it was in goes on from what the machine holds now (its
@@ -491,13 +492,6 @@ void LiveSession::EnterPhase(double now, double level) {
     Log(now, holding_, holding_, "phase " + std::to_string(current_) + " returned");
   } else {
     Phase& phase = NewPhase(now);
-    current_index_ = static_cast<int>(phases_.size() - 1);
-    current_ = phase.id;
-    phase.incumbent = holding_;
-    phase.incumbent_score = 1;
-    phase.tried[key] =
-        Tried{holding_, 1.0, false, "the configuration the phase began under"};
-    phase.strategy->Tell(holding_, 1.0);
     phase.level[key] = Level{holding_, level};
     // What was best elsewhere is a good first guess here: the other phases' bests
     // are tried first, most recent phase first.

@@ -209,6 +209,7 @@ class LiveSession {
   const Phase& phase_ref() const {
     return *phases_.at(static_cast<size_t>(current_index_));
   }
+  // A new phase under the configuration held, made the current one.
   Phase& NewPhase(double now);
   std::unique_ptr<Strategy> MakePhaseStrategy(int id) const;
   bool Worse(double value, double reference, double pct) const;
