@@ -294,6 +294,30 @@ TEST(LiveSessionTest, StateSurvivesARestartAndBestModeUsesIt) {
   EXPECT_EQ(best.SaveState()["phases"][0]["tried"], saved["phases"][0]["tried"]);
 }
 
+// A rejected candidate's score is a point estimate that the paired comparison did
+// not establish: it is never the phase's best, however high.
+TEST(LiveSessionTest, OnlyAnEstablishedConfigurationIsAPhasesBest) {
+  SearchSpace space = TwoKnobs();
+  json incumbent = {{"svc_a", 2}, {"vm.swappiness", 30}};
+  json rejected = {{"svc_a", 3}, {"vm.swappiness", 30}};
+  json state = {{"version", 1},
+                {"current", 1},
+                {"next_phase", 2},
+                {"phases",
+                 {{{"id", 1},
+                   {"incumbent", incumbent},
+                   {"incumbent_score", 1.2},
+                   {"tried",
+                    {{{"config", incumbent}, {"score", 1.2}, {"established", true}},
+                     {{"config", rejected}, {"score", 1.25}, {"established", false}}}}}}}};
+  LiveSession session(Settings(), Goal::kMax, &space);
+  ASSERT_TRUE(session.LoadState(state).ok());
+  session.Start(0, space.Default());
+  json report = session.Report();
+  EXPECT_EQ(report["best"]["config"], incumbent) << report.dump();
+  EXPECT_EQ(report["phases"][0]["best"]["improvement_pct"], 20);
+}
+
 TEST(LiveSessionTest, DamagedStateIsRefusedAndChangesNothing) {
   SearchSpace space = TwoKnobs();
   LiveSession session(Settings(), Goal::kMax, &space);

@@ -113,7 +113,7 @@ LiveSession::Phase& LiveSession::NewPhase(double now) {
   phase->incumbent = holding_;
   phase->incumbent_score = 1;
   phase->tried[SearchSpace::Key(holding_)] =
-      Tried{holding_, 1.0, false, "the configuration the phase began under"};
+      Tried{holding_, 1.0, false, "the configuration the phase began under", true};
   phase->strategy->Tell(holding_, 1.0);
   phases_.push_back(std::move(phase));
   current_index_ = static_cast<int>(phases_.size() - 1);
@@ -154,7 +154,7 @@ void LiveSession::StartReturn() {
 const LiveSession::Tried* LiveSession::BestTried(const Phase& phase) const {
   const Tried* best = nullptr;
   for (const auto& [key, t] : phase.tried) {
-    if (t.bad || !t.score) continue;
+    if (t.bad || !t.score || !t.established) continue;
     if (!best ||
         (goal_ == Goal::kMax ? *t.score > *best->score : *t.score < *best->score))
       best = &t;
@@ -420,7 +420,7 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
         incumbent_score = best.score && ratio != 0 ? *best.score / ratio : 1;
         p.incumbent_score = incumbent_score;
         p.tried[key] =
-            Tried{holding_, incumbent_score, false, "measured against the best"};
+            Tried{holding_, incumbent_score, false, "measured against the best", true};
       }
       double score = incumbent_score * ratio;
       if (!trial.returning) Conclude(score, false, why);
@@ -429,6 +429,7 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
       for (const auto& [round, value] : trial.candidate) means.push_back(value.first);
       trial_.reset();
       if (promote) {
+        p.tried[SearchSpace::Key(config)].established = true;
         p.incumbent = config;
         p.incumbent_score = score;
         levels_.assign(means.begin(), means.end());
@@ -743,7 +744,10 @@ json LiveSession::SaveState() const {
   for (const auto& phase : phases_) {
     json tried = json::array();
     for (const auto& [key, t] : phase->tried) {
-      json entry = {{"config", space_->ToJson(t.config)}, {"bad", t.bad}, {"why", t.why}};
+      json entry = {{"config", space_->ToJson(t.config)},
+                    {"bad", t.bad},
+                    {"why", t.why},
+                    {"established", t.established}};
       if (t.score) entry["score"] = *t.score;
       tried.push_back(std::move(entry));
     }
@@ -843,6 +847,10 @@ hone::Status LiveSession::LoadState(const json& state) {
       if (t.contains("bad")) {
         if (!t["bad"].is_boolean()) return bad("bad");
         entry.bad = t["bad"].get<bool>();
+      }
+      if (t.contains("established")) {
+        if (!t["established"].is_boolean()) return bad("established");
+        entry.established = t["established"].get<bool>();
       }
       if (t.contains("why") && t["why"].is_string())
         entry.why = t["why"].get<std::string>().substr(0, 1000);

@@ -168,6 +168,10 @@ class LiveSession {
     std::optional<double> score;  // relative to the phase's first configuration
     bool bad = false;             // reverted by a guard, or its samples failed
     std::string why;
+    // It ran as the incumbent: the phase began under it, or it was promoted. Only
+    // those can be a phase's best; a rejected candidate's score is a point estimate
+    // the comparison did not establish.
+    bool established = false;
   };
   struct Level {
     Config config;
@@ -222,6 +226,7 @@ class LiveSession {
   LiveDecision Revert(double now, std::string why, std::optional<double> ratio);
   // In a phase that returns (or after a restart): its best is tried first.
   void StartReturn();
+  // The established configuration of the phase with the best score.
   const Tried* BestTried(const Phase& phase) const;
   // The next candidate of the phase (mode permitting), within max_step of the
   // incumbent and not tried in the phase; nullopt when there is none now.
