@@ -24,6 +24,7 @@ constexpr double kDefaultEpochNoise = 0.03;
 constexpr double kMinEpochNoise = 0.005;
 // The same for one sample, until incumbent epochs have given 5 degrees of freedom.
 constexpr double kDefaultSampleNoise = 0.02;
+constexpr int kMinNoiseDof = 5;
 constexpr double kMinSampleNoise = 0.002;
 // The epoch noise, measured on the incumbent, weighs as this many pairs' own spread
 // (as the sync job's final comparison does with the pooled noise).
@@ -195,7 +196,8 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
             "incumbent's " + FormatValue(*guard_reference_) + ", " + FormatValue(pct) +
             "% worse (max_regression_pct " + FormatValue(settings_.max_regression_pct) +
             ": the guard reverts past " + FormatValue(GuardPct()) +
-            "% at the noise measured)";
+            (sample_noise_dof_ < kMinNoiseDof ? "% until the noise is measured)"
+                                              : "% at the noise measured)");
     }
     if (!why.empty()) {
       std::optional<double> ratio;
@@ -290,7 +292,7 @@ LiveDecision LiveSession::EndCandidateEpoch(double now) {
 }
 
 double LiveSession::SampleNoise() const {
-  if (sample_noise_dof_ < 5) return kDefaultSampleNoise;
+  if (sample_noise_dof_ < kMinNoiseDof) return kDefaultSampleNoise;
   return std::max(kMinSampleNoise, std::sqrt(sample_noise_sum_ / sample_noise_dof_));
 }
 
