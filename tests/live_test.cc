@@ -83,6 +83,36 @@ class LiveTest : public ::testing::Test {
                           settings);
   }
 
+  // A live job over svc_a whose target, `requests`, the service pushes.
+  std::string WritePushConfig() {
+    return dir_.Write("push.yaml",
+                      "workload:\n  kind: live\n"
+                      "domain:\n  common:\n    knobs:\n"
+                      "      svc_a:\n        options: [1, 2, 3]\n"
+                      "        get_script: cat " +
+                          svc_ +
+                          "/a\n"
+                          "        set_script: echo $KNOB_VAL > " +
+                          svc_ +
+                          "/a\n"
+                          "    metrics:\n      requests: {push: true}\n"
+                          "    target: requests:max\n"
+                          "global_settings:\n  sampling_interval: 0.2\n"
+                          "  min_samples_per_config: 3\n");
+  }
+
+  // Cancels `job`, waits until it has ended, and checks that every knob is back.
+  void CancelAndExpectKnobsBack(const std::string& job) {
+    ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return honed_->HoneJson({"status", job}).value("state", "") == "cancelled";
+        },
+        60));
+    EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
+    EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  }
+
   json Live(int64_t job) {
     json status = honed_->HoneJson({"status", std::to_string(job)});
     if (!status.is_object() || !status.contains("progress")) return json();
@@ -164,15 +194,7 @@ TEST_F(LiveTest,
     EXPECT_NE(status.out.find(part), std::string::npos) << part << "\n" << status.out;
 
   // Cancelled, the knobs go back to what they were before the job.
-  ASSERT_EQ(honed_->Hone({"cancel", std::to_string(job)}).exit_code, 0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        json s = honed_->HoneJson({"status", std::to_string(job)});
-        return s.is_object() && s.value("state", "") == "cancelled";
-      },
-      60));
-  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
-  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  CancelAndExpectKnobsBack(std::to_string(job));
   json report = honed_->HoneJson({"report", std::to_string(job)});
   EXPECT_EQ(report.value("kind", ""), "live") << report.dump();
   EXPECT_GE(report["phases"].size(), 2u) << report.dump();
@@ -229,32 +251,12 @@ TEST_F(LiveTest, RecommendModeChangesNothingUntilAPersonAccepts) {
       },
       60))
       << live.dump();
-  ASSERT_EQ(honed_->Hone({"cancel", job}).exit_code, 0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return honed_->HoneJson({"status", job}).value("state", "") == "cancelled";
-      },
-      60));
-  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
-  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  CancelAndExpectKnobsBack(job);
 }
 
 TEST_F(LiveTest, AServiceThatPushesItsMetricIsSampledFromWhatItPushed) {
   ASSERT_TRUE(honed_->Start());
-  std::string config = dir_.Write(
-      "push.yaml",
-      "workload:\n  kind: live\n"
-      "domain:\n  common:\n    knobs:\n"
-      "      svc_a:\n        options: [1, 2, 3]\n"
-      "        get_script: cat " +
-          svc_ +
-          "/a\n"
-          "        set_script: echo $KNOB_VAL > " +
-          svc_ +
-          "/a\n"
-          "    metrics:\n      requests: {push: true}\n"
-          "    target: requests:max\n"
-          "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
+  std::string config = WritePushConfig();
   json submitted = honed_->HoneJson({"submit", config});
   ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
   std::string job = std::to_string(submitted["job"].get<int64_t>());
@@ -302,14 +304,7 @@ TEST_F(LiveTest, ALiveJobRunsBesideSyncJobsAndWaitsOnlyForItsKnobs) {
   ASSERT_TRUE(WaitFor([&] { return Live(std::stoll(waiting)).is_object(); }, 60))
       << honed_->HoneJson({"status", waiting}).dump();
   EXPECT_EQ(honed_->HoneJson({"status", live}).value("state", ""), "cancelled");
-  ASSERT_EQ(honed_->Hone({"cancel", waiting}).exit_code, 0);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return honed_->HoneJson({"status", waiting}).value("state", "") == "cancelled";
-      },
-      60));
-  EXPECT_EQ(test::ReadFile(svc_ + "/a"), "1\n");
-  EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "60\n");
+  CancelAndExpectKnobsBack(waiting);
 }
 
 // Sends `text` on a fresh connection to the Unix socket `path`; false when it cannot.
@@ -327,16 +322,7 @@ bool SendTo(const std::string& path, const std::string& text) {
 
 TEST_F(LiveTest, AServiceSpeaksStatsdOnTheMetricsSocket) {
   ASSERT_TRUE(honed_->Start());
-  std::string config = dir_.Write(
-      "statsd.yaml",
-      "workload:\n  kind: live\n"
-      "domain:\n  common:\n    knobs:\n"
-      "      svc_a:\n        options: [1, 2, 3]\n"
-      "        get_script: cat " + svc_ + "/a\n"
-      "        set_script: echo $KNOB_VAL > " + svc_ + "/a\n"
-      "    metrics:\n      requests: {push: true}\n"
-      "    target: requests:max\n"
-      "global_settings:\n  sampling_interval: 0.2\n  min_samples_per_config: 3\n");
+  std::string config = WritePushConfig();
   json submitted = honed_->HoneJson({"submit", config});
   ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
   int64_t job = submitted["job"].get<int64_t>();
@@ -362,7 +348,9 @@ TEST_F(LiveTest, AServiceSpeaksStatsdOnTheMetricsSocket) {
                std::string::npos;
       },
       10));
-  EXPECT_NE(test::ReadFile(honed_->log_path()).find("statsd line 'garbage': no ':' between the name and the value"), std::string::npos)
+  EXPECT_NE(test::ReadFile(honed_->log_path())
+                .find("statsd line 'garbage': no ':' between the name and the value"),
+            std::string::npos)
       << "the garbage line is named in the log";
 }
 
