@@ -225,7 +225,11 @@ std::string FormatLiveText(const json& live) {
   const json guard = Field(live, "guard");
   if (guard.is_object()) {
     std::string text = "max_regression_pct " + Number(Field(guard, "max_regression_pct"));
-    if (guard.contains("limit"))
+    if (guard.contains("first_sample_limit"))
+      text += " (a candidate's first sample in an epoch past " +
+              Number(Field(guard, "first_sample_limit")) + ", a later one past " +
+              Number(Field(guard, "limit")) + " reverts)";
+    else if (guard.contains("limit"))
       text += " (a sample past " + Number(Field(guard, "limit")) + " reverts)";
     text += ", " + std::to_string(Int(guard, "reverts")) + " revert(s)";
     line("Guard", text);

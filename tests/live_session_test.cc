@@ -153,6 +153,68 @@ TEST(LiveSessionTest, TheGuardRevertsAtTheFirstBadSampleAndMarksTheCandidateBad)
       << status.dump();
 }
 
+// One sample cannot tell a configuration just past max_regression_pct from one just
+// inside it; so that the first is still reverted after one interval, the first sample
+// of a candidate's epoch is held to the limit less three times the sample noise, while
+// a later sample of a candidate that passed it is let off down to half the limit.
+TEST(LiveSessionTest, TheFirstSampleOfACandidateEpochIsHeldToTheLimitLessItsNoise) {
+  SearchSpace space = TwoKnobs();
+  LiveSession session(Settings(), Goal::kMax, &space);  // max_regression_pct 20
+  session.Start(0, space.Default());
+  double t = 0;
+  int n = 0;
+  // Whether a candidate epoch is running, and the guard's two limits then.
+  auto candidate = [&] {
+    json s = session.Snapshot();
+    Config incumbent;
+    EXPECT_TRUE(space.FromJson(s["incumbent"]["config"], &incumbent).ok());
+    return session.holding() != incumbent;
+  };
+  auto guard = [&] { return session.Snapshot()["guard"]; };
+  // The incumbent measures 5% noise per sample (so three of it, 15%, is more than half
+  // of 20%); candidates measure the incumbent's level, until a candidate epoch starts
+  // with the noise measured.
+  bool ready = false;
+  for (int i = 0; i < 20000 && !ready; ++i) {
+    double value = 100 * (n++ % 2 ? 1.05 : 0.95);
+    if (candidate()) value = session.Snapshot()["incumbent"]["value"].get<double>();
+    LiveDecision d = session.Observe({t += 0.2, true, value, "", ""});
+    ASSERT_FALSE(d.revert) << d.reason;
+    ready =
+        d.change && candidate() &&
+        guard()["first_sample_limit"].get<double>() > guard()["limit"].get<double>() + 1;
+  }
+  ASSERT_TRUE(ready) << session.Snapshot().dump();
+  const double first = guard()["first_sample_limit"].get<double>();
+  const double later = guard()["limit"].get<double>();
+  const double reference = session.Snapshot()["incumbent"]["value"].get<double>();
+  EXPECT_LT(first, reference);  // 20% less three times ~5%: above 0, below 10
+  EXPECT_GT(first, later);
+  EXPECT_NEAR(later, reference * (1 - 0.10), reference * 1e-9);  // half of 20%
+  // Between the two: reverted at the first sample ...
+  LiveDecision d = session.Observe({t += 0.2, true, (first + later) / 2, "", ""});
+  EXPECT_TRUE(d.revert);
+  EXPECT_NE(d.reason.find("at the first sample of an epoch"), std::string::npos)
+      << d.reason;
+  // ... and kept at a later one.
+  bool checked = false;
+  for (int i = 0; i < 20000 && !checked; ++i) {
+    bool was_candidate = candidate();
+    double value = 100 * (n++ % 2 ? 1.05 : 0.95);
+    if (was_candidate) value = reference;
+    d = session.Observe({t += 0.2, true, value, "", ""});
+    ASSERT_FALSE(d.revert) << d.reason;
+    if (was_candidate && candidate()) {  // the candidate's first sample passed
+      double now_first = guard()["first_sample_limit"].get<double>();
+      double now_later = guard()["limit"].get<double>();
+      d = session.Observe({t += 0.2, true, (now_first + now_later) / 2, "", ""});
+      EXPECT_FALSE(d.revert) << d.reason;
+      checked = true;
+    }
+  }
+  EXPECT_TRUE(checked);
+}
+
 TEST(LiveSessionTest, AFailedSampleUnderACandidateRevertsToo) {
   SearchSpace space = TwoKnobs();
   LiveSession session(Settings(), Goal::kMax, &space);

@@ -354,6 +354,56 @@ TEST_F(LiveTest, AServiceSpeaksStatsdOnTheMetricsSocket) {
       << "the garbage line is named in the log";
 }
 
+// A knob write that fails (the set_script refuses svc_a 4, 5 and 6) is undone, and
+// the candidate that needed it is given up as a guard's revert: the job goes on
+// measuring what the machine still runs, and never holds a value it could not write.
+TEST_F(LiveTest, ACandidateWhoseKnobsCannotBeWrittenIsGivenUpAndTheJobGoesOn) {
+  StartService();
+  ASSERT_TRUE(honed_->Start());
+  std::string service = std::string(HONE_BIN_DIR) + "/hone-test-live-service";
+  std::string config = dir_.Write(
+      "refuse.yaml",
+      "workload:\n  kind: live\n"
+      "domain:\n  common:\n    knobs:\n"
+      "      svc_a:\n        options: [1, 2, 3, 4, 5, 6]\n"
+      "        get_script: cat " +
+          svc_ +
+          "/a\n"
+          "        set_script: case $KNOB_VAL in 4|5|6) echo refused $KNOB_VAL >&2; "
+          "exit 1;; esac; echo $KNOB_VAL > " +
+          svc_ +
+          "/a\n"
+          "      vm.swappiness: {options: [10, 30, 60]}\n"
+          "    metrics:\n      shell.rate:\n        sample_script: " +
+          service + " sample " + svc_ + " " + Sysctl() +
+          "\n    target: shell.rate:max\n"
+          "global_settings:\n  sampling_interval: 0.1\n"
+          "  min_samples_per_config: 3\n  max_regression_pct: 20\n");
+  json submitted = honed_->HoneJson({"submit", config});
+  ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
+  const int64_t job = submitted["job"].get<int64_t>();
+  json live;
+  bool refused = false;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        live = Live(job);
+        if (!live.is_object()) return false;
+        std::string a = test::ReadFile(svc_ + "/a");
+        EXPECT_TRUE(a == "1\n" || a == "2\n" || a == "3\n") << a;
+        refused =
+            refused || live["guard"].value("last_revert", "").find("cannot apply it") !=
+                           std::string::npos;
+        return refused && live.value("changes", 0) >= 4;
+      },
+      120))
+      << live.dump();
+  EXPECT_EQ(honed_->HoneJson({"status", std::to_string(job)}).value("state", ""),
+            "running");
+  test::CommandResult status = honed_->Hone({"status", std::to_string(job)});
+  EXPECT_NE(status.out.find("refused"), std::string::npos) << status.out;
+  CancelAndExpectKnobsBack(std::to_string(job));
+}
+
 TEST_F(LiveTest, AcceptIsRefusedWithAReasonWhereThereIsNothingToAccept) {
   ASSERT_TRUE(honed_->Start());
   test::CommandResult none = honed_->Hone({"accept", "9"});

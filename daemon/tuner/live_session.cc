@@ -184,20 +184,23 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
   ++samples_;
   if (!sample.valid) ++invalid_;
   const double now = sample.at;
+  const bool first_sample = epoch_.seen++ == 0;
   if (epoch_.role == Role::kCandidate) {
     std::string why;
     if (!sample.valid) {
       why = "the metric could not be read under the candidate: " + sample.error;
     } else if (!sample.guard_violation.empty()) {
       why = sample.guard_violation;
-    } else if (guard_reference_ && Worse(sample.value, *guard_reference_, GuardPct())) {
+    } else if (guard_reference_ &&
+               Worse(sample.value, *guard_reference_, GuardPct(first_sample))) {
       double pct = std::fabs(sample.value / *guard_reference_ - 1) * 100;
       why = "the candidate measured " + FormatValue(sample.value) + " against the " +
             "incumbent's " + FormatValue(*guard_reference_) + ", " + FormatValue(pct) +
             "% worse (max_regression_pct " + FormatValue(settings_.max_regression_pct) +
-            ": the guard reverts past " + FormatValue(GuardPct()) +
-            (sample_noise_dof_ < kMinNoiseDof ? "% until the noise is measured)"
-                                              : "% at the noise measured)");
+            ": the guard reverts past " + FormatValue(GuardPct(first_sample)) + "% " +
+            (first_sample ? "at the first sample of an epoch, " : "") +
+            (sample_noise_dof_ < kMinNoiseDof ? "until the noise is measured)"
+                                              : "at the noise measured)");
     }
     if (!why.empty()) {
       std::optional<double> ratio;
@@ -296,9 +299,9 @@ double LiveSession::SampleNoise() const {
   return std::max(kMinSampleNoise, std::sqrt(sample_noise_sum_ / sample_noise_dof_));
 }
 
-double LiveSession::GuardPct() const {
+double LiveSession::GuardPct(bool first_sample) const {
   double pct = settings_.max_regression_pct;
-  return std::max(pct / 2, pct - 300 * SampleNoise());
+  return std::max(first_sample ? 0 : pct / 2, pct - 300 * SampleNoise());
 }
 
 double LiveSession::EpochNoise() const {
@@ -704,9 +707,12 @@ json LiveSession::Snapshot() const {
   out["guard"] = {{"max_regression_pct", settings_.max_regression_pct},
                   {"reverts", reverts_}};
   if (guard_reference_) {
-    double pct = GuardPct() / 100 * std::fabs(*guard_reference_);
-    out["guard"]["limit"] =
-        goal_ == Goal::kMax ? *guard_reference_ - pct : *guard_reference_ + pct;
+    auto limit = [&](bool first_sample) {
+      double pct = GuardPct(first_sample) / 100 * std::fabs(*guard_reference_);
+      return goal_ == Goal::kMax ? *guard_reference_ - pct : *guard_reference_ + pct;
+    };
+    out["guard"]["limit"] = limit(false);
+    out["guard"]["first_sample_limit"] = limit(true);
   }
   if (!last_revert_.empty()) out["guard"]["last_revert"] = last_revert_;
   json changes = json::array();

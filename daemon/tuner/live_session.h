@@ -199,6 +199,7 @@ class LiveSession {
     double sum = 0;
     int count = 0;
     double sum2 = 0;  // of the squares
+    int seen = 0;     // samples observed, counted or not
   };
   // The candidate on trial: its epochs' means and the incumbent's, by round.
   struct Trial {
@@ -244,9 +245,12 @@ class LiveSession {
   double SampleNoise() const;
   // How much worse than the incumbent a candidate's sample may be before the guard
   // reverts, in percent: max_regression_pct, less three times the noise of one
-  // sample (so that a configuration worse by max_regression_pct is caught at its
-  // first sample, not only when its noise lets it show), and at least half of it.
-  double GuardPct() const;
+  // sample, so that a configuration worse by max_regression_pct is caught at the
+  // first sample of its epoch with probability 99.9%, not only when its noise lets it
+  // show. At the first sample never less than 0 (a sample no worse than the incumbent
+  // stays); later, at least half of max_regression_pct, so that a candidate that
+  // passed its first sample is not reverted on the noise of one of the next.
+  double GuardPct(bool first_sample) const;
   // A change of configuration (counted), and a line of the recent changes only.
   void Note(double now, const Config& from, const Config& to, std::string reason);
   void Log(double now, const Config& from, const Config& to, std::string reason);
