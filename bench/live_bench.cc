@@ -23,7 +23,12 @@
 //   changes/h    knob changes per hour, in all and once settled (target: under 30
 //                once settled)
 //
-//   hone_live_bench [--seeds N] [--days D]
+// With --signatures, each phase's samples carry its workload signature (the programs
+// that use the CPU: night "backup,db", morning "db,web", peak "web", evening
+// "db,report,web"), as phase_signature: processes gives them, so that a phase that
+// returns at another load is known by its programs, not its level.
+//
+//   hone_live_bench [--seeds N] [--days D] [--signatures]
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -106,7 +111,7 @@ struct Result {
   double explore_pct = 0, incumbent_pct = 0;
 };
 
-Result RunDay(uint64_t seed, double days) {
+Result RunDay(uint64_t seed, double days, bool signatures) {
   SearchSpace space = ServiceSpace();
   std::vector<SimPhase> phases;
   for (int d = 0; d < static_cast<int>(std::ceil(days)); ++d) {
@@ -114,11 +119,14 @@ Result RunDay(uint64_t seed, double days) {
     auto at = [&](const Surface* s) {
       return [s](const Config& c) { return Efficiency(*s, c); };
     };
-    phases.push_back({base + 0, at(&kNight)});
-    phases.push_back({base + 6 * kHour, at(&kMorning)});
-    phases.push_back({base + 11 * kHour, at(&kPeak)});
-    phases.push_back({base + 17 * kHour, at(&kEvening)});
-    phases.push_back({base + 22 * kHour, at(&kNight)});
+    auto programs = [&](const char* names) {
+      return std::string(signatures ? names : "");
+    };
+    phases.push_back({base + 0, at(&kNight), programs("backup,db")});
+    phases.push_back({base + 6 * kHour, at(&kMorning), programs("db,web")});
+    phases.push_back({base + 11 * kHour, at(&kPeak), programs("web")});
+    phases.push_back({base + 17 * kHour, at(&kEvening), programs("db,report,web")});
+    phases.push_back({base + 22 * kHour, at(&kNight), programs("backup,db")});
   }
   LiveSim sim(phases, 0.3, 24 * kHour, kNoise, seed);
   // Each phase's best, for the oracle.
@@ -135,6 +143,7 @@ Result RunDay(uint64_t seed, double days) {
   settings.epoch_samples = 7;
   settings.max_regression_pct = kMaxRegressionPct;
   settings.seed = seed;
+  settings.phase_signature = signatures;
   LiveSession session(settings, Goal::kMax, &space);
   const Config defaults = space.Default();
   Config holding = defaults;
@@ -182,7 +191,8 @@ Result RunDay(uint64_t seed, double days) {
     }
     bool settled = session.settled();
     if (settled) settled_time += kInterval;
-    LiveDecision d = session.Observe({t, true, sim.Sample(holding, t), "", ""});
+    LiveDecision d =
+        session.Observe({t, true, sim.Sample(holding, t), "", "", phases[p].signature});
     if (d.change) {
       ++changes;
       if (settled) ++settled_changes;
@@ -198,7 +208,7 @@ Result RunDay(uint64_t seed, double days) {
   r.settled_changes_per_hour =
       settled_time > 0 ? static_cast<double>(settled_changes) / (settled_time / kHour)
                        : 0;
-  r.phases_seen = session.phase();
+  r.phases_seen = session.Snapshot()["phases"].get<int>();
   r.explore_pct = explore_loss / oracle * 100;
   r.incumbent_pct = incumbent_loss / oracle * 100;
   return r;
@@ -210,15 +220,18 @@ Result RunDay(uint64_t seed, double days) {
 int main(int argc, char** argv) {
   int seeds = 5;
   double days = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool signatures = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--signatures")) signatures = true;
+    if (i + 1 >= argc) continue;
     if (!strcmp(argv[i], "--seeds")) seeds = atoi(argv[i + 1]);
     if (!strcmp(argv[i], "--days")) days = atof(argv[i + 1]);
   }
   printf(
       "live tuning over %.3g simulated day(s): 672 configurations, 5 phase changes a "
       "day, load +-30%%, noise 3%%,\nsampling every 5 s, epochs of 7 samples, "
-      "max_regression_pct 10\n\n",
-      days);
+      "max_regression_pct 10%s\n\n",
+      days, signatures ? ", workload signatures" : "");
   printf("%-6s %8s %8s %8s %9s %8s %8s %8s %10s %10s %12s %7s\n", "seed", "regret%",
          "trials%", "gap%", "default%", "unsafe%", "harmful", "clearly", "held>1",
          "changes/h", "settled c/h", "phases");
@@ -227,7 +240,7 @@ int main(int argc, char** argv) {
   double worst_clearly = 0;
   int held_longer = 0, harmful_trials = 0;
   for (int seed = 1; seed <= seeds; ++seed) {
-    hone::Result r = hone::RunDay(static_cast<uint64_t>(seed), days);
+    hone::Result r = hone::RunDay(static_cast<uint64_t>(seed), days, signatures);
     printf("%-6d %8.2f %8.2f %8.2f %9.2f %8.3f %8.0f %8.0f %6d/%-3d %10.1f %12.1f %7d\n",
            seed, r.regret_pct, r.explore_pct, r.incumbent_pct, r.default_regret_pct,
            r.unsafe_pct, r.harmful_intervals, r.clearly_harmful_intervals,

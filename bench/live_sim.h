@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "common/space.h"
@@ -19,6 +20,9 @@ struct SimPhase {
   double from_s = 0;  // simulated time the phase begins
   // The service's efficiency under a configuration (the best is about 1).
   std::function<double(const Config&)> efficiency;
+  // The workload's signature in the phase (the programs that use the CPU); empty:
+  // the service gives none.
+  std::string signature{};
 };
 
 class LiveSim {

@@ -710,6 +710,14 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
         s = Error(value, "mode '" + settings.live_mode +
                              "' is not known; use tune, recommend, best or static-best "
                              "(live jobs only)");
+    } else if (key == "phase_signature") {
+      s = ReadString(value, key, &settings.phase_signature);
+      if (s.ok() && settings.phase_signature != "processes" &&
+          settings.phase_signature != "none")
+        s = Error(value, "phase_signature '" + settings.phase_signature +
+                             "' is not known; use processes (the programs that use the "
+                             "CPU tell the workload's phases apart) or none (live jobs "
+                             "only)");
     } else if (key == "target_improvement_pct") {
       s = ReadNumber(value, key, &settings.target_improvement_pct);
       if (s.ok() && !(settings.target_improvement_pct > 0))
@@ -897,6 +905,10 @@ Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
     return Status::InvalidArgument(
         "target.expression: a target computed from other metrics is for live jobs "
         "(workload.kind: live); a sync job measures one metric");
+  if (spec->settings.phase_signature != "none")
+    return Status::InvalidArgument(
+        "phase_signature tells the phases of a live job's workload apart; a sync job "
+        "(this one) has none: remove it or set workload.kind: live");
   if (!command.empty()) {
     spec->workload.argv = command;
     spec->workload.shell.clear();

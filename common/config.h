@@ -174,6 +174,9 @@ struct Settings {
   int max_changes_per_hour = 0;
   // tune, recommend, best or static-best.
   std::string live_mode = "tune";
+  // A live job's workload signature, which tells its phases apart: "processes" (the
+  // programs that use the CPU) or "none".
+  std::string phase_signature = "none";
 };
 
 struct WorkloadSpec {

@@ -205,7 +205,11 @@ std::string FormatLiveText(const json& live) {
                                          ? " (settled: watching for a change of workload)"
                                          : " (tuning)"));
   line("Phase", std::to_string(Int(live, "phase")) + " (" +
-                    std::to_string(Int(live, "phases")) + " known)");
+                    std::to_string(Int(live, "phases")) + " known" +
+                    (live.contains("signature")
+                         ? "; programs using the CPU: " + Text(live, "signature")
+                         : std::string()) +
+                    ")");
   const json incumbent = Field(live, "incumbent");
   if (incumbent.is_object()) {
     std::string text = FormatConfigInline(Field(incumbent, "config"));

@@ -1192,6 +1192,21 @@ TEST(ConfigTest, ALiveJobParsesAsWritten) {
   EXPECT_EQ(spec.settings.live_mode, "recommend");
   ASSERT_TRUE(spec.knobs[0].max_step.has_value());
   EXPECT_DOUBLE_EQ(*spec.knobs[0].max_step, 2);
+  EXPECT_EQ(spec.settings.phase_signature, "none");
+}
+
+TEST(ConfigTest, PhaseSignatureIsForLiveJobs) {
+  JobSpec spec;
+  ASSERT_TRUE(ParseConfig(std::string(kLiveConfig) + "  phase_signature: processes\n",
+                          "live.yaml", &spec)
+                  .ok());
+  ASSERT_TRUE(CompleteSpec({}, &spec).ok());
+  EXPECT_EQ(spec.settings.phase_signature, "processes");
+  ASSERT_TRUE(ParseConfig(ConfigWith("global_settings:\n  phase_signature: processes\n"),
+                          "k.yaml", &spec)
+                  .ok());
+  Status s = CompleteSpec({"./bench"}, &spec);
+  EXPECT_TRUE(Contains(s.message(), "a sync job (this one) has none")) << s.message();
 }
 
 TEST(ConfigTest, ALiveJobRefusesAWorkloadAndMetricsItCannotSample) {
@@ -1339,6 +1354,7 @@ TEST(ConfigTest, LiveSettingsOutOfRangeNameTheKey) {
       {"  max_changes_per_hour: 1\n",
        "max_changes_per_hour must be an integer of at least 2"},
       {"  min_dwell: 30d\n", "min_dwell must be a positive duration"},
+      {"  phase_signature: cgroups\n", "phase_signature 'cgroups' is not known"},
   };
   for (const Case& c : cases) {
     JobSpec spec;

@@ -518,5 +518,96 @@ TEST(PerfCountersTest, ADirectoryThatIsNoCgroupIsRefused) {
   EXPECT_EQ(counters.get(), nullptr);
 }
 
+// ---- Which programs use the CPU (phase_signature: processes) ----------------------
+
+// A /proc/PID/stat line of `comm` with utime `user` and stime `system`.
+std::string ProcStat(int pid, const std::string& comm, uint64_t user, uint64_t system) {
+  return std::to_string(pid) + " (" + comm + ") S 1 1 1 0 -1 4194560 100 0 0 0 " +
+         std::to_string(user) + " " + std::to_string(system) +
+         " 0 0 20 0 1 0 100 1000000 200 18446744073709551615\n";
+}
+
+TEST(ProcStatTest, ReadsTheCommandAndItsCpuTimeEvenWithSpacesAndParentheses) {
+  std::string comm;
+  uint64_t ticks = 0;
+  ASSERT_TRUE(ParseProcStat(ProcStat(7, "postgres", 120, 30), &comm, &ticks).ok());
+  EXPECT_EQ(comm, "postgres");
+  EXPECT_EQ(ticks, 150u);
+  // A process may name itself anything: the command runs to the last ')'.
+  ASSERT_TRUE(ParseProcStat(ProcStat(8, "a) S 1 2 (b", 5, 6), &comm, &ticks).ok());
+  EXPECT_EQ(comm, "a) S 1 2 (b");
+  EXPECT_EQ(ticks, 11u);
+}
+
+TEST(ProcStatTest, BrokenLinesAreRefusedWithAReason) {
+  std::string comm;
+  uint64_t ticks = 0;
+  Status s = ParseProcStat("7 postgres S 1", &comm, &ticks);
+  EXPECT_TRUE(Contains(s.message(), "no (command)")) << s.message();
+  s = ParseProcStat("7 (postgres) S 1 1 1", &comm, &ticks);
+  EXPECT_TRUE(Contains(s.message(), "too few fields")) << s.message();
+  s = ParseProcStat("7 (x) S 1 1 1 0 -1 4194560 100 0 0 0 -5 3 0", &comm, &ticks);
+  EXPECT_TRUE(Contains(s.message(), "CPU time '-5' is not a whole number"))
+      << s.message();
+  s = ParseProcStat(
+      "7 (x) S 1 1 1 0 -1 4194560 100 0 0 0 " + std::string(40, '9') + " 3 0", &comm,
+      &ticks);
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_LT(s.message().size(), 300u);
+  ASSERT_TRUE(
+      ParseProcStat(ProcStat(9, std::string("\x01\xff", 2), 1, 1), &comm, &ticks).ok());
+  for (char c : comm) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << comm;
+}
+
+TEST_F(KernelMetricsTest, TheSignatureIsTheProgramsThatUsedATenthOfTheCpuSinceLastTime) {
+  tree_.Write("proc/10/stat", ProcStat(10, "postgres", 100, 0));
+  tree_.Write("proc/11/stat", ProcStat(11, "postgres", 100, 0));
+  tree_.Write("proc/20/stat", ProcStat(20, "nginx", 500, 0));
+  tree_.Write("proc/30/stat", ProcStat(30, "cron", 1000, 0));
+  tree_.Write("proc/self/stat", ProcStat(1, "not a pid", 0, 0));
+  tree_.Write("proc/pressure/io", kPressure);
+  ProcessSignature signature(machine_.get());
+  std::string text = "unset";
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "") << "the first sample has nothing to compare with";
+  // Since then: postgres 2 x 40 ticks, nginx 15, cron 5 (5% of 100: left out).
+  tree_.Write("proc/10/stat", ProcStat(10, "postgres", 130, 10));
+  tree_.Write("proc/11/stat", ProcStat(11, "postgres", 140, 0));
+  tree_.Write("proc/20/stat", ProcStat(20, "nginx", 515, 0));
+  tree_.Write("proc/30/stat", ProcStat(30, "cron", 1005, 0));
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "nginx,postgres");
+  // postgres ended; a new process counts only from the next sample on; pid 20 is now
+  // another program (its count restarted).
+  tree_.Remove("proc/10");
+  tree_.Remove("proc/11");
+  tree_.Write("proc/40/stat", ProcStat(40, "backup", 100000, 0));
+  tree_.Write("proc/20/stat", ProcStat(20, "pg_dump", 600, 0));
+  tree_.Write("proc/30/stat", ProcStat(30, "cron", 1025, 0));
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "cron");
+  tree_.Write("proc/40/stat", ProcStat(40, "backup", 100090, 0));
+  tree_.Write("proc/20/stat", ProcStat(20, "pg_dump", 610, 0));
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "backup,pg_dump");
+  // Nothing ran: no signature.
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "");
+  // A broken stat file is skipped, not an error.
+  tree_.Write("proc/20/stat", "garbage");
+  tree_.Write("proc/40/stat", ProcStat(40, "backup", 100100, 0));
+  ASSERT_TRUE(signature.Sample(&text).ok());
+  EXPECT_EQ(text, "backup");
+}
+
+TEST_F(KernelMetricsTest, NoProcIsAnErrorThatSaysWhatItWasFor) {
+  tree_.Remove("proc");
+  ProcessSignature signature(machine_.get());
+  std::string text;
+  Status s = signature.Sample(&text);
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(Contains(s.message(), "which programs use the CPU")) << s.message();
+}
+
 }  // namespace
 }  // namespace hone

@@ -22,12 +22,14 @@ bool Contains(const std::string& text, const std::string& part) {
 class LiveProbeTest : public ::testing::Test {
  protected:
   // Parses a live config with these metrics and target, and makes its probe.
-  Status Make(const std::string& metrics, const std::string& target) {
+  // `more`: more of the config (global_settings).
+  Status Make(const std::string& metrics, const std::string& target,
+              const std::string& more = "") {
     std::string text =
         "workload: {kind: live}\n"
         "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
         "    metrics:\n" +
-        metrics + "    target: " + target + "\n";
+        metrics + "    target: " + target + "\n" + more;
     Status s = ParseConfig(text, "live.yaml", &spec_);
     if (s.ok()) s = CompleteSpec({}, &spec_);
     if (!s.ok()) return s;
@@ -82,6 +84,27 @@ TEST_F(LiveProbeTest, PressureIsReadFromProcOrACgroup) {
   s = Sample(12);
   ASSERT_TRUE(s.valid) << s.error;
   EXPECT_DOUBLE_EQ(s.value, 250);  // 500 microseconds stalled over 2 s
+}
+
+TEST_F(LiveProbeTest, EachSampleCarriesTheProgramsThatUsedTheCpuWhenAsked) {
+  tree_.Write("proc/pressure/cpu", "some avg10=1.00 avg60=1.00 avg300=1.00 total=5\n");
+  tree_.Write("proc/100/stat", "100 (redis-server) S 1 1 1 0 -1 0 0 0 0 0 10 5 0 0\n");
+  tree_.Write("proc/200/stat", "200 (redis-benchmark) S 1 1 1 0 -1 0 0 0 0 0 1 1 0 0\n");
+  ASSERT_TRUE(Make("      stall:\n        pressure: cpu\n", "stall:min",
+                   "global_settings: {phase_signature: processes}\n")
+                  .ok());
+  tree_.Write("proc/100/stat", "100 (redis-server) S 1 1 1 0 -1 0 0 0 0 0 50 25 0 0\n");
+  tree_.Write("proc/200/stat", "200 (redis-benchmark) S 1 1 1 0 -1 0 0 0 0 0 21 1 0 0\n");
+  LiveSample s = Sample(1);
+  ASSERT_TRUE(s.valid) << s.error;
+  EXPECT_EQ(s.signature, "redis-benchmark,redis-server");
+  tree_.Write("proc/100/stat", "100 (redis-server) S 1 1 1 0 -1 0 0 0 0 0 90 45 0 0\n");
+  s = Sample(2);
+  EXPECT_EQ(s.signature, "redis-server");
+
+  // Without phase_signature, none.
+  ASSERT_TRUE(Make("      stall:\n        pressure: cpu\n", "stall:min").ok());
+  EXPECT_EQ(Sample(3).signature, "");
 }
 
 TEST_F(LiveProbeTest, CgroupCpuStatIsARatePerSecond) {

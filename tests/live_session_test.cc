@@ -75,7 +75,7 @@ void Drive(LiveSession& session, LiveSim& sim, double from, double to, double in
   int harmful = 0;
   const SearchSpace& space = *session.space();
   for (double t = from; t < to; t += interval) {
-    LiveSample sample{t, true, sim.Sample(*holding, t), "", ""};
+    LiveSample sample{t, true, sim.Sample(*holding, t), "", "", sim.PhaseAt(t).signature};
     // Harmful: worse than the incumbent by more than the guard's 20%.
     Config incumbent;
     ASSERT_TRUE(
@@ -132,6 +132,69 @@ TEST(LiveSessionTest, SettlesNearTheBestRevertsHarmAndRetunesAfterAPhaseChange) 
   EXPECT_GT(report["phases"][0]["best"]["improvement_pct"].get<double>(), 50);
 }
 
+// Phase 1's programs again, under 80% of the load.
+double Phase1Lighter(const Config& c) { return 0.8 * Phase1(c); }
+// Other programs at the same level under phase 1's best (a=6, swappiness 30: 1.0), but
+// best at a=3 (1.15): only the signature shows the change.
+double OtherProgramsSameLevel(const Config& c) {
+  return (1.15 - 0.05 * std::abs(A(c) - 3)) * (B(c) == 30 ? 1.0 : 0.97);
+}
+
+TEST(LiveSessionTest, AWorkloadSignatureTellsPhasesApartAndKnowsOneThatReturns) {
+  SearchSpace space = TwoKnobs();
+  ASSERT_NEAR(OtherProgramsSameLevel({5, 1}), Phase1({5, 1}), 1e-12);
+  LiveSim sim({{0, Phase1, "postgres"},
+               {900, OtherProgramsSameLevel, "nginx,postgres"},
+               {1800, Phase1Lighter, "postgres"}},
+              0, 1000, 0.02, 11);
+  LiveSettings settings = Settings();
+  settings.phase_signature = true;
+  LiveSession session(settings, Goal::kMax, &space);
+  Config holding = space.Default();
+  session.Start(0, holding);
+
+  Drive(session, sim, 0, 900, 0.2, &holding);
+  ASSERT_EQ(session.phase(), 1);
+  EXPECT_EQ(session.Snapshot()["signature"], "postgres");
+  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1)) << space.ToJson(holding);
+
+  // The level stays; the programs change: a new phase, tuned again.
+  Drive(session, sim, 900, 1800, 0.2, &holding);
+  EXPECT_EQ(session.phase(), 2) << session.Snapshot().dump();
+  EXPECT_EQ(session.Snapshot()["signature"], "nginx,postgres");
+  EXPECT_GE(OtherProgramsSameLevel(holding), 0.95 * BestOf(space, OtherProgramsSameLevel))
+      << space.ToJson(holding);
+
+  // Phase 1's programs return at 80% of its level: phase 1 is known by them, and its
+  // best runs again.
+  Drive(session, sim, 1800, 2100, 0.2, &holding);
+  EXPECT_EQ(session.phase(), 1) << session.Snapshot().dump();
+  EXPECT_EQ(session.Snapshot()["phases"], 2);
+  EXPECT_GE(Phase1(holding), 0.95 * BestOf(space, Phase1)) << space.ToJson(holding);
+
+  // The signatures survive a restart.
+  LiveSession again(settings, Goal::kMax, &space);
+  ASSERT_TRUE(again.LoadState(session.SaveState()).ok());
+  json phases = again.Report()["phases"];
+  ASSERT_EQ(phases.size(), 2u);
+  EXPECT_EQ(phases[0]["signature"], "postgres");
+  EXPECT_EQ(phases[1]["signature"], "nginx,postgres");
+}
+
+// Without signatures, the same service: the change of programs at the same level goes
+// unseen (what phase_signature is for).
+TEST(LiveSessionTest, WithoutASignatureAChangeAtTheSameLevelIsNotAPhase) {
+  SearchSpace space = TwoKnobs();
+  LiveSim sim({{0, Phase1, "postgres"}, {900, OtherProgramsSameLevel, "nginx,postgres"}},
+              0, 1000, 0.02, 11);
+  LiveSession session(Settings(), Goal::kMax, &space);
+  Config holding = space.Default();
+  session.Start(0, holding);
+  Drive(session, sim, 0, 1800, 0.2, &holding);
+  EXPECT_EQ(session.phase(), 1);
+  EXPECT_FALSE(session.Snapshot().contains("signature"));
+}
+
 TEST(LiveSessionTest, TheGuardRevertsAtTheFirstBadSampleAndMarksTheCandidateBad) {
   SearchSpace space = TwoKnobs();
   // Every configuration but the default is harmful.
@@ -178,7 +241,7 @@ TEST(LiveSessionTest, TheFirstSampleOfACandidateEpochIsHeldToTheLimitLessItsNois
   for (int i = 0; i < 20000 && !ready; ++i) {
     double value = 100 * (n++ % 2 ? 1.05 : 0.95);
     if (candidate()) value = session.Snapshot()["incumbent"]["value"].get<double>();
-    LiveDecision d = session.Observe({t += 0.2, true, value, "", ""});
+    LiveDecision d = session.Observe({t += 0.2, true, value, "", "", ""});
     ASSERT_FALSE(d.revert) << d.reason;
     ready =
         d.change && candidate() &&
@@ -192,7 +255,7 @@ TEST(LiveSessionTest, TheFirstSampleOfACandidateEpochIsHeldToTheLimitLessItsNois
   EXPECT_GT(first, later);
   EXPECT_NEAR(later, reference * (1 - 0.10), reference * 1e-9);  // half of 20%
   // Between the two: reverted at the first sample ...
-  LiveDecision d = session.Observe({t += 0.2, true, (first + later) / 2, "", ""});
+  LiveDecision d = session.Observe({t += 0.2, true, (first + later) / 2, "", "", ""});
   EXPECT_TRUE(d.revert);
   EXPECT_NE(d.reason.find("at the first sample of an epoch"), std::string::npos)
       << d.reason;
@@ -202,12 +265,12 @@ TEST(LiveSessionTest, TheFirstSampleOfACandidateEpochIsHeldToTheLimitLessItsNois
     bool was_candidate = candidate();
     double value = 100 * (n++ % 2 ? 1.05 : 0.95);
     if (was_candidate) value = reference;
-    d = session.Observe({t += 0.2, true, value, "", ""});
+    d = session.Observe({t += 0.2, true, value, "", "", ""});
     ASSERT_FALSE(d.revert) << d.reason;
     if (was_candidate && candidate()) {  // the candidate's first sample passed
       double now_first = guard()["first_sample_limit"].get<double>();
       double now_later = guard()["limit"].get<double>();
-      d = session.Observe({t += 0.2, true, (now_first + now_later) / 2, "", ""});
+      d = session.Observe({t += 0.2, true, (now_first + now_later) / 2, "", "", ""});
       EXPECT_FALSE(d.revert) << d.reason;
       checked = true;
     }
@@ -222,9 +285,9 @@ TEST(LiveSessionTest, AFailedSampleUnderACandidateRevertsToo) {
   double t = 0;
   LiveDecision d;
   // Incumbent epochs until a candidate starts.
-  while (!d.change) d = session.Observe({t += 0.2, true, 100, "", ""});
+  while (!d.change) d = session.Observe({t += 0.2, true, 100, "", "", ""});
   ASSERT_NE(d.config, space.Default());
-  d = session.Observe({t += 0.2, false, 0, "sample_script exited with status 1", ""});
+  d = session.Observe({t += 0.2, false, 0, "sample_script exited with status 1", "", ""});
   EXPECT_TRUE(d.change);
   EXPECT_TRUE(d.revert);
   EXPECT_EQ(d.config, space.Default());
@@ -237,8 +300,8 @@ TEST(LiveSessionTest, AGuardMetricPastItsLimitReverts) {
   session.Start(0, space.Default());
   double t = 0;
   LiveDecision d;
-  while (!d.change) d = session.Observe({t += 0.2, true, 100, "", ""});
-  d = session.Observe({t += 0.2, true, 150, "", "latency_p99 61.2 > 50"});
+  while (!d.change) d = session.Observe({t += 0.2, true, 100, "", "", ""});
+  d = session.Observe({t += 0.2, true, 150, "", "latency_p99 61.2 > 50", ""});
   EXPECT_TRUE(d.revert);
   EXPECT_NE(d.reason.find("latency_p99 61.2 > 50"), std::string::npos);
 }
@@ -255,7 +318,7 @@ TEST(LiveSessionTest, ADriftingLoadDoesNotPromoteEqualConfigurations) {
   int promotions = 0;
   for (double t = 0; t < 400; t += 0.2) {
     double rate = 100 * (1 + 0.01 * t) * (1 + noise(rng));  // +1% a second
-    LiveDecision d = session.Observe({t, true, rate, "", ""});
+    LiveDecision d = session.Observe({t, true, rate, "", "", ""});
     if (d.change && d.reason.find("promoted") != std::string::npos) ++promotions;
     if (d.change) holding = d.config;
   }
@@ -277,7 +340,7 @@ TEST(LiveSessionTest, MaxStepDwellAndTheHourlyLimitBoundTheChanges) {
   double last_change = -1e9;
   for (double t = 0; t < 4 * 3600; t += 0.2) {
     Config before = holding;
-    LiveDecision d = session.Observe({t, true, sim.Sample(holding, t), "", ""});
+    LiveDecision d = session.Observe({t, true, sim.Sample(holding, t), "", "", ""});
     if (!d.change) continue;
     holding = d.config;
     changes.push_back(t);
@@ -305,7 +368,7 @@ TEST(LiveSessionTest, RecommendModeChangesNothingUntilAccepted) {
   EXPECT_FALSE(session.Accept().ok()) << "nothing to accept yet";
   double t = 0;
   for (; t < 30; t += 0.2) {
-    LiveDecision d = session.Observe({t, true, 100, "", ""});
+    LiveDecision d = session.Observe({t, true, 100, "", "", ""});
     EXPECT_FALSE(d.change) << d.reason;
   }
   ASSERT_TRUE(session.proposal().has_value());
@@ -313,7 +376,7 @@ TEST(LiveSessionTest, RecommendModeChangesNothingUntilAccepted) {
   Config proposed = *session.proposal();
   ASSERT_TRUE(session.Accept().ok());
   LiveDecision d;
-  while (!d.change && t < 60) d = session.Observe({t += 0.2, true, 100, "", ""});
+  while (!d.change && t < 60) d = session.Observe({t += 0.2, true, 100, "", "", ""});
   EXPECT_TRUE(d.change);
   EXPECT_EQ(d.config, proposed);
 }
@@ -338,7 +401,7 @@ TEST(LiveSessionTest, StateSurvivesARestartAndBestModeUsesIt) {
   best.Start(900, holding);
   int changes = 0;
   for (double t = 900; t < 1000; t += 0.2) {
-    LiveDecision d = best.Observe({t, true, sim.Sample(holding, t), "", ""});
+    LiveDecision d = best.Observe({t, true, sim.Sample(holding, t), "", "", ""});
     if (!d.change) continue;
     ++changes;
     // Nothing is explored: only the default and the phase's best ever run.
@@ -417,6 +480,12 @@ TEST(LiveSessionTest, DamagedStateIsRefusedAndChangesNothing) {
   j["phases"] = json::array();
   for (int i = 0; i < 40; ++i) j["phases"].push_back(good["phases"][0]);
   damaged.push_back(j);
+  for (const json& signature :
+       {json(7), json(std::string(2000, 'a')), json("db\x1b[2Jweb")}) {
+    j = good;
+    j["phases"][0]["signature"] = signature;
+    damaged.push_back(j);
+  }
   for (const json& d : damaged) {
     LiveSession fresh(Settings(), Goal::kMax, &space);
     Status s = fresh.LoadState(d);

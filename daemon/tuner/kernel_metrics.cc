@@ -143,6 +143,71 @@ Status ReadFlatKeyed(Machine& machine, const std::string& path, std::string_view
   return s;
 }
 
+Status ParseProcStat(std::string_view text, std::string* comm, uint64_t* ticks) {
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+    return Status::InvalidArgument("no (command) in '" + Printable(text, kExcerptBytes) +
+                                   "'");
+  std::vector<std::string_view> fields = Words(text.substr(close + 1, 512));
+  // After the command: state (field 3), ..., utime (14), stime (15).
+  if (fields.size() < 13)
+    return Status::InvalidArgument("too few fields after the command in '" +
+                                   Printable(text, kExcerptBytes) + "'");
+  uint64_t sum = 0;
+  for (std::string_view field : {fields[11], fields[12]}) {
+    if (field.empty() || field.size() > 18 ||
+        field.find_first_not_of("0123456789") != std::string_view::npos)
+      return Status::InvalidArgument("CPU time '" + Printable(field, kExcerptBytes) +
+                                     "' is not a whole number");
+    sum += std::strtoull(std::string(field).c_str(), nullptr, 10);
+  }
+  *comm = Printable(text.substr(open + 1, close - open - 1), 32);
+  *ticks = sum;
+  return Status::OK();
+}
+
+Status ProcessSignature::Sample(std::string* signature) {
+  signature->clear();
+  std::vector<std::string> names;
+  Status s = machine_->ListDir("/proc", &names);
+  if (!s.ok()) return s.WithContext("which programs use the CPU");
+  std::map<std::string, std::pair<std::string, uint64_t>> now;
+  std::map<std::string, uint64_t> used;  // by program, since the last sample
+  uint64_t total = 0;
+  for (const std::string& pid : names) {
+    if (now.size() >= kMaxProcesses) break;
+    if (pid.empty() || pid.size() > 10 ||
+        pid.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::string text;
+    if (!machine_->ReadFile("/proc/" + pid + "/stat", &text).ok()) continue;  // ended
+    std::string comm;
+    uint64_t ticks = 0;
+    if (!ParseProcStat(text, &comm, &ticks).ok()) continue;
+    auto before = last_.find(pid);
+    if (before != last_.end() && before->second.first == comm &&
+        ticks >= before->second.second) {
+      uint64_t delta = ticks - before->second.second;
+      used[comm] += delta;
+      total += delta;
+    }
+    now.emplace(pid, std::make_pair(std::move(comm), ticks));
+  }
+  last_ = std::move(now);
+  if (first_) {
+    first_ = false;
+    return Status::OK();
+  }
+  if (total == 0) return Status::OK();
+  for (const auto& [comm, ticks] : used) {  // sorted by name
+    if (static_cast<double>(ticks) < min_share_ * static_cast<double>(total)) continue;
+    if (!signature->empty()) *signature += ",";
+    *signature += comm;
+  }
+  return Status::OK();
+}
+
 // ---- PerfCounters -------------------------------------------------------------
 
 namespace {

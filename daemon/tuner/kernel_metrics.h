@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +48,35 @@ Status ReadPressure(Machine& machine, const std::string& path, std::string_view 
                     std::string_view field, double* value);
 Status ReadFlatKeyed(Machine& machine, const std::string& path, std::string_view key,
                      double* value);
+
+// One line of /proc/PID/stat: "PID (COMM) STATE PPID ... UTIME STIME ...". COMM is
+// whatever the process named itself (up to 15 bytes, spaces and parentheses
+// included), so it runs to the last ')'. `*comm` gets it made printable; `*ticks` the
+// CPU time used so far, utime + stime (fields 14 and 15), in clock ticks. Errors:
+// InvalidArgument when the line has no "(...)" or too few fields, or the times are not
+// whole numbers of at most 18 digits.
+Status ParseProcStat(std::string_view text, std::string* comm, uint64_t* ticks);
+
+// Which programs use the CPU: a workload signature for a live job's phases
+// (phase_signature: processes). Each Sample reads /proc/PID/stat of every process
+// (at most kMaxProcesses) through the Machine and returns the names of the programs
+// that used at least `min_share` of the CPU time all processes used since the last
+// Sample, sorted and joined by ","; "" on the first call, and when nothing ran.
+// Processes that started or ended in between count only from when both reads saw
+// them. Not thread-safe.
+class ProcessSignature {
+ public:
+  static constexpr size_t kMaxProcesses = 32768;
+  explicit ProcessSignature(Machine* machine, double min_share = 0.1)
+      : machine_(machine), min_share_(min_share) {}
+  Status Sample(std::string* signature);
+
+ private:
+  Machine* machine_;
+  double min_share_;
+  std::map<std::string, std::pair<std::string, uint64_t>> last_;  // pid -> (comm, ticks)
+  bool first_ = true;
+};
 
 // Instructions and cycles retired on the online CPUs, by the processes of one cgroup
 // v2 or by the whole machine: one event group (instructions, cycles) per online CPU,

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <spdlog/spdlog.h>
+
 #include "common/report.h"
 #include "daemon/tuner/metric_source.h"
 
@@ -77,6 +79,15 @@ Status LiveProbe::Create(const Sources& sources, std::unique_ptr<LiveProbe>* out
       if (!s.ok()) return s.WithContext("metric '" + m->name + "'");
     }
     probe->readers_.push_back(std::move(reader));
+  }
+  if (spec.settings.phase_signature == "processes") {
+    if (!sources.machine)
+      return Status::FailedPrecondition(
+          "phase_signature: processes: this honed reads no kernel files");
+    probe->signature_ = std::make_unique<ProcessSignature>(sources.machine);
+    std::string first;
+    Status s = probe->signature_->Sample(&first);
+    if (!s.ok()) return s.WithContext("phase_signature: processes");
   }
   *out = std::move(probe);
   return Status::OK();
@@ -240,6 +251,14 @@ asio::awaitable<LiveSample> LiveProbe::Sample(const Config& holding, double now)
       sample.guard_violation = m.name + " " + FormatValue(value) + " < " +
                                FormatValue(*m.guard_min) + " (its guard.min)";
     }
+  }
+  if (signature_) {
+    // Without it the phases are told apart by their level alone: a failed read is
+    // logged once, and the sample goes on.
+    Status s = signature_->Sample(&sample.signature);
+    if (!s.ok() && s.message() != signature_error_)
+      spdlog::warn("job {}: phase_signature: {}", sources_.job, s.message());
+    signature_error_ = s.ok() ? "" : s.message();
   }
   co_return sample;
 }

@@ -87,6 +87,9 @@ class LiveProbe {
   // indexes (by the expression's slots).
   Expression expression_;
   std::vector<size_t> inputs_;
+  // phase_signature: processes.
+  std::unique_ptr<ProcessSignature> signature_;
+  std::string signature_error_;  // the last one logged, so that it is logged once
 };
 
 }  // namespace hone

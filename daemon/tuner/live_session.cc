@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "common/report.h"
 #include "daemon/tuner/paired_comparison.h"
@@ -15,6 +16,10 @@ namespace {
 // Samples left out of an epoch after a change: the service is still settling (a
 // rate read over the last interval mixes the old configuration and the new).
 constexpr int kSettleSamples = 1;
+// Distinct workload signatures counted in one epoch at most.
+constexpr size_t kMaxEpochSignatures = 16;
+// The longest workload signature kept (a stored state's is refused beyond it).
+constexpr size_t kMaxSignatureBytes = 1024;
 // Incumbent epochs the change-point test compares a new one with.
 constexpr size_t kLevelWindow = 4;
 constexpr size_t kMaxLevels = 8;
@@ -72,6 +77,7 @@ LiveSettings LiveSettings::From(const JobSpec& spec, const SearchSpace& space) {
   s.max_regression_pct = g.max_regression_pct;
   s.min_dwell_s = g.min_dwell_s;
   s.max_changes_per_hour = g.max_changes_per_hour;
+  s.phase_signature = g.phase_signature == "processes";
   s.max_configs = g.max_configs;
   s.converge_after = g.converge_after;
   ParseLiveMode(g.live_mode, &s.mode);
@@ -96,6 +102,14 @@ std::unique_ptr<Strategy> LiveSession::MakePhaseStrategy(int id) const {
       settings_.strategy, space_, settings_.seed + static_cast<uint64_t>(id), goal_);
   if (!strategy) strategy = MakeStrategy("model", space_, settings_.seed, goal_);
   return strategy;
+}
+
+LiveSession::Epoch LiveSession::NewEpoch(Role role, double now, int skip) {
+  Epoch epoch;
+  epoch.role = role;
+  epoch.start = epoch.end = now;
+  epoch.skip = skip;
+  return epoch;
 }
 
 LiveSession::Phase& LiveSession::NewPhase(double now) {
@@ -125,7 +139,7 @@ LiveSession::Phase& LiveSession::NewPhase(double now) {
 void LiveSession::Start(double now, const Config& current) {
   started_ = true;
   holding_ = current;
-  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
+  epoch_ = NewEpoch(Role::kIncumbent, now, 0);
   const std::string key = SearchSpace::Key(current);
   if (phases_.empty()) {
     NewPhase(now);
@@ -185,6 +199,11 @@ LiveDecision LiveSession::Observe(const LiveSample& sample) {
   if (!sample.valid) ++invalid_;
   const double now = sample.at;
   const bool first_sample = epoch_.seen++ == 0;
+  if (settings_.phase_signature && !sample.signature.empty() &&
+      sample.signature.size() <= kMaxSignatureBytes &&
+      (epoch_.signatures.size() < kMaxEpochSignatures ||
+       epoch_.signatures.count(sample.signature)))
+    ++epoch_.signatures[sample.signature];
   if (epoch_.role == Role::kCandidate) {
     std::string why;
     if (!sample.valid) {
@@ -239,7 +258,7 @@ LiveDecision LiveSession::SwitchTo(double now, const Config& config, Role role,
   decision.reason = reason;
   if (decision.change) Note(now, holding_, config, std::move(reason));
   holding_ = config;
-  epoch_ = Epoch{role, now, now, decision.change ? kSettleSamples : 0, 0, 0, 0};
+  epoch_ = NewEpoch(role, now, decision.change ? kSettleSamples : 0);
   return decision;
 }
 
@@ -341,14 +360,21 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
   Phase* phase = &phase_ref();
   const std::string key = SearchSpace::Key(holding_);
   guard_reference_ = mean;
+  // The signature most of the epoch's samples had.
+  std::string signature;
+  int most = 0;
+  for (const auto& [text, count] : epoch_.signatures)
+    if (count > most) most = count, signature = text;
   std::optional<double> level = ChangePoint();
+  std::optional<double> by_signature = SignatureChange(mean, signature);
+  if (!level) level = by_signature;
   if (level) {
-    EnterPhase(now, *level);
+    EnterPhase(now, *level, signature);
     phase = &phase_ref();
-  } else if (suspect_) {
+  } else if (suspect_ || signature_suspect_) {
     // A step, perhaps: one more incumbent epoch says whether it holds. The trial
     // waits (its pairs would straddle the step).
-    epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
+    epoch_ = NewEpoch(Role::kIncumbent, now, 0);
     return LiveDecision{false, holding_, false, ""};
   } else {
     if (!levels_.empty() && levels_.back() != 0) {
@@ -366,6 +392,7 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
       sample_noise_dof_ += epoch_.count - 1;
     }
     phase->level[key] = Level{holding_, mean};
+    if (phase->signature.empty()) phase->signature = signature;
   }
 
   if (trial_ && trial_->round > 0) {
@@ -463,27 +490,58 @@ LiveDecision LiveSession::EndIncumbentEpoch(double now) {
         std::string(trial_->returning ? "trying the phase's best " : "trying ") +
             space_->ToJson(trial_->config).dump());
   }
-  epoch_ = Epoch{Role::kIncumbent, now, now, 0, 0, 0, 0};
+  epoch_ = NewEpoch(Role::kIncumbent, now, 0);
   return LiveDecision{false, holding_, false, ""};
 }
 
-void LiveSession::EnterPhase(double now, double level) {
+std::optional<double> LiveSession::SignatureChange(double mean,
+                                                   const std::string& signature) {
+  const std::string& known = phase_ref().signature;
+  if (signature.empty() || known.empty() || signature == known) {
+    signature_suspect_.reset();
+    return std::nullopt;
+  }
+  if (signature_suspect_ && signature_suspect_->first == signature) {
+    double level = (signature_suspect_->second + mean) / 2;
+    signature_suspect_.reset();
+    return level;
+  }
+  signature_suspect_ = {signature, mean};
+  return std::nullopt;
+}
+
+void LiveSession::EnterPhase(double now, double level, const std::string& signature) {
   trial_.reset();
   proposal_.reset();
   accepted_ = false;
+  suspect_.reset();
+  signature_suspect_.reset();
   levels_.assign({level});
   guard_reference_ = level;
   const std::string key = SearchSpace::Key(holding_);
-  // A known phase whose level of the configuration held matches is returning.
+  // A known phase is returning: with signatures, the one whose signature this is
+  // (the closest level among them) when the signature changed; otherwise one whose
+  // level of the configuration held matches, and whose signature, if both have one,
+  // is the same.
+  const bool new_signature = !signature.empty() && signature != phase_ref().signature;
   double tolerance = std::max(kMinShiftPct / 200, 3 * EpochNoise());
   int match = -1;
   double closest = tolerance;
+  bool by_signature = false;
   for (size_t i = 0; i < phases_.size(); ++i) {
     if (static_cast<int>(i) == current_index_) continue;
-    auto it = phases_[i]->level.find(key);
-    if (it == phases_[i]->level.end() || it->second.value == 0) continue;
-    double off = std::fabs(level / it->second.value - 1);
-    if (off < closest) closest = off, match = static_cast<int>(i);
+    const Phase& p = *phases_[i];
+    if (!signature.empty() && !p.signature.empty() && p.signature != signature) continue;
+    auto it = p.level.find(key);
+    double off = it == p.level.end() || it->second.value == 0
+                     ? std::numeric_limits<double>::infinity()
+                     : std::fabs(level / it->second.value - 1);
+    if (new_signature && p.signature == signature) {
+      if (!by_signature || off < closest) closest = off, match = static_cast<int>(i);
+      by_signature = true;
+    } else if (!by_signature && off < closest) {
+      closest = off, match = static_cast<int>(i);
+    }
   }
   if (match >= 0) {
     current_index_ = match;
@@ -499,6 +557,7 @@ void LiveSession::EnterPhase(double now, double level) {
   } else {
     Phase& phase = NewPhase(now);
     phase.level[key] = Level{holding_, level};
+    phase.signature = signature;
     // What was best elsewhere is a good first guess here: the other phases' bests
     // are tried first, most recent phase first.
     for (size_t i = phases_.size() - 1; i-- > 0 && phase.seeds.size() < kPhaseSeeds;) {
@@ -674,6 +733,7 @@ json LiveSession::DescribePhase(const Phase& phase) const {
   int64_t bad = 0;
   for (const auto& [key, t] : phase.tried) bad += t.bad;
   out["configs_reverted"] = bad;
+  if (!phase.signature.empty()) out["signature"] = phase.signature;
   if (const Tried* best = BestTried(phase)) {
     double pct = (goal_ == Goal::kMax ? *best->score - 1 : 1 - *best->score) * 100;
     out["best"] = {{"config", space_->ToJson(best->config)},
@@ -696,6 +756,7 @@ json LiveSession::Snapshot() const {
     out["incumbent"] = {{"config", space_->ToJson(phase.incumbent)}};
     if (guard_reference_) out["incumbent"]["value"] = *guard_reference_;
     out["configs_tried"] = phase.tried.size();
+    if (!phase.signature.empty()) out["signature"] = phase.signature;
   }
   if (trial_) {
     json trial = {{"config", space_->ToJson(trial_->config)},
@@ -771,6 +832,7 @@ json LiveSession::SaveState() const {
               {"levels", std::move(levels)}};
     if (std::isfinite(phase->incumbent_score))
       p["incumbent_score"] = phase->incumbent_score;
+    if (!phase->signature.empty()) p["signature"] = phase->signature;
     phases.push_back(std::move(p));
   }
   return {{"version", 1},
@@ -874,6 +936,15 @@ hone::Status LiveSession::LoadState(const json& state) {
           !space_->FromJson(l["config"], &config).ok() || !finite(l["value"], &value))
         return bad("a level");
       phase->level[SearchSpace::Key(config)] = Level{config, value};
+    }
+    if (p.contains("signature")) {
+      const json& signature = p["signature"];
+      if (!signature.is_string()) return bad("a phase's signature");
+      phase->signature = signature.get<std::string>();
+      if (phase->signature.size() > kMaxSignatureBytes ||
+          !std::all_of(phase->signature.begin(), phase->signature.end(),
+                       [](char c) { return c >= 0x20 && c < 0x7f; }))
+        return bad("a phase's signature");
     }
     if (id == current) current_index = static_cast<int>(phases.size());
     phases.push_back(std::move(phase));

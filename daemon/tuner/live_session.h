@@ -76,6 +76,9 @@ struct LiveSettings {
   // Per knob of the space: the largest change of its value in one step (numbers);
   // 0: none.
   std::vector<double> max_step;
+  // Whether samples carry a workload signature (phase_signature): a change of it is
+  // a change of phase, and a phase whose signature returns is the known one.
+  bool phase_signature = false;
 
   // From a live job's spec, over its resolved space.
   static LiveSettings From(const JobSpec& spec, const SearchSpace& space);
@@ -89,6 +92,9 @@ struct LiveSample {
   std::string error;
   // A guard metric past its limit ("latency 61.2 > 50"); empty: none.
   std::string guard_violation;
+  // The workload's signature while the sample was taken (the programs that used the
+  // CPU, phase_signature: processes); empty: none known.
+  std::string signature;
 };
 
 // What the service should run under from now on.
@@ -190,6 +196,8 @@ class LiveSession {
     double started_at = 0;
     // Configurations to try before the strategy's own (other phases' bests).
     std::vector<Config> seeds;
+    // The workload's signature in the phase's incumbent epochs; empty: none known.
+    std::string signature;
   };
   enum class Role { kIncumbent, kCandidate };
   struct Epoch {
@@ -200,7 +208,10 @@ class LiveSession {
     int count = 0;
     double sum2 = 0;  // of the squares
     int seen = 0;     // samples observed, counted or not
+    std::map<std::string, int> signatures;  // samples by workload signature
   };
+  // An epoch of `role` from `now`, leaving out its first `skip` samples.
+  static Epoch NewEpoch(Role role, double now, int skip);
   // The candidate on trial: its epochs' means and the incumbent's, by round.
   struct Trial {
     Config config;
@@ -239,7 +250,13 @@ class LiveSession {
   void Conclude(std::optional<double> score, bool bad, std::string why);
   // A change point in the incumbent's levels: the new phase's level, or nullopt.
   std::optional<double> ChangePoint();
-  void EnterPhase(double now, double level);
+  // A change of the workload's signature (`signature`: the incumbent epoch's, of
+  // mean `mean`): the new phase's level, or nullopt.
+  std::optional<double> SignatureChange(double mean, const std::string& signature);
+  // The phase that begins at `level` under the workload signature `signature`: a known
+  // one (the same signature, or without signatures the same level of the
+  // configuration held) returns, or a new one begins.
+  void EnterPhase(double now, double level, const std::string& signature);
   double EpochNoise() const;
   // The relative noise of one sample, pooled over the incumbent's epochs.
   double SampleNoise() const;
@@ -274,6 +291,9 @@ class LiveSession {
   // began), the change-point test's input, and a pending step.
   std::deque<double> levels_;
   std::optional<double> suspect_;
+  // An incumbent epoch whose workload signature differed from the phase's: the
+  // signature and the epoch's mean. A second such epoch in a row changes the phase.
+  std::optional<std::pair<std::string, double>> signature_suspect_;
   // Relative differences of successive incumbent epochs, for the epoch noise.
   double noise_sum_ = 0;
   int noise_count_ = 0;

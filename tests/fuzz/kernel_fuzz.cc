@@ -1,6 +1,7 @@
 // Fuzz target: the kernel metric parsers (daemon/tuner/kernel_metrics.h), which read
-// pressure stall files and cgroup v2 flat keyed files (cpu.stat, memory.stat) every
-// sampling interval of a live job. Under honed --root those are anyone's files.
+// pressure stall files, cgroup v2 flat keyed files (cpu.stat, memory.stat) and
+// /proc/PID/stat (phase_signature) every sampling interval of a live job. Processes
+// name themselves, and under honed --root the files are anyone's.
 //
 // The input's first byte picks the pressure line and field; the rest is the file.
 // A flat keyed key is the file's first word. Properties: a value read is finite (and
@@ -81,6 +82,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         hone::ParseFlatKeyed(std::string(key) + " 7\n" + std::string(text), key, &value)
             .ok());
     FUZZ_CHECK(value == 7);
+  }
+  // /proc/PID/stat: the command runs to the last ')'; the CPU time is a sum of two
+  // whole numbers of at most 18 digits each, so it cannot wrap.
+  std::string comm;
+  uint64_t ticks = 0;
+  s = hone::ParseProcStat(text, &comm, &ticks);
+  if (s.ok()) {
+    FUZZ_CHECK(comm.size() <= 4 * 32 + 64);  // Printable: \xNN per byte, then a length
+    for (char c : comm) FUZZ_CHECK(c >= 0x20 && c < 0x7f);
+    FUZZ_CHECK(ticks < 2000000000000000000u);
+  } else {
+    CheckError(s);
   }
   return 0;
 }

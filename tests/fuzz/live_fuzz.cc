@@ -35,6 +35,7 @@ hone::LiveSettings Settings(hone::LiveMode mode) {
   s.max_configs = 6;
   s.mode = mode;
   s.strategy = "random";  // the model's fits would make each input slow
+  s.phase_signature = true;
   return s;
 }
 
@@ -56,8 +57,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A service whose rate depends on the configuration, with a step at sample 60.
     double rate = 100 + 10 * static_cast<double>(holding[0]) + (i >= 60 ? -40 : 0) +
                   static_cast<double>(data[i % (size ? size : 1)] % 7);
-    hone::LiveDecision d =
-        session.Observe({static_cast<double>(i), i % 37 != 5, rate, "failed", ""});
+    // The workload's signature: the programs of the input's bytes, changing with them.
+    std::string signature(
+        1, static_cast<char>('a' + data[(i / 10) % (size ? size : 1)] % 3));
+    hone::LiveDecision d = session.Observe(
+        {static_cast<double>(i), i % 37 != 5, rate, "failed", "", signature});
     if (d.change) {
       FUZZ_CHECK(space.Contains(d.config));
       holding = d.config;
