@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -15,15 +16,16 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "daemon/daemon_config.h"
 #include "daemon/jobs/job_manager.h"
 #include "daemon/knobs/catalog.h"
 #include "daemon/knobs/knobs.h"
 #include "daemon/knobs/ledger.h"
 #include "daemon/knobs/machine.h"
-#include "daemon/server/metrics_listener.h"
 #include "daemon/notifier.h"
 #include "daemon/process/cgroup.h"
 #include "daemon/server/handler.h"
+#include "daemon/server/metrics_listener.h"
 #include "daemon/server/server.h"
 #include "daemon/store/state_dir.h"
 #include "daemon/store/store.h"
@@ -71,6 +73,30 @@ std::optional<gid_t> GroupId(const std::string& name) {
   if (group* g = getgrnam(name.c_str())) return g->gr_gid;
   spdlog::info("admin group '{}' does not exist; only root may tune system knobs", name);
   return std::nullopt;
+}
+
+// Applies what a reload changed: the live settings at once, each logged with its old
+// and new value; the others are logged as waiting for a restart.
+void ApplyReload(const DaemonOptions& before, const DaemonOptions& after,
+                 JobManager* jobs) {
+  // The new level first: the lines below are logged as the administrator now asks.
+  spdlog::default_logger()->set_level(spdlog::level::from_str(after.log_level));
+  int changed = 0;
+  for (const std::string& key : DaemonConfigKeys()) {
+    std::string was = DaemonConfigValue(before, key);
+    std::string now = DaemonConfigValue(after, key);
+    if (was == now) continue;
+    ++changed;
+    if (DaemonConfigKeyIsLive(key))
+      spdlog::info("reload: {} {} -> {}", key, was.empty() ? "(default)" : was, now);
+    else
+      spdlog::warn("reload: {} {} -> {} takes effect when honed starts again", key,
+                   was.empty() ? "(default)" : was, now.empty() ? "(default)" : now);
+  }
+  jobs->Reconfigure(after.admin_group == before.admin_group ? jobs->admin_gid()
+                                                            : GroupId(after.admin_group),
+                    after.retain_jobs, after.resume);
+  spdlog::info("reloaded {}: {} setting(s) changed", after.config_path, changed);
 }
 
 // Where workloads get their cgroups; says once, at start, when they get none.
@@ -194,10 +220,33 @@ int RunDaemon(const DaemonOptions& options) {
   }
   SystemdNotifier notifier(io.get_executor(), [&jobs] { return jobs.StatusLine(); });
 
+  // SIGHUP (systemctl reload honed): the config file again, over the defaults, under
+  // the command line's flags. A broken file changes nothing.
+  DaemonOptions current = options;
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> await_hangup = [&] {
+    hangup.async_wait([&](boost::system::error_code error, int) {
+      if (error) return;
+      notifier.Reloading();
+      DaemonOptions next;
+      Status reloaded = ReloadDaemonConfig(current, &next);
+      if (!reloaded.ok()) {
+        spdlog::error("reload: {}; the settings stay as they were", reloaded.message());
+      } else {
+        ApplyReload(current, next, &jobs);
+        current = std::move(next);
+      }
+      notifier.Ready();
+      await_hangup();
+    });
+  };
+  await_hangup();
+
   asio::signal_set signals(io, SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code error, int signo) {
     if (error) return;
     spdlog::info("{} received; shutting down", strsignal(signo));
+    hangup.cancel();
     notifier.Stopping();
     asio::co_spawn(
         io,

@@ -8,6 +8,7 @@
 // restored; it resumes at the next start), return. See docs/architecture.md.
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "daemon/server/server.h"
@@ -39,8 +40,15 @@ struct DaemonOptions {
   // (CgroupOptions::dir, daemon/process/cgroup.h).
   std::string workload_cgroup;
   // Jobs that were running when honed stopped or died continue when it starts
-  // again (--no-resume: they stay interrupted).
+  // again (--no-resume, on-stop = interrupt: they stay interrupted). Either way every
+  // knob a job changed goes back at the stop.
   bool resume = true;
+  // The configuration file (docs/service.md) and whether it must exist (given with
+  // --config) or may be missing (the default path).
+  std::string config_path = "/etc/honed/honed.conf";
+  bool config_required = false;
+  // The config keys given on the command line: a reload keeps their values.
+  std::set<std::string> from_command_line;
 };
 
 // Runs the daemon; returns the process exit code.

@@ -5,9 +5,13 @@
 #include <chrono>
 #include <cmath>
 
+#include <cstdio>
+
 #include "daemon/daemon.h"
+#include "daemon/daemon_config.h"
 
 int main(int argc, char** argv) {
+  // What the command line says; the config file's settings go under it.
   hone::DaemonOptions options;
   CLI::App app{
       "honed - the hone performance auto-tuning daemon.\n\n"
@@ -16,9 +20,25 @@ int main(int argc, char** argv) {
       "metric, and keeps jobs, trials and samples in a SQLite database so that nothing\n"
       "is lost on a crash. Clients (hone) talk to it over a Unix socket.\n\n"
       "Run it with `systemctl start honed`, or by hand for a private instance:\n"
-      "  honed --socket /tmp/hone.sock --state-dir /tmp/hone-state",
+      "  honed --socket /tmp/hone.sock --state-dir /tmp/hone-state\n\n"
+      "Settings come from /etc/honed/honed.conf (`key = value`, keys named as the\n"
+      "flags: socket, socket-group, admin-group, state-dir, log-level, on-stop,\n"
+      "metrics-socket, retain-jobs, workload-cgroup); flags override the file. SIGHUP\n"
+      "(systemctl reload honed) reads the file again without stopping a job.",
       "honed"};
   app.set_version_flag("--version", std::string("honed ") + HONE_VERSION);
+  std::string config_path = hone::kDefaultDaemonConfig;
+  app.add_option("--config", config_path,
+                 "configuration file (key = value lines; a missing default file is "
+                 "fine, a missing --config is an error)")
+      ->capture_default_str();
+  std::string on_stop = "resume";
+  app.add_option("--on-stop", on_stop,
+                 "what happens to a job running when honed stops: resume (it continues "
+                 "when honed starts again) or interrupt (it stays interrupted); its "
+                 "knobs go back either way")
+      ->check(CLI::IsMember({"resume", "interrupt"}))
+      ->capture_default_str();
   app.add_option("--socket", options.socket_path, "Unix socket to listen on")
       ->capture_default_str();
   app.add_option("--socket-group", options.socket_group,
@@ -42,9 +62,7 @@ int main(int argc, char** argv) {
                  "trials, samples and settings files (0: keep all)")
       ->capture_default_str();
   bool no_resume = false;
-  app.add_flag("--no-resume", no_resume,
-               "leave jobs that were running when honed stopped or died interrupted, "
-               "instead of continuing them from their recorded trials");
+  app.add_flag("--no-resume", no_resume, "the same as --on-stop interrupt");
   hone::ConnectionLimits& limits = options.connection_limits;
   app.add_option("--max-connections", limits.max_connections,
                  "connections served at once; one more gets an 'unavailable' error "
@@ -92,7 +110,22 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  options.resume = !no_resume;
+  options.resume = on_stop == "resume" && !no_resume;
   limits.line_timeout = std::chrono::milliseconds(std::llround(line_timeout_s * 1000));
-  return restore ? hone::RunRestore(options) : hone::RunDaemon(options);
+
+  // Defaults, then the file, then the flags given.
+  hone::DaemonOptions settings = options;
+  for (const std::string& key : hone::DaemonConfigKeys()) {
+    CLI::Option* flag = app.get_option("--" + key);
+    if (flag->count() > 0 || (key == "on-stop" && no_resume))
+      settings.from_command_line.insert(key);
+  }
+  settings.config_path = config_path;
+  settings.config_required = app.get_option("--config")->count() > 0;
+  hone::Status s = hone::ReloadDaemonConfig(settings, &settings);
+  if (!s.ok()) {
+    std::fprintf(stderr, "honed: %s\n", s.message().c_str());
+    return 2;
+  }
+  return restore ? hone::RunRestore(settings) : hone::RunDaemon(settings);
 }

@@ -17,6 +17,8 @@ void SystemdNotifier::Ready() {
   ScheduleWatchdog();
 }
 
+void SystemdNotifier::Reloading() { sd_notify(0, "RELOADING=1\nSTATUS=reloading"); }
+
 void SystemdNotifier::Stopping() {
   stopping_ = true;
   sd_notify(0, "STOPPING=1\nSTATUS=stopping");

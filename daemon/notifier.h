@@ -21,6 +21,8 @@ class SystemdNotifier {
                   std::function<std::string()> status);
 
   void Ready();
+  // A reload begins (RELOADING=1); Ready() says it has ended.
+  void Reloading();
   void Stopping();
   void Status(const std::string& line);
   bool watchdog_enabled() const { return interval_.count() > 0; }

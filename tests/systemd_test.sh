@@ -13,7 +13,10 @@
 #      process is left, and the job resumes and completes;
 #   5. with Delegate=yes honed runs in the leaf <unit cgroup>/honed, each run in a
 #      cgroup of its own under <unit cgroup>/workloads, and a child that a
-#      workload started with setsid does not outlive its job.
+#      workload started with setsid does not outlive its job;
+#   6. `systemctl reload honed` reads the installed honed.conf again in the same
+#      honed: a new log level shows in the journal; a broken file is named with its
+#      line and changes nothing.
 #
 # Usage: tests/systemd_test.sh BUILD_DIR   (ctest runs it as SystemdTest)
 # Needs root, systemd-nspawn (systemd-container) and debootstrap, and the apt mirror
@@ -319,4 +322,30 @@ grep -q '^0::/system.slice/honed.service/workloads/run-[0-9]*$' "$rootfs/var/tmp
   fail "the workload ran in cgroup '$(cat "$rootfs/var/tmp/hone-test/escaped")', not a run's own"
 await 5 no_workload || fail "the setsid child of a workload outlived its job"
 echo "systemd_test: 5. honed runs in its leaf, each run in its own cgroup, no setsid child survives" >&2
+
+# --- 6. systemctl reload: the config file again, in the same honed; a broken file
+# changes nothing and says which line.
+conf="$rootfs/usr/local/etc/honed/honed.conf"
+[ -f "$conf" ] || fail "the config file was not installed at /usr/local/etc/honed/honed.conf"
+shipped=$(cat "$conf")
+main=$(inside systemctl show -p MainPID --value honed)
+journal_after() { inside journalctl -u honed --after-cursor="$1" --no-pager -o cat; }
+logged_after() { grep -q "$2" <<<"$(journal_after "$1")"; }
+cursor=$(inside journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
+printf '%s\nlog-level = debug\n' "$shipped" >"$conf"
+inside systemctl reload honed || fail "systemctl reload honed"
+await 20 logged_after "$cursor" "reload: log-level info -> debug" ||
+  fail "the journal does not show the reload's new log level: $(journal_after "$cursor")"
+cursor=$(inside journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
+printf '%s\nlog-level = loud\n' "$shipped" >"$conf"
+inside systemctl reload honed || fail "systemctl reload honed (broken file)"
+await 20 logged_after "$cursor" "honed.conf:[0-9]*: log-level 'loud' is not" ||
+  fail "the journal does not name the broken line: $(journal_after "$cursor")"
+logged_after "$cursor" "the settings stay as they were" || fail "the broken file was applied"
+[ "$(inside systemctl is-active honed)" = active ] || fail "honed is not active after the reloads"
+[ "$(inside systemctl show -p MainPID --value honed)" = "$main" ] ||
+  fail "honed was restarted by a reload"
+inside hone ping >/dev/null || fail "hone ping after the reloads"
+printf '%s\n' "$shipped" >"$conf"
+echo "systemd_test: 6. systemctl reload applied a new log level, kept the settings on a broken file, same honed" >&2
 echo "systemd_test: passed" >&2

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -121,18 +122,21 @@ Honed::Honed(const std::string& dir, std::vector<std::string> args)
       log_(dir + "/honed.log"),
       args_(std::move(args)) {}
 
+bool Honed::HasArg(const std::string& flag) const {
+  return std::find(args_.begin(), args_.end(), flag) != args_.end();
+}
+
 Honed::~Honed() {
   if (pid_ > 0) Stop();
 }
 
 void Honed::Launch(const std::vector<std::string>& env) {
-  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/honed",
-                                   "--socket",
-                                   socket_,
-                                   "--state-dir",
-                                   state_,
-                                   "--log-level",
-                                   "debug"};
+  std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/honed", "--socket",
+                                   socket_, "--state-dir", state_};
+  // Never the machine's /etc/honed/honed.conf; a test's own file sets the log level.
+  if (!HasArg("--config")) argv.insert(argv.end(), {"--config", "/dev/null"});
+  if (!HasArg("--config") && !HasArg("--log-level"))
+    argv.insert(argv.end(), {"--log-level", "debug"});
   argv.insert(argv.end(), args_.begin(), args_.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -164,6 +168,7 @@ bool Honed::WaitForDeathBySigkill(double seconds) {
 CommandResult Honed::RunHoned(const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/honed", "--state-dir",
                                    state_};
+  if (!HasArg("--config")) argv.insert(argv.end(), {"--config", "/dev/null"});
   argv.insert(argv.end(), args_.begin(), args_.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv);

@@ -100,6 +100,7 @@ class Honed {
   const std::string& log_path() const { return log_; }
 
  private:
+  bool HasArg(const std::string& flag) const;
   std::string dir_, socket_, state_, log_;
   std::vector<std::string> args_;
   pid_t pid_ = -1;

@@ -172,6 +172,14 @@ Status JobManager::ParseSpec(Job& job) const {
   return s;
 }
 
+void JobManager::Reconfigure(std::optional<gid_t> admin_gid, size_t retain_jobs,
+                             bool resume) {
+  options_.admin_gid = admin_gid;
+  options_.retain_jobs = retain_jobs;
+  options_.resume = resume;
+  policy_ = AccessPolicy(admin_gid, geteuid());
+}
+
 void JobManager::Start() {
   Prune();
   running_ = true;

@@ -92,6 +92,11 @@ class JobManager {
   Status Recover();
   // Starts the coroutine that runs queued jobs.
   void Start();
+  // A reload of honed's settings: who may tune system knobs, how many ended jobs are
+  // kept (the oldest beyond it are deleted at the next job's end), and whether a job
+  // running at the stop resumes. A running job goes on.
+  void Reconfigure(std::optional<gid_t> admin_gid, size_t retain_jobs, bool resume);
+  std::optional<gid_t> admin_gid() const { return options_.admin_gid; }
   // Stops the running job (it becomes interrupted, to resume at the next start)
   // and waits until the runner ends.
   boost::asio::awaitable<void> Stop();

@@ -1,0 +1,196 @@
+// honed as a service an administrator controls: its configuration file, which the
+// command line overrides, and SIGHUP (`systemctl reload honed`), which reads the
+// file again without stopping a running job and keeps the old settings when the
+// file is broken.
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace hone {
+namespace {
+
+using nlohmann::json;
+using test::Honed;
+using test::ReadFile;
+using test::TempDir;
+using test::WaitFor;
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+// systemd's end of sd_notify: a datagram socket at `path` that honed, started with
+// NOTIFY_SOCKET=path, sends READY=1, RELOADING=1 and STATUS= lines to.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    path.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  }
+  ~NotifySocket() { close(fd_); }
+  const std::string& path() const { return path_; }
+
+  // Waits up to `seconds` for a message with `line` in it; the ones before it are
+  // read and dropped.
+  bool Await(const std::string& line, double seconds) {
+    auto deadline = std::chrono::steady_clock::now() +
+                    std::chrono::milliseconds(static_cast<int>(seconds * 1000));
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buffer[4096];
+      ssize_t n = recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) continue;
+      std::string message(buffer, static_cast<size_t>(n));
+      if (("\n" + message + "\n").find("\n" + line + "\n") != std::string::npos)
+        return true;
+    }
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  // A job whose workload records its pid and sleeps: it runs until cancelled.
+  int64_t SubmitSleepingJob(Honed& honed) {
+    std::string config =
+        dir_.Write("job.yaml",
+                   "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+                   "    metrics:\n      shell.v:\n        sample_script: echo 1\n"
+                   "    target: shell.v:max\n");
+    std::string workload =
+        dir_.Write("w.sh", "#!/bin/sh\necho $$ >> " + pids_ + "\nsleep 60\n", true);
+    json submitted = honed.HoneJson({"submit", config, "--", workload});
+    EXPECT_TRUE(submitted.contains("job")) << submitted.dump();
+    EXPECT_TRUE(WaitFor([&] { return !ReadFile(pids_).empty(); }, 20));
+    return submitted.value("job", int64_t{0});
+  }
+
+  // Starts honed as systemd would, with a notify socket, and waits for READY=1.
+  void Start(Honed& honed) {
+    honed.Launch({"NOTIFY_SOCKET=" + notify_.path()});
+    ASSERT_TRUE(notify_.Await("READY=1", 20)) << ReadFile(honed.log_path());
+  }
+
+  // Sends SIGHUP and waits until honed says the reload began (RELOADING=1) and ended
+  // (READY=1), however it went.
+  void Reload(Honed& honed) {
+    ASSERT_EQ(kill(honed.pid(), SIGHUP), 0);
+    ASSERT_TRUE(notify_.Await("RELOADING=1", 20)) << ReadFile(honed.log_path());
+    ASSERT_TRUE(notify_.Await("READY=1", 20)) << ReadFile(honed.log_path());
+  }
+
+  TempDir dir_;
+  std::string pids_ = dir_.path() + "/pids";
+  NotifySocket notify_{dir_.path() + "/notify.sock"};
+};
+
+TEST_F(ServiceTest, AReloadReadsTheFileAgainWithoutStoppingARunningJob) {
+  std::string conf = dir_.Write("honed.conf", "# quiet\nlog-level = warn\n");
+  Honed honed(dir_.path(), {"--config", conf});
+  Start(honed);
+  int64_t job = SubmitSleepingJob(honed);
+  std::string workload_pid = ReadFile(pids_);
+
+  // At warn, a bad request is not logged (it is a debug line).
+  honed.Raw("not json\n");
+  EXPECT_FALSE(Contains(ReadFile(honed.log_path()), "bad request"));
+
+  dir_.Write("honed.conf", "log-level = debug\nretain-jobs = 7\n");
+  Reload(honed);
+  std::string log = ReadFile(honed.log_path());
+  EXPECT_TRUE(Contains(log, "reload: log-level warn -> debug")) << log;
+  EXPECT_TRUE(Contains(log, "reload: retain-jobs 1000 -> 7")) << log;
+  honed.Raw("not json\n");
+  EXPECT_TRUE(
+      WaitFor([&] { return Contains(ReadFile(honed.log_path()), "bad request"); }, 10))
+      << "the new log level did not take effect";
+
+  // The job went on: the same workload run, still running.
+  json status = honed.HoneJson({"status", std::to_string(job)});
+  EXPECT_EQ(status.value("state", ""), "running") << status.dump();
+  EXPECT_EQ(ReadFile(pids_), workload_pid);
+  EXPECT_EQ(honed.Hone({"cancel", std::to_string(job)}).exit_code, 0);
+}
+
+TEST_F(ServiceTest, ABrokenFileOnReloadKeepsTheSettingsAndSaysWhichLine) {
+  std::string conf = dir_.Write("honed.conf", "log-level = warn\n");
+  Honed honed(dir_.path(), {"--config", conf});
+  Start(honed);
+  dir_.Write("honed.conf", "log-level = debug\n\nlog-level = info\n");
+  Reload(honed);
+  std::string log = ReadFile(honed.log_path());
+  EXPECT_TRUE(Contains(log, conf + ":3: log-level is set twice (first on line 1)"))
+      << log;
+  EXPECT_FALSE(Contains(log, "reload: log-level")) << log;
+  honed.Raw("not json\n");
+  EXPECT_EQ(honed.Hone({"ping"}).exit_code, 0) << "honed still answers";
+  EXPECT_FALSE(Contains(ReadFile(honed.log_path()), "bad request"))
+      << "the level stayed warn";
+  // Mended, the next reload applies it.
+  dir_.Write("honed.conf", "log-level = debug\n");
+  Reload(honed);
+  EXPECT_TRUE(Contains(ReadFile(honed.log_path()), "reload: log-level warn -> debug"));
+}
+
+TEST_F(ServiceTest, TheCommandLineOverridesTheFileAtStartAndAtReload) {
+  std::string conf =
+      dir_.Write("honed.conf", "log-level = debug\nsocket = /nonexistent/dir/h.sock\n");
+  // The test's --socket wins over the file's (else honed could not listen).
+  Honed honed(dir_.path(), {"--config", conf, "--log-level", "warn"});
+  Start(honed);
+  honed.Raw("not json\n");
+  dir_.Write("honed.conf", "log-level = trace\nsocket = /elsewhere/h.sock\n");
+  Reload(honed);
+  std::string log = ReadFile(honed.log_path());
+  EXPECT_FALSE(Contains(log, "bad request")) << "--log-level warn beat the file's debug";
+  EXPECT_FALSE(Contains(log, "reload: log-level")) << log;
+  EXPECT_FALSE(Contains(log, "reload: socket")) << log;
+  EXPECT_EQ(honed.Hone({"ping"}).exit_code, 0);
+}
+
+TEST_F(ServiceTest, AKeyThatNeedsARestartSaysSo) {
+  std::string conf = dir_.Write("honed.conf", "log-level = info\n");
+  Honed honed(dir_.path(), {"--config", conf});
+  Start(honed);
+  dir_.Write("honed.conf", "log-level = info\nsocket-group = nobody-here\n");
+  Reload(honed);
+  EXPECT_TRUE(Contains(ReadFile(honed.log_path()),
+                       "reload: socket-group hone -> nobody-here takes effect when honed "
+                       "starts again"))
+      << ReadFile(honed.log_path());
+}
+
+TEST_F(ServiceTest, ABrokenOrMissingFileAtStartIsAnErrorThatNamesIt) {
+  std::string conf = dir_.Write("honed.conf", "log-level = loud\n");
+  Honed honed(dir_.path(), {"--config", conf});
+  test::CommandResult run = honed.RunHoned({"--restore"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_TRUE(Contains(run.err, conf + ":1: log-level 'loud'")) << run.err;
+  Honed missing(dir_.path(), {"--config", dir_.path() + "/none.conf"});
+  run = missing.RunHoned({"--restore"});
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_TRUE(Contains(run.err, "no config file " + dir_.path() + "/none.conf"))
+      << run.err;
+}
+
+}  // namespace
+}  // namespace hone
