@@ -8,12 +8,14 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "client/connection.h"
 #include "common/config.h"
+#include "common/export.h"
 #include "common/report.h"
 
 extern char** environ;
@@ -528,6 +530,79 @@ int CmdApply(const ClientOptions& options, int64_t job) {
   for (const json& line : result.value("applied", json::array()))
     std::cout << line.get<std::string>() << "\n";
   std::cout << "kept: re-applied at every honed start until `hone restore`\n";
+  return kExitOk;
+}
+
+namespace {
+
+// Writes `text` to `path` (mode 0644, or 0755 when `executable`) through a temporary
+// file renamed into place, so that a reader never sees half of it.
+bool WriteFileAtomically(const std::string& path, const std::string& text,
+                         bool executable) {
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::cerr << "hone: cannot write " << temporary << "\n";
+      return false;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::permissions(
+      temporary, executable ? std::filesystem::perms(0755) : std::filesystem::perms(0644),
+      ec);
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) {
+    std::cerr << "hone: cannot write " << path << ": " << ec.message() << "\n";
+    std::filesystem::remove(temporary, ec);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int CmdExport(const ClientOptions& options, int64_t job, const std::string& format,
+              const std::string& output) {
+  json result;
+  int code = CallOnce(options, "export", {{"job", job}}, &result);
+  if (code != kExitOk) return code;
+  std::string text, script;
+  if (format == "json" || options.json)
+    text = result.dump(2) + "\n";
+  else if (format == "sysctl")
+    text = FormatExportSysctl(result);
+  else if (format == "env")
+    text = FormatExportEnv(result);
+  else
+    text = FormatExportTuned(result, &script);
+  if (result.contains("note") && result["note"].is_string())
+    std::cerr << "hone: " << result["note"].get<std::string>() << "\n";
+  if (output.empty()) {
+    std::cout << text;
+    if (!script.empty())
+      std::cerr << "hone: the profile's [script] runs script.sh, which standard output "
+                   "cannot hold: use --output DIR to write both\n";
+    return kExitOk;
+  }
+  if (format == "tuned" && !options.json) {
+    std::error_code ec;
+    std::filesystem::create_directories(output, ec);
+    if (ec) {
+      std::cerr << "hone: cannot make " << output << ": " << ec.message() << "\n";
+      return kExitUsage;
+    }
+    if (!WriteFileAtomically(output + "/tuned.conf", text, false)) return kExitUsage;
+    if (!script.empty() && !WriteFileAtomically(output + "/script.sh", script, true))
+      return kExitUsage;
+    std::cerr << "hone: wrote " << output << "/tuned.conf"
+              << (script.empty() ? "" : " and script.sh") << "\n";
+    return kExitOk;
+  }
+  if (!WriteFileAtomically(output, text, false)) return kExitUsage;
+  std::cerr << "hone: wrote " << output << "\n";
   return kExitOk;
 }
 

@@ -45,5 +45,9 @@ int CmdReport(const ClientOptions& options, int64_t job);
 int CmdKnobs(const ClientOptions& options);
 int CmdRestore(const ClientOptions& options);
 int CmdApply(const ClientOptions& options, int64_t job);
+// `format`: tuned, sysctl, env or json. `output`: "" for standard output; else a file
+// (a directory for tuned: tuned.conf and, with script knobs, script.sh).
+int CmdExport(const ClientOptions& options, int64_t job, const std::string& format,
+              const std::string& output);
 
 }  // namespace hone

@@ -174,6 +174,31 @@ int main(int argc, char** argv) {
   add_job_arg(apply, true);
   apply->callback([&] { exit_code = hone::CmdApply(options, job); });
 
+  std::string export_format = "tuned", export_output;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export",
+      "write a job's best settings for the tools already on the server: a TuneD "
+      "profile, a sysctl.d file, an environment file or JSON");
+  add_job_arg(export_cmd, true);
+  export_cmd
+      ->add_option("--format", export_format,
+                   "tuned (tuned.conf with [sysctl], [sysfs] and [script]), sysctl (a "
+                   "sysctl.d file), env (application knobs, for EnvironmentFile= or "
+                   "`. FILE`) or json")
+      ->check(CLI::IsMember({"tuned", "sysctl", "env", "json"}))
+      ->capture_default_str();
+  export_cmd->add_option("-o,--output", export_output,
+                         "write to this file instead of standard output (for tuned, a "
+                         "directory: tuned.conf and, with script knobs, script.sh)");
+  export_cmd->footer(
+      "\nKnobs a format cannot carry are listed in its comments with the reason (an "
+      "MSR knob in a TuneD profile: `hone apply` keeps it; an application knob in a "
+      "sysctl file). Values with control characters are left out. docs/service.md "
+      "shows how each file is used." +
+      std::string(kFooter));
+  export_cmd->callback(
+      [&] { exit_code = hone::CmdExport(options, job, export_format, export_output); });
+
   app.add_subcommand("restore",
                      "put back the original value of every knob honed changed, applied "
                      "settings included")

@@ -65,19 +65,6 @@ bool Flag(const json& object, const char* key) {
   return value.is_boolean() && value.get<bool>();
 }
 
-bool IsIdentifier(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
-  for (char c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
-  return true;
-}
-
-std::string ShellQuote(const std::string& value) {
-  std::string quoted = "'";
-  for (char c : value) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 std::string Number(const json& value) {
   return value.is_number() ? FormatValue(value.get<double>()) : std::string("-");
 }
@@ -419,13 +406,26 @@ std::string FormatReportEnv(const json& report, bool shell) {
       continue;
     }
     std::vector<std::string> names;
-    if (IsIdentifier(name)) names.push_back(name);
+    if (IsShellIdentifier(name)) names.push_back(name);
     names.push_back(KnobEnvName(name));
     for (const std::string& n : names)
       out +=
           shell ? "export " + n + "=" + ShellQuote(text) + "\n" : n + "=" + text + "\n";
   }
   return out;
+}
+
+bool IsShellIdentifier(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+std::string ShellQuote(const std::string& value) {
+  std::string quoted = "'";
+  for (char c : value) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 double Round(double value, int digits) {

@@ -41,4 +41,9 @@ std::string FormatValue(double value);
 // so that JSON shows 48.05, not 48.050000000000004.
 double Round(double value, int digits);
 
+// Whether `name` is a shell variable name ([A-Za-z_][A-Za-z0-9_]*).
+bool IsShellIdentifier(const std::string& name);
+// `value` in single quotes for sh, each ' written as '\''.
+std::string ShellQuote(const std::string& value);
+
 }  // namespace hone

@@ -474,6 +474,35 @@ asio::awaitable<Status> JobManager::RestoreAll(const Peer& peer, json* result) {
   co_return co_await RestoreAllKnobs(options_.ledger, result);
 }
 
+asio::awaitable<Status> JobManager::Export(const Peer& peer, int64_t id, json* result) {
+  json report;
+  Status s = co_await Report(id, &report);
+  if (!s.ok()) co_return s;
+  Job* job = Find(id);
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
+  auto field = [](const json& object, const char* key) {
+    return object.is_object() && object.contains(key) ? object[key] : json();
+  };
+  const json best = field(field(report, "best"), "config");
+  if (!best.is_object())
+    co_return Status::FailedPrecondition(
+        "job " + std::to_string(id) + " has no best configuration to export yet (it is " +
+        JobStateName(job->row.state) + ")");
+  const json baseline = field(field(report, "baseline"), "config");
+  bool with_scripts = policy_.MayActOnJob(peer, id, job->row.uid, "export").ok();
+  *result = {{"job", id},
+             {"state", JobStateName(job->row.state)},
+             {"knobs", DescribeJobSettings(options_.catalog, job->spec, best, baseline,
+                                           with_scripts)}};
+  for (const char* key : {"target", "improvement_pct", "improvement_ci95_pct", "kind"})
+    if (report.contains(key)) (*result)[key] = report[key];
+  if (!with_scripts && job->spec.HasKind(KnobKind::kScript))
+    (*result)["note"] =
+        "script knobs' set_script left out: only the job's owner or root "
+        "sees them";
+  co_return Status::OK();
+}
+
 asio::awaitable<Status> JobManager::ApplyBest(const Peer& peer, int64_t id,
                                               json* result) {
   Status s = policy_.MayChangeKnobs(peer, "apply");

@@ -136,6 +136,11 @@ class JobManager {
   boost::asio::awaitable<Status> RestoreAll(const Peer& peer, nlohmann::json* result);
   // Keeps job `id`'s best system knob settings (re-applied at every start). Refused
   // when a running job holds one of those knobs, naming the job and the knob.
+  // `hone export`: job `id`'s best configuration knob by knob, with where each
+  // lives (DescribeJobSettings), for any job that has a best so far. Script knobs'
+  // scripts only for the job's owner or root.
+  boost::asio::awaitable<Status> Export(const Peer& peer, int64_t id,
+                                        nlohmann::json* result);
   boost::asio::awaitable<Status> ApplyBest(const Peer& peer, int64_t id,
                                            nlohmann::json* result);
 

@@ -104,4 +104,51 @@ asio::awaitable<Status> ApplyJobSettings(Ledger* ledger, std::vector<CatalogEntr
   co_return Status::OK();
 }
 
+json DescribeJobSettings(std::vector<CatalogEntry>* catalog, const JobSpec& job_spec,
+                         const json& best, const json& baseline, bool with_scripts) {
+  json knobs = json::array();
+  for (const KnobSpec& spec : job_spec.knobs) {
+    if (!best.contains(spec.name)) continue;
+    json knob = {{"name", spec.name}, {"value", best[spec.name]}};
+    if (baseline.is_object() && baseline.contains(spec.name))
+      knob["baseline"] = baseline[spec.name];
+    if (!spec.description.empty()) knob["description"] = spec.description;
+    switch (spec.kind) {
+      case KnobKind::kApplication:
+        knob["kind"] = "application";
+        break;
+      case KnobKind::kScript:
+        knob["kind"] = "script";
+        knob["backend"] = "script";
+        if (with_scripts) knob["set_script"] = spec.set_script;
+        break;
+      case KnobKind::kBuiltin: {
+        knob["kind"] = "builtin";
+        SystemKnob* system = FindBuiltin(catalog, spec.name);
+        if (!system) {
+          knob["available"] = false;
+          break;
+        }
+        knob["backend"] = system->backend();
+        knob["location"] = system->location();
+        if (knob.value("description", "").empty())
+          knob["description"] = system->description();
+        if (system->backend() != "msr") {
+          json files = json::array();
+          for (const std::string& instance : system->Instances()) {
+            json recipe = system->Recipe(instance);
+            if (recipe.contains("path") && recipe["path"].is_string() &&
+                !recipe["path"].get<std::string>().empty())
+              files.push_back(recipe["path"]);
+          }
+          knob["files"] = std::move(files);
+        }
+        break;
+      }
+    }
+    knobs.push_back(std::move(knob));
+  }
+  return knobs;
+}
+
 }  // namespace hone

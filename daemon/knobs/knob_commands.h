@@ -32,4 +32,17 @@ boost::asio::awaitable<Status> ApplyJobSettings(Ledger* ledger,
                                                 bool may_run_scripts,
                                                 nlohmann::json* result);
 
+// What `hone export` writes for a job: its `best` configuration knob by knob, in
+// the spec's order, with where each lives:
+//   {"name", "kind": "application"|"builtin"|"script", "value", "baseline" (the value
+//    the job started from, when `baseline` has it), "description", and for system
+//    knobs "backend" (sysctl, sysfs, msr, ...), "location" (for people) and, for
+//    file knobs, "files" (the path of every instance); a script knob's
+//    "set_script" only when `with_scripts` (its owner or root asks)}
+// A knob the catalog no longer has (a built-in unavailable here) is described with
+// "available": false.
+nlohmann::json DescribeJobSettings(std::vector<CatalogEntry>* catalog,
+                                   const JobSpec& job_spec, const nlohmann::json& best,
+                                   const nlohmann::json& baseline, bool with_scripts);
+
 }  // namespace hone

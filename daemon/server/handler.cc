@@ -47,6 +47,8 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
        &RequestHandler::Restore},
       {"apply", "keep a completed job's best system knob settings: job",
        &RequestHandler::Apply},
+      {"export", "a job's best settings knob by knob, with where each lives: job",
+       &RequestHandler::Export},
   };
   return kCommands;
 }
@@ -169,6 +171,14 @@ asio::awaitable<Status> RequestHandler::Apply(const Request& request, Context& c
   Status s = JobArg(request, &id);
   if (!s.ok()) co_return s;
   co_return co_await jobs_->ApplyBest(context.peer, id, result);
+}
+
+asio::awaitable<Status> RequestHandler::Export(const Request& request, Context& context,
+                                               json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  if (!s.ok()) co_return s;
+  co_return co_await jobs_->Export(context.peer, id, result);
 }
 
 }  // namespace hone

@@ -72,6 +72,7 @@ class RequestHandler {
   boost::asio::awaitable<Status> Restore(const Request&, Context&,
                                          nlohmann::json* result);
   boost::asio::awaitable<Status> Apply(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Export(const Request&, Context&, nlohmann::json* result);
 
   JobManager* jobs_;
 };

@@ -8,13 +8,15 @@
 // (skipped when it is not JSON), it is a report: honed writes the env form into
 // its settings file, hone prints the text and env forms of what honed sends.
 // Neither checks the report's shape first, so a formatter that throws on a field of
-// an unexpected type aborts hone: a crash here.
+// an unexpected type aborts hone: a crash here. The same JSON is also an `export`
+// reply for hone export's formats (common/export.h).
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "common/config.h"
+#include "common/export.h"
 #include "common/report.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -44,6 +46,22 @@ void FuzzReport(std::string_view text) {
   hone::FormatReportEnv(report, /*shell=*/false);
   hone::FormatReportEnv(report, /*shell=*/true);
   if (report.is_object()) hone::FormatExplored(report);
+  // As an `export` reply: every line of each file is a comment or one the format
+  // means (a key, a section, a value), never one a hostile value made.
+  std::string script;
+  for (const std::string& file :
+       {hone::FormatExportSysctl(report), hone::FormatExportEnv(report),
+        hone::FormatExportTuned(report, &script)}) {
+    FUZZ_CHECK(file.empty() || file.back() == '\n');
+    for (size_t at = 0; at < file.size();) {
+      size_t end = file.find('\n', at);
+      std::string_view line(file.data() + at, end - at);
+      at = end + 1;
+      for (char c : line) FUZZ_CHECK(static_cast<unsigned char>(c) >= 0x20 || c == '\t');
+    }
+  }
+  // The profile's script quotes each set_script whole (any bytes, in '...').
+  FUZZ_CHECK(script.empty() || script.starts_with("#!/bin/sh\n"));
   if (report.is_number()) {
     hone::FormatValue(report.get<double>());
     hone::FormatDuration(report.get<double>());
