@@ -22,6 +22,7 @@
 #include "daemon/knobs/knobs.h"
 #include "daemon/knobs/ledger.h"
 #include "daemon/knobs/machine.h"
+#include "daemon/knobs/other_tuners.h"
 #include "daemon/notifier.h"
 #include "daemon/process/cgroup.h"
 #include "daemon/server/handler.h"
@@ -273,6 +274,8 @@ int RunDaemon(const DaemonOptions& options) {
         notifier.Ready();
         spdlog::info("honed {} ready on {} (state in {}, machine root {})", HONE_VERSION,
                      options.socket_path, options.state_dir, options.root);
+        for (const OtherTuner& tuner : FindOtherTuners(*machine))
+          spdlog::warn("{}", OtherTunerWarning(tuner));
       },
       asio::detached);
   io.run();

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "daemon/knobs/other_tuners.h"
 #include "tests/fake_machine.h"
 #include "tests/faulty_machine.h"
 #include "tests/test_util.h"
@@ -250,6 +251,36 @@ TEST_F(MachineTest, Issue14SymlinksInTheTreeNeverLeadOutOfTheRoot) {
   ASSERT_EQ(symlink("/proc/sys/vm/swappiness", (sys + "/inside").c_str()), 0);
   ASSERT_TRUE(machine_->ReadFile("/sys/kernel/inside", &contents).ok());
   EXPECT_EQ(contents, ReadFile(dir_.path() + "/proc/sys/vm/swappiness"));
+}
+
+// ---- Other tuners -------------------------------------------------------------
+
+TEST_F(MachineTest, OtherTunersAreFoundByTheirProcessesNamesOnceEachInTheListsOrder) {
+  tree_.Write("proc/1/comm", "systemd\n");
+  tree_.Write("proc/4242/comm", "power-profiles-\n");
+  tree_.Write("proc/812/comm", "tuned\n");
+  tree_.Write("proc/813/comm", "tuned\n");   // a second thread group: once
+  tree_.Write("proc/77/comm", "tunedx\n");   // whole names only
+  tree_.Write("proc/self/comm", "tuned\n");  // not a pid
+  tree_.Write("proc/99/comm", std::string("tuned\0evil", 10));
+  std::vector<OtherTuner> tuners = FindOtherTuners(*machine_);
+  ASSERT_EQ(tuners.size(), 2u);
+  EXPECT_EQ(tuners[0].name, "tuned");
+  EXPECT_EQ(tuners[0].pid, "812");
+  EXPECT_EQ(tuners[1].name, "power-profiles-daemon");
+  EXPECT_EQ(tuners[1].pid, "4242");
+  std::string warning = OtherTunerWarning(tuners[0]);
+  EXPECT_NE(warning.find("tuned (pid 812) is running: it manages sysctls"),
+            std::string::npos)
+      << warning;
+  EXPECT_NE(warning.find("`systemctl stop tuned`"), std::string::npos) << warning;
+}
+
+TEST_F(MachineTest, NoOtherTunerWhereNoneRunsOrProcCannotBeRead) {
+  tree_.Write("proc/1/comm", "systemd\n");
+  EXPECT_TRUE(FindOtherTuners(*machine_).empty());
+  tree_.Remove("proc");
+  EXPECT_TRUE(FindOtherTuners(*machine_).empty());
 }
 
 }  // namespace hone

@@ -522,5 +522,40 @@ TEST_F(SystemKnobsTest, ExportWritesFilesThatSysctlTunedAndTheShellLoad) {
   EXPECT_EQ(tree_->Snapshot(), original_);
 }
 
+// Another tuner running (TuneD, as its process shows it in the fake /proc): honed
+// says so at start, and in the report of a job that tunes system knobs; a job over
+// application knobs alone is not told.
+TEST_F(SystemKnobsTest, ARunningTunedIsNamedAtStartAndInTheReportOfASystemKnobJob) {
+  tree_->Write("proc/812/comm", "tuned\n");
+  ASSERT_TRUE(honed_->Start()) << ReadFile(honed_->log_path());
+  const std::string warning = "tuned (pid 812) is running: it manages sysctls";
+  EXPECT_TRUE(WaitFor(
+      [&] { return ReadFile(honed_->log_path()).find(warning) != std::string::npos; },
+      10))
+      << ReadFile(honed_->log_path());
+  test::CommandResult run =
+      honed_->Hone({"run", "--json", SwappinessConfig(), "--", WriteWorkload()});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  ASSERT_TRUE(report.contains("notes")) << run.out;
+  bool named = false;
+  for (const json& note : report["notes"])
+    named = named || note.get<std::string>().find(warning) != std::string::npos;
+  EXPECT_TRUE(named) << report["notes"].dump();
+  test::CommandResult text =
+      honed_->Hone({"report", std::to_string(report["job"].get<int64_t>())});
+  EXPECT_NE(text.out.find(warning), std::string::npos) << text.out;
+
+  std::string app = dir_.Write(
+      "app.yaml",
+      "domain:\n  common:\n    knobs:\n      threads: {options: [1, 2]}\n"
+      "    metrics:\n      m:\n        sample_script: echo 1\n    target: m:max\n");
+  run = honed_->Hone({"run", "--json", app, "--", "/bin/true"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(run.out.find("tuned (pid"), std::string::npos) << run.out;
+  tree_->Remove("proc/812");
+  EXPECT_EQ(tree_->Snapshot(), original_);
+}
+
 }  // namespace
 }  // namespace hone

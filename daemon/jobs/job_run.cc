@@ -11,6 +11,7 @@
 
 #include "daemon/crash_point.h"
 #include "daemon/jobs/job.h"
+#include "daemon/knobs/other_tuners.h"
 #include "daemon/tuner/live_runner.h"
 #include "daemon/tuner/space_resolver.h"
 #include "daemon/tuner/sync_runner.h"
@@ -100,6 +101,16 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   if (!job.processes.in_cgroups())
     job.notes.push_back("workloads are contained by " + job.processes.containment() +
                         ": a process that leaves its process group can outlive its run");
+  // Another tuner may change a system knob under the job: a warning, not a refusal.
+  if (options_.machine &&
+      (job.spec.HasKind(KnobKind::kBuiltin) || job.spec.HasKind(KnobKind::kScript))) {
+    for (const OtherTuner& tuner : FindOtherTuners(*options_.machine)) {
+      std::string warning = OtherTunerWarning(tuner);
+      spdlog::warn("job {}: {}", job.row.id, warning);
+      if (std::find(job.notes.begin(), job.notes.end(), warning) == job.notes.end())
+        job.notes.push_back(warning);
+    }
+  }
   const double now = Now();
   // A job that ran before (its space is stored) continues where it was: its run
   // time so far counts, the time honed was down does not.
