@@ -18,6 +18,7 @@
 
 #include "daemon/daemon_config.h"
 #include "daemon/jobs/job_manager.h"
+#include "daemon/journal.h"
 #include "daemon/knobs/catalog.h"
 #include "daemon/knobs/knobs.h"
 #include "daemon/knobs/ledger.h"
@@ -38,12 +39,16 @@ namespace asio = boost::asio;
 namespace {
 
 void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("honed");
-  // journald stamps each line itself; elsewhere the time is worth having.
-  if (std::getenv("JOURNAL_STREAM"))
-    logger->set_pattern("[%l] %v");
-  else
+  // Under systemd, the journal itself, with fields (daemon/journal.h); journald
+  // stamps each line. Elsewhere, standard error with the time.
+  std::shared_ptr<spdlog::logger> logger;
+  if (StderrIsJournal()) {
+    logger = std::make_shared<spdlog::logger>("honed", MakeJournalSink());
+    logger->set_pattern("%v");
+  } else {
+    logger = spdlog::stderr_color_mt("honed");
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e honed[%P] [%l] %v");
+  }
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);
   spdlog::set_default_logger(logger);
@@ -66,7 +71,7 @@ asio::awaitable<Status> RecoverKnobs(Ledger& ledger) {
   std::vector<std::string> done;
   Status s = co_await ledger.RestoreHeld(std::nullopt, &done);
   Status applied = co_await ledger.Reapply(&done);
-  for (const std::string& line : done) spdlog::info("startup: {}", line);
+  // The ledger logged each line (with its fields).
   co_return s.ok() ? applied : s;
 }
 
@@ -151,7 +156,6 @@ int RunRestore(const DaemonOptions& options) {
                    s = e ? Status::Internal("restore failed with an exception") : result;
                  });
   io.run();
-  for (const std::string& line : done) spdlog::info("{}", line);
   if (!s.ok()) {
     spdlog::error("restore incomplete: {}", s.message());
     return 1;

@@ -12,6 +12,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/journal.h"
 #include "daemon/knobs/knob_bindings.h"
 #include "tests/await.h"
 #include "tests/fake_machine.h"
@@ -23,6 +27,42 @@ namespace {
 
 namespace asio = boost::asio;
 using nlohmann::json;
+
+// Replaces the default logger while it lives, and keeps every line with the journal
+// fields in force when it was logged (daemon/journal.h).
+class CapturedLog {
+ public:
+  struct Line {
+    std::string message;
+    std::map<std::string, std::string> fields;
+  };
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>("captured", sink_);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  std::vector<Line> With(const std::string& field) const {
+    std::vector<Line> lines;
+    for (const Line& line : sink_->lines)
+      if (line.fields.count(field)) lines.push_back(line);
+    return lines;
+  }
+  void Clear() { sink_->lines.clear(); }
+
+ private:
+  struct Sink : spdlog::sinks::base_sink<std::mutex> {
+    std::vector<Line> lines;
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      Line line{std::string(msg.payload.data(), msg.payload.size()), {}};
+      for (const auto& [name, value] : LogFields::Current()) line.fields[name] = value;
+      lines.push_back(std::move(line));
+    }
+    void flush_() override {}
+  };
+  std::shared_ptr<Sink> sink_ = std::make_shared<Sink>();
+  std::shared_ptr<spdlog::logger> previous_;
+};
 
 using test::Await;
 
@@ -67,9 +107,21 @@ TEST_F(LedgerTest, ApplyWritesEveryInstanceAndRestoreHeldPutsEverythingBack) {
   bindings.Add(1, Find(catalog, "vm.swappiness"));
   ASSERT_TRUE(Await(bindings.ReadCurrent()).ok());
   SearchSpace space = Space();
-  std::vector<std::string> log;
-  ASSERT_TRUE(Await(bindings.Apply(space, {1, 1}, &log)).ok());
-  EXPECT_EQ(log.size(), 5u);
+  CapturedLog captured;
+  auto expect_fields = [](CapturedLog::Line& line, const char* old_value,
+                          const char* new_value, const char* reason) {
+    EXPECT_EQ(line.fields["HONE_KNOB"], "vm.swappiness/");
+    EXPECT_EQ(line.fields["HONE_OLD"], old_value);
+    EXPECT_EQ(line.fields["HONE_NEW"], new_value);
+    EXPECT_EQ(line.fields["HONE_REASON"], reason);
+    EXPECT_EQ(line.fields["HONE_JOB"], "7");
+  };
+  ASSERT_TRUE(Await(bindings.Apply(space, {1, 1}, "trial 1")).ok());
+  // One line per instance written, with its journal fields.
+  std::vector<CapturedLog::Line> writes = captured.With("HONE_KNOB");
+  ASSERT_EQ(writes.size(), 5u);
+  EXPECT_EQ(writes[4].message, "job 7 trial 1: vm.swappiness/: 60 -> 10");
+  expect_fields(writes[4], "60", "10", "trial 1");
   for (int cpu = 0; cpu < 4; ++cpu) EXPECT_EQ(tree_->ReadMsr(cpu, 0x1a4) & 1, 1u);
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
   std::vector<LedgerEntry> held;
@@ -80,8 +132,14 @@ TEST_F(LedgerTest, ApplyWritesEveryInstanceAndRestoreHeldPutsEverythingBack) {
   EXPECT_EQ(held[4].original, "60");
 
   std::vector<std::string> done;
+  captured.Clear();
   ASSERT_TRUE(Await(ledger.RestoreHeld(7, &done)).ok());
   EXPECT_EQ(done.size(), 5u);
+  // Each restore: one line with the value it replaced and the original it wrote.
+  writes = captured.With("HONE_KNOB");
+  ASSERT_EQ(writes.size(), 5u);
+  EXPECT_EQ(writes[0].message, "job 7: vm.swappiness/ restored to 60 (was 10)");
+  expect_fields(writes[0], "10", "60", "restore");
   EXPECT_EQ(tree_->Snapshot(), original_);
   ASSERT_TRUE(ledger.Entries("held", &held).ok());
   EXPECT_TRUE(held.empty());
@@ -100,7 +158,7 @@ TEST_F(LedgerTest, AFailedWriteLeavesNothingHalfApplied) {
     bindings.Add(1, Find(catalog, "vm.swappiness"));
     ASSERT_TRUE(Await(bindings.ReadCurrent()).ok());
     SearchSpace space = Space();
-    Status s = Await(bindings.Apply(space, {1, 1}, nullptr));
+    Status s = Await(bindings.Apply(space, {1, 1}, "trial 1"));
     EXPECT_FALSE(s.ok());
     EXPECT_NE(s.message().find("injected"), std::string::npos) << s.message();
     EXPECT_EQ(tree_->Snapshot(), original_)
@@ -119,7 +177,7 @@ TEST_F(LedgerTest, ARecipeAloneRestoresAfterTheKnobObjectsAreGone) {
     bindings.Add(1, Find(catalog, "vm.swappiness"));
     ASSERT_TRUE(Await(bindings.ReadCurrent()).ok());
     SearchSpace space = Space();
-    ASSERT_TRUE(Await(bindings.Apply(space, {1, 1}, nullptr)).ok());
+    ASSERT_TRUE(Await(bindings.Apply(space, {1, 1}, "trial 1")).ok());
   }
   ASSERT_NE(tree_->Snapshot(), original_);
   // As after a crash: a new store handle, a new machine, no catalog.
@@ -152,6 +210,29 @@ TEST_F(LedgerTest, ApplyAllPutsBackWhatItWroteWhenAWriteFails) {
     ASSERT_TRUE(ledger.Entries("applied", &applied).ok());
     EXPECT_TRUE(applied.empty()) << "an entry for a value never set would be re-applied";
   }
+}
+
+// The job a line is about, for its HONE_JOB field, from how honed words its lines.
+TEST(JournalTest, TheJobOfALineComesFromItsFirstWords) {
+  EXPECT_EQ(JobOfMessage("job 3: started"), 3);
+  EXPECT_EQ(JobOfMessage("job 12 trial 4: vm.swappiness/: 60 -> 10"), 12);
+  EXPECT_EQ(JobOfMessage("apply job 7: vm.swappiness/ = 10 (was 60)"), 7);
+  EXPECT_EQ(JobOfMessage("jobs: 3"), 0);
+  EXPECT_EQ(JobOfMessage("job x: y"), 0);
+  EXPECT_EQ(JobOfMessage("job 3x: y"), 0);
+  EXPECT_EQ(JobOfMessage("job " + std::string(40, '9') + ": y"), 0);
+  EXPECT_EQ(JobOfMessage("reload: log-level info -> debug"), 0);
+  // Fields nest, and go with their scope.
+  {
+    LogFields outer(std::vector<std::pair<std::string, std::string>>{{"HONE_JOB", "3"}});
+    {
+      LogFields inner(
+          std::vector<std::pair<std::string, std::string>>{{"HONE_KNOB", "k/"}});
+      EXPECT_EQ(LogFields::Current().size(), 2u);
+    }
+    EXPECT_EQ(LogFields::Current().size(), 1u);
+  }
+  EXPECT_TRUE(LogFields::Current().empty());
 }
 
 }  // namespace

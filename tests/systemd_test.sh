@@ -4,7 +4,8 @@
 # docs/architecture.md describes them. It checks that:
 #   1. `systemctl start honed` becomes active (Type=notify: honed sent READY=1), the
 #      socket answers at /run/honed/honed.sock, and the `hone` group exists;
-#   2. a job with a script knob completes and puts the knob back;
+#   2. a job with a script knob completes and puts the knob back, and
+#      `journalctl HONE_JOB=1` shows each knob write and restore with its fields;
 #   3. `systemctl stop honed` during a job interrupts the job, kills its workload
 #      and puts the knob back; `systemctl start honed` resumes the job, which
 #      completes and puts the knob back;
@@ -244,7 +245,20 @@ grep -q '"state":"completed"' <<<"$report" || fail "job 1 did not complete: $rep
 grep -q '"test.knob":"b"' <<<"$report" || fail "the best config should have test.knob b: $report"
 grep -qx b "$rootfs/var/tmp/hone-test/seen" || fail "the job never set the knob to b"
 knob_is a || fail "after job 1 the knob is '$(knob)', not its original a"
-echo "systemd_test: 2. a job completed and put its knob back" >&2
+# The journal tells job 1's story by its field, each knob write and restore one line
+# with its old and new value (daemon/journal.h).
+story=$(inside journalctl -u honed HONE_JOB=1 --no-pager -o cat)
+grep -q "job 1 .*: test.knob/: a -> b" <<<"$story" ||
+  fail "journalctl HONE_JOB=1 does not show the knob's write: $story"
+grep -q "job 1: test.knob/ restored to a (was [ab])" <<<"$story" ||
+  fail "journalctl HONE_JOB=1 does not show the knob's restore: $story"
+fields=$(inside journalctl -u honed HONE_KNOB=test.knob/ HONE_NEW=b --no-pager -o verbose)
+grep -q "HONE_OLD=a" <<<"$fields" && grep -q "HONE_REASON=trial [0-9]" <<<"$fields" &&
+  grep -q "HONE_JOB=1" <<<"$fields" ||
+  fail "the knob write's journal entry lacks its fields: $fields"
+restores=$(inside journalctl -u honed HONE_KNOB=test.knob/ HONE_REASON=restore --no-pager -o cat)
+grep -q "restored to a" <<<"$restores" || fail "no restore of test.knob/ by its fields: $restores"
+echo "systemd_test: 2. a job completed and put its knob back; journalctl HONE_JOB=1 tells its story" >&2
 
 # --- 3. systemctl stop during a job.
 start_hanging_job

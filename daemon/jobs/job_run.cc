@@ -156,7 +156,6 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
     std::vector<std::string> done;
     // Every held entry: this job's, and any an earlier job could not put back.
     Status s = co_await options_.ledger->RestoreHeld(std::nullopt, &done);
-    for (const std::string& line : done) spdlog::info("job {}: {}", job.row.id, line);
     if (!s.ok()) {
       spdlog::error("job {}: {}; the ledger keeps it for the next start", job.row.id,
                     s.message());

@@ -4,6 +4,7 @@
 
 #include "common/config.h"
 #include "daemon/crash_point.h"
+#include "daemon/journal.h"
 
 namespace hone {
 
@@ -59,13 +60,15 @@ asio::awaitable<std::vector<std::string>> KnobBindings::CheckForeignChanges() {
 }
 
 asio::awaitable<void> KnobBindings::Undo(std::vector<Change>& changes,
-                                         std::vector<std::string>* log) {
+                                         const std::string& reason) {
   for (auto it = changes.rbegin(); it != changes.rend(); ++it) {
     Status s = co_await it->binding->knob->Write(it->instance, it->previous);
     std::string key = Ledger::Key(*it->binding->knob, it->instance);
     if (s.ok()) {
       it->binding->value[it->instance] = it->previous;
-      if (log) log->push_back(key + ": put back to " + it->previous);
+      KnobLog(job_, key, it->current, it->previous, "undo of " + reason,
+              "job " + std::to_string(job_) + " " + reason + ": " + key +
+                  ": put back to " + it->previous);
     } else {
       // The ledger still holds its original; the job's end restores it.
       spdlog::error("job {}: cannot put back {}: {}", job_, key, s.message());
@@ -75,7 +78,7 @@ asio::awaitable<void> KnobBindings::Undo(std::vector<Change>& changes,
 
 asio::awaitable<Status> KnobBindings::Apply(const SearchSpace& space,
                                             const Config& config,
-                                            std::vector<std::string>* log) {
+                                            const std::string& reason) {
   std::vector<Change> changes;
   for (Binding& b : bindings_) {
     if (b.released) continue;
@@ -86,16 +89,17 @@ asio::awaitable<Status> KnobBindings::Apply(const SearchSpace& space,
       Status s = co_await ledger_->Hold(job_, *b.knob, instance);
       if (s.ok()) s = co_await b.knob->Write(instance, target);
       if (!s.ok()) {
-        co_await Undo(changes, log);
+        co_await Undo(changes, reason);
         co_return s.WithContext("cannot set " + Ledger::Key(*b.knob, instance) + " to " +
                                 target);
       }
       CrashPoint("knob-written");
       b.value[instance] = target;
-      changes.push_back({&b, instance, previous});
-      if (log)
-        log->push_back(Ledger::Key(*b.knob, instance) + ": " + previous + " -> " +
-                       target);
+      changes.push_back({&b, instance, previous, target});
+      std::string key = Ledger::Key(*b.knob, instance);
+      KnobLog(job_, key, previous, target, reason,
+              "job " + std::to_string(job_) + " " + reason + ": " + key + ": " +
+                  previous + " -> " + target);
     }
   }
   co_return Status::OK();

@@ -43,9 +43,10 @@ class KnobBindings {
   // Notes (one per knob) for knobs released because someone else changed them.
   boost::asio::awaitable<std::vector<std::string>> CheckForeignChanges();
 
-  // Writes `config`'s values; `log` gets one line per change ("vm.swappiness: 60 -> 10").
+  // Writes `config`'s values, logging one line per change with its journal fields
+  // (daemon/journal.h): "job 3 trial 4: vm.swappiness/: 60 -> 10", `reason` "trial 4".
   boost::asio::awaitable<Status> Apply(const SearchSpace& space, const Config& config,
-                                       std::vector<std::string>* log);
+                                       const std::string& reason);
 
  private:
   struct Binding {
@@ -59,10 +60,11 @@ class KnobBindings {
     Binding* binding;
     std::string instance;
     std::string previous;
+    std::string current;  // what this call wrote
   };
 
   boost::asio::awaitable<void> Undo(std::vector<Change>& changes,
-                                    std::vector<std::string>* log);
+                                    const std::string& reason);
 
   int64_t job_;
   Ledger* ledger_;

@@ -45,7 +45,6 @@ asio::awaitable<Status> RestoreAllKnobs(Ledger* ledger, json* result) {
   Status s = co_await ledger->RestoreHeld(std::nullopt, &done);
   Status applied = co_await ledger->RestoreApplied(&done);
   if (s.ok()) s = applied;
-  for (const std::string& line : done) spdlog::info("restore: {}", line);
   *result = {{"restored", done}};
   co_return s;
 }
@@ -98,7 +97,6 @@ asio::awaitable<Status> ApplyJobSettings(Ledger* ledger, std::vector<CatalogEntr
         std::to_string(id) + " --format env` to use them");
   std::vector<std::string> applied;
   s = co_await ledger->ApplyAll(id, settings, &applied);
-  for (const std::string& line : applied) spdlog::info("apply job {}: {}", id, line);
   if (!s.ok()) co_return s;
   *result = {{"job", id}, {"applied", applied}};
   co_return Status::OK();

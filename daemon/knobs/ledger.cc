@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/crash_point.h"
+#include "daemon/journal.h"
 
 namespace hone {
 
@@ -47,6 +48,15 @@ Status Ledger::Release(const std::string& key) {
   return store_->DeleteLedger(key, "held");
 }
 
+asio::awaitable<std::string> Ledger::ReadRecipe(const LedgerEntry& entry) {
+  std::unique_ptr<SystemKnob> knob;
+  std::string value;
+  if (!KnobFromRecipe(entry.recipe, machine_, &knob).ok()) co_return "?";
+  Status s = co_await knob->Read("", &value);
+  if (!s.ok()) co_return "?";
+  co_return value;
+}
+
 asio::awaitable<Status> Ledger::WriteRecipe(const LedgerEntry& entry,
                                             const std::string& value) {
   std::unique_ptr<SystemKnob> knob;
@@ -63,12 +73,16 @@ asio::awaitable<Status> Ledger::RestoreHeld(std::optional<int64_t> job,
   std::reverse(held.begin(), held.end());
   for (const LedgerEntry& entry : held) {
     if (job && entry.job != *job) continue;
+    std::string before = co_await ReadRecipe(entry);
     Status s = co_await WriteRecipe(entry, entry.original);
     if (s.ok()) {
       CrashPoint("restored-one");
       s = store_->DeleteLedger(entry.key, "held");
     }
     if (s.ok()) {
+      KnobLog(entry.job, entry.key, before, entry.original, "restore",
+              (entry.job > 0 ? "job " + std::to_string(entry.job) + ": " : "") +
+                  entry.key + " restored to " + entry.original + " (was " + before + ")");
       if (done) done->push_back(entry.key + " restored to " + entry.original);
     } else if (first.ok()) {
       first = s;
@@ -118,6 +132,9 @@ asio::awaitable<Status> Ledger::ApplyAll(int64_t job,
       s = s.WithContext("cannot apply " + key);
       break;
     }
+    KnobLog(job, key, step.previous, setting.value, "apply",
+            "apply job " + std::to_string(job) + ": " + key + " = " + setting.value +
+                " (was " + step.previous + ")");
     if (done) done->push_back(key + " = " + setting.value);
   }
   if (s.ok()) co_return s;
@@ -137,7 +154,12 @@ asio::awaitable<Status> Ledger::Reapply(std::vector<std::string>* done) {
   std::vector<LedgerEntry> applied;
   Status first = Entries("applied", &applied);
   for (const LedgerEntry& entry : applied) {
+    std::string before = co_await ReadRecipe(entry);
     Status s = co_await WriteRecipe(entry, entry.value);
+    if (s.ok())
+      KnobLog(entry.job, entry.key, before, entry.value, "re-apply at start",
+              "apply job " + std::to_string(entry.job) + ": " + entry.key +
+                  " re-applied as " + entry.value + " (was " + before + ")");
     if (s.ok() && done) done->push_back(entry.key + " re-applied as " + entry.value);
     if (!s.ok() && first.ok()) first = s;
   }
@@ -149,8 +171,14 @@ asio::awaitable<Status> Ledger::RestoreApplied(std::vector<std::string>* done) {
   Status first = Entries("applied", &applied);
   std::reverse(applied.begin(), applied.end());
   for (const LedgerEntry& entry : applied) {
+    std::string before = co_await ReadRecipe(entry);
     Status s = co_await WriteRecipe(entry, entry.original);
     if (s.ok()) s = store_->DeleteLedger(entry.key, "applied");
+    if (s.ok())
+      KnobLog(entry.job, entry.key, before, entry.original,
+              "restore of an applied setting",
+              "apply job " + std::to_string(entry.job) + ": " + entry.key +
+                  " restored to " + entry.original + " (was " + before + ")");
     if (s.ok() && done) done->push_back(entry.key + " restored to " + entry.original);
     if (!s.ok() && first.ok()) first = s;
   }

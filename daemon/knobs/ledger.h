@@ -61,6 +61,8 @@ class Ledger {
   Status Entries(const std::string& state, std::vector<LedgerEntry>* entries);
 
  private:
+  // The instance's value now, for the log ("?" when it cannot be read).
+  boost::asio::awaitable<std::string> ReadRecipe(const LedgerEntry& entry);
   boost::asio::awaitable<Status> WriteRecipe(const LedgerEntry& entry,
                                              const std::string& value);
 

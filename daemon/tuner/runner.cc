@@ -15,11 +15,7 @@ asio::awaitable<Status> SetSystemKnobs(RunContext& context, const Config& config
     spdlog::warn("job {}: {}", context.job, note);
     context.note(note);
   }
-  std::vector<std::string> log;
-  Status s = co_await knobs->Apply(*context.space, config, &log);
-  for (const std::string& line : log)
-    spdlog::info("job {} {}: {}", context.job, what, line);
-  co_return s;
+  co_return co_await knobs->Apply(*context.space, config, what);
 }
 
 }  // namespace hone
