@@ -17,7 +17,9 @@
 #      workload started with setsid does not outlive its job;
 #   6. `systemctl reload honed` reads the installed honed.conf again in the same
 #      honed: a new log level shows in the journal; a broken file is named with its
-#      line and changes nothing.
+#      line and changes nothing;
+#   7. `systemd-analyze verify` accepts the installed unit (its sandboxing score is
+#      printed).
 #
 # Usage: tests/systemd_test.sh BUILD_DIR   (ctest runs it as SystemdTest)
 # Needs root, systemd-nspawn (systemd-container) and debootstrap, and the apt mirror
@@ -362,4 +364,12 @@ logged_after "$cursor" "the settings stay as they were" || fail "the broken file
 inside hone ping >/dev/null || fail "hone ping after the reloads"
 printf '%s\n' "$shipped" >"$conf"
 echo "systemd_test: 6. systemctl reload applied a new log level, kept the settings on a broken file, same honed" >&2
+
+# --- 7. The installed unit passes systemd-analyze verify; its sandboxing score (docs/
+# service.md, "Hardening") is printed, for the record.
+verify=$(inside systemd-analyze verify /usr/local/lib/systemd/system/honed.service 2>&1) ||
+  fail "systemd-analyze verify refuses the unit: $verify"
+score=$(inside systemd-analyze security honed --no-pager 2>&1 | grep "Overall exposure level")
+[ -n "$score" ] || fail "systemd-analyze security gave no overall exposure level"
+echo "systemd_test: 7. systemd-analyze verify accepts the unit; $(sed "s/.*exposure level for //" <<<"$score")" >&2
 echo "systemd_test: passed" >&2
