@@ -2,8 +2,15 @@
 // the matching command in commands.cc.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "client/commands.h"
 #include "client/connection.h"
+#include "common/protocol.h"
 
 namespace {
 
@@ -46,6 +53,100 @@ constexpr const char* kReportFooter =
     "stopped. --format json gives all of it as one object (docs/protocol.md); env\n"
     "and sh give only the best settings, each knob as NAME=value and\n"
     "HONE_KNOB_NAME=value (sh: exported and quoted, for eval).\n\n";
+
+// ---- hone __complete WORD... (the shell completion scripts' helper) -------------
+
+// The values an option takes, by subcommand; empty: any (the shell completes files).
+std::vector<std::string> OptionValues(const std::string& sub, const std::string& option) {
+  if (option == "--format" && sub == "export") return {"tuned", "sysctl", "env", "json"};
+  if (option == "--format") return {"text", "json", "env", "sh"};
+  return {};
+}
+
+// Job numbers from honed, newest first; none when it does not answer within a second.
+std::vector<std::string> JobNumbers(const hone::ClientOptions& options) {
+  std::unique_ptr<hone::Connection> connection;
+  if (!hone::Connection::Open(options.socket, &connection).ok()) return {};
+  int64_t id = 0;
+  if (!connection->Send("list", {{"newest_first", true}, {"limit", 200}}, &id).ok())
+    return {};
+  hone::Message message;
+  std::vector<std::string> jobs;
+  while (connection->Read(&message, 1000).ok()) {
+    if (message.id != id) continue;
+    if (message.kind != hone::Message::Kind::kResult) break;
+    const nlohmann::json list = message.body.value("jobs", nlohmann::json::array());
+    for (const nlohmann::json& job : list)
+      if (job.is_object() && job.contains("job") && job["job"].is_number_integer())
+        jobs.push_back(std::to_string(job["job"].get<int64_t>()));
+    break;
+  }
+  return jobs;
+}
+
+// Prints the candidates for the last of `words` (the word being completed, maybe
+// empty), one per line: subcommands, the options of the subcommand so far, an
+// option's values, or job numbers. Nothing: the shell completes file names.
+int Complete(CLI::App& app, hone::ClientOptions& options,
+             const std::vector<std::string>& words) {
+  if (words.empty()) return 0;
+  CLI::App* current = &app;
+  auto takes_value = [](CLI::App* sub, const std::string& word) {
+    for (const CLI::App* scope : {sub, sub->get_parent()}) {
+      if (!scope) continue;
+      for (const CLI::Option* opt : scope->get_options())
+        if (opt->check_name(word)) return opt->get_type_size() != 0;
+    }
+    return false;
+  };
+  for (size_t i = 0; i + 1 < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word == "--socket" && i + 2 < words.size()) options.socket = words[i + 1];
+    if (!word.empty() && word[0] == '-') {
+      if (word.find('=') == std::string::npos && takes_value(current, word)) ++i;
+      continue;
+    }
+    if (current == &app)
+      for (CLI::App* sub : app.get_subcommands({}))
+        if (sub->get_name() == word && !sub->get_group().empty()) current = sub;
+  }
+  const std::string& partial = words.back();
+  const std::string previous = words.size() >= 2 ? words[words.size() - 2] : "";
+  std::vector<std::string> candidates;
+  if (!previous.empty() && previous[0] == '-' && takes_value(current, previous)) {
+    candidates = OptionValues(current->get_name(), previous);
+    if (previous == "--warm-start") candidates = JobNumbers(options);
+  } else if (!partial.empty() && partial[0] == '-') {
+    for (const CLI::App* scope : {current, current == &app ? nullptr : &app}) {
+      if (!scope) continue;
+      for (const CLI::Option* opt : scope->get_options()) {
+        for (const std::string& name : opt->get_lnames())
+          candidates.push_back("--" + name);
+        for (const std::string& name : opt->get_snames())
+          candidates.push_back("-" + name);
+      }
+    }
+  } else if (current == &app) {
+    for (CLI::App* sub : app.get_subcommands({}))
+      if (!sub->get_group().empty()) candidates.push_back(sub->get_name());
+  } else {
+    // A subcommand's positional: a job number, where it takes one that is not given.
+    bool has_job = false;
+    for (const CLI::Option* opt : current->get_options())
+      has_job = has_job || opt->get_name() == "job";
+    size_t given = 0;
+    for (size_t i = 0; i + 1 < words.size(); ++i)
+      if (words[i] == current->get_name()) given = words.size() - 2 - i;
+    std::string name = current->get_name();
+    bool one_job = name != "delete" && name != "push";
+    if (has_job && (given == 0 || !one_job)) candidates = JobNumbers(options);
+  }
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  for (const std::string& c : candidates)
+    if (c.compare(0, partial.size(), partial) == 0) std::printf("%s\n", c.c_str());
+  return 0;
+}
 
 }  // namespace
 
@@ -210,6 +311,18 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "print the client's and honed's versions")->callback([&] {
     exit_code = hone::CmdVersion(options);
   });
+
+  // The completion scripts' helper, hidden from --help.
+  for (int i = 1; i < argc; ++i) {
+    std::string word = argv[i];
+    if (word == "--socket" && i + 1 < argc) {
+      options.socket = argv[++i];
+    } else if (word == "__complete") {
+      return Complete(app, options, std::vector<std::string>(argv + i + 1, argv + argc));
+    } else if (word != "--json") {
+      break;
+    }
+  }
 
   try {
     app.parse(argc, argv);

@@ -192,5 +192,47 @@ TEST_F(ServiceTest, ABrokenOrMissingFileAtStartIsAnErrorThatNamesIt) {
       << run.err;
 }
 
+// Shell completion: `hone __complete` gives subcommands, options, an option's values
+// and job numbers from honed; the bash script turns them into COMPREPLY.
+TEST_F(ServiceTest, CompletionOffersSubcommandsOptionsValuesAndJobNumbers) {
+  Honed honed(dir_.path());
+  Start(honed);
+  int64_t job = SubmitSleepingJob(honed);
+  auto complete = [&](std::vector<std::string> words) {
+    std::vector<std::string> argv = {std::string(HONE_BIN_DIR) + "/hone", "--socket",
+                                     honed.socket(), "__complete"};
+    argv.insert(argv.end(), words.begin(), words.end());
+    return test::RunCommand(argv).out;
+  };
+  EXPECT_EQ(complete({"st"}), "status\n");
+  std::string all = complete({""});
+  for (const char* sub : {"run", "submit", "status", "export", "report", "cancel"})
+    EXPECT_TRUE(Contains(all, std::string(sub) + "\n")) << all;
+  EXPECT_FALSE(Contains(all, "__complete")) << all;
+  EXPECT_EQ(complete({"report", "--f"}), "--format\n");
+  EXPECT_EQ(complete({"report", "1", "--format", ""}), "env\njson\nsh\ntext\n");
+  EXPECT_EQ(complete({"export", "1", "--format", "s"}), "sysctl\n");
+  EXPECT_EQ(complete({"status", ""}), std::to_string(job) + "\n");
+  EXPECT_EQ(complete({"status", std::to_string(job), ""}), "") << "one job already";
+  EXPECT_EQ(complete({"run", ""}), "") << "a config file: the shell's own completion";
+  EXPECT_TRUE(Contains(complete({"--js"}), "--json\n"));
+
+  // The bash script, as bash calls it for `hone st<TAB>` and `hone cancel <TAB>`.
+  std::string script = std::string(HONE_SOURCE_DIR) + "/client/completion/hone.bash";
+  auto bash = [&](const std::string& words, int cword) {
+    return test::RunCommand({"bash", "-c",
+                             "source \"$1\"; COMP_WORDS=(" + words +
+                                 "); COMP_CWORD=" + std::to_string(cword) +
+                                 "; _hone; printf '%s\\n' \"${COMPREPLY[@]}\"",
+                             "bash", script},
+                            {"PATH=" + std::string(HONE_BIN_DIR) + ":/usr/bin:/bin",
+                             "HONE_SOCKET=" + honed.socket()})
+        .out;
+  };
+  EXPECT_EQ(bash("hone st", 1), "status\n");
+  EXPECT_EQ(bash("hone cancel ''", 2), std::to_string(job) + "\n");
+  EXPECT_EQ(honed.Hone({"cancel", std::to_string(job)}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace hone

@@ -3,7 +3,8 @@
 # sysusers file, booted in a systemd-nspawn container of a minimal Debian 12, as
 # docs/architecture.md describes them. It checks that:
 #   1. `systemctl start honed` becomes active (Type=notify: honed sent READY=1), the
-#      socket answers at /run/honed/honed.sock, and the `hone` group exists;
+#      socket answers at /run/honed/honed.sock, the `hone` group exists, and the
+#      installed bash completion completes `hone st`;
 #   2. a job with a script knob completes and puts the knob back, and
 #      `journalctl HONE_JOB=1` shows each knob write and restore with its fields;
 #   3. `systemctl stop honed` during a job interrupts the job, kills its workload
@@ -191,7 +192,11 @@ inside systemctl start honed || fail "systemctl start honed"
 [ "$(inside systemctl is-active honed)" = active ] || fail "honed is not active after start"
 inside getent group hone >/dev/null || fail "the sysusers file did not make group 'hone'"
 inside hone ping >/dev/null || fail "hone ping over /run/honed/honed.sock"
-echo "systemd_test: 1. honed started under systemd and answers" >&2
+# The installed bash completion: `hone st<TAB>`.
+completed=$(inside bash -c 'source /usr/local/share/bash-completion/completions/hone &&
+  COMP_WORDS=(hone st) && COMP_CWORD=1 && _hone && echo "${COMPREPLY[*]}"')
+[ "$completed" = status ] || fail "bash completion of 'hone st' gave '$completed', not status"
+echo "systemd_test: 1. honed started under systemd and answers; hone st<TAB> completes" >&2
 
 # A script knob (original value a) and an app knob n; the workload sleeps when the
 # knob is b, $1 says so and the file `hang` exists, so that a job can be stopped
