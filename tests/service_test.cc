@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -232,6 +236,88 @@ TEST_F(ServiceTest, CompletionOffersSubcommandsOptionsValuesAndJobNumbers) {
   EXPECT_EQ(bash("hone st", 1), "status\n");
   EXPECT_EQ(bash("hone cancel ''", 2), std::to_string(job) + "\n");
   EXPECT_EQ(honed.Hone({"cancel", std::to_string(job)}).exit_code, 0);
+}
+
+// ---- Man pages and --help ------------------------------------------------------
+
+// The text of a man page's section `name` ("COMMANDS"): from its "# NAME" line to the
+// next "# " line.
+std::string ManSection(const std::string& page, const std::string& name) {
+  std::string text = ReadFile(std::string(HONE_SOURCE_DIR) + "/docs/man/" + page);
+  size_t start = text.find("\n# " + name + "\n");
+  if (start == std::string::npos) return "";
+  start += name.size() + 4;
+  size_t end = text.find("\n# ", start);
+  return text.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+// The options a piece of scdoc names in bold: *--socket*, *-q*.
+std::set<std::string> BoldOptions(const std::string& text) {
+  std::set<std::string> options;
+  std::regex bold(R"(\*(--?[a-z][a-z0-9-]*)\*)");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), bold);
+       it != std::sregex_iterator(); ++it)
+    options.insert((*it)[1]);
+  return options;
+}
+
+std::set<std::string> Lines(const std::string& text) {
+  std::set<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.insert(line);
+  return lines;
+}
+
+// hone(1) and `hone --help` (through the same CLI11 definitions as __complete) list
+// the same commands, each with the same options, and the same global options.
+TEST(ManPageTest, HoneOneAndHelpListTheSameCommandsAndOptions) {
+  std::string hone = std::string(HONE_BIN_DIR) + "/hone";
+  std::set<std::string> commands = Lines(test::RunCommand({hone, "__complete", ""}).out);
+  ASSERT_GT(commands.size(), 10u);
+  std::string section = ManSection("hone.1.scd", "COMMANDS");
+  ASSERT_FALSE(section.empty());
+  // Each entry: a line "*name* ..." and its indented text.
+  std::map<std::string, std::string> entries;
+  std::istringstream in(section);
+  std::string current;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("*")) {
+      current = line.substr(1, line.find('*', 1) - 1);
+      entries[current] = line;
+    } else if (!current.empty()) {
+      entries[current] += "\n" + line;
+    }
+  }
+  std::set<std::string> documented;
+  for (const auto& [name, text] : entries) documented.insert(name);
+  EXPECT_EQ(documented, commands) << "hone.1's COMMANDS and hone's subcommands differ";
+  const std::set<std::string> global = {"--socket", "--json", "--version", "--help",
+                                        "-h"};
+  for (const std::string& command : commands) {
+    std::set<std::string> options;
+    for (const std::string& o :
+         Lines(test::RunCommand({hone, "__complete", command, "-"}).out))
+      if (!global.count(o)) options.insert(o);
+    EXPECT_EQ(BoldOptions(entries[command]), options) << "hone " << command;
+  }
+  std::set<std::string> top = Lines(test::RunCommand({hone, "__complete", "-"}).out);
+  EXPECT_EQ(BoldOptions(ManSection("hone.1.scd", "GLOBAL OPTIONS")), top);
+}
+
+// honed(8)'s OPTIONS and `honed --help` list the same flags.
+TEST(ManPageTest, HonedEightAndHelpListTheSameFlags) {
+  std::string help =
+      test::RunCommand({std::string(HONE_BIN_DIR) + "/honed", "--help"}).out;
+  std::set<std::string> flags;
+  std::regex flag(R"(^\s+(?:-\w, )?(--[a-z][a-z0-9-]*))");
+  std::istringstream in(help);
+  for (std::string line; std::getline(in, line);) {
+    std::smatch m;
+    if (std::regex_search(line, m, flag) && m[1] != "--help") flags.insert(m[1]);
+  }
+  ASSERT_GT(flags.size(), 15u) << help;
+  EXPECT_EQ(BoldOptions(ManSection("honed.8.scd", "OPTIONS")), flags);
 }
 
 }  // namespace
