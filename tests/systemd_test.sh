@@ -2,7 +2,11 @@
 # honed under a real systemd: the installed unit (systemd/honed.service.in) and
 # sysusers file, booted in a systemd-nspawn container of a minimal Debian 12, as
 # docs/architecture.md describes them. It checks that:
-#   1. `systemctl start honed` becomes active (Type=notify: honed sent READY=1), the
+# honed is installed from the Debian package (build/hone_*.deb, which scripts/test
+# makes with scripts/package) with apt inside the booted container, or, when there
+# is no package newer than the build, with `cmake --install` under /usr/local.
+#   1. `apt install` of the package leaves honed enabled and active (Type=notify:
+#      honed sent READY=1; with cmake, `systemctl start honed` does), the
 #      socket answers at /run/honed/honed.sock, the `hone` group exists, and the
 #      installed bash completion completes `hone st`;
 #   2. a job with a script knob completes and puts the knob back, and
@@ -20,7 +24,10 @@
 #      honed: a new log level shows in the journal; a broken file is named with its
 #      line and changes nothing;
 #   7. `systemd-analyze verify` accepts the installed unit (its sandboxing score is
-#      printed).
+#      printed);
+#   8. from the package: `apt remove hone` during a job stops honed, which puts the
+#      knob back and kills the workload, and keeps /var/lib/honed; `apt purge hone`
+#      deletes it and the config file.
 #
 # Usage: tests/systemd_test.sh BUILD_DIR   (ctest runs it as SystemdTest)
 # Needs root, systemd-nspawn (systemd-container) and debootstrap, and the apt mirror
@@ -64,14 +71,31 @@ if [ "$(cat "$rootfs/.hone-packages" 2>/dev/null)" != "$packages" ]; then
   rm -rf "$rootfs" && mv "$rootfs.new" "$rootfs"
 fi
 
-# --- honed as `cmake --install` puts it, under /usr/local, and a clean state.
-# The journal too: the checks below read it.
+# --- honed from the Debian package that scripts/package made (build/hone_*.deb),
+# installed with apt inside the booted container, when the package is newer than
+# the build's honed; otherwise as `cmake --install` puts it, under /usr/local. And a
+# clean state: no hone package, no state, no journal (the checks below read it).
+deb=$(ls -t "$build"/hone_*.deb 2>/dev/null | head -1)
+if [ -n "$deb" ] && [ "$deb" -nt "$build/bin/honed" ]; then
+  from=package
+  prefix=/usr etc=/etc unitdir=/lib/systemd/system
+else
+  from=cmake
+  prefix=/usr/local etc=/usr/local/etc unitdir=/usr/local/lib/systemd/system
+  [ -z "$deb" ] || echo "systemd_test: $deb is older than the build: using cmake --install" >&2
+fi
+chroot "$rootfs" dpkg --purge hone >/dev/null 2>&1
 rm -rf "$rootfs/var/lib/honed" "$rootfs/var/tmp/hone-test" "$rootfs/usr/local" \
-  "$rootfs"/var/log/journal/*
-DESTDIR="$rootfs" cmake --install "$build" --prefix /usr/local >/dev/null ||
-  fail "cmake --install into the container's root"
-[ -f "$rootfs/usr/local/lib/systemd/system/honed.service" ] || fail "the unit was not installed"
-[ -f "$rootfs/usr/local/lib/sysusers.d/hone.conf" ] || fail "the sysusers file was not installed"
+  "$rootfs/etc/honed" "$rootfs"/root/hone_*.deb "$rootfs"/var/log/journal/*
+if [ "$from" = package ]; then
+  cp "$deb" "$rootfs/root/" || fail "cannot copy $deb into the container's root"
+else
+  DESTDIR="$rootfs" cmake --install "$build" --prefix /usr/local >/dev/null ||
+    fail "cmake --install into the container's root"
+  [ -f "$rootfs$unitdir/honed.service" ] || fail "the unit was not installed"
+  [ -f "$rootfs/usr/local/lib/sysusers.d/hone.conf" ] || fail "the sysusers file was not installed"
+fi
+echo "systemd_test: installing honed from the $from" >&2
 
 # waits up to $1 seconds for the command after it to succeed: a deadline on the
 # clock, however long each try takes, and one last try at the deadline.
@@ -185,18 +209,26 @@ honed_unit() {
     awk -F= '{ v[$1] = $2 } END { print v["ActiveState"], v["MainPID"], v["NRestarts"] }'
 }
 
-# --- 1. Start.
-inside systemd-sysusers || fail "systemd-sysusers"
-inside systemctl daemon-reload || fail "daemon-reload"
-inside systemctl start honed || fail "systemctl start honed"
+# --- 1. Start: `apt install` of the package starts honed (READY=1) and enables it;
+# a `cmake --install` needs the groups, a reload and a start by hand.
+if [ "$from" = package ]; then
+  installed=$(inside env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    "/root/$(basename "$deb")" 2>&1) || fail "apt install of the package: $installed"
+  [ "$(inside systemctl is-enabled honed)" = enabled ] || fail "the package did not enable honed"
+else
+  inside systemd-sysusers || fail "systemd-sysusers"
+  inside systemctl daemon-reload || fail "daemon-reload"
+  inside systemctl start honed || fail "systemctl start honed"
+fi
 [ "$(inside systemctl is-active honed)" = active ] || fail "honed is not active after start"
 inside getent group hone >/dev/null || fail "the sysusers file did not make group 'hone'"
+inside getent group hone-admin >/dev/null || fail "the sysusers file did not make group 'hone-admin'"
 inside hone ping >/dev/null || fail "hone ping over /run/honed/honed.sock"
 # The installed bash completion: `hone st<TAB>`.
-completed=$(inside bash -c 'source /usr/local/share/bash-completion/completions/hone &&
+completed=$(inside bash -c 'source '"$prefix"'/share/bash-completion/completions/hone &&
   COMP_WORDS=(hone st) && COMP_CWORD=1 && _hone && echo "${COMPREPLY[*]}"')
 [ "$completed" = status ] || fail "bash completion of 'hone st' gave '$completed', not status"
-echo "systemd_test: 1. honed started under systemd and answers; hone st<TAB> completes" >&2
+echo "systemd_test: 1. honed ($from) started under systemd and answers; hone st<TAB> completes" >&2
 
 # A script knob (original value a) and an app knob n; the workload sleeps when the
 # knob is b, $1 says so and the file `hang` exists, so that a job can be stopped
@@ -346,8 +378,8 @@ echo "systemd_test: 5. honed runs in its leaf, each run in its own cgroup, no se
 
 # --- 6. systemctl reload: the config file again, in the same honed; a broken file
 # changes nothing and says which line.
-conf="$rootfs/usr/local/etc/honed/honed.conf"
-[ -f "$conf" ] || fail "the config file was not installed at /usr/local/etc/honed/honed.conf"
+conf="$rootfs$etc/honed/honed.conf"
+[ -f "$conf" ] || fail "the config file was not installed at $etc/honed/honed.conf"
 shipped=$(cat "$conf")
 main=$(inside systemctl show -p MainPID --value honed)
 journal_after() { inside journalctl -u honed --after-cursor="$1" --no-pager -o cat; }
@@ -372,9 +404,26 @@ echo "systemd_test: 6. systemctl reload applied a new log level, kept the settin
 
 # --- 7. The installed unit passes systemd-analyze verify; its sandboxing score (docs/
 # service.md, "Hardening") is printed, for the record.
-verify=$(inside systemd-analyze verify /usr/local/lib/systemd/system/honed.service 2>&1) ||
+verify=$(inside systemd-analyze verify "$unitdir/honed.service" 2>&1) ||
   fail "systemd-analyze verify refuses the unit: $verify"
 score=$(inside systemd-analyze security honed --no-pager 2>&1 | grep "Overall exposure level")
 [ -n "$score" ] || fail "systemd-analyze security gave no overall exposure level"
 echo "systemd_test: 7. systemd-analyze verify accepts the unit; $(sed "s/.*exposure level for //" <<<"$score")" >&2
+
+# --- 8. From the package: `apt remove` during a job stops honed, which puts every
+# knob back; `apt purge` deletes its state.
+if [ "$from" = package ]; then
+  start_hanging_job
+  inside env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q hone >/dev/null 2>&1 ||
+    fail "apt remove hone"
+  knob_is a || fail "after apt remove the knob is '$(knob)', not its original a"
+  await 10 no_workload || fail "the workload outlived apt remove"
+  [ "$(inside systemctl is-active honed)" != active ] || fail "honed is active after apt remove"
+  [ -d "$rootfs/var/lib/honed" ] || fail "apt remove deleted /var/lib/honed (only purge may)"
+  inside env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q hone >/dev/null 2>&1 ||
+    fail "apt purge hone"
+  [ ! -e "$rootfs/var/lib/honed" ] || fail "apt purge left /var/lib/honed"
+  [ ! -e "$rootfs/etc/honed/honed.conf" ] || fail "apt purge left /etc/honed/honed.conf"
+  echo "systemd_test: 8. apt remove during a job put the knob back; apt purge removed the state" >&2
+fi
 echo "systemd_test: passed" >&2
