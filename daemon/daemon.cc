@@ -101,7 +101,7 @@ void ApplyReload(const DaemonOptions& before, const DaemonOptions& after,
   }
   jobs->Reconfigure(after.admin_group == before.admin_group ? jobs->admin_gid()
                                                             : GroupId(after.admin_group),
-                    after.retain_jobs, after.resume);
+                    after.admin_group, after.retain_jobs, after.resume);
   spdlog::info("reloaded {}: {} setting(s) changed", after.config_path, changed);
 }
 
@@ -187,6 +187,7 @@ int RunDaemon(const DaemonOptions& options) {
   job_options.ledger = &ledger;
   job_options.catalog = &catalog;
   job_options.admin_gid = GroupId(options.admin_group);
+  job_options.admin_group = options.admin_group;
   job_options.sentinel_path = options.state_dir + "/handling";
   job_options.retain_jobs = options.retain_jobs;
   job_options.cgroups = cgroups.get();

@@ -25,7 +25,11 @@
 #      line and changes nothing;
 #   7. `systemd-analyze verify` accepts the installed unit (its sandboxing score is
 #      printed);
-#   8. from the package: `apt remove hone` during a job stops honed, which puts the
+#   8. real users: a member of hone submits a job whose workload runs as that
+#      member; is refused a system knob by a message naming hone-admin; a member of
+#      hone-admin may submit one; a user in neither group cannot connect and is told
+#      why; a member cannot cancel another's job;
+#   9. from the package: `apt remove hone` during a job stops honed, which puts the
 #      knob back and kills the workload, and keeps /var/lib/honed; `apt purge hone`
 #      deletes it and the config file.
 #
@@ -166,7 +170,7 @@ trap cleanup EXIT
 # An interrupted test (ctest's timeout, ^C) powers the container off too.
 trap 'exit 130' INT
 trap 'exit 143' TERM
-inside() { nsenter -t "$pid" -a env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root "$@"; }
+inside() { nsenter -t "$pid" -a env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root "$@"; }
 
 deadline=$((SECONDS + 60))
 until pid=$(container_init); do
@@ -410,8 +414,63 @@ score=$(inside systemd-analyze security honed --no-pager 2>&1 | grep "Overall ex
 [ -n "$score" ] || fail "systemd-analyze security gave no overall exposure level"
 echo "systemd_test: 7. systemd-analyze verify accepts the unit; $(sed "s/.*exposure level for //" <<<"$score")" >&2
 
-# --- 8. From the package: `apt remove` during a job stops honed, which puts every
-# knob back; `apt purge` deletes its state.
+# --- 8. The privilege model with real users
+# (docs/security.md): alice in hone, bob in hone and hone-admin, eve in neither.
+for u in alice bob eve; do inside userdel -r "$u" >/dev/null 2>&1; done
+inside useradd -m -G hone alice || fail "useradd alice"
+inside useradd -m -G hone,hone-admin bob || fail "useradd bob"
+inside useradd -m eve || fail "useradd eve"
+as() { local user=$1; shift; inside runuser -u "$user" -- sh -c "cd /home/$user && $*"; }
+mkdir -p "$rootfs/var/tmp/hone-users" && chmod 0755 "$rootfs/var/tmp/hone-users"
+cat >"$rootfs/var/tmp/hone-users/app.yaml" <<'EOF'
+domain:
+  common:
+    knobs:
+      n: {options: [1, 2]}
+    metrics:
+      m:
+        sample_script: cat result
+    target: m:max
+global_settings:
+  max_configs: 2
+EOF
+cat >"$rootfs/var/tmp/hone-users/system.yaml" <<'EOF'
+domain:
+  common:
+    knobs:
+      vm.swappiness: {options: [10, 60]}
+    metrics:
+      m:
+        sample_script: echo 1
+    target: m:max
+EOF
+# A member's workload runs as that member.
+out=$(as alice 'hone run --json /var/tmp/hone-users/app.yaml -- sh -c "id -u > uid; echo \$n > result"' 2>&1) ||
+  fail "alice's job: $out"
+[ "$(cat "$rootfs/home/alice/uid")" = "$(inside id -u alice)" ] ||
+  fail "alice's workload ran as uid $(cat "$rootfs/home/alice/uid"), not alice's"
+# A member may not tune a system knob, and is told which group may.
+out=$(as alice 'hone submit /var/tmp/hone-users/system.yaml -- true' 2>&1) &&
+  fail "alice (not in hone-admin) was let tune vm.swappiness: $out"
+grep -q "admin group 'hone-admin'" <<<"$out" || fail "the refusal does not name the admin group: $out"
+# A member of hone-admin may (the submit is accepted; /proc/sys is read-only in the
+# container, so the job itself cannot write it).
+job=$(as bob 'hone --json submit /var/tmp/hone-users/system.yaml -- true' | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
+[ -n "$job" ] || fail "bob (in hone-admin) was refused a system knob"
+as bob "hone cancel $job" >/dev/null 2>&1
+# Someone in neither group cannot connect, and is told why.
+out=$(as eve 'hone ping' 2>&1) && fail "eve (in no hone group) could connect: $out"
+grep -q "'hone' group" <<<"$out" || fail "eve is not told which group to join: $out"
+# A member cannot cancel another user's job.
+job=$(as bob 'hone --json submit /var/tmp/hone-users/app.yaml -- sleep 300' | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
+[ -n "$job" ] || fail "bob's job was not submitted"
+out=$(as alice "hone cancel $job" 2>&1) && fail "alice cancelled bob's job $job: $out"
+grep -q "belongs to uid" <<<"$out" || fail "alice is not told whose job $job is: $out"
+as bob "hone cancel $job" >/dev/null || fail "bob cannot cancel his own job $job"
+echo "systemd_test: 8. real users: a member's workload runs as them; system knobs need hone-admin (named); outsiders cannot connect; no one cancels another's job" >&2
+
+# --- 9. From the package, last (it removes it): `apt remove` during a job stops
+# honed, which puts every knob back; `apt purge` deletes its state.
 if [ "$from" = package ]; then
   start_hanging_job
   inside env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q hone >/dev/null 2>&1 ||
@@ -424,6 +483,6 @@ if [ "$from" = package ]; then
     fail "apt purge hone"
   [ ! -e "$rootfs/var/lib/honed" ] || fail "apt purge left /var/lib/honed"
   [ ! -e "$rootfs/etc/honed/honed.conf" ] || fail "apt purge left /etc/honed/honed.conf"
-  echo "systemd_test: 8. apt remove during a job put the knob back; apt purge removed the state" >&2
+  echo "systemd_test: 9. apt remove during a job put the knob back; apt purge removed the state" >&2
 fi
 echo "systemd_test: passed" >&2

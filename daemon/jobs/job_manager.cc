@@ -44,7 +44,7 @@ JobManager::JobManager(asio::any_io_executor executor, Store* store,
     : executor_(executor),
       store_(store),
       options_(std::move(options)),
-      policy_(options_.admin_gid, geteuid()),
+      policy_(options_.admin_gid, geteuid(), options_.admin_group),
       processes_(options_.processes ? options_.processes : ProcessRunner::System()),
       clock_(options_.clock ? options_.clock : Clock::System()),
       wake_(executor),
@@ -172,12 +172,14 @@ Status JobManager::ParseSpec(Job& job) const {
   return s;
 }
 
-void JobManager::Reconfigure(std::optional<gid_t> admin_gid, size_t retain_jobs,
+void JobManager::Reconfigure(std::optional<gid_t> admin_gid,
+                             const std::string& admin_group, size_t retain_jobs,
                              bool resume) {
   options_.admin_gid = admin_gid;
+  options_.admin_group = admin_group;
   options_.retain_jobs = retain_jobs;
   options_.resume = resume;
-  policy_ = AccessPolicy(admin_gid, geteuid());
+  policy_ = AccessPolicy(admin_gid, geteuid(), admin_group);
 }
 
 void JobManager::Start() {

@@ -60,6 +60,7 @@ struct JobManagerOptions {
   std::vector<CatalogEntry>* catalog = nullptr;
   // Members of this group (besides root) may tune built-in system knobs.
   std::optional<gid_t> admin_gid;
+  std::string admin_group = "hone-admin";  // its name, for messages
   // Where the crash sentinel lives (store/state_dir.h); empty: none.
   std::string sentinel_path;
   // Ended jobs kept: past this many the oldest are deleted (0: keep every one).
@@ -95,7 +96,8 @@ class JobManager {
   // A reload of honed's settings: who may tune system knobs, how many ended jobs are
   // kept (the oldest beyond it are deleted at the next job's end), and whether a job
   // running at the stop resumes. A running job goes on.
-  void Reconfigure(std::optional<gid_t> admin_gid, size_t retain_jobs, bool resume);
+  void Reconfigure(std::optional<gid_t> admin_gid, const std::string& admin_group,
+                   size_t retain_jobs, bool resume);
   std::optional<gid_t> admin_gid() const { return options_.admin_gid; }
   // Stops the running job (it becomes interrupted, to resume at the next start)
   // and waits until the runner ends.

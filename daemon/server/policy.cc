@@ -23,7 +23,8 @@ Status AccessPolicy::MaySubmit(const Peer& peer, const JobSpec& spec) const {
   if (spec.HasKind(KnobKind::kBuiltin) && !IsAdmin(peer))
     return Status::PermissionDenied(
         "built-in system knobs change the machine for everyone; only root or members of "
-        "honed's admin group may tune them");
+        "honed's admin group '" + admin_group_ + "' may tune them (an administrator "
+        "adds you: usermod -aG " + admin_group_ + " USER)");
   return Status::OK();
 }
 
@@ -38,8 +39,8 @@ Status AccessPolicy::MayActOnJob(const Peer& peer, int64_t job, uid_t owner,
 
 Status AccessPolicy::MayChangeKnobs(const Peer& peer, const char* action) const {
   if (IsAdmin(peer)) return Status::OK();
-  return Status::PermissionDenied(std::string("only root or honed's admin group may ") +
-                                  action + " knobs");
+  return Status::PermissionDenied(std::string("only root or honed's admin group '") +
+                                  admin_group_ + "' may " + action + " knobs");
 }
 
 Status AccessPolicy::MayRunAs(const Peer& peer) const {

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/config.h"
@@ -34,9 +35,11 @@ Peer ReadPeer(int fd);
 class AccessPolicy {
  public:
   // `admin_gid`: members of this group (besides root) may tune and apply built-in
-  // system knobs. `daemon_uid`: honed's own user (geteuid()).
-  AccessPolicy(std::optional<gid_t> admin_gid, uid_t daemon_uid)
-      : admin_gid_(admin_gid), daemon_uid_(daemon_uid) {}
+  // system knobs; `admin_group` is its name, for messages. `daemon_uid`: honed's own
+  // user (geteuid()).
+  AccessPolicy(std::optional<gid_t> admin_gid, uid_t daemon_uid,
+               std::string admin_group = "hone-admin")
+      : admin_gid_(admin_gid), daemon_uid_(daemon_uid), admin_group_(std::move(admin_group)) {}
 
   bool IsAdmin(const Peer& peer) const;
   // Whether `peer` may submit a job of this spec (its kinds of knobs).
@@ -53,6 +56,7 @@ class AccessPolicy {
  private:
   std::optional<gid_t> admin_gid_;
   uid_t daemon_uid_;
+  std::string admin_group_;
 };
 
 }  // namespace hone
