@@ -7,8 +7,9 @@
 # is no package newer than the build, with `cmake --install` under /usr/local.
 #   1. `apt install` of the package leaves honed enabled and active (Type=notify:
 #      honed sent READY=1; with cmake, `systemctl start honed` does), the
-#      socket answers at /run/honed/honed.sock, the `hone` group exists, and the
-#      installed bash completion completes `hone st`;
+#      socket answers at /run/honed/honed.sock, the `hone` group exists, `man hone`
+#      shows the installed page, and the installed bash completion completes
+#      `hone st`;
 #   2. a job with a script knob completes and puts the knob back, and
 #      `journalctl HONE_JOB=1` shows each knob write and restore with its fields;
 #   3. `systemctl stop honed` during a job interrupts the job, kills its workload
@@ -29,7 +30,8 @@
 #      member; is refused a system knob by a message naming hone-admin; a member of
 #      hone-admin may submit one; a user in neither group cannot connect and is told
 #      why; a member cannot cancel another's job;
-#   9. from the package: `apt remove hone` during a job stops honed, which puts the
+#   9. a SIGSTOPped honed is killed by the watchdog and restarted by systemd;
+#  10. from the package: `apt remove hone` during a job stops honed, which puts the
 #      knob back and kills the workload, and keeps /var/lib/honed; `apt purge hone`
 #      deletes it and the config file.
 #
@@ -57,7 +59,7 @@ command -v nsenter >/dev/null || skip "needs nsenter (util-linux)"
 
 # --- The container's root: a minimal Debian 12 with systemd and honed's libraries.
 rootfs="$build/systemd-rootfs"
-packages=systemd,systemd-sysv,dbus,procps,libyaml-cpp0.7,libspdlog1.10,libfmt9,libsqlite3-0,libre2-9
+packages=systemd,systemd-sysv,dbus,procps,man-db,libyaml-cpp0.7,libspdlog1.10,libfmt9,libsqlite3-0,libre2-9
 if [ "$(cat "$rootfs/.hone-packages" 2>/dev/null)" != "$packages" ]; then
   mirror=$(sed -n 's/^URIs: *\([^ ]*debian\/*\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
@@ -232,7 +234,10 @@ inside hone ping >/dev/null || fail "hone ping over /run/honed/honed.sock"
 completed=$(inside bash -c 'source '"$prefix"'/share/bash-completion/completions/hone &&
   COMP_WORDS=(hone st) && COMP_CWORD=1 && _hone && echo "${COMPREPLY[*]}"')
 [ "$completed" = status ] || fail "bash completion of 'hone st' gave '$completed', not status"
-echo "systemd_test: 1. honed ($from) started under systemd and answers; hone st<TAB> completes" >&2
+# The installed man page.
+manual=$(inside env MANPAGER=cat man hone 2>&1)
+grep -q "submit performance tuning jobs to honed" <<<"$manual" || fail "man hone: $manual"
+echo "systemd_test: 1. honed ($from) started under systemd and answers; man hone and hone st<TAB> work" >&2
 
 # A script knob (original value a) and an app knob n; the workload sleeps when the
 # knob is b, $1 says so and the file `hang` exists, so that a job can be stopped
@@ -469,7 +474,23 @@ grep -q "belongs to uid" <<<"$out" || fail "alice is not told whose job $job is:
 as bob "hone cancel $job" >/dev/null || fail "bob cannot cancel his own job $job"
 echo "systemd_test: 8. real users: a member's workload runs as them; system knobs need hone-admin (named); outsiders cannot connect; no one cancels another's job" >&2
 
-# --- 9. From the package, last (it removes it): `apt remove` during a job stops
+# --- 9. A hung honed (SIGSTOP): the watchdog (WatchdogSec=30) kills it, systemd
+# restarts it, and the new honed answers.
+read -r _ main restarts <<<"$(honed_unit)"
+[[ "$main" =~ ^[1-9][0-9]*$ && "$restarts" =~ ^[0-9]+$ ]] ||
+  fail "systemctl show gave MainPID '$main', NRestarts '$restarts' before the hang"
+cursor=$(inside journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
+inside kill -STOP "$main" || fail "kill -STOP honed"
+await 120 restarted || fail "the watchdog did not restart a stopped honed: $(honed_unit)"
+watchdog_logged() {
+  grep -qi "watchdog timeout" <<<"$(inside journalctl --after-cursor="$cursor" --no-pager -o cat)"
+}
+await 20 watchdog_logged ||
+  fail "the journal does not show the watchdog's timeout: $(inside journalctl --after-cursor="$cursor" --no-pager -o cat | tail -20)"
+await 30 sh -c "nsenter -t $pid -a hone ping >/dev/null 2>&1" || fail "the restarted honed does not answer"
+echo "systemd_test: 9. a SIGSTOPped honed was killed by the watchdog and restarted by systemd" >&2
+
+# --- 10. From the package, last (it removes it): `apt remove` during a job stops
 # honed, which puts every knob back; `apt purge` deletes its state.
 if [ "$from" = package ]; then
   start_hanging_job
@@ -483,6 +504,6 @@ if [ "$from" = package ]; then
     fail "apt purge hone"
   [ ! -e "$rootfs/var/lib/honed" ] || fail "apt purge left /var/lib/honed"
   [ ! -e "$rootfs/etc/honed/honed.conf" ] || fail "apt purge left /etc/honed/honed.conf"
-  echo "systemd_test: 9. apt remove during a job put the knob back; apt purge removed the state" >&2
+  echo "systemd_test: 10. apt remove during a job put the knob back; apt purge removed the state" >&2
 fi
 echo "systemd_test: passed" >&2
