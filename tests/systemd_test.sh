@@ -31,7 +31,9 @@
 #      hone-admin may submit one; a user in neither group cannot connect and is told
 #      why; a member cannot cancel another's job;
 #   9. a SIGSTOPped honed is killed by the watchdog and restarted by systemd;
-#  10. from the package: `apt remove hone` during a job stops honed, which puts the
+#  10. `hone apply` of a job's best survives a reboot of the container (honed writes
+#      it again at its start), and `hone restore` puts the original back;
+#  11. from the package: `apt remove hone` during a job stops honed, which puts the
 #      knob back and kills the workload, and keeps /var/lib/honed; `apt purge hone`
 #      deletes it and the config file.
 #
@@ -120,10 +122,14 @@ gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status"
 # --- Boot it, with a network of its own (loopback only): nothing in it can touch
 # the machine's network settings, and /proc/sys is read-only in it.
 log="$build/systemd-container.log"
-systemd-nspawn -q -D "$rootfs" --boot --register=no --keep-unit --private-network \
-  --machine="hone-test-$$" </dev/null >"$log" 2>&1 &
-nspawn=$!
-pid=""
+start_container() {
+  systemd-nspawn -q -D "$rootfs" --boot --register=no --keep-unit --private-network \
+    --machine="hone-test-$$" </dev/null >>"$log" 2>&1 &
+  nspawn=$!
+  pid=""
+}
+: >"$log"
+start_container
 
 # The container's init, which `inside` enters, must be the process that stays its
 # systemd for the whole test. systemd-nspawn forks an outer child that clones the
@@ -174,13 +180,17 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 inside() { nsenter -t "$pid" -a env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root "$@"; }
 
-deadline=$((SECONDS + 60))
-until pid=$(container_init); do
-  gone "$nspawn" && { cat "$log" >&2; skip "systemd-nspawn could not boot a container here"; }
-  [ "$SECONDS" -lt "$deadline" ] ||
-    { cat "$log" >&2; skip "systemd-nspawn did not start the container's systemd"; }
-  sleep 0.1
-done
+# Waits for the container's systemd to be up; sets $pid.
+await_boot() {
+  local deadline=$((SECONDS + 60))
+  until pid=$(container_init); do
+    gone "$nspawn" && { cat "$log" >&2; skip "systemd-nspawn could not boot a container here"; }
+    [ "$SECONDS" -lt "$deadline" ] ||
+      { cat "$log" >&2; skip "systemd-nspawn did not start the container's systemd"; }
+    sleep 0.1
+  done
+  await 120 booted || fail "the container's systemd is '$state', not running"
+}
 # It has booted when systemctl says so ('degraded': some unit of the minimal Debian
 # failed, which honed does not need).
 state=""
@@ -188,7 +198,7 @@ booted() {
   state=$(inside systemctl is-system-running 2>/dev/null)
   case "$state" in running | degraded) return 0 ;; *) return 1 ;; esac
 }
-await 120 booted || fail "the container's systemd is '$state', not running"
+await_boot
 echo "systemd_test: container booted ($state, init $pid)" >&2
 
 knob() { cat "$rootfs/var/tmp/hone-test/knob"; }
@@ -224,7 +234,7 @@ if [ "$from" = package ]; then
 else
   inside systemd-sysusers || fail "systemd-sysusers"
   inside systemctl daemon-reload || fail "daemon-reload"
-  inside systemctl start honed || fail "systemctl start honed"
+  inside systemctl enable --now honed >/dev/null 2>&1 || fail "systemctl enable --now honed"
 fi
 [ "$(inside systemctl is-active honed)" = active ] || fail "honed is not active after start"
 inside getent group hone >/dev/null || fail "the sysusers file did not make group 'hone'"
@@ -490,7 +500,27 @@ await 20 watchdog_logged ||
 await 30 sh -c "nsenter -t $pid -a hone ping >/dev/null 2>&1" || fail "the restarted honed does not answer"
 echo "systemd_test: 9. a SIGSTOPped honed was killed by the watchdog and restarted by systemd" >&2
 
-# --- 10. From the package, last (it removes it): `apt remove` during a job stops
+# --- 10. `hone apply` keeps a job's best across a reboot; `hone restore` undoes it.
+report=$(cd / && inside hone run --json "$cfg" -- "$workload" 2>/dev/null) ||
+  fail "hone run (for apply): $report"
+job=$(sed -n 's/.*"job":\([0-9]*\).*/\1/p' <<<"$report")
+knob_is a || fail "before apply the knob is '$(knob)', not a"
+inside hone apply "$job" >/dev/null || fail "hone apply $job"
+knob_is b || fail "after hone apply the knob is '$(knob)', not the best b"
+# Reboot: systemd-nspawn ends with the container; while it is down the knob goes
+# back to what a fresh boot gives (a), as a kernel's tunables do; then boot again.
+inside systemctl reboot >/dev/null 2>&1
+await 60 gone "$nspawn" || fail "the container did not go down for its reboot"
+wait "$nspawn" 2>/dev/null
+echo a >"$rootfs/var/tmp/hone-test/knob"
+start_container
+await_boot
+await 30 knob_is b || fail "after the reboot honed did not apply the kept b again (knob '$(knob)')"
+inside hone restore >/dev/null || fail "hone restore"
+knob_is a || fail "after hone restore the knob is '$(knob)', not its original a"
+echo "systemd_test: 10. hone apply kept job $job's best across a reboot; hone restore put the knob back" >&2
+
+# --- 11. From the package, last (it removes it): `apt remove` during a job stops
 # honed, which puts every knob back; `apt purge` deletes its state.
 if [ "$from" = package ]; then
   start_hanging_job
@@ -504,6 +534,6 @@ if [ "$from" = package ]; then
     fail "apt purge hone"
   [ ! -e "$rootfs/var/lib/honed" ] || fail "apt purge left /var/lib/honed"
   [ ! -e "$rootfs/etc/honed/honed.conf" ] || fail "apt purge left /etc/honed/honed.conf"
-  echo "systemd_test: 10. apt remove during a job put the knob back; apt purge removed the state" >&2
+  echo "systemd_test: 11. apt remove during a job put the knob back; apt purge removed the state" >&2
 fi
 echo "systemd_test: passed" >&2

@@ -74,7 +74,10 @@ asio::awaitable<Status> Ledger::RestoreHeld(std::optional<int64_t> job,
   for (const LedgerEntry& entry : held) {
     if (job && entry.job != *job) continue;
     std::string before = co_await ReadRecipe(entry);
-    Status s = co_await WriteRecipe(entry, entry.original);
+    // Already at its original (a write that never happened, or was undone): nothing
+    // to write, which a read-only file would refuse anyway.
+    Status s;
+    if (before != entry.original) s = co_await WriteRecipe(entry, entry.original);
     if (s.ok()) {
       CrashPoint("restored-one");
       s = store_->DeleteLedger(entry.key, "held");
@@ -172,7 +175,8 @@ asio::awaitable<Status> Ledger::RestoreApplied(std::vector<std::string>* done) {
   std::reverse(applied.begin(), applied.end());
   for (const LedgerEntry& entry : applied) {
     std::string before = co_await ReadRecipe(entry);
-    Status s = co_await WriteRecipe(entry, entry.original);
+    Status s;
+    if (before != entry.original) s = co_await WriteRecipe(entry, entry.original);
     if (s.ok()) s = store_->DeleteLedger(entry.key, "applied");
     if (s.ok())
       KnobLog(entry.job, entry.key, before, entry.original,
