@@ -58,12 +58,18 @@ bool TunedKey(const std::string& text) {
 
 std::string Quoted(const std::string& text) { return Printable(text, kQuoted); }
 
+// The job's number as the reply has it, when it is a whole number; "?" otherwise
+// (a float, even a whole one, is not converted: it may be out of any integer's range).
+std::string JobNumber(const json& exported) {
+  if (!exported.is_object() || !exported.contains("job") ||
+      !exported["job"].is_number_integer())
+    return "?";
+  return exported["job"].dump();
+}
+
 // "# hone job 3 (completed): best for shell.rate (max), +4.3% [1.2, 7.4]"
 std::string Header(const json& exported, const std::string& comment) {
-  std::string line = comment + " hone job ";
-  line += exported.is_object() && exported.contains("job") && exported["job"].is_number()
-              ? std::to_string(exported["job"].get<int64_t>())
-              : "?";
+  std::string line = comment + " hone job " + JobNumber(exported);
   std::string state = Str(exported, "state");
   if (!state.empty()) line += " (" + Quoted(state) + ")";
   line += ": its best settings";
@@ -170,10 +176,7 @@ std::string FormatExportTuned(const json& exported, std::string* script) {
                             "): `hone apply` keeps it");
     }
   }
-  std::string job =
-      exported.is_object() && exported.contains("job") && exported["job"].is_number()
-          ? std::to_string(exported["job"].get<int64_t>())
-          : "?";
+  std::string job = JobNumber(exported);
   std::string out = Header(exported, "#");
   out += "# A TuneD profile: put this directory in /etc/tuned/hone-job-" + job +
          "/ and run\n# `tuned-adm profile hone-job-" + job + "`.\n";

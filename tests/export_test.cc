@@ -148,7 +148,9 @@ TEST(ExportTest, HostileNamesAndValuesAddNoLineOfTheirOwn) {
   EXPECT_TRUE(Contains(FormatExportEnv(reply), "HONE_KNOB_BAD_NAME__MAIN_=\"v\"\n"));
   // Nothing at all, or garbage: a header and nothing else, no throw.
   for (const json& garbage : {json(), json::array(), json("x"), json::object(),
-                              json({{"knobs", 3}, {"job", "x"}})}) {
+                              json({{"knobs", 3}, {"job", "x"}}),
+                              json::parse(R"({"job": 184467440737095516152})"),
+                              json({{"job", 1.5e300}}), json({{"job", -1e300}})}) {
     EXPECT_TRUE(FormatExportSysctl(garbage).starts_with("# hone job ?"));
     EXPECT_TRUE(FormatExportEnv(garbage).starts_with("# hone job ?"));
     EXPECT_TRUE(FormatExportTuned(garbage, &script).starts_with("# hone job ?"));
