@@ -62,7 +62,10 @@ class LiveTest : public ::testing::Test {
     ASSERT_TRUE(WaitFor([&] { return std::filesystem::exists(svc_ + "/rate"); }, 30));
   }
 
-  std::string WriteConfig(const std::string& settings) {
+  // `before_set`: shell run in svc_a's set_script before it writes the value (it may
+  // refuse the value by exiting non-zero).
+  std::string WriteConfig(const std::string& settings,
+                          const std::string& before_set = "") {
     std::string service = std::string(HONE_BIN_DIR) + "/hone-test-live-service";
     return dir_.Write("live.yaml",
                       "workload:\n  kind: live\n"
@@ -71,8 +74,8 @@ class LiveTest : public ::testing::Test {
                       "        get_script: cat " +
                           svc_ +
                           "/a\n"
-                          "        set_script: echo $KNOB_VAL > " +
-                          svc_ +
+                          "        set_script: " +
+                          before_set + "echo $KNOB_VAL > " + svc_ +
                           "/a\n"
                           "      vm.swappiness: {options: [10, 30, 60]}\n"
                           "    metrics:\n      shell.rate:\n        sample_script: " +
@@ -360,25 +363,8 @@ TEST_F(LiveTest, AServiceSpeaksStatsdOnTheMetricsSocket) {
 TEST_F(LiveTest, ACandidateWhoseKnobsCannotBeWrittenIsGivenUpAndTheJobGoesOn) {
   StartService();
   ASSERT_TRUE(honed_->Start());
-  std::string service = std::string(HONE_BIN_DIR) + "/hone-test-live-service";
-  std::string config = dir_.Write(
-      "refuse.yaml",
-      "workload:\n  kind: live\n"
-      "domain:\n  common:\n    knobs:\n"
-      "      svc_a:\n        options: [1, 2, 3, 4, 5, 6]\n"
-      "        get_script: cat " +
-          svc_ +
-          "/a\n"
-          "        set_script: case $KNOB_VAL in 4|5|6) echo refused $KNOB_VAL >&2; "
-          "exit 1;; esac; echo $KNOB_VAL > " +
-          svc_ +
-          "/a\n"
-          "      vm.swappiness: {options: [10, 30, 60]}\n"
-          "    metrics:\n      shell.rate:\n        sample_script: " +
-          service + " sample " + svc_ + " " + Sysctl() +
-          "\n    target: shell.rate:max\n"
-          "global_settings:\n  sampling_interval: 0.1\n"
-          "  min_samples_per_config: 3\n  max_regression_pct: 20\n");
+  std::string config = WriteConfig(
+      "", "case $KNOB_VAL in 4|5|6) echo refused $KNOB_VAL >&2; exit 1;; esac; ");
   json submitted = honed_->HoneJson({"submit", config});
   ASSERT_TRUE(submitted.contains("job")) << submitted.dump();
   const int64_t job = submitted["job"].get<int64_t>();
