@@ -484,14 +484,83 @@ int CmdReport(const ClientOptions& options, int64_t job) {
   return kExitOk;
 }
 
-int CmdKnobs(const ClientOptions& options) {
+namespace {
+
+// Whether `name` is picked by `filter`: the knob itself, or a group of them by the
+// dotted prefix ("vm" or "vm." picks vm.swappiness and vm.dirty_ratio).
+bool KnobMatches(const std::string& name, std::string filter) {
+  if (name == filter) return true;
+  if (!filter.empty() && filter.back() != '.') filter += '.';
+  return name.starts_with(filter);
+}
+
+// One knob in full: everything `hone knobs` knows about it, one field per line.
+void PrintKnobDetail(const json& knob) {
+  bool available = knob.value("available", false);
+  printf("%s\n", knob.value("name", "").c_str());
+  auto field = [](const char* label, const std::string& value) {
+    if (!value.empty()) printf("  %-12s %s\n", label, value.c_str());
+  };
+  field("description", knob.value("description", ""));
+  field("backend", knob.value("backend", ""));
+  field("location", knob.value("location", ""));
+  field("risk", knob.value("risk", ""));
+  field("available", available ? "yes" : "no: " + knob.value("reason", ""));
+  if (knob.contains("instances") && knob["instances"].is_number_integer())
+    field("instances", knob["instances"].dump());
+  field("value", knob.value("value", ""));
+  field("read error", knob.value("read_error", ""));
+  std::string domain;
+  for (const json& v : knob.value("domain", json::array()))
+    domain += (domain.empty() ? "" : " ") + ValueToString(v);
+  field("domain", domain);
+}
+
+}  // namespace
+
+int CmdKnobs(const ClientOptions& options, const std::vector<std::string>& names) {
   json result;
   int code = CallOnce(options, "knobs", json::object(), &result);
   if (code != kExitOk) return code;
+  json all = result.value("knobs", json::array());
+  json knobs = json::array();
+  std::vector<std::string> unknown;
+  bool exact_only = !names.empty();
+  for (const std::string& filter : names) {
+    bool found = false;
+    for (const json& knob : all) {
+      std::string name = knob.is_object() ? knob.value("name", "") : "";
+      if (!KnobMatches(name, filter)) continue;
+      found = true;
+      exact_only = exact_only && name == filter;
+      bool listed = false;
+      for (const json& k : knobs) listed = listed || k.value("name", "") == name;
+      if (!listed) knobs.push_back(knob);
+    }
+    if (!found) unknown.push_back(filter);
+  }
+  if (names.empty()) knobs = all;
+  if (!unknown.empty()) {
+    std::string list;
+    for (const std::string& u : unknown) list += (list.empty() ? "'" : ", '") + u + "'";
+    fprintf(stderr,
+            "hone: no built-in knob or group named %s; `hone knobs` lists them all "
+            "(a group is a name's first part: vm, sched, prefetch, uncore)\n",
+            list.c_str());
+    return kExitRefused;
+  }
+  result["knobs"] = knobs;
   if (PrintedJson(options, result)) return kExitOk;
+  if (exact_only) {
+    for (size_t i = 0; i < knobs.size(); ++i) {
+      if (i) printf("\n");
+      PrintKnobDetail(knobs[i]);
+    }
+    return kExitOk;
+  }
   printf("%-36s %-8s %-10s %-14s %s\n", "KNOB", "BACKEND", "AVAILABLE", "VALUE",
          "DOMAIN / WHY NOT");
-  for (const json& knob : result.value("knobs", json::array())) {
+  for (const json& knob : knobs) {
     bool available = knob.value("available", false);
     std::string detail;
     if (available) {

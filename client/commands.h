@@ -42,7 +42,7 @@ int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric
 // Deletes ended jobs, stopping at the first refusal.
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs);
 int CmdReport(const ClientOptions& options, int64_t job);
-int CmdKnobs(const ClientOptions& options);
+int CmdKnobs(const ClientOptions& options, const std::vector<std::string>& names);
 int CmdRestore(const ClientOptions& options);
 int CmdApply(const ClientOptions& options, int64_t job);
 // `format`: tuned, sysctl, env or json. `output`: "" for standard output; else a file

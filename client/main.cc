@@ -63,30 +63,61 @@ std::vector<std::string> OptionValues(const std::string& sub, const std::string&
   return {};
 }
 
-// Job numbers from honed, newest first; none when it does not answer within a second.
-std::vector<std::string> JobNumbers(const hone::ClientOptions& options) {
+// honed's answer to `cmd`; an empty object when it does not answer within a second
+// (completion must never hang the shell).
+nlohmann::json AskQuickly(const hone::ClientOptions& options, const std::string& cmd,
+                          const nlohmann::json& args) {
   std::unique_ptr<hone::Connection> connection;
   if (!hone::Connection::Open(options.socket, &connection).ok()) return {};
   int64_t id = 0;
-  if (!connection->Send("list", {{"newest_first", true}, {"limit", 200}}, &id).ok())
-    return {};
+  if (!connection->Send(cmd, args, &id).ok()) return {};
   hone::Message message;
-  std::vector<std::string> jobs;
   while (connection->Read(&message, 1000).ok()) {
     if (message.id != id) continue;
-    if (message.kind != hone::Message::Kind::kResult) break;
-    const nlohmann::json list = message.body.value("jobs", nlohmann::json::array());
-    for (const nlohmann::json& job : list)
-      if (job.is_object() && job.contains("job") && job["job"].is_number_integer())
-        jobs.push_back(std::to_string(job["job"].get<int64_t>()));
+    if (message.kind == hone::Message::Kind::kResult && message.body.is_object())
+      return message.body;
     break;
   }
-  return jobs;
+  return {};
+}
+
+// The entries of `list` in honed's answer that are objects, each's `key` as text.
+std::vector<std::string> Field(const nlohmann::json& answer, const char* list,
+                               const char* key) {
+  std::vector<std::string> values;
+  if (!answer.is_object() || !answer.contains(list) || !answer[list].is_array())
+    return values;
+  for (const nlohmann::json& entry : answer[list]) {
+    if (!entry.is_object() || !entry.contains(key)) continue;
+    if (entry[key].is_number_integer())
+      values.push_back(std::to_string(entry[key].get<int64_t>()));
+    else if (entry[key].is_string())
+      values.push_back(entry[key].get<std::string>());
+  }
+  return values;
+}
+
+// Job numbers from honed, newest first.
+std::vector<std::string> JobNumbers(const hone::ClientOptions& options) {
+  return Field(AskQuickly(options, "list", {{"newest_first", true}, {"limit", 200}}),
+               "jobs", "job");
+}
+
+// The built-in knobs' names and their groups (vm., prefetch.), from honed.
+std::vector<std::string> KnobNames(const hone::ClientOptions& options) {
+  std::vector<std::string> names =
+      Field(AskQuickly(options, "knobs", nlohmann::json::object()), "knobs", "name");
+  size_t count = names.size();
+  for (size_t i = 0; i < count; ++i)
+    if (size_t dot = names[i].find('.'); dot != std::string::npos)
+      names.push_back(names[i].substr(0, dot + 1));
+  return names;
 }
 
 // Prints the candidates for the last of `words` (the word being completed, maybe
 // empty), one per line: subcommands, the options of the subcommand so far, an
-// option's values, or job numbers. Nothing: the shell completes file names.
+// option's values, job numbers, or knob names. Nothing: the shell completes file
+// names.
 int Complete(CLI::App& app, hone::ClientOptions& options,
              const std::vector<std::string>& words) {
   if (words.empty()) return 0;
@@ -140,6 +171,7 @@ int Complete(CLI::App& app, hone::ClientOptions& options,
     std::string name = current->get_name();
     bool one_job = name != "delete" && name != "push";
     if (has_job && (given == 0 || !one_job)) candidates = JobNumbers(options);
+    if (name == "knobs") candidates = KnobNames(options);
   }
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
@@ -262,11 +294,15 @@ int main(int argc, char** argv) {
   report->footer(std::string(kReportFooter) + kFooter);
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 
-  app.add_subcommand(
-         "knobs",
-         "list the machine's built-in system knobs: backend, availability (and why "
-         "not), current value, domain")
-      ->callback([&] { exit_code = hone::CmdKnobs(options); });
+  std::vector<std::string> knob_names;
+  CLI::App* knobs = app.add_subcommand(
+      "knobs",
+      "list the machine's built-in system knobs: backend, availability (and why "
+      "not), current value, domain; with names, only those (in full) or their groups");
+  knobs->add_option("name", knob_names,
+                    "a knob (vm.swappiness: shown in full, with its description, "
+                    "location and whole domain) or a group (vm, prefetch)");
+  knobs->callback([&] { exit_code = hone::CmdKnobs(options, knob_names); });
 
   CLI::App* apply = app.add_subcommand(
       "apply",

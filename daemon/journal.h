@@ -5,11 +5,11 @@
 // fields besides its MESSAGE and PRIORITY:
 //   HONE_JOB     the job a line is about (from KnobLog, or a message that begins
 //                "job N" or "apply job N")
-//   HONE_KNOB    a knob instance ("vm.swappiness/", "prefetch.l2_stream/cpu3")
+//   HONE_KNOB    a knob instance ("vm.swappiness", "prefetch.l2_stream/cpu3")
 //   HONE_OLD, HONE_NEW   its value before and after a write or a restore
 //   HONE_REASON  why: "trial 4", "live", "restore at the job's end", "apply", ...
 // so that `journalctl -u honed HONE_JOB=3` tells one job's story and
-// `journalctl -u honed HONE_KNOB=vm.swappiness/` one knob's. Elsewhere (a terminal,
+// `journalctl -u honed HONE_KNOB=vm.swappiness` one knob's. Elsewhere (a terminal,
 // a test's log file) lines go to standard error as before, and the fields are not
 // shown.
 #pragma once
@@ -48,7 +48,7 @@ class LogFields {
 };
 
 // One line for a write or restore of a knob instance, at info level:
-// "job 3 trial 4: vm.swappiness/: 60 -> 10", with HONE_JOB (when job > 0),
+// "job 3 trial 4: vm.swappiness: 60 -> 10", with HONE_JOB (when job > 0),
 // HONE_KNOB, HONE_OLD, HONE_NEW and HONE_REASON.
 void KnobLog(int64_t job, const std::string& key, const std::string& from,
              const std::string& to, const std::string& reason,

@@ -200,6 +200,8 @@ void FakeMachineTree::Build() const {
   Write("proc/sys/kernel/numa_balancing", "1\n");
   Write("proc/sys/kernel/sched_autogroup_enabled", "1\n");
   Write("proc/sys/kernel/timer_migration", "1\n");
+  Write("proc/sys/net/core/somaxconn", "4096\n");
+  Write("proc/sys/net/ipv4/tcp_slow_start_after_idle", "1\n");
   // Linux 5.13..6.5 defaults for 4 CPUs (factor 1 + ilog2(4) = 3).
   const std::pair<const char*, const char*> sched[] = {
       {"wakeup_granularity_ns", "3000000\n"},

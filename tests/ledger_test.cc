@@ -110,7 +110,7 @@ TEST_F(LedgerTest, ApplyWritesEveryInstanceAndRestoreHeldPutsEverythingBack) {
   CapturedLog captured;
   auto expect_fields = [](CapturedLog::Line& line, const char* old_value,
                           const char* new_value, const char* reason) {
-    EXPECT_EQ(line.fields["HONE_KNOB"], "vm.swappiness/");
+    EXPECT_EQ(line.fields["HONE_KNOB"], "vm.swappiness");
     EXPECT_EQ(line.fields["HONE_OLD"], old_value);
     EXPECT_EQ(line.fields["HONE_NEW"], new_value);
     EXPECT_EQ(line.fields["HONE_REASON"], reason);
@@ -120,7 +120,7 @@ TEST_F(LedgerTest, ApplyWritesEveryInstanceAndRestoreHeldPutsEverythingBack) {
   // One line per instance written, with its journal fields.
   std::vector<CapturedLog::Line> writes = captured.With("HONE_KNOB");
   ASSERT_EQ(writes.size(), 5u);
-  EXPECT_EQ(writes[4].message, "job 7 trial 1: vm.swappiness/: 60 -> 10");
+  EXPECT_EQ(writes[4].message, "job 7 trial 1: vm.swappiness: 60 -> 10");
   expect_fields(writes[4], "60", "10", "trial 1");
   for (int cpu = 0; cpu < 4; ++cpu) EXPECT_EQ(tree_->ReadMsr(cpu, 0x1a4) & 1, 1u);
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
@@ -138,7 +138,7 @@ TEST_F(LedgerTest, ApplyWritesEveryInstanceAndRestoreHeldPutsEverythingBack) {
   // Each restore: one line with the value it replaced and the original it wrote.
   writes = captured.With("HONE_KNOB");
   ASSERT_EQ(writes.size(), 5u);
-  EXPECT_EQ(writes[0].message, "job 7: vm.swappiness/ restored to 60 (was 10)");
+  EXPECT_EQ(writes[0].message, "job 7: vm.swappiness restored to 60 (was 10)");
   expect_fields(writes[0], "10", "60", "restore");
   EXPECT_EQ(tree_->Snapshot(), original_);
   ASSERT_TRUE(ledger.Entries("held", &held).ok());
@@ -215,8 +215,8 @@ TEST_F(LedgerTest, ApplyAllPutsBackWhatItWroteWhenAWriteFails) {
 // The job a line is about, for its HONE_JOB field, from how honed words its lines.
 TEST(JournalTest, TheJobOfALineComesFromItsFirstWords) {
   EXPECT_EQ(JobOfMessage("job 3: started"), 3);
-  EXPECT_EQ(JobOfMessage("job 12 trial 4: vm.swappiness/: 60 -> 10"), 12);
-  EXPECT_EQ(JobOfMessage("apply job 7: vm.swappiness/ = 10 (was 60)"), 7);
+  EXPECT_EQ(JobOfMessage("job 12 trial 4: vm.swappiness: 60 -> 10"), 12);
+  EXPECT_EQ(JobOfMessage("apply job 7: vm.swappiness = 10 (was 60)"), 7);
   EXPECT_EQ(JobOfMessage("jobs: 3"), 0);
   EXPECT_EQ(JobOfMessage("job x: y"), 0);
   EXPECT_EQ(JobOfMessage("job 3x: y"), 0);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -108,10 +109,10 @@ TEST_F(SystemKnobsTest, AJobOverEveryKindOfKnobLeavesEveryFileAsItWas) {
   EXPECT_EQ(report["baseline"]["config"]["prefetch.l2_stream"], "on");
   // Every knob was really changed during the job...
   std::string log = ReadFile(honed_->log_path());
-  for (const char* change :
-       {"prefetch.l2_stream/cpu3: on -> off", "prefetch.dcu_ip/cpu0: on -> off",
-        "uncore.max_freq_khz/", "sched.wakeup_granularity_ns/",
-        "vm.swappiness/: 60 -> 10", "fake.script/: a -> b"})
+  for (const char* change : {"prefetch.l2_stream/cpu3: on -> off",
+                             "prefetch.dcu_ip/cpu0: on -> off", "uncore.max_freq_khz/",
+                             "sched.wakeup_granularity_ns: ", "vm.swappiness: 60 -> 10",
+                             "fake.script: a -> b"})
     EXPECT_NE(log.find(change), std::string::npos) << change;
   // ...and every file holds its original bytes again.
   EXPECT_EQ(tree_->Snapshot(), original_);
@@ -131,6 +132,35 @@ TEST_F(SystemKnobsTest, HoneKnobsListsTheFakeMachinesKnobsWithTheirValues) {
   EXPECT_FALSE(by_name["prefetch.l1_stream"]["reason"].get<std::string>().empty());
   CommandResult text = honed_->Hone({"knobs"});
   EXPECT_NE(text.out.find("prefetch.l2_stream"), std::string::npos);
+
+  // Names pick knobs: a full name shows that knob in full, a group lists its knobs.
+  CommandResult one = honed_->Hone({"knobs", "vm.swappiness"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_EQ(one.out.rfind("vm.swappiness\n", 0), 0u) << one.out;
+  for (const char* line : {"  value        60\n", "  backend      sysctl\n",
+                           "  location     /proc/sys/vm/swappiness", "  description  "})
+    EXPECT_NE(one.out.find(line), std::string::npos) << line << "\n" << one.out;
+  EXPECT_EQ(one.out.find("prefetch"), std::string::npos) << one.out;
+  json group = honed_->HoneJson({"knobs", "prefetch"});
+  ASSERT_TRUE(group.is_object());
+  ASSERT_FALSE(group["knobs"].empty());
+  for (const json& k : group["knobs"])
+    EXPECT_TRUE(k["name"].get<std::string>().starts_with("prefetch.")) << k;
+  EXPECT_EQ(group["knobs"].size(),
+            static_cast<size_t>(std::count_if(
+                by_name.begin(), by_name.end(),
+                [](const auto& kv) { return kv.first.starts_with("prefetch."); })));
+  CommandResult unknown = honed_->Hone({"knobs", "vm.swapiness"});
+  EXPECT_EQ(unknown.exit_code, 4);
+  EXPECT_NE(unknown.err.find("no built-in knob or group named 'vm.swapiness'"),
+            std::string::npos)
+      << unknown.err;
+
+  // Completion offers the names and their groups.
+  CommandResult names = honed_->Hone({"__complete", "knobs", "vm"});
+  EXPECT_NE(names.out.find("vm.swappiness\n"), std::string::npos) << names.out;
+  EXPECT_NE(names.out.find("vm.\n"), std::string::npos) << names.out;
+  EXPECT_EQ(names.out.find("prefetch"), std::string::npos) << names.out;
 }
 
 // SIGKILL at many points of a system job: the next start restores every original
@@ -279,7 +309,7 @@ TEST_F(SystemKnobsTest, ApplyKeepsTheBestSettingsAcrossRestartsUntilRestore) {
   EXPECT_EQ(tree_->Read("proc/sys/vm/swappiness"), "10\n");
   CommandResult restore = honed_->Hone({"restore"});
   ASSERT_EQ(restore.exit_code, 0) << restore.err;
-  EXPECT_NE(restore.out.find("vm.swappiness/ restored to 60"), std::string::npos)
+  EXPECT_NE(restore.out.find("vm.swappiness restored to 60"), std::string::npos)
       << restore.out;
   EXPECT_EQ(tree_->Snapshot(), original_);
 }

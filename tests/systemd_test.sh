@@ -9,7 +9,7 @@
 #      honed sent READY=1; with cmake, `systemctl start honed` does), the
 #      socket answers at /run/honed/honed.sock, the `hone` group exists, `man hone`
 #      shows the installed page, and the installed bash completion completes
-#      `hone st`;
+#      `hone st` and a built-in knob name from honed (`hone knobs net.core.so`);
 #   2. a job with a script knob completes and puts the knob back, and
 #      `journalctl HONE_JOB=1` shows each knob write and restore with its fields;
 #   3. `systemctl stop honed` during a job interrupts the job, kills its workload
@@ -28,8 +28,9 @@
 #      printed);
 #   8. real users: a member of hone submits a job whose workload runs as that
 #      member; is refused a system knob by a message naming hone-admin; a member of
-#      hone-admin may submit one; a user in neither group cannot connect and is told
-#      why; a member cannot cancel another's job;
+#      hone-admin may tune one (net.core.somaxconn: written, seen by the workload,
+#      logged, put back); a user in neither group cannot connect and is told why; a
+#      member cannot cancel another's job;
 #   9. a SIGSTOPped honed is killed by the watchdog and restarted by systemd;
 #  10. `hone apply` of a job's best survives a reboot of the container (honed writes
 #      it again at its start), and `hone restore` puts the original back;
@@ -244,10 +245,15 @@ inside hone ping >/dev/null || fail "hone ping over /run/honed/honed.sock"
 completed=$(inside bash -c 'source '"$prefix"'/share/bash-completion/completions/hone &&
   COMP_WORDS=(hone st) && COMP_CWORD=1 && _hone && echo "${COMPREPLY[*]}"')
 [ "$completed" = status ] || fail "bash completion of 'hone st' gave '$completed', not status"
+# ...and a built-in knob's name, from the running honed: `hone knobs net.core.so<TAB>`.
+completed=$(inside bash -c 'source '"$prefix"'/share/bash-completion/completions/hone &&
+  COMP_WORDS=(hone knobs net.core.so) && COMP_CWORD=2 && _hone && echo "${COMPREPLY[*]}"')
+[ "$completed" = net.core.somaxconn ] ||
+  fail "bash completion of 'hone knobs net.core.so' gave '$completed', not net.core.somaxconn"
 # The installed man page.
 manual=$(inside env MANPAGER=cat man hone 2>&1)
 grep -q "submit performance tuning jobs to honed" <<<"$manual" || fail "man hone: $manual"
-echo "systemd_test: 1. honed ($from) started under systemd and answers; man hone and hone st<TAB> work" >&2
+echo "systemd_test: 1. honed ($from) started under systemd and answers; man hone, hone st<TAB> and hone knobs net.core.so<TAB> work" >&2
 
 # A script knob (original value a) and an app knob n; the workload sleeps when the
 # knob is b, $1 says so and the file `hang` exists, so that a job can be stopped
@@ -306,16 +312,16 @@ knob_is a || fail "after job 1 the knob is '$(knob)', not its original a"
 # The journal tells job 1's story by its field, each knob write and restore one line
 # with its old and new value (daemon/journal.h).
 story=$(inside journalctl -u honed HONE_JOB=1 --no-pager -o cat)
-grep -q "job 1 .*: test.knob/: a -> b" <<<"$story" ||
+grep -q "job 1 .*: test.knob: a -> b" <<<"$story" ||
   fail "journalctl HONE_JOB=1 does not show the knob's write: $story"
-grep -q "job 1: test.knob/ restored to a (was [ab])" <<<"$story" ||
+grep -q "job 1: test.knob restored to a (was [ab])" <<<"$story" ||
   fail "journalctl HONE_JOB=1 does not show the knob's restore: $story"
-fields=$(inside journalctl -u honed HONE_KNOB=test.knob/ HONE_NEW=b --no-pager -o verbose)
+fields=$(inside journalctl -u honed HONE_KNOB=test.knob HONE_NEW=b --no-pager -o verbose)
 grep -q "HONE_OLD=a" <<<"$fields" && grep -q "HONE_REASON=trial [0-9]" <<<"$fields" &&
   grep -q "HONE_JOB=1" <<<"$fields" ||
   fail "the knob write's journal entry lacks its fields: $fields"
-restores=$(inside journalctl -u honed HONE_KNOB=test.knob/ HONE_REASON=restore --no-pager -o cat)
-grep -q "restored to a" <<<"$restores" || fail "no restore of test.knob/ by its fields: $restores"
+restores=$(inside journalctl -u honed HONE_KNOB=test.knob HONE_REASON=restore --no-pager -o cat)
+grep -q "restored to a" <<<"$restores" || fail "no restore of test.knob by its fields: $restores"
 echo "systemd_test: 2. a job completed and put its knob back; journalctl HONE_JOB=1 tells its story" >&2
 
 # --- 3. systemctl stop during a job.
@@ -449,11 +455,15 @@ domain:
 global_settings:
   max_configs: 2
 EOF
-cat >"$rootfs/var/tmp/hone-users/system.yaml" <<'EOF'
+# A system knob the container may write: its own network namespace's somaxconn
+# (nspawn --private-network leaves /proc/sys/net writable; /proc/sys/vm is not).
+somaxconn=$(inside cat /proc/sys/net/core/somaxconn)
+other=1024; [ "$somaxconn" = 1024 ] && other=2048
+cat >"$rootfs/var/tmp/hone-users/system.yaml" <<EOF
 domain:
   common:
     knobs:
-      vm.swappiness: {options: [10, 60]}
+      net.core.somaxconn: {options: [$somaxconn, $other]}
     metrics:
       m:
         sample_script: echo 1
@@ -466,13 +476,20 @@ out=$(as alice 'hone run --json /var/tmp/hone-users/app.yaml -- sh -c "id -u > u
   fail "alice's workload ran as uid $(cat "$rootfs/home/alice/uid"), not alice's"
 # A member may not tune a system knob, and is told which group may.
 out=$(as alice 'hone submit /var/tmp/hone-users/system.yaml -- true' 2>&1) &&
-  fail "alice (not in hone-admin) was let tune vm.swappiness: $out"
+  fail "alice (not in hone-admin) was let tune net.core.somaxconn: $out"
 grep -q "admin group 'hone-admin'" <<<"$out" || fail "the refusal does not name the admin group: $out"
-# A member of hone-admin may (the submit is accepted; /proc/sys is read-only in the
-# container, so the job itself cannot write it).
-job=$(as bob 'hone --json submit /var/tmp/hone-users/system.yaml -- true' | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
+# A member of hone-admin may: honed writes the knob (bob's workload sees both
+# values), logs the write, and puts the original back at the end.
+job=$(as bob 'hone --json submit /var/tmp/hone-users/system.yaml -- sh -c "cat /proc/sys/net/core/somaxconn >> seen"' | sed -n 's/.*"job":\([0-9]*\).*/\1/p')
 [ -n "$job" ] || fail "bob (in hone-admin) was refused a system knob"
-as bob "hone cancel $job" >/dev/null 2>&1
+out=$(as bob "hone watch -q $job" 2>&1) || fail "bob's (in hone-admin) system-knob job $job: $out"
+grep -qx "$other" "$rootfs/home/bob/seen" ||
+  fail "bob's workload never saw net.core.somaxconn at $other: $(cat "$rootfs/home/bob/seen")"
+[ "$(inside cat /proc/sys/net/core/somaxconn)" = "$somaxconn" ] ||
+  fail "after bob's job net.core.somaxconn is $(inside cat /proc/sys/net/core/somaxconn), not its original $somaxconn"
+story=$(inside journalctl -u honed HONE_JOB="$job" HONE_KNOB=net.core.somaxconn --no-pager -o cat)
+grep -q "$somaxconn -> $other" <<<"$story" && grep -q "$other -> $somaxconn" <<<"$story" ||
+  fail "journalctl HONE_JOB=$job HONE_KNOB=net.core.somaxconn does not show the write and the restore: $story"
 # Someone in neither group cannot connect, and is told why.
 out=$(as eve 'hone ping' 2>&1) && fail "eve (in no hone group) could connect: $out"
 grep -q "'hone' group" <<<"$out" || fail "eve is not told which group to join: $out"
@@ -482,7 +499,7 @@ job=$(as bob 'hone --json submit /var/tmp/hone-users/app.yaml -- sleep 300' | se
 out=$(as alice "hone cancel $job" 2>&1) && fail "alice cancelled bob's job $job: $out"
 grep -q "belongs to uid" <<<"$out" || fail "alice is not told whose job $job is: $out"
 as bob "hone cancel $job" >/dev/null || fail "bob cannot cancel his own job $job"
-echo "systemd_test: 8. real users: a member's workload runs as them; system knobs need hone-admin (named); outsiders cannot connect; no one cancels another's job" >&2
+echo "systemd_test: 8. real users: a member's workload runs as them; system knobs need hone-admin (named), whose member's job writes net.core.somaxconn and puts it back; outsiders cannot connect; no one cancels another's job" >&2
 
 # --- 9. A hung honed (SIGSTOP): the watchdog (WatchdogSec=30) kills it, systemd
 # restarts it, and the new honed answers.

@@ -209,6 +209,21 @@ const std::vector<SysctlDef>& SysctlDefs() {
        {0, 1},
        "Lets timers of idle CPUs move to busy ones, so idle CPUs sleep longer",
        "Off keeps timers local (latency) at some power cost."},
+      // The net.* sysctls belong to a network namespace: honed tunes its own
+      // (the host's, as a service), which is also its workloads'.
+      {"net.core.somaxconn",
+       "/proc/sys/net/core/somaxconn",
+       {128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65535},
+       "Longest accept queue a listening socket may have (listen()'s backlog is capped "
+       "to it)",
+       "Only sockets that call listen() after the change get it; too low drops or "
+       "delays connections in bursts."},
+      {"net.ipv4.tcp_slow_start_after_idle",
+       "/proc/sys/net/ipv4/tcp_slow_start_after_idle",
+       {0, 1},
+       "Restart TCP slow start on a connection that has been idle (1, the default)",
+       "0 lets an idle connection send its whole congestion window at once, which can "
+       "burst into loss on a shared path."},
   };
   return defs;
 }

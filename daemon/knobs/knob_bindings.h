@@ -44,7 +44,7 @@ class KnobBindings {
   boost::asio::awaitable<std::vector<std::string>> CheckForeignChanges();
 
   // Writes `config`'s values, logging one line per change with its journal fields
-  // (daemon/journal.h): "job 3 trial 4: vm.swappiness/: 60 -> 10", `reason` "trial 4".
+  // (daemon/journal.h): "job 3 trial 4: vm.swappiness: 60 -> 10", `reason` "trial 4".
   boost::asio::awaitable<Status> Apply(const SearchSpace& space, const Config& config,
                                        const std::string& reason);
 

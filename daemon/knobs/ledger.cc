@@ -12,7 +12,7 @@ namespace hone {
 namespace asio = boost::asio;
 
 std::string Ledger::Key(const SystemKnob& knob, const std::string& instance) {
-  return knob.name() + "/" + instance;
+  return instance.empty() ? knob.name() : knob.name() + "/" + instance;
 }
 
 Status Ledger::Entries(const std::string& state, std::vector<LedgerEntry>* entries) {

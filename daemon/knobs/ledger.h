@@ -30,6 +30,8 @@ class Ledger {
  public:
   Ledger(Store* store, Machine* machine) : store_(store), machine_(machine) {}
 
+  // A knob instance's name in the ledger and the logs: "prefetch.l2_stream/cpu3", or
+  // just "vm.swappiness" for a knob whose one instance is "".
   static std::string Key(const SystemKnob& knob, const std::string& instance);
 
   // Stores the instance's original for `job` unless it is already held.
