@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/export.h"
 #include "common/report.h"
+#include "common/trials.h"
 
 extern char** environ;
 
@@ -468,6 +469,65 @@ int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs) {
     if (!options.json) std::cout << "job " << job << ": deleted\n";
   }
   if (options.json) std::cout << json({{"deleted", deleted}}).dump() << "\n";
+  return kExitOk;
+}
+
+namespace {
+
+// Every page of job `job`'s trial history, joined into one object.
+Status FetchTrials(Connection& connection, int64_t job, json* history) {
+  json page = {{"next", -1}};
+  json trials = json::array();
+  bool first = true;
+  while (page.contains("next") && page["next"].is_number_integer()) {
+    json args = {{"job", job}};
+    if (!first) args["after"] = page["next"];
+    Status s = connection.Call("trials", args, &page);
+    if (!s.ok()) return s;
+    if (first) *history = page;
+    first = false;
+    if (page.contains("trials") && page["trials"].is_array())
+      for (json& trial : page["trials"]) trials.push_back(std::move(trial));
+  }
+  (*history)["trials"] = std::move(trials);
+  history->erase("next");
+  return Status::OK();
+}
+
+}  // namespace
+
+int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv) {
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  json history;
+  if (s.ok()) s = FetchTrials(*connection, job, &history);
+  if (!s.ok()) return Fail(s);
+  if (PrintedJson(options, history)) return kExitOk;
+  if (!csv.empty())
+    std::cout << FormatTrialsCsv(history, csv == "samples");
+  else
+    std::cout << FormatTrialsText(history);
+  return kExitOk;
+}
+
+int CmdCompare(const ClientOptions& options, int64_t a, int64_t b) {
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  json jobs[2];
+  int64_t ids[2] = {a, b};
+  for (int i = 0; i < 2 && s.ok(); ++i) {
+    json report, history;
+    s = connection->Call("report", {{"job", ids[i]}}, &report);
+    // A live job keeps no trials: compared by its report alone.
+    if (s.ok() && report.value("kind", "") != "live")
+      s = FetchTrials(*connection, ids[i], &history);
+    jobs[i] = {{"report", report}, {"trials", history}};
+  }
+  if (!s.ok()) return Fail(s);
+  json both = json::object();
+  both["jobs"] = json::array({jobs[0], jobs[1]});
+  if (PrintedJson(options, both)) return kExitOk;
+  std::cout << FormatCompareText(jobs[0], jobs[1]);
   return kExitOk;
 }
 

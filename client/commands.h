@@ -42,6 +42,10 @@ int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric
 // Deletes ended jobs, stopping at the first refusal.
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs);
 int CmdReport(const ClientOptions& options, int64_t job);
+// A job's trial history: a table, CSV (`csv`: "trials" or "samples") or JSON.
+int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv);
+// Two jobs side by side.
+int CmdCompare(const ClientOptions& options, int64_t a, int64_t b);
 int CmdKnobs(const ClientOptions& options, const std::vector<std::string>& names);
 int CmdRestore(const ClientOptions& options);
 int CmdApply(const ClientOptions& options, int64_t job);

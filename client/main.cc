@@ -169,8 +169,10 @@ int Complete(CLI::App& app, hone::ClientOptions& options,
     for (size_t i = 0; i + 1 < words.size(); ++i)
       if (words[i] == current->get_name()) given = words.size() - 2 - i;
     std::string name = current->get_name();
-    bool one_job = name != "delete" && name != "push";
-    if (has_job && (given == 0 || !one_job)) candidates = JobNumbers(options);
+    size_t most = name == "delete" || name == "push" ? SIZE_MAX
+                  : name == "compare"                ? 2
+                                                     : 1;
+    if (has_job && given < most) candidates = JobNumbers(options);
     if (name == "knobs") candidates = KnobNames(options);
   }
   std::sort(candidates.begin(), candidates.end());
@@ -293,6 +295,41 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json", "env", "sh"}));
   report->footer(std::string(kReportFooter) + kFooter);
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
+
+  bool trials_csv = false, trials_samples = false;
+  CLI::App* trials = app.add_subcommand(
+      "trials",
+      "list what a job measured: each trial's configuration, samples, mean, spread, "
+      "state and why it was measured (running or ended)");
+  add_job_arg(trials, true);
+  trials->add_flag("--csv", trials_csv,
+                   "CSV (RFC 4180): one row per trial, a column per knob");
+  trials->add_flag("--samples", trials_samples,
+                   "with --csv: one row per sample instead (--json always has them)");
+  trials->footer(
+      "\nSTATE: baseline, best (the recommendation; for a running job, the best mean), "
+      "tied (the samples cannot tell it from the best), stopped early, failed (no "
+      "valid sample) or explored; *: measured again in the final comparison. WHY is the "
+      "search's reason: the baseline, a warm start, the initial design, the model "
+      "(where it expects the most gain, or where it is least sure), a step from the "
+      "best so far, random exploration." +
+      std::string(kFooter));
+  trials->callback([&] {
+    exit_code = hone::CmdTrials(
+        options, job, trials_csv ? (trials_samples ? "samples" : "trials") : "");
+  });
+
+  std::vector<int64_t> compare_jobs;
+  CLI::App* compare = app.add_subcommand(
+      "compare",
+      "two jobs side by side: their results, the knobs in which their best settings "
+      "differ, and the configurations both measured");
+  compare->add_option("job", compare_jobs, "two job numbers")
+      ->required()
+      ->expected(2)
+      ->check(CLI::PositiveNumber);
+  compare->callback(
+      [&] { exit_code = hone::CmdCompare(options, compare_jobs[0], compare_jobs[1]); });
 
   std::vector<std::string> knob_names;
   CLI::App* knobs = app.add_subcommand(

@@ -66,6 +66,11 @@ constexpr size_t kMaxOutputBytes = 1 << 20;
 
 // Jobs in one `list` reply (a page); the client asks for the next page.
 constexpr size_t kMaxListPage = 500;
+// A page of `trials`: at most this many trials and bytes (one trial at least), each
+// trial with at most this many of its samples.
+constexpr size_t kMaxTrialsPage = 500;
+constexpr size_t kMaxTrialsPageBytes = 1 << 20;
+constexpr size_t kMaxTrialSamplesListed = 5'000;
 // A listed job's command is shortened to this many bytes (status shows it whole).
 constexpr size_t kMaxListedCommandBytes = 1024;
 

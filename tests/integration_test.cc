@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -426,6 +427,99 @@ TEST_F(IntegrationTest, WarmStartFromAnEarlierJobLearnsFromItAndRemeasuresItsBes
             runs.size());
   CommandResult text = honed_.Hone({"report", "2"});
   EXPECT_NE(text.out.find("Warm start: job 1 (learned from "), std::string::npos) << text.out;
+
+  // The trial history says why the earlier best was measured first.
+  json trials = honed_.HoneJson({"trials", "2"});
+  ASSERT_TRUE(trials.is_object());
+  ASSERT_GE(trials["trials"].size(), 2u);
+  EXPECT_EQ(trials["trials"][1]["reason"], "warm start: an earlier job's best");
+  // hone compare puts the two jobs side by side: both measured the baseline and
+  // the earlier best at least.
+  CommandResult compare = honed_.Hone({"compare", "1", "2"});
+  ASSERT_EQ(compare.exit_code, 0) << compare.err;
+  EXPECT_NE(compare.out.find("job 1"), std::string::npos) << compare.out;
+  EXPECT_NE(compare.out.find("job 2"), std::string::npos) << compare.out;
+  size_t at = compare.out.find("Configurations both measured: ");
+  ASSERT_NE(at, std::string::npos) << compare.out;
+  EXPECT_GE(std::stoi(compare.out.substr(at + 30)), 2) << compare.out;
+  json both = honed_.HoneJson({"compare", "1", "2"});
+  ASSERT_TRUE(both.is_object());
+  EXPECT_EQ(both["jobs"][0]["report"]["job"], 1);
+  EXPECT_EQ(both["jobs"][1]["trials"]["trials"].size(), trials["trials"].size());
+}
+
+// hone trials: every configuration the job ran, with each of its samples, why it was
+// measured and its state, as the workload's own log of its runs shows them.
+TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {
+  std::string config =
+      WriteConfig("global_settings:\n  max_configs: 8\n  min_baseline_samples: 2\n");
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload =
+      dir_.Write("w.sh",
+                 SurfaceWorkload(dir_.path() + "/result.txt",
+                                 "echo \"$inter_op $intra_op\" >> " + log + "\n"),
+                 true);
+  CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  json history = honed_.HoneJson({"trials", "1"});
+  ASSERT_TRUE(history.is_object());
+  EXPECT_EQ(history["job"], 1);
+  EXPECT_EQ(history["state"], "completed");
+  EXPECT_EQ(history["knobs"], json({"inter_op", "intra_op"}));
+  const json& trials = history["trials"];
+  ASSERT_EQ(trials.size(), report["configs_explored"].get<size_t>());
+
+  // Each run of the workload is one sample of the trial of its configuration.
+  std::map<std::string, int> runs;
+  std::istringstream lines(ReadFile(log));
+  for (std::string line; std::getline(lines, line);) ++runs[line];
+  size_t samples = 0;
+  int best = 0;
+  for (const json& trial : trials) {
+    SCOPED_TRACE(trial.dump());
+    std::string key = std::to_string(trial["config"]["inter_op"].get<int>()) + " " +
+                      std::to_string(trial["config"]["intra_op"].get<int>());
+    EXPECT_EQ(static_cast<int>(trial["samples"].size()), runs[key]);
+    samples += trial["samples"].size();
+    double sum = 0;
+    for (const json& sample : trial["samples"]) {
+      ASSERT_TRUE(sample["valid"].get<bool>());
+      sum += sample["value"].get<double>();
+      EXPECT_GT(sample["taken_at"].get<double>(), 0);
+    }
+    EXPECT_DOUBLE_EQ(trial["mean"].get<double>(), sum / trial["samples"].size());
+    EXPECT_FALSE(trial["reason"].get<std::string>().empty());
+    if (trial["state"] == "best") {
+      ++best;
+      EXPECT_EQ(trial["trial"], report["best"]["trial"]);
+    }
+  }
+  EXPECT_EQ(best, 1);
+  EXPECT_EQ(samples, report["samples_valid"].get<size_t>());
+  EXPECT_EQ(trials[0]["baseline"], true);
+  EXPECT_EQ(trials[0]["reason"], "baseline: the defaults");
+  EXPECT_EQ(trials[1]["reason"], "initial design (random)") << trials[1];
+
+  // The table: a line per trial, the best marked; CSV: a row per trial or sample.
+  CommandResult table = honed_.Hone({"trials", "1"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("TRIAL  STATE"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find(" best"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("baseline: the defaults"), std::string::npos) << table.out;
+  auto rows = [](const std::string& text) {
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  CommandResult csv = honed_.Hone({"trials", "1", "--csv"});
+  EXPECT_EQ(csv.out.rfind("trial,baseline,state,", 0), 0u) << csv.out;
+  EXPECT_EQ(rows(csv.out), static_cast<long>(trials.size()) + 1);
+  CommandResult per_sample = honed_.Hone({"trials", "1", "--csv", "--samples"});
+  EXPECT_EQ(rows(per_sample.out), static_cast<long>(samples) + 1);
+
+  // A job that does not exist, or a live one, is refused by name.
+  CommandResult none = honed_.Hone({"trials", "9"});
+  EXPECT_EQ(none.exit_code, 4);
+  EXPECT_NE(none.err.find("no job 9"), std::string::npos) << none.err;
 }
 
 TEST_F(IntegrationTest, WarmStartNeedsAnEarlierJobWithTheSameKnobs) {

@@ -29,11 +29,11 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
     row.space = json::array({{{"name", "n"}, {"values", {1, 2}}, {"default_index", 0}}});
     row.started_at = 101;
     ASSERT_TRUE(store->UpdateJob(row).ok());
-    Store::NewTrial trial0{{{"n", 1}}, true};
+    Store::NewTrial trial0{{{"n", 1}}, true, "the baseline"};
     ASSERT_TRUE(store->AddSample(id, 0, 0, {true, 12.5, "", 0.3, false, false, 110}, &trial0).ok());
     ASSERT_TRUE(
         store->AddSample(id, 0, 1, {false, 0, "timed out", 1.0, false, false, 120}).ok());
-    Store::NewTrial trial1{{{"n", 2}}, false};
+    Store::NewTrial trial1{{{"n", 2}}, false, "a random\x01 draw"};
     ASSERT_TRUE(store->AddSample(id, 1, 0, {true, 14, "", 0.2, false, false, 130}, &trial1).ok());
   }
   std::unique_ptr<Store> store;
@@ -58,6 +58,8 @@ TEST(StoreTest, JobsTrialsAndSamplesSurviveReopening) {
   ASSERT_TRUE(store->LoadTrials(id, &trials).ok());
   ASSERT_EQ(trials.size(), 2u);
   EXPECT_TRUE(trials[0].baseline);
+  EXPECT_EQ(trials[0].reason, "the baseline");
+  EXPECT_EQ(trials[1].reason, "a random\\x01 draw") << "read back printable";
   EXPECT_EQ(trials[0].config, json({{"n", 1}}));
   ASSERT_EQ(trials[0].samples.size(), 2u);
   EXPECT_TRUE(trials[0].samples[0].valid);
@@ -146,7 +148,7 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   SampleResult raced{true, 31, "", 0.6};
   raced.race = true;
   raced.round = 4;
-  Store::NewTrial trial1{{{"n", 2}}, false};
+  Store::NewTrial trial1{{{"n", 2}}, false, "a random draw"};
   ASSERT_TRUE(store->AddSample(1, 1, 0, stopped, &trial1).ok());
   ASSERT_TRUE(store->AddSample(1, 0, 1, raced).ok());
   std::vector<StoredTrial> trials;
@@ -162,6 +164,8 @@ TEST(StoreTest, ADatabaseFromTheFirstReleaseGainsTheNewColumnsAndKeepsItsSamples
   EXPECT_TRUE(trials[1].samples.at(0).stopped_early);
   EXPECT_FALSE(trials[1].samples.at(0).race);
   EXPECT_EQ(trials[0].samples.at(0).taken_at, 0) << "the first release kept no time";
+  EXPECT_EQ(trials[0].reason, "") << "the first release kept no reason";
+  EXPECT_EQ(trials[1].reason, "a random draw");
 }
 
 TEST(StoreTest, AJobsTableFromBeforeResumeGainsItsColumnsAndKeepsItsJobs) {
@@ -234,7 +238,7 @@ TEST(StoreTest, ARoundFromTheDatabaseIsKeptInRange) {
   std::string path = dir.path() + "/honed.db";
   std::unique_ptr<Store> store;
   ASSERT_TRUE(Store::Open(path, &store).ok());
-  Store::NewTrial trial0{{{"n", 1}}, true};
+  Store::NewTrial trial0{{{"n", 1}}, true, ""};
   ASSERT_TRUE(store->AddSample(1, 0, 0, {true, 1, "", 0.1}, &trial0).ok());
   ASSERT_TRUE(store->AddSample(1, 0, 1, {true, 2, "", 0.1}).ok());
   store.reset();

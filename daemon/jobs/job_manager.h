@@ -125,6 +125,10 @@ class JobManager {
   boost::asio::awaitable<Status> Accept(const Peer& peer, int64_t id,
                                         nlohmann::json* result);
   boost::asio::awaitable<Status> Report(int64_t id, nlohmann::json* result);
+  // A page of a sync job's trial history from its stored trials and samples
+  // (TuningSession::Trials; args: after, limit), running or ended.
+  boost::asio::awaitable<Status> Trials(int64_t id, const nlohmann::json& args,
+                                        nlohmann::json* result);
   // Follows a job: `sink` receives its events for as long as *subscription lives,
   // until the job's last one (its end). The subscription is inactive when the job
   // has already ended (the result then holds its report).

@@ -28,6 +28,7 @@ Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
     TrialRecord record;
     record.number = t.number;
     record.baseline = t.baseline;
+    record.reason = std::move(t.reason);
     record.samples = std::move(t.samples);
     Status s = space.FromJson(t.config, &record.config);
     if (!s.ok()) return s.WithContext("stored trial " + std::to_string(t.number));
@@ -36,15 +37,16 @@ Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
   return Status::OK();
 }
 
-Status JobManager::List(const json& args, json* result) const {
-  int64_t after = 0, before = INT64_MAX, limit = 100;
-  bool newest_first = false;
-  if (auto it = args.find("newest_first"); it != args.end()) {
-    if (!it->is_boolean()) return Status::InvalidArgument("\"newest_first\" must be true or false");
-    newest_first = it->get<bool>();
-  }
-  for (auto [name, field] : {std::pair{"after", &after}, std::pair{"before", &before},
-                             std::pair{"limit", &limit}}) {
+namespace {
+
+// A page's cursor and size from a request's args: each of `fields` that is given
+// must be a whole number of 0 or more, and "limit" from 1 to `max_limit`.
+Status PageArgs(const json& args,
+                std::initializer_list<std::pair<const char*, int64_t*>> fields,
+                int64_t* limit, size_t max_limit) {
+  std::vector<std::pair<const char*, int64_t*>> all(fields);
+  all.emplace_back("limit", limit);
+  for (auto [name, field] : all) {
     auto it = args.find(name);
     if (it == args.end() || it->is_null()) continue;
     if (!it->is_number_integer() || it->get<int64_t>() < 0)
@@ -52,9 +54,25 @@ Status JobManager::List(const json& args, json* result) const {
                                      "\" must be a number of 0 or more");
     *field = it->get<int64_t>();
   }
-  if (limit < 1 || limit > static_cast<int64_t>(limits::kMaxListPage))
+  if (*limit < 1 || *limit > static_cast<int64_t>(max_limit))
     return Status::InvalidArgument("\"limit\" must be from 1 to " +
-                                   std::to_string(limits::kMaxListPage));
+                                   std::to_string(max_limit));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status JobManager::List(const json& args, json* result) const {
+  int64_t after = 0, before = INT64_MAX, limit = 100;
+  bool newest_first = false;
+  if (auto it = args.find("newest_first"); it != args.end()) {
+    if (!it->is_boolean())
+      return Status::InvalidArgument("\"newest_first\" must be true or false");
+    newest_first = it->get<bool>();
+  }
+  Status s = PageArgs(args, {{"after", &after}, {"before", &before}}, &limit,
+                      limits::kMaxListPage);
+  if (!s.ok()) return s;
   json jobs = json::array();
   json next;
   auto add = [&](const Job& job) {
@@ -233,6 +251,56 @@ asio::awaitable<Status> JobManager::Report(int64_t id, json* result) {
     return built;
   });
   co_return s;
+}
+
+asio::awaitable<Status> JobManager::Trials(int64_t id, const json& args, json* result) {
+  Job* job = Find(id);
+  if (!job) co_return Status::NotFound("no job " + std::to_string(id));
+  if (job->spec.workload.live)
+    co_return Status::FailedPrecondition(
+        "job " + std::to_string(id) +
+        " is a live job: it keeps epochs, not trials; `hone status " +
+        std::to_string(id) + "` shows its incumbent, candidate and last changes");
+  int64_t after = -1, limit = static_cast<int64_t>(limits::kMaxTrialsPage);
+  Status valid = PageArgs(args, {{"after", &after}}, &limit, limits::kMaxTrialsPage);
+  if (!valid.ok()) co_return valid;
+  std::vector<StoredTrial> stored;
+  if (!job->row.space.is_null()) {
+    Status s = store_->LoadTrials(job->row.id, &stored);
+    if (!s.ok()) co_return s;
+  }
+  std::optional<int64_t> best;
+  const json& report = job->row.report;
+  if (report.is_object() && report.contains("best") && report["best"].is_object() &&
+      report["best"].contains("trial") && report["best"]["trial"].is_number_integer())
+    best = report["best"]["trial"].get<int64_t>();
+  // Built from copies, on the worker: the job may be running, its own session the
+  // worker's.
+  const json space = job->row.space;
+  const Settings settings = job->spec.settings;
+  const Target target = job->spec.target;
+  json page;
+  Status s = co_await OnWorker(worker_, [&] {
+    SearchSpace local_space;
+    std::unique_ptr<TuningSession> session;
+    Status built = SessionFromStore(space, settings, target, std::move(stored),
+                                    &local_space, &session);
+    if (built.ok() && session)
+      page = session->Trials(best, after, static_cast<size_t>(limit),
+                             limits::kMaxTrialSamplesListed, limits::kMaxTrialsPageBytes);
+    return built;
+  });
+  if (!s.ok()) co_return s;
+  if (page.is_null())
+    page = {{"target",
+             {{"metric", job->spec.target.metric},
+              {"goal", GoalName(job->spec.target.goal)}}},
+            {"trials", json::array()},
+            {"next", nullptr}};
+  page["job"] = id;
+  page["state"] = JobStateName(job->row.state);
+  *result = std::move(page);
+  co_return Status::OK();
 }
 
 Status JobManager::Watch(int64_t id, EventSink sink, Subscription* subscription,

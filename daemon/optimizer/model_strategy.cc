@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace hone {
 
@@ -142,8 +143,10 @@ std::optional<Config> ModelStrategy::Ask() {
   if (!proposal) {
     technique = kRandom;
     proposal = AskRandom();
+    reason_ = have_data ? "random exploration" : "initial design (random)";
   }
   if (!proposal) return std::nullopt;
+  if (technique == kLocal) reason_ = "a step from the best so far";
   ++uses_[technique];
   std::string key = SearchSpace::Key(*proposal);
   seen_.insert(key);
@@ -384,6 +387,17 @@ std::optional<Config> ModelStrategy::AskModel() {
     return o->value && *o->value <= 0;
   });
   quiet_ = best_ei < (logarithmic ? 1e-3 : 1e-3 * range) ? quiet_ + 1 : 0;
+  if (&score == &uncertainty) {
+    reason_ = "model: where it is least sure";
+  } else {
+    char text[120];
+    if (logarithmic)
+      snprintf(text, sizeof text, "model: most expected gain (%.2g%%)",
+               100 * std::expm1(best_ei));
+    else
+      snprintf(text, sizeof text, "model: most expected gain (%.3g)", best_ei);
+    reason_ = text;
+  }
   std::optional<Config> choice;
   double best_score = -1;
   for (size_t i = 0; i < candidates.size(); ++i) {

@@ -45,6 +45,7 @@ class ModelStrategy : public Strategy {
   void Tell(const Config& config, std::optional<double> value) override;
   // Model proposals in a row whose expected improvement was under 0.1%.
   int QuietProposals() const override { return quiet_; }
+  std::string ProposalReason() const override { return reason_; }
 
   enum Technique { kModel, kLocal, kRandom, kTechniques };
   // How often each technique was used and credited (for reports and tests).
@@ -93,6 +94,7 @@ class ModelStrategy : public Strategy {
   std::unordered_map<std::string, Technique> proposed_by_;
   std::optional<double> best_;  // best valid value so far, in the goal's direction
   int quiet_ = 0;
+  std::string reason_;  // ProposalReason()
   std::array<int, kTechniques> uses_{};
   std::array<double, kTechniques> credit_{};
 };

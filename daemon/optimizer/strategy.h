@@ -32,6 +32,9 @@ class Strategy {
   virtual int QuietProposals() const { return 0; }
   // Why Ask() returned nullopt, for the report.
   virtual std::string ExhaustedReason() const;
+  // Why the last configuration Ask() returned was chosen, in a few words, for the
+  // trial history (`hone trials`).
+  virtual std::string ProposalReason() const { return "proposed by the strategy"; }
 };
 
 // Every feasible configuration in a random order without repeats, including spaces
@@ -51,6 +54,7 @@ class RandomStrategy : public Strategy {
   std::optional<Config> Ask() override;
   void Tell(const Config& config, std::optional<double> value) override;
   std::string ExhaustedReason() const override;
+  std::string ProposalReason() const override { return "a random draw"; }
 
  private:
   bool gave_up_ = false;
@@ -70,6 +74,7 @@ class ExhaustiveStrategy : public Strategy {
   std::optional<Config> Ask() override;
   void Tell(const Config& config, std::optional<double> value) override;
   std::string ExhaustedReason() const override;
+  std::string ProposalReason() const override { return "next in order"; }
 
  private:
   bool gave_up_ = false;

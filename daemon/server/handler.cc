@@ -39,6 +39,10 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"accept", "let a live job in mode recommend try the step it proposes: job",
        &RequestHandler::Accept},
       {"report", "a job's report: job", &RequestHandler::Report},
+      {"trials",
+       "a page of a job's trial history (configuration, samples, mean, spread, state, "
+       "why): job, after, limit",
+       &RequestHandler::Trials},
       {"delete", "forget an ended job, its trials, samples and settings file: job",
        &RequestHandler::Delete},
       {"knobs", "the built-in system knobs, their domains and current values",
@@ -154,6 +158,14 @@ asio::awaitable<Status> RequestHandler::Report(const Request& request, Context&,
   Status s = JobArg(request, &id);
   if (!s.ok()) co_return s;
   co_return co_await jobs_->Report(id, result);
+}
+
+asio::awaitable<Status> RequestHandler::Trials(const Request& request, Context&,
+                                               json* result) {
+  int64_t id = 0;
+  Status s = JobArg(request, &id);
+  if (!s.ok()) co_return s;
+  co_return co_await jobs_->Trials(id, request.args, result);
 }
 
 asio::awaitable<Status> RequestHandler::Knobs(const Request&, Context&, json* result) {

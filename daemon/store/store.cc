@@ -8,11 +8,16 @@
 #include <set>
 #include <string>
 
+#include "common/scan.h"
+
 namespace hone {
 
 using nlohmann::json;
 
 namespace {
+
+// A stored trial's reason is read back at most this long.
+constexpr size_t kMaxTrialReasonBytes = 200;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
@@ -38,6 +43,7 @@ CREATE TABLE IF NOT EXISTS trials (
   trial INTEGER NOT NULL,
   config TEXT NOT NULL,
   baseline INTEGER NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, trial)
 );
 CREATE TABLE IF NOT EXISTS ledger (
@@ -179,9 +185,10 @@ Status Store::Migrate() {
                           {"jobs", "downtime_s", "REAL NOT NULL DEFAULT 0"},
                           {"jobs", "crashes", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "resume", "INTEGER NOT NULL DEFAULT 0"},
-                          {"jobs", "live_state", "TEXT"}};
+                          {"jobs", "live_state", "TEXT"},
+                          {"trials", "reason", "TEXT NOT NULL DEFAULT ''"}};
   Status s = Status::OK();
-  for (const char* table : {"samples", "jobs"}) {
+  for (const char* table : {"samples", "jobs", "trials"}) {
     std::set<std::string> have;
     Statement columns(db_, (std::string("PRAGMA table_info(") + table + ")").c_str());
     while (columns.Step()) have.insert(columns.Text(1));
@@ -312,17 +319,19 @@ Status Store::AddSample(int64_t job, int64_t trial, int seq, const SampleResult&
   return Relaxed([&] {
     return Transaction([&] {
       Status s = Status::OK();
-      if (new_trial) s = InsertTrial(job, trial, new_trial->config, new_trial->baseline);
+      if (new_trial) s = InsertTrial(job, trial, *new_trial);
       if (s.ok()) s = InsertSample(job, trial, seq, sample);
       return s;
     });
   });
 }
 
-Status Store::InsertTrial(int64_t job, int64_t trial, const json& config, bool baseline) {
-  Statement st(
-      db_, "INSERT INTO trials (job_id, trial, config, baseline) VALUES (?, ?, ?, ?)");
-  st.Bind(1, job).Bind(2, trial).Bind(3, Dump(config)).Bind(4, int64_t{baseline});
+Status Store::InsertTrial(int64_t job, int64_t trial, const NewTrial& new_trial) {
+  Statement st(db_,
+               "INSERT INTO trials (job_id, trial, config, baseline, reason) VALUES (?, "
+               "?, ?, ?, ?)");
+  st.Bind(1, job).Bind(2, trial).Bind(3, Dump(new_trial.config));
+  st.Bind(4, int64_t{new_trial.baseline}).Bind(5, new_trial.reason);
   return st.Run();
 }
 
@@ -380,14 +389,17 @@ Status Store::LoadJobs(std::vector<JobRow>* jobs) {
 
 Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   trials->clear();
-  Statement st(
-      db_, "SELECT trial, config, baseline FROM trials WHERE job_id = ? ORDER BY trial");
+  Statement st(db_,
+               "SELECT trial, config, baseline, reason FROM trials WHERE job_id = ? "
+               "ORDER BY trial");
   st.Bind(1, job);
   while (st.Step()) {
     StoredTrial trial;
     trial.number = st.Int(0);
     trial.config = st.Json(1);
     trial.baseline = st.Int(2) != 0;
+    // Shown to users as it is: bounded and printable, whatever the database holds.
+    trial.reason = Printable(st.Text(3), kMaxTrialReasonBytes);
     trials->push_back(std::move(trial));
   }
   Status s = st.status();

@@ -67,6 +67,7 @@ struct StoredTrial {
   int64_t number = 0;
   nlohmann::json config;
   bool baseline = false;
+  std::string reason;  // why it was measured (TrialRecord::reason)
   std::vector<SampleResult> samples;
 };
 
@@ -104,6 +105,7 @@ class Store {
   struct NewTrial {
     nlohmann::json config;
     bool baseline = false;
+    std::string reason;
   };
   Status AddSample(int64_t job, int64_t trial, int seq, const SampleResult& sample,
                    const NewTrial* new_trial = nullptr);
@@ -143,8 +145,7 @@ class Store {
   // For what is written at every sample and every run, which would otherwise hold
   // the event loop for an fsync each time (architecture.md, "Durable state").
   Status Relaxed(const std::function<Status()>& work);
-  Status InsertTrial(int64_t job, int64_t trial, const nlohmann::json& config,
-                     bool baseline);
+  Status InsertTrial(int64_t job, int64_t trial, const NewTrial& new_trial);
   Status InsertSample(int64_t job, int64_t trial, int seq, const SampleResult& sample);
   // Brings a database made by an earlier honed up to the current schema.
   Status Migrate();

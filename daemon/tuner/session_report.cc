@@ -1,7 +1,9 @@
 // The report of a tuning session: what the job found, how sure it is, and how it
 // ran. One builder for every path: a job that ends, a running job's report, and an
 // ended job's report rebuilt from its stored trials.
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "common/report.h"
 #include "daemon/tuner/tuning_session.h"
@@ -14,6 +16,8 @@ namespace {
 
 // The report lists at most this many of the trials tied with the recommendation.
 constexpr size_t kReportTied = 10;
+// A failed sample's error, in the trial history, is cut at this many bytes.
+constexpr size_t kTrialsErrorBytes = 240;
 
 }  // namespace
 
@@ -38,6 +42,101 @@ json TuningSession::TiedWith(const TrialRecord& best) const {
     configs.push_back(std::move(entry));
   }
   return {{"count", tied.size()}, {"configs", std::move(configs)}};
+}
+
+json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, size_t limit,
+                           size_t max_samples, size_t max_bytes) const {
+  const std::vector<TrialRecord>& all = history_.trials();
+  const TrialRecord* best = nullptr;
+  for (const TrialRecord& t : all)
+    if (best_trial && t.number == *best_trial) best = &t;
+  if (!best_trial) best = BestByMean();
+  std::set<const TrialRecord*> tied;
+  if (best)
+    for (const TrialRecord* t : history_.TiedTrials(*best)) tied.insert(t);
+  const TrialRecord* baseline = Baseline();
+  std::optional<double> base = baseline ? baseline->Mean() : std::nullopt;
+  json trials = json::array();
+  json next;
+  size_t bytes = 0;
+  for (const TrialRecord& t : all) {
+    if (t.number <= after) continue;
+    if (trials.size() >= limit) {
+      next = trials.back()["trial"];
+      break;
+    }
+    json entry = {
+        {"trial", t.number}, {"config", space_->ToJson(t.config)}, {"reason", t.reason}};
+    if (t.baseline) entry["baseline"] = true;
+    json samples = json::array();
+    bool stopped_early = false, finalist = false;
+    double sum = 0, squares = 0;
+    int valid = 0;
+    for (const SampleResult& s : t.samples) {
+      stopped_early = stopped_early || s.stopped_early;
+      finalist = finalist || s.race;
+      if (s.valid) {
+        ++valid;
+        sum += s.value;
+        squares += s.value * s.value;
+      }
+      if (samples.size() >= max_samples) continue;
+      json sample = {{"valid", s.valid}, {"duration_s", Round(s.duration_s, 3)}};
+      if (s.valid)
+        sample["value"] = s.value;
+      else
+        sample["error"] = s.error.substr(0, kTrialsErrorBytes);
+      if (s.taken_at > 0) sample["taken_at"] = Round(s.taken_at, 3);
+      if (s.race) sample["round"] = s.round;
+      if (s.stopped_early) sample["stopped_early"] = true;
+      samples.push_back(std::move(sample));
+    }
+    if (samples.size() < t.samples.size())
+      entry["samples_omitted"] = t.samples.size() - samples.size();
+    entry["valid"] = valid;
+    entry["invalid"] = static_cast<int64_t>(t.samples.size()) - valid;
+    std::optional<double> mean = t.Mean();
+    entry["mean"] = mean ? json(*mean) : json(nullptr);
+    entry["sd"] = nullptr;
+    if (valid >= 2) {
+      double m = sum / valid;
+      entry["sd"] = std::sqrt(std::max(0.0, (squares - valid * m * m) / (valid - 1)));
+    }
+    if (mean && base && *base != 0 && !t.baseline)
+      entry["improvement_pct"] = Round(*ImprovementPct(*mean), 2);
+    std::string state = "explored";
+    if (valid == 0)
+      state = "failed";
+    else if (&t == best)
+      state = "best";
+    else if (t.baseline)
+      state = "baseline";
+    else if (stopped_early)
+      state = "stopped early";
+    else if (tied.count(&t))
+      state = "tied";
+    entry["state"] = state;
+    if (tied.count(&t) && t.baseline) entry["tied"] = true;
+    if (finalist) entry["finalist"] = true;
+    entry["samples"] = std::move(samples);
+    // A page stays well under a protocol line (limits::kMaxLineBytes).
+    size_t size = entry.dump().size();
+    if (!trials.empty() && bytes + size > max_bytes) {
+      next = trials.back()["trial"];
+      break;
+    }
+    bytes += size;
+    trials.push_back(std::move(entry));
+  }
+  json result = {{"target", {{"metric", target_.metric}, {"goal", GoalName(goal_)}}},
+                 {"noise_pct", Round(100 * RelativeNoise(), 2)},
+                 {"trials", std::move(trials)},
+                 {"next", next}};
+  json knobs = json::array();
+  for (const Knob& k : space_->knobs()) knobs.push_back(k.name);
+  result["knobs"] = std::move(knobs);
+  if (best) result["best_trial"] = best->number;
+  return result;
 }
 
 json TuningSession::Report(const ReportContext& context) const {

@@ -46,7 +46,7 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     // died first) is proposed again after a resume, never measured twice. (A trial
     // a resumed job has on record already, without samples, was stored before its
     // first sample by an older honed.)
-    Store::NewTrial new_trial{space.ToJson(step.config), step.baseline};
+    Store::NewTrial new_trial{space.ToJson(step.config), step.baseline, step.reason};
     const bool stored = seq.count(step.trial) > 0;
     Status s = context.log->AddSample(step.trial, seq[step.trial]++, sample,
                                       stored ? nullptr : &new_trial);

@@ -24,6 +24,7 @@ struct TrialRecord {
   int64_t number = 0;  // 0 is the baseline
   Config config;
   bool baseline = false;
+  std::string reason;  // why it was measured: the baseline, a warm start, a proposal
   std::vector<SampleResult> samples;
 
   int valid_count() const;

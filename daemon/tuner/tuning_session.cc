@@ -126,6 +126,7 @@ Step TuningSession::Next(double elapsed_s) {
     baseline.number = 0;
     baseline.baseline = true;
     baseline.config = space_->Default();
+    baseline.reason = "baseline: the defaults";
     history_.Add(std::move(baseline));
     current_told_ = false;
   }
@@ -205,10 +206,14 @@ Step TuningSession::Next(double elapsed_s) {
   }
   for (int attempt = 0; attempt < kMaxDuplicateProposals; ++attempt) {
     std::optional<Config> proposal;
-    if (warm_started_ < warm_start_.size())
+    std::string why;
+    if (warm_started_ < warm_start_.size()) {
       proposal = warm_start_[warm_started_++];
-    else if (strategy_)
+      why = "warm start: an earlier job's best";
+    } else if (strategy_) {
       proposal = strategy_->Ask();
+      why = strategy_->ProposalReason();
+    }
     if (!proposal) {
       step.reason = strategy_ ? strategy_->ExhaustedReason()
                               : "every configuration of the space was explored";
@@ -228,6 +233,7 @@ Step TuningSession::Next(double elapsed_s) {
     TrialRecord trial;
     trial.number = history_.trials().back().number + 1;
     trial.config = *proposal;
+    trial.reason = why;
     size_t index = history_.Add(std::move(trial));
     current_told_ = false;
     step = SampleStep(index, true);
@@ -249,6 +255,7 @@ Step TuningSession::SampleStep(size_t index, bool first_sample, int round) {
   step.race = round > 0;
   step.round = round;
   step.revisit = !first_sample && index != sampling_;
+  step.reason = trial.reason;
   sampling_ = index;
   round_ = round;
   return step;

@@ -46,6 +46,7 @@ struct Step {
   // With early_stop_pct: stop the run once its metric is worse than this (the best
   // configuration's mean, less the margin); unset: let it run.
   std::optional<double> stop_cutoff;
+  // kDone, kFailed: why. kSample: why the trial is measured (TrialRecord::reason).
   std::string reason;
 };
 
@@ -121,6 +122,15 @@ class TuningSession {
   int64_t samples_taken() const { return history_.samples_taken(); }
 
   nlohmann::json Report(const ReportContext& context) const;
+  // The trial history (`hone trials`): the trials numbered after `after`, at most
+  // `limit` of them and `max_bytes` of JSON (one at least), each trial's samples cut
+  // at `max_samples` (with `samples_omitted`), each with its configuration, why
+  // it was measured, its samples, mean, standard deviation, improvement over the
+  // baseline and state (baseline, best, tied, failed, stopped early, explored).
+  // `best_trial`: the recommendation's number (the stored report's); without one,
+  // the best mean. "next" is the cursor for the next page, null after the last.
+  nlohmann::json Trials(std::optional<int64_t> best_trial, int64_t after, size_t limit,
+                        size_t max_samples, size_t max_bytes) const;
   // How much each knob mattered (Recommendation::KnobImportance).
   std::vector<std::pair<std::string, double>> KnobImportance() const {
     return recommendation_.KnobImportance();
