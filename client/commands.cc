@@ -16,6 +16,7 @@
 #include "client/connection.h"
 #include "common/config.h"
 #include "common/export.h"
+#include "common/json_read.h"
 #include "common/report.h"
 #include "common/trials.h"
 
@@ -282,29 +283,48 @@ int CmdVersion(const ClientOptions& options) {
   return kExitOk;
 }
 
-int CmdSubmit(const ClientOptions& options, const std::string& config,
-              const std::vector<std::string>& command, bool follow) {
+namespace {
+
+// Reads and parses `config` (a broken file fails fast, even without honed) and
+// builds the `submit` (or `check`) args. `strict`: unknown keys fail here too, as
+// honed would refuse them. Returns an exit code; kExitOk with *args set.
+int SubmitArgs(const ClientOptions& options, const std::string& config,
+               const std::vector<std::string>& command, bool strict, JobSpec* spec,
+               json* args) {
   std::string text;
   Status s = ReadFile(config, &text);
-  JobSpec spec;
-  // Checked here too, so that a broken file fails fast, even without honed.
-  if (s.ok()) s = ParseConfig(text, config, &spec);
-  if (s.ok()) s = CompleteSpec(command, &spec);
+  if (s.ok()) s = ParseConfig(text, config, spec);
+  if (s.ok() && strict && !options.allow_unknown) s = UnknownKeysError(*spec);
+  if (s.ok() && strict) s = CompleteSpec(command, spec);
   if (!s.ok()) {
     std::cerr << "hone: " << s.message() << "\n";
     return kExitUsage;
   }
-  for (const std::string& warning : spec.warnings)
-    std::cerr << "hone: warning: " << warning << "\n";
   char cwd[4096];
   if (!getcwd(cwd, sizeof cwd))
     return Fail(Status::IOError("cannot read the working directory"));
-  json args = {{"config_text", text},
-               {"config_path", config},
-               {"command", command},
-               {"cwd", cwd},
-               {"env", Environment()}};
-  if (options.warm_start_job) args["warm_start_job"] = options.warm_start_job;
+  *args = {{"config_text", text},
+           {"config_path", config},
+           {"command", command},
+           {"cwd", cwd},
+           {"env", Environment()}};
+  if (options.warm_start_job) (*args)["warm_start_job"] = options.warm_start_job;
+  if (options.allow_unknown) (*args)["allow_unknown"] = true;
+  return kExitOk;
+}
+
+}  // namespace
+
+int CmdSubmit(const ClientOptions& options, const std::string& config,
+              const std::vector<std::string>& command, bool follow) {
+  JobSpec spec;
+  json args;
+  if (int code = SubmitArgs(options, config, command, true, &spec, &args);
+      code != kExitOk)
+    return code;
+  for (const std::string& warning : spec.warnings)
+    std::cerr << "hone: warning: " << warning << "\n";
+  Status s;
   std::unique_ptr<Connection> connection;
   s = Connection::Open(options.socket, &connection);
   json result;
@@ -323,6 +343,101 @@ int CmdSubmit(const ClientOptions& options, const std::string& config,
   if (!options.quiet && !options.json)
     std::cerr << "hone: job " << id << " submitted; Ctrl-C cancels it\n";
   return Follow(options, *connection, id);
+}
+
+namespace {
+
+// `hone check`'s reply as a person reads it.
+std::string FormatCheck(const json& r) {
+  using namespace json_read;
+  std::string out = "Config: " + Text(r, "config_path") + "\n";
+  json target = Field(r, "target");
+  out +=
+      "Target: " + Text(target, "metric", "?") + " (" + Text(target, "goal", "?") + ")\n";
+  json workload = Field(r, "workload");
+  std::string command;
+  for (const json& arg : Field(workload, "command", json::array()))
+    if (arg.is_string()) command += (command.empty() ? "" : " ") + arg.get<std::string>();
+  if (command.empty()) command = Text(workload, "shell", "-");
+  out += "Workload: " + Text(workload, "kind", "sync") + ", `" + command + "`, timeout " +
+         FormatDuration(Real(workload, "timeout_s")) + "\n";
+  json knobs = Field(r, "knobs", json::array());
+  out += "\nKnobs (" + std::to_string(knobs.is_array() ? knobs.size() : 0) + "):\n";
+  if (knobs.is_array())
+    for (const json& k : knobs) {
+      std::string values;
+      json list = Field(k, "values");
+      if (list.is_array()) {
+        for (size_t i = 0; i < list.size() && i < 8; ++i)
+          values += (i ? " " : "") + ValueToString(list[i]);
+        if (Int(k, "count") > 8)
+          values += " ... (" + std::to_string(Int(k, "count")) + " values)";
+      } else {
+        values = "from " + Text(k, "source");
+      }
+      json def = Field(k, "default");
+      out += "  " + Text(k, "name") + ": " + Text(k, "kind") +
+             (Field(k, "type").is_string() ? ", " + Text(k, "type") : "") + "\n";
+      out += "    values:  " + values + "\n";
+      out += "    default: " +
+             (def.is_string() ? def.get<std::string>() : ValueToString(def)) + "\n";
+      if (!Text(k, "description").empty()) out += "    " + Text(k, "description") + "\n";
+    }
+  json space = Field(r, "space");
+  out += "\nSpace: ";
+  if (Field(space, "size").is_number()) {
+    out += std::to_string(Size(space, "size")) + " configurations";
+    if (Int(space, "constraints") > 0) {
+      if (Field(space, "feasible").is_number())
+        out += ", " + std::to_string(Size(space, "feasible")) + " feasible (" +
+               FormatValue(Real(space, "feasible_pct")) + "%) under " +
+               std::to_string(Int(space, "constraints")) + " constraint(s)";
+      else
+        out += ", too many to count the feasible ones";
+    }
+  } else {
+    out += "known at start (an options_script lists values)";
+  }
+  out += "\n";
+  json budget = Field(r, "budget");
+  out += "Budget: up to " + std::to_string(Int(budget, "configs_budget")) +
+         " configurations (max_configs " + std::to_string(Int(budget, "max_configs")) +
+         ")";
+  if (Int(budget, "max_samples") > 0)
+    out += ", " + std::to_string(Int(budget, "max_samples")) + " samples";
+  if (Real(budget, "max_minutes") > 0)
+    out += ", " + FormatValue(Real(budget, "max_minutes")) + " minutes";
+  out += "; strategy " + Text(budget, "strategy", "?") + ", seed " +
+         std::to_string(Int(budget, "seed")) + "; baseline " +
+         std::to_string(Int(budget, "min_baseline_samples")) + " sample(s), each other " +
+         std::to_string(Int(budget, "min_samples_per_config")) + "\n";
+  json privileges = Field(r, "privileges");
+  out += "Needs: " + Text(privileges, "needs") + "; you " +
+         (Flag(privileges, "you_may") ? "may" : "may NOT") + " submit it\n";
+  for (const json& w : Field(r, "warnings", json::array()))
+    if (w.is_string()) out += "warning: " + w.get<std::string>() + "\n";
+  json errors = Field(r, "errors", json::array());
+  for (const json& e : errors)
+    if (e.is_string()) out += "error: " + e.get<std::string>() + "\n";
+  out += Flag(r, "ok") ? "\nOK: honed would take this job (nothing was run)\n"
+                       : "\nNot OK: honed would refuse this job (nothing was run)\n";
+  return out;
+}
+
+}  // namespace
+
+int CmdCheck(const ClientOptions& options, const std::string& config,
+             const std::vector<std::string>& command) {
+  JobSpec spec;
+  json args;
+  if (int code = SubmitArgs(options, config, command, false, &spec, &args);
+      code != kExitOk)
+    return code;
+  json result;
+  int code = CallOnce(options, "check", args, &result);
+  if (code != kExitOk) return code;
+  if (!PrintedJson(options, result)) std::cout << FormatCheck(result);
+  return result.value("ok", false) ? kExitOk : kExitUsage;
 }
 
 int CmdList(const ClientOptions& options) {

@@ -25,6 +25,7 @@ struct ClientOptions {
   bool quiet = false;           // no progress line
   std::string format = "text";  // report: text, json, env, sh
   int64_t warm_start_job = 0;   // run/submit: learn from this earlier job first
+  bool allow_unknown = false;   // run/submit/check: unknown config keys only warn
 };
 
 int CmdPing(const ClientOptions& options);
@@ -32,6 +33,10 @@ int CmdVersion(const ClientOptions& options);
 // Submits CONFIG with the workload COMMAND; with `follow`, watches it to the end.
 int CmdSubmit(const ClientOptions& options, const std::string& config,
               const std::vector<std::string>& command, bool follow);
+// What submitting CONFIG would do (the `check` command); exit 2 when honed would
+// refuse it.
+int CmdCheck(const ClientOptions& options, const std::string& config,
+             const std::vector<std::string>& command);
 int CmdList(const ClientOptions& options);
 int CmdStatus(const ClientOptions& options, std::optional<int64_t> job);
 int CmdWatch(const ClientOptions& options, int64_t job);

@@ -206,6 +206,12 @@ int main(int argc, char** argv) {
     auto* opt = sub->add_option("job", job, "job number")->check(CLI::PositiveNumber);
     if (required) opt->required();
   };
+  auto add_allow_unknown = [&](CLI::App* sub) {
+    sub->add_flag("--allow-unknown", options.allow_unknown,
+                  "run with unknown config keys ignored (each still a warning); "
+                  "without it they are errors, since a typo or a misplaced key would "
+                  "silently change the job");
+  };
   auto add_config_args = [&](CLI::App* sub) {
     sub->add_option("config", config, "the config file (knobs.yaml)")->required();
     sub->add_option(
@@ -216,6 +222,7 @@ int main(int argc, char** argv) {
                     "learns from them and measures that job's best configurations again "
                     "first; the recommendation rests on this job's own samples")
         ->check(CLI::PositiveNumber);
+    add_allow_unknown(sub);
   };
 
   CLI::App* run = app.add_subcommand(
@@ -232,6 +239,18 @@ int main(int argc, char** argv) {
   CLI::App* submit = app.add_subcommand("submit", "queue a job and print its number");
   add_config_args(submit);
   submit->callback([&] { exit_code = hone::CmdSubmit(options, config, command, false); });
+
+  CLI::App* check = app.add_subcommand(
+      "check",
+      "check a config without running anything: its knobs (type, values, default), "
+      "the space's size and feasible share, the budget, the privileges it needs, "
+      "warnings and errors; exit 2 when honed would refuse it");
+  check->add_option("config", config, "the config file (knobs.yaml)")->required();
+  check->add_option(
+      "command", command,
+      "the workload, after `--`; overrides the config's workload.run.command");
+  add_allow_unknown(check);
+  check->callback([&] { exit_code = hone::CmdCheck(options, config, command); });
 
   app.add_subcommand("list", "list jobs with their state and result")->callback([&] {
     exit_code = hone::CmdList(options);

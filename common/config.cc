@@ -26,6 +26,48 @@ std::string Excerpt(const std::string& text, size_t limit = 60) {
 
 // Reads one config file, turning YAML nodes into spec fields and every problem into
 // a Status that says where it is.
+// Where each key of the dialect belongs, for the hint on a misplaced key.
+struct KeyHome {
+  const char* where;  // "at the top level", "under global_settings", ...
+  std::vector<const char*> keys;
+};
+const std::vector<KeyHome>& KeyHomes() {
+  static const std::vector<KeyHome> homes = {
+      {"at the top level",
+       {"domain", "global_settings", "workload", "warm_start", "import", "constraints",
+        "strategy"}},
+      {"under domain.common",
+       {"knobs", "metrics", "target", "constraints", "include_metrics", "plugins"}},
+      {"under global_settings",
+       {"min_baseline_samples", "min_samples_per_config", "sampling_interval",
+        "max_regression_pct", "min_dwell", "max_changes_per_hour", "mode",
+        "phase_signature", "target_improvement_pct", "early_stop_pct", "converge_after",
+        "confirm_samples", "race_pct", "max_configs", "max_samples", "max_minutes",
+        "seed", "script_timeout"}},
+      {"under workload", {"kind", "run"}},
+      {"under workload.run", {"command", "timeout"}},
+      {"under a knob",
+       {"options", "options_script", "range", "default", "type", "description",
+        "max_step", "get_script", "set_script", "devices_script", "pre_set_script"}},
+      {"under a metric",
+       {"push", "pressure", "line", "field", "cgroup_stat", "key", "perf", "cgroup",
+        "rate", "guard", "sample_script", "pattern", "source", "partial", "aggregated",
+        "description"}},
+  };
+  return homes;
+}
+
+// Where `key` (unknown where it is) belongs instead: "at the top level"; empty when
+// it is not a key of the dialect.
+std::string SectionOfKey(const std::string& key, std::string_view) {
+  std::string homes;
+  for (const KeyHome& home : KeyHomes()) {
+    if (std::find(home.keys.begin(), home.keys.end(), key) == home.keys.end()) continue;
+    homes += (homes.empty() ? "" : " or ") + std::string(home.where);
+  }
+  return homes;
+}
+
 class ConfigReader {
  public:
   ConfigReader(std::string_view filename, JobSpec* spec)
@@ -60,9 +102,16 @@ class ConfigReader {
   void Warn(const YAML::Node& node, std::string_view message) {
     spec_->warnings.push_back(Where(node) + ": " + std::string(message));
   }
+  // An unknown key: a warning, and one of spec_->unknown_keys, which a job refuses
+  // unless told to allow them (UnknownKeysError). Where the key belongs to another
+  // section, the message says which.
   void WarnUnknown(const YAML::Node& key, std::string_view section) {
-    Warn(key,
-         "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored");
+    std::string message =
+        "unknown key '" + key.Scalar() + "' in " + std::string(section) + " ignored";
+    std::string home = SectionOfKey(key.Scalar(), section);
+    if (!home.empty()) message += " (it belongs " + home + ")";
+    Warn(key, message);
+    spec_->unknown_keys.push_back(spec_->warnings.back());
   }
 
   // Whether one more `kind` (knob, metric) named `name` fits: `count` of them
@@ -898,6 +947,16 @@ Status UndefinedTarget(const JobSpec& spec, const std::string& hint) {
 }
 
 }  // namespace
+
+Status UnknownKeysError(const JobSpec& spec) {
+  if (spec.unknown_keys.empty()) return Status::OK();
+  std::string message;
+  for (const std::string& key : spec.unknown_keys) message += "\n  " + key;
+  return Status::InvalidArgument(
+      std::to_string(spec.unknown_keys.size()) +
+      " unknown key(s), which a job would ignore:" + message +
+      "\nFix or remove them, or pass --allow-unknown to run with them ignored");
+}
 
 Status CompleteSpec(const std::vector<std::string>& command, JobSpec* spec) {
   if (spec->workload.live) return CompleteLiveSpec(command, spec);

@@ -212,6 +212,8 @@ struct JobSpec {
   WorkloadSpec workload;
   // Things accepted but ignored (unknown keys, plugins), as "file:line:col: ..." lines.
   std::vector<std::string> warnings;
+  // The unknown keys among them: a job refuses them unless allowed (UnknownKeysError).
+  std::vector<std::string> unknown_keys;
 
   const MetricSpec* FindMetric(std::string_view name) const;
   // Knobs of these kinds change the machine (and need privilege).
@@ -223,6 +225,10 @@ constexpr size_t kMaxOptionsPerKnob = limits::kMaxOptionsPerKnob;
 
 // Parses `text`, the contents of the file `filename` (used only in messages).
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec);
+
+// An error naming every unknown key of `spec` (a typo or a misplaced key, which
+// would otherwise be ignored), with how to go on; OK when there is none.
+Status UnknownKeysError(const JobSpec& spec);
 
 // Checks what can only be checked once the workload is known: that there is one
 // (from the file or `command`, which wins when not empty), and that the target's

@@ -448,6 +448,61 @@ TEST_F(IntegrationTest, WarmStartFromAnEarlierJobLearnsFromItAndRemeasuresItsBes
   EXPECT_EQ(both["jobs"][1]["trials"]["trials"].size(), trials["trials"].size());
 }
 
+// hone check: what a job would do, without running anything; a misplaced key is an
+// error (there and at submit) that says where the key belongs, unless allowed.
+TEST_F(IntegrationTest, CheckDescribesAJobRunsNothingAndRefusesAMisplacedKey) {
+  std::string ran = dir_.path() + "/ran";
+  std::string config = dir_.Write(
+      "check.yaml",
+      "domain:\n  common:\n    knobs:\n"
+      "      threads: {options: [1, 2, 4, 8], default: 2, description: worker threads}\n"
+      "      mode: {options: [fast, safe]}\n"
+      "    metrics:\n      m: {sample_script: echo 1}\n    target: m:max\n"
+      "constraints: [\"threads < 8 or mode == 'safe'\"]\n"
+      "global_settings:\n  max_configs: 5\n");
+  CommandResult check = honed_.Hone({"check", config, "--", "sh", "-c", "touch " + ran});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  for (const char* line :
+       {"  threads: application, ordered\n", "    values:  1 2 4 8\n", "    default: 2\n",
+        "    worker threads\n", "  mode: application, categorical\n",
+        "Space: 8 configurations, 7 feasible (87.5%) under 1 constraint(s)\n",
+        "Budget: up to 5 configurations (max_configs 5)", "you may submit it",
+        "OK: honed would take this job (nothing was run)"})
+    EXPECT_NE(check.out.find(line), std::string::npos) << line << "\n" << check.out;
+  json described = honed_.HoneJson({"check", config, "--", "true"});
+  ASSERT_TRUE(described.is_object());
+  EXPECT_EQ(described["ok"], true);
+  EXPECT_EQ(described["space"]["size"], 8);
+  EXPECT_EQ(described["space"]["feasible"], 7);
+  EXPECT_EQ(described["knobs"][0]["count"], 4);
+  EXPECT_FALSE(std::filesystem::exists(ran)) << "hone check ran the workload";
+  EXPECT_EQ(honed_.HoneJson({"list"})["jobs"].size(), 0u) << "hone check queued a job";
+
+  // `strategy` under global_settings: refused by check, run and submit, with where
+  // it belongs; --allow-unknown runs it with a warning.
+  std::string misplaced =
+      dir_.Write("misplaced.yaml", ReadFile(config) + "  strategy: random\n");
+  const std::string why =
+      "unknown key 'strategy' in global_settings ignored (it belongs at the top level)";
+  CommandResult refused = honed_.Hone({"check", misplaced, "--", "true"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.out.find(why), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("Not OK"), std::string::npos) << refused.out;
+  for (const char* verb : {"run", "submit"}) {
+    CommandResult r = honed_.Hone({verb, misplaced, "--", "true"});
+    EXPECT_EQ(r.exit_code, 2) << verb;
+    EXPECT_NE(r.err.find(why), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--allow-unknown"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(honed_.HoneJson({"list"})["jobs"].size(), 0u);
+  EXPECT_EQ(honed_.Hone({"check", misplaced, "--allow-unknown", "--", "true"}).exit_code,
+            0);
+  CommandResult allowed =
+      honed_.Hone({"run", misplaced, "--allow-unknown", "--", "true"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_NE(allowed.err.find("warning: "), std::string::npos) << allowed.err;
+}
+
 // hone trials: every configuration the job ran, with each of its samples, why it was
 // measured and its state, as the workload's own log of its runs shows them.
 TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {

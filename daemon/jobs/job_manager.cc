@@ -36,6 +36,9 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr int kWorkerNice = 10;
 // A job running at this many deaths of honed in a row is failed, not resumed again.
 constexpr int64_t kMaxCrashes = 2;
+// `hone check` counts the feasible configurations of spaces up to this size (on the
+// event loop: each costs a constraint evaluation, about a microsecond).
+constexpr uint64_t kCheckCountLimit = 200'000;
 
 }  // namespace
 
@@ -167,6 +170,7 @@ void JobManager::LoadJob(JobRow row, const std::vector<int64_t>& crashed) {
 
 Status JobManager::ParseSpec(Job& job) const {
   Status s = ParseConfig(job.request.config_text, job.request.config_path, &job.spec);
+  if (s.ok() && !job.request.allow_unknown) s = UnknownKeysError(job.spec);
   if (s.ok()) s = CompleteSpec(job.request.command, &job.spec);
   if (s.ok()) s = ResolveBuiltins(options_.catalog, &job.spec);
   return s;
@@ -234,6 +238,94 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   *result = {{"job", id}, {"state", "queued"}, {"warnings", job->spec.warnings}};
   jobs_[id] = std::move(job);
   wake_.cancel();
+  return Status::OK();
+}
+
+Status JobManager::Check(const Peer& peer, const json& args, json* result) const {
+  JobRequest request;
+  Status s = JobRequest::FromJson(args, &request);
+  if (!s.ok()) return s;
+  JobSpec spec;
+  // A file that does not parse: nothing more can be said.
+  s = ParseConfig(request.config_text, request.config_path, &spec);
+  if (!s.ok()) return s;
+  json errors = json::array();
+  auto error = [&](const Status& status) {
+    if (!status.ok()) errors.push_back(status.message());
+  };
+  if (!request.allow_unknown) error(UnknownKeysError(spec));
+  error(CompleteSpec(request.command, &spec));
+  Status resolved = ResolveBuiltins(options_.catalog, &spec);
+  error(resolved);
+
+  json privileges;
+  bool script = spec.HasKind(KnobKind::kScript),
+       builtin = spec.HasKind(KnobKind::kBuiltin);
+  privileges["needs"] =
+      script    ? "root (script knobs run their scripts as root)"
+      : builtin ? "root or honed's admin group '" + options_.admin_group +
+                      "' (built-in system knobs change the machine)"
+                : std::string("a member of honed's group (application knobs only)");
+  Status allowed = policy_.MayRunAs(peer);
+  if (allowed.ok()) allowed = policy_.MaySubmit(peer, spec);
+  privileges["you_may"] = allowed.ok();
+  error(allowed);
+
+  json knobs = json::array();
+  std::optional<SearchSpace> space;
+  if (resolved.ok()) error(PreviewSpace(spec, options_.catalog, &knobs, &space));
+  json space_view = {{"knobs", spec.knobs.size()},
+                     {"constraints", spec.constraints.size()}};
+  std::optional<uint64_t> feasible;
+  if (space) {
+    space_view["size"] = space->Size();
+    feasible = space->CountFeasible(kCheckCountLimit);
+    if (feasible) {
+      space_view["feasible"] = *feasible;
+      if (space->Size() > 0)
+        space_view["feasible_pct"] = Round(
+            100.0 * static_cast<double>(*feasible) / static_cast<double>(space->Size()),
+            2);
+    }
+    if (!builtin && !script)
+      if (const Expression* violated = space->Violated(space->Default()))
+        errors.push_back("the baseline " + space->ToJson(space->Default()).dump() +
+                         " violates constraint '" + violated->text() +
+                         "'; hone measures the baseline first");
+  } else {
+    space_view["size"] = nullptr;  // an options_script's values come at start
+  }
+  const Settings& set = spec.settings;
+  json budget = {{"strategy", set.strategy},
+                 {"seed", set.seed},
+                 {"max_configs", set.max_configs},
+                 {"min_baseline_samples", set.min_baseline_samples},
+                 {"min_samples_per_config", set.min_samples_per_config},
+                 {"confirm_samples", set.confirm_samples},
+                 {"race_pct", set.race_pct}};
+  if (set.max_samples > 0) budget["max_samples"] = set.max_samples;
+  if (set.max_minutes > 0) budget["max_minutes"] = set.max_minutes;
+  uint64_t reachable = feasible ? *feasible : space ? space->Size() : UINT64_MAX;
+  budget["configs_budget"] = std::min<uint64_t>(
+      static_cast<uint64_t>(std::max<int64_t>(set.max_configs, 0)), reachable);
+  json workload = {{"kind", spec.workload.live ? "live" : "sync"},
+                   {"timeout_s", spec.workload.timeout_s}};
+  if (!spec.workload.argv.empty()) workload["command"] = spec.workload.argv;
+  if (!spec.workload.shell.empty()) workload["shell"] = spec.workload.shell;
+  json metrics = json::array();
+  for (const MetricSpec& m : spec.metrics) metrics.push_back(m.name);
+  *result = {
+      {"ok", errors.empty()},
+      {"errors", errors},
+      {"warnings", spec.warnings},
+      {"config_path", request.config_path},
+      {"target", {{"metric", spec.target.metric}, {"goal", GoalName(spec.target.goal)}}},
+      {"metrics", metrics},
+      {"knobs", knobs},
+      {"space", space_view},
+      {"budget", budget},
+      {"workload", workload},
+      {"privileges", privileges}};
   return Status::OK();
 }
 

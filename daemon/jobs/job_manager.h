@@ -104,6 +104,12 @@ class JobManager {
   boost::asio::awaitable<void> Stop();
 
   Status Submit(const Peer& peer, const nlohmann::json& args, nlohmann::json* result);
+  // What `submit` with these args would do, and whether honed would take it, with
+  // nothing queued or run (`hone check`): the knobs with their types, values and
+  // defaults, the space's size and feasible share, the budget, the privileges it
+  // needs and whether `peer` has them, warnings, and every error found.
+  Status Check(const Peer& peer, const nlohmann::json& args,
+               nlohmann::json* result) const;
   // A page of jobs in order of their numbers (args: after, limit, newest_first);
   // "next" in the result is the cursor for the next page, null after the last.
   Status List(const nlohmann::json& args, nlohmann::json* result) const;

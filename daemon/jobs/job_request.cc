@@ -31,6 +31,11 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
       return Status::InvalidArgument("\"warm_start_job\" must be a job number");
     request->warm_start_job = warm->get<int64_t>();
   }
+  if (auto allow = args.find("allow_unknown"); allow != args.end() && !allow->is_null()) {
+    if (!allow->is_boolean())
+      return Status::InvalidArgument("\"allow_unknown\" must be true or false");
+    request->allow_unknown = allow->get<bool>();
+  }
   if (auto env = args.find("env"); env != args.end()) {
     if (!env->is_object())
       return Status::InvalidArgument("\"env\" must be an object of strings");
@@ -66,6 +71,8 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
 Status JobRequest::FromStored(const json& stored, JobRequest* request) {
   Status s = FromJson(stored, request);
   if (!s.ok()) return s;
+  // Jobs stored before unknown keys were refused were accepted with them.
+  if (!stored.contains("allow_unknown")) request->allow_unknown = true;
   // Written by ToJson: the submitter's, as SO_PEERCRED gave them.
   auto id = [&](const char* name, uint32_t* field) {
     auto it = stored.find(name);
@@ -100,6 +107,7 @@ json JobRequest::ToJson() const {
           {"cwd", cwd},
           {"env", env},
           {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
+          {"allow_unknown", allow_unknown},
           {"uid", user.uid},
           {"gid", user.gid},
           {"groups", user.groups}};

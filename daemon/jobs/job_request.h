@@ -25,6 +25,7 @@ struct JobRequest {
   std::string cwd;                         // the submitter's working directory
   std::map<std::string, std::string> env;  // the submitter's environment
   int64_t warm_start_job = 0;              // learn from this earlier job first; 0: none
+  bool allow_unknown = false;  // run with unknown config keys ignored (else refused)
   Credentials user;                        // the submitter, from the peer
 
   // A client's `submit` arguments (bounded: limits.h); `user` stays empty.

@@ -29,6 +29,10 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"help", "the commands honed understands", &RequestHandler::Help},
       {"submit", "queue a tuning job: config_text, config_path, command, cwd, env",
        &RequestHandler::Submit},
+      {"check",
+       "what submit would do with the same args, without queueing anything: the "
+       "knobs, space, budget, privileges, warnings and errors",
+       &RequestHandler::Check},
       {"list", "jobs with their state, a page at a time: after, limit, newest_first",
        &RequestHandler::List},
       {"status", "one job's state and progress: job", &RequestHandler::JobStatus},
@@ -82,6 +86,11 @@ asio::awaitable<Status> RequestHandler::Help(const Request&, Context&, json* res
     commands.push_back({{"name", command.name}, {"summary", command.summary}});
   *result = {{"commands", commands}};
   co_return Status::OK();
+}
+
+asio::awaitable<Status> RequestHandler::Check(const Request& request, Context& context,
+                                              json* result) {
+  co_return jobs_->Check(context.peer, request.args, result);
 }
 
 asio::awaitable<Status> RequestHandler::Submit(const Request& request, Context& context,

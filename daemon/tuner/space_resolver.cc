@@ -54,6 +54,77 @@ Status DefaultIndex(const Knob& knob, const json& value, uint32_t* index) {
 
 }  // namespace
 
+Status PreviewSpace(const JobSpec& spec, const std::vector<CatalogEntry>* catalog,
+                    json* knobs_out, std::optional<SearchSpace>* space) {
+  constexpr size_t kListed = 64;  // values shown per knob
+  std::vector<Knob> knobs;
+  bool resolved = true;
+  json described = json::array();
+  for (const KnobSpec& k : spec.knobs) {
+    Knob knob;
+    knob.name = k.name;
+    knob.values = k.options;
+    json entry = {{"name", k.name}};
+    const char* kind = k.kind == KnobKind::kBuiltin  ? "system (built-in)"
+                       : k.kind == KnobKind::kScript ? "system (script)"
+                                                     : "application";
+    entry["kind"] = kind;
+    if (!k.description.empty()) entry["description"] = k.description;
+    std::string source = k.options_script.empty() ? "options" : "options_script";
+    if (k.kind == KnobKind::kBuiltin) {
+      const CatalogEntry* builtin = nullptr;
+      if (catalog)
+        for (const CatalogEntry& e : *catalog)
+          if (e.name == k.name && e.available && e.knob) builtin = &e;
+      if (!builtin)
+        return Status::FailedPrecondition("knob '" + k.name + "' is not available here");
+      if (knob.values.empty()) source = "its built-in domain";
+      Status s = NarrowDomain(k.name, builtin->knob->Domain(), &knob.values);
+      if (!s.ok()) return s;
+      if (k.description.empty()) entry["description"] = builtin->description;
+    }
+    if (!k.options_script.empty()) {
+      entry["source"] = "options_script `" + k.options_script + "`, run at start as you";
+      entry["values"] = nullptr;
+      resolved = false;
+    } else {
+      entry["source"] = source;
+      json values = json::array();
+      for (size_t i = 0; i < knob.values.size() && i < kListed; ++i)
+        values.push_back(knob.values[i]);
+      entry["values"] = values;
+      entry["count"] = knob.values.size();
+      knob.type = k.type.value_or(InferKnobType(knob.values));
+      entry["type"] = KnobTypeName(knob.type);
+    }
+    if (k.kind != KnobKind::kApplication) {
+      entry["default"] = "the machine's current value, read at start";
+    } else if (k.default_value) {
+      if (resolved && k.options_script.empty()) {
+        Status s = DefaultIndex(knob, *k.default_value, &knob.default_index);
+        if (!s.ok()) return s;
+      }
+      entry["default"] = *k.default_value;
+    } else if (!knob.values.empty()) {
+      entry["default"] = knob.values.front();
+    } else {
+      entry["default"] = "the first value it lists";
+    }
+    described.push_back(std::move(entry));
+    knobs.push_back(std::move(knob));
+  }
+  *knobs_out = std::move(described);
+  space->reset();
+  if (!resolved) return Status::OK();
+  std::vector<std::string> constraints;
+  for (const ConstraintSpec& c : spec.constraints) constraints.push_back(c.text);
+  SearchSpace built;
+  Status s = SearchSpace::Create(std::move(knobs), constraints, &built);
+  if (!s.ok()) return s;
+  *space = std::move(built);
+  return Status::OK();
+}
+
 asio::awaitable<Status> ResolveSpace(const SpaceSources& sources, SearchSpace* space,
                                      std::unique_ptr<KnobBindings>* bindings_out) {
   const JobSpec& job_spec = *sources.spec;

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,16 @@ namespace hone {
 
 // Expands imports and binds built-in names to `catalog` (may be null: none).
 Status ResolveBuiltins(const std::vector<CatalogEntry>* catalog, JobSpec* spec);
+
+// What a job's space will be, without running anything (`hone check`): each knob
+// as the config and the catalog give it ({"name", "kind", "type", "values",
+// "count", "default", "description", "source"}; an options_script's values and a
+// system knob's current value are known only at start, and say so), and, when
+// every knob's values are known, the space itself in `space` (system knobs at
+// their first value). Errors: a built-in knob this machine lacks, a value outside
+// its domain, a bad default, a constraint that does not compile.
+Status PreviewSpace(const JobSpec& spec, const std::vector<CatalogEntry>* catalog,
+                    nlohmann::json* knobs, std::optional<SearchSpace>* space);
 
 // What ResolveSpace needs; everything must outlive the call.
 struct SpaceSources {

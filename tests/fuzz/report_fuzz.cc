@@ -9,7 +9,8 @@
 // its settings file, hone prints the text and env forms of what honed sends.
 // Neither checks the report's shape first, so a formatter that throws on a field of
 // an unexpected type aborts hone: a crash here. The same JSON is also an `export`
-// reply for hone export's formats (common/export.h).
+// reply for hone export's formats (common/export.h), and a `trials` reply for hone
+// trials and hone compare (common/trials.h).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,6 +19,7 @@
 #include "common/config.h"
 #include "common/export.h"
 #include "common/report.h"
+#include "common/trials.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
@@ -62,6 +64,15 @@ void FuzzReport(std::string_view text) {
   }
   // The profile's script quotes each set_script whole (any bytes, in '...').
   FUZZ_CHECK(script.empty() || script.starts_with("#!/bin/sh\n"));
+  // As a `trials` reply (hone trials, hone compare): a CSV row per trial, or per
+  // sample, after the header, each ended by CRLF.
+  hone::FormatTrialsText(report);
+  for (bool per_sample : {false, true}) {
+    std::string csv = hone::FormatTrialsCsv(report, per_sample);
+    FUZZ_CHECK(csv.size() >= 2 && csv.ends_with("\r\n"));
+  }
+  hone::FormatCompareText({{"report", report}, {"trials", report}},
+                          {{"report", report}, {"trials", report}});
   if (report.is_number()) {
     hone::FormatValue(report.get<double>());
     hone::FormatDuration(report.get<double>());
