@@ -58,13 +58,6 @@ int CallOnce(const ClientOptions& options, const std::string& cmd, const json& a
 
 std::string ConfigInline(const json& config) { return FormatConfigInline(config); }
 
-std::string FormatPct(const json& pct) {
-  if (!pct.is_number()) return "";
-  char text[32];
-  snprintf(text, sizeof text, "%+.1f%%", pct.get<double>());
-  return text;
-}
-
 std::string ProgressLine(const json& p) {
   if (p.contains("live") && p["live"].is_object()) {
     const json& live = p["live"];
@@ -89,8 +82,7 @@ std::string ProgressLine(const json& p) {
                           : ")");
   if (p.contains("best")) {
     line += ", best " + FormatValue(p["best"].value("value", 0.0));
-    if (p.contains("improvement_pct"))
-      line += " (" + FormatPct(p["improvement_pct"]) + ")";
+    if (std::string gain = FormatImprovement(p); !gain.empty()) line += " (" + gain + ")";
     line += " at " + ConfigInline(p["best"].value("config", json::object()));
   }
   line += ", " + FormatDuration(p.value("elapsed_s", 0.0));
@@ -458,20 +450,22 @@ int CmdList(const ClientOptions& options) {
     std::cout << "no jobs\n";
     return kExitOk;
   }
-  printf("%-5s %-12s %-16s %-9s %-10s %s\n", "JOB", "STATE", "SUBMITTED", "CONFIGS",
-         "IMPROVED", "CONFIG");
+  printf("%-5s %-12s %-16s %-9s %-22s %s\n", "JOB", "STATE", "SUBMITTED", "CONFIGS",
+         "IMPROVED (95% CI)", "CONFIG");
   for (const json& job : jobs) {
     json progress = job.value("progress", json::object());
     int64_t explored =
         job.value("configs_explored", progress.value("configs_explored", 0));
-    json pct = job.contains("improvement_pct")
-                   ? job["improvement_pct"]
-                   : progress.value("improvement_pct", json());
-    printf("%-5lld %-12s %-16s %-9lld %-10s %s\n",
+    // An ended job's improvement from its report, a running one's so far; an
+    // improvement whose interval reaches zero, or whose baseline is tied with the
+    // best, is "not established", never a bare percentage.
+    std::string improved =
+        FormatImprovement(job.contains("improvement_pct") ? job : progress);
+    if (improved.starts_with("not established")) improved = "not established";
+    printf("%-5lld %-12s %-16s %-9lld %-22s %s\n",
            static_cast<long long>(job.value("job", 0)), job.value("state", "").c_str(),
            FormatTime(job.value("submitted_at", 0.0)).c_str(),
-           static_cast<long long>(explored),
-           pct.is_number() ? FormatPct(pct).c_str() : "-",
+           static_cast<long long>(explored), improved.empty() ? "-" : improved.c_str(),
            job.value("config_path", "").c_str());
   }
   return kExitOk;
@@ -517,8 +511,8 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
   }
   if (result.contains("best") && result["best"].is_object()) {
     std::cout << "Best: " << FormatValue(result["best"].value("value", 0.0));
-    if (result.contains("improvement_pct"))
-      std::cout << " (" << FormatPct(result["improvement_pct"]) << ")";
+    if (std::string gain = FormatImprovement(result); !gain.empty())
+      std::cout << " (" << gain << ")";
     std::cout << " at " << ConfigInline(result["best"].value("config", json::object()))
               << "\n";
   }

@@ -106,6 +106,21 @@ std::string FormatValue(double value) {
   return text;
 }
 
+std::string FormatImprovement(const json& object) {
+  json pct = Field(object, "improvement_pct");
+  if (!pct.is_number() || !std::isfinite(pct.get<double>())) return "";
+  char text[96];
+  int n = snprintf(text, sizeof text, "%+.1f%%", pct.get<double>());
+  json ci = Field(object, "improvement_ci95_pct");
+  if (n > 0 && ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number())
+    snprintf(text + n, sizeof text - n, " [%+.1f%%, %+.1f%%]", ci[0].get<double>(),
+             ci[1].get<double>());
+  json established = Field(object, "improvement_established");
+  if (established.is_boolean() && !established.get<bool>())
+    return "not established (" + std::string(text) + ")";
+  return text;
+}
+
 std::string FormatExplored(const json& object) {
   std::string text = std::to_string(Int(object, "configs_explored")) + "/" +
                      std::to_string(Size(object, "configs_total"));
@@ -279,6 +294,8 @@ std::string FormatReportText(const json& report) {
     char noise[32];
     snprintf(noise, sizeof noise, "%.2f%% per sample", report["noise_pct"].get<double>());
     line("Measurement noise", noise);
+  } else if (report.contains("noise_pct") && report["noise_pct"].is_null()) {
+    line("Measurement noise", "not measured (no configuration has two valid samples)");
   }
   if (report.contains("knob_importance_pct") &&
       report["knob_importance_pct"].is_object()) {

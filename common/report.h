@@ -21,6 +21,12 @@ std::string FormatReportText(const nlohmann::json& report);
 // shell=true: `export name='value'` (for `eval` or `.`).
 std::string FormatReportEnv(const nlohmann::json& report, bool shell);
 
+// A report's, summary's or progress's improvement with its 95% interval:
+// "+4.3% [+1.2%, +7.4%]", or "not established (+4.3% [-1.0%, +9.6%])" when its
+// `improvement_established` is false (the interval reaches zero, or the baseline is
+// tied with the best). Empty without an improvement.
+std::string FormatImprovement(const nlohmann::json& object);
+
 // "1h 02m", "3m 05s", "12.3s"
 std::string FormatDuration(double seconds);
 // A report's or job summary's configurations: "24/672", or "24/672 (300 feasible)"

@@ -503,6 +503,45 @@ TEST_F(IntegrationTest, CheckDescribesAJobRunsNothingAndRefusesAMisplacedKey) {
   EXPECT_NE(allowed.err.find("warning: "), std::string::npos) << allowed.err;
 }
 
+// hone list and hone status show an improvement with its interval, or "not
+// established" when the samples cannot tell the baseline from the best.
+TEST_F(IntegrationTest, SummariesShowTheIntervalOrSayTheImprovementIsNotEstablished) {
+  // Job 1: every configuration measures the same (the baseline is tied with any).
+  std::string flat =
+      dir_.Write("flat.yaml",
+                 "domain:\n  common:\n    knobs:\n      n: {options: [1, 2, 3]}\n"
+                 "    metrics:\n      m: {sample_script: echo 100}\n    target: m:max\n");
+  ASSERT_EQ(honed_.Hone({"run", flat, "--", "true"}).exit_code, 0);
+  // Job 2: the surface workload, where the best clearly beats the baseline.
+  std::string config = WriteConfig("global_settings:\n  max_configs: 10\n");
+  std::string workload =
+      dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
+  ASSERT_EQ(honed_.Hone({"run", config, "--", workload}).exit_code, 0);
+
+  json flat_report = honed_.HoneJson({"report", "1"});
+  EXPECT_EQ(flat_report["improvement_established"], false) << flat_report;
+  json surface_report = honed_.HoneJson({"report", "2"});
+  ASSERT_EQ(surface_report["improvement_established"], true) << surface_report;
+
+  std::string list = honed_.Hone({"list"}).out;
+  std::istringstream lines(list);
+  std::string header, first, second;
+  std::getline(lines, header);
+  std::getline(lines, first);
+  std::getline(lines, second);
+  EXPECT_NE(header.find("IMPROVED (95% CI)"), std::string::npos) << list;
+  EXPECT_NE(first.find("not established"), std::string::npos) << list;
+  char interval[64];
+  snprintf(interval, sizeof interval, "[%+.1f%%, %+.1f%%]",
+           surface_report["improvement_ci95_pct"][0].get<double>(),
+           surface_report["improvement_ci95_pct"][1].get<double>());
+  EXPECT_NE(second.find(interval), std::string::npos) << interval << "\n" << list;
+  EXPECT_NE(honed_.Hone({"status", "1"}).out.find("(not established (+0.0%"),
+            std::string::npos)
+      << honed_.Hone({"status", "1"}).out;
+  EXPECT_NE(honed_.Hone({"status", "2"}).out.find(interval), std::string::npos);
+}
+
 // hone trials: every configuration the job ran, with each of its samples, why it was
 // measured and its state, as the workload's own log of its runs shows them.
 TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {

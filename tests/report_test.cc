@@ -44,6 +44,25 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 // ---------------------------------------------------------------------------
 // FormatReportText.
 
+TEST(ReportTest, AnImprovementShowsItsIntervalOrThatItIsNotEstablished) {
+  json established = {{"improvement_pct", 4.34},
+                      {"improvement_ci95_pct", {1.2, 7.46}},
+                      {"improvement_established", true}};
+  EXPECT_EQ(FormatImprovement(established), "+4.3% [+1.2%, +7.5%]");
+  established["improvement_established"] = false;
+  EXPECT_EQ(FormatImprovement(established), "not established (+4.3% [+1.2%, +7.5%])");
+  EXPECT_EQ(FormatImprovement({{"improvement_pct", -2.0}}), "-2.0%");
+  EXPECT_EQ(FormatImprovement({{"improvement_pct", nullptr}}), "");
+  EXPECT_EQ(FormatImprovement(json::array()), "");
+}
+
+TEST(ReportTest, NoiseThatIsNotMeasuredYetIsSaidSo) {
+  std::string text =
+      FormatReportText({{"job", 1}, {"state", "cancelled"}, {"noise_pct", nullptr}});
+  EXPECT_NE(text.find("Measurement noise: not measured"), std::string::npos) << text;
+  EXPECT_EQ(text.find("1.00%"), std::string::npos) << text;
+}
+
 TEST(ReportTest, TextNamesTheJobAndItsState) {
   EXPECT_TRUE(Contains(FormatReportText(CompletedReport()), "Job: 3 (completed)\n"));
 }

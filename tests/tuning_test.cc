@@ -90,6 +90,48 @@ TEST_F(TuningTest, MeasuresTheBaselineFirstWithItsOwnSampleCount) {
   EXPECT_EQ(told_->at(0).second, 11.0);
 }
 
+// Before any configuration has two valid samples, the report gives no noise figure
+// (the statistics' 1% floor is not a measurement); then it gives the measured one.
+TEST_F(TuningTest, TheNoiseIsReportedOnlyOnceItIsMeasured) {
+  settings_.min_baseline_samples = 2;
+  TuningSession session = Make({{1, 0}});
+  ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+  session.Record(Valid(100));
+  EXPECT_TRUE(session.Report({})["noise_pct"].is_null()) << session.Report({});
+  EXPECT_TRUE(session.Trials(std::nullopt, -1, 10, 10, 1 << 20)["noise_pct"].is_null());
+  ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+  session.Record(Valid(102));
+  EXPECT_GT(session.Report({})["noise_pct"].get<double>(), 1.0);
+}
+
+// The trial history comes in pages: at most `limit` trials, `next` the last one's
+// number while more follow, and each trial's samples cut at `max_samples`.
+TEST_F(TuningTest, TheTrialHistoryIsPagedAndSaysWhyEachTrialWasMeasured) {
+  settings_.min_baseline_samples = 3;
+  TuningSession session = Make({{1, 0}, {1, 1}, {0, 0}});
+  for (int i = 0; i < 6; ++i) {
+    Step step = session.Next(0);
+    ASSERT_EQ(step.kind, Step::Kind::kSample);
+    session.Record(Valid(10 + i));
+  }
+  json first = session.Trials(std::nullopt, -1, 2, 2, 1 << 20);
+  ASSERT_EQ(first["trials"].size(), 2u);
+  EXPECT_EQ(first["next"], 1);
+  EXPECT_EQ(first["trials"][0]["reason"], "baseline: the defaults");
+  EXPECT_EQ(first["trials"][0]["samples"].size(), 2u);
+  EXPECT_EQ(first["trials"][0]["samples_omitted"], 1);
+  EXPECT_EQ(first["trials"][0]["valid"], 3) << "counts cover the omitted samples";
+  EXPECT_EQ(first["trials"][1]["reason"], "proposed by the strategy");
+  json rest = session.Trials(std::nullopt, 1, 2, 2, 1 << 20);
+  ASSERT_EQ(rest["trials"].size(), 2u);
+  EXPECT_EQ(rest["trials"][0]["trial"], 2);
+  EXPECT_TRUE(rest["next"].is_null());
+  // The best mean is the best while no report names one; the byte bound still lets
+  // one trial through.
+  EXPECT_EQ(rest["best_trial"], 3);
+  EXPECT_EQ(session.Trials(std::nullopt, -1, 10, 10, 1)["trials"].size(), 1u);
+}
+
 TEST_F(TuningTest, EachConfigurationGetsMinSamplesPerConfig) {
   settings_.min_baseline_samples = 1;
   settings_.min_samples_per_config = 2;

@@ -136,9 +136,9 @@ json JobManager::Summary(const Job& job, double elapsed) const {
     if (!job.progress.is_null()) summary["progress"] = Progress(job, elapsed);
   }
   if (job.row.report.is_object()) {
-    for (const char* key :
-         {"best", "baseline", "improvement_pct", "configs_explored", "configs_total",
-          "configs_feasible"})
+    for (const char* key : {"best", "baseline", "improvement_pct", "improvement_ci95_pct",
+                            "improvement_established", "configs_explored",
+                            "configs_total", "configs_feasible"})
       if (job.row.report.contains(key)) summary[key] = job.row.report[key];
   }
   return summary;
@@ -384,6 +384,13 @@ json JobManager::ProgressCounts(const Job& job) const {
                         {"value", *best->Mean()}};
     if (auto pct = session.ImprovementPct(*best->Mean()))
       progress["improvement_pct"] = Round(*pct, 2);
+    // Its interval, from the means and the pooled noise (or the final comparison's
+    // pairs): pure statistics, no model fit, so each sample's cost stays flat.
+    if (auto improvement = session.history().ImprovementOf(*best)) {
+      progress["improvement_ci95_pct"] = {Round(improvement->low_pct, 2),
+                                          Round(improvement->high_pct, 2)};
+      progress["improvement_established"] = improvement->low_pct > 0 && !best->baseline;
+    }
   }
   return progress;
 }

@@ -129,7 +129,9 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
     trials.push_back(std::move(entry));
   }
   json result = {{"target", {{"metric", target_.metric}, {"goal", GoalName(goal_)}}},
-                 {"noise_pct", Round(100 * RelativeNoise(), 2)},
+                 {"noise_pct", history_.NoiseDegreesOfFreedom() > 0
+                                   ? json(Round(100 * RelativeNoise(), 2))
+                                   : json(nullptr)},
                  {"trials", std::move(trials)},
                  {"next", next}};
   json knobs = json::array();
@@ -165,7 +167,12 @@ json TuningSession::Report(const ReportContext& context) const {
   std::optional<TrialHistory::Improvement> improvement =
       best ? history_.ImprovementOf(*best) : std::nullopt;
   report["improvement_pct"] = improvement ? json(Round(improvement->pct, 2)) : json(nullptr);
+  // Established: the interval lies wholly on the better side, and (below) the samples
+  // tell the baseline apart from the recommendation. Otherwise a summary must not
+  // show the mean's gain as if it were one.
+  bool established = false;
   if (improvement) {
+    established = improvement->low_pct > 0 && !best->baseline;
     report["improvement_ci95_pct"] = {Round(improvement->low_pct, 2),
                                       Round(improvement->high_pct, 2)};
     if (const std::optional<PairedEstimate>& paired = improvement->paired)
@@ -176,8 +183,16 @@ json TuningSession::Report(const ReportContext& context) const {
     else
       report["improvement_method"] = {{"rule", "means"}};
   }
-  report["noise_pct"] = Round(RelativeNoise() * 100, 2);
+  // Before any configuration has two valid samples there is no noise to report
+  // (the statistics use a 1% floor meanwhile).
+  report["noise_pct"] = history_.NoiseDegreesOfFreedom() > 0
+                            ? json(Round(RelativeNoise() * 100, 2))
+                            : json(nullptr);
   if (best) report["tied"] = TiedWith(*best);
+  if (established)
+    for (const TrialRecord* tied : history_.TiedTrials(*best))
+      established = established && !tied->baseline;
+  report["improvement_established"] = established;
   std::vector<std::pair<std::string, double>> importance = KnobImportance();
   if (!importance.empty()) {
     json by_knob = json::object();

@@ -85,6 +85,7 @@ double TrialHistory::RelativeNoise() const {
     dof += t.valid_count() - 1;
   }
   double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
+  noise_dof_ = dof;
   noise_ = std::max(noise, 0.01);
   return *noise_;
 }

@@ -68,6 +68,12 @@ class TrialHistory {
   // The relative noise of one sample (pooled standard deviation / mean over the
   // trials measured more than once); at least 1%.
   double RelativeNoise() const;
+  // The degrees of freedom RelativeNoise rests on (valid samples beyond the first of
+  // each trial); 0: the noise is not measured, RelativeNoise is its 1% floor.
+  int NoiseDegreesOfFreedom() const {
+    RelativeNoise();
+    return noise_dof_;
+  }
   // Two valid trials' means are within two standard errors of their difference,
   // each sample with `noise` (absolute): the data cannot tell them apart.
   bool Tied(const TrialRecord& a, const TrialRecord& b, double noise) const;
@@ -124,6 +130,7 @@ class TrialHistory {
   int64_t race_samples_ = 0;
   int most_measured_ = 0;  // the most valid samples of a trial other than the baseline
   mutable std::optional<double> noise_;         // RelativeNoise()
+  mutable int noise_dof_ = 0;                   // ... and its degrees of freedom
   mutable std::optional<size_t> best_by_mean_;  // BestByMean(); trials_.size(): none
 };
 
