@@ -286,6 +286,7 @@ int SubmitArgs(const ClientOptions& options, const std::string& config,
   std::string text;
   Status s = ReadFile(config, &text);
   if (s.ok()) s = ParseConfig(text, config, spec);
+  if (s.ok()) s = ApplyOverrides(options.overrides, spec);
   if (s.ok() && strict && !options.allow_unknown) s = UnknownKeysError(*spec);
   if (s.ok() && strict) s = CompleteSpec(command, spec);
   if (!s.ok()) {
@@ -302,6 +303,7 @@ int SubmitArgs(const ClientOptions& options, const std::string& config,
            {"env", Environment()}};
   if (options.warm_start_job) (*args)["warm_start_job"] = options.warm_start_job;
   if (options.allow_unknown) (*args)["allow_unknown"] = true;
+  if (!options.overrides.empty()) (*args)["overrides"] = options.overrides;
   return kExitOk;
 }
 
@@ -343,6 +345,10 @@ namespace {
 std::string FormatCheck(const json& r) {
   using namespace json_read;
   std::string out = "Config: " + Text(r, "config_path") + "\n";
+  std::string sets;
+  for (const json& set : Field(r, "overrides", json::array()))
+    if (set.is_string()) sets += (sets.empty() ? "" : " ") + set.get<std::string>();
+  if (!sets.empty()) out += "Overrides (--set): " + sets + "\n";
   json target = Field(r, "target");
   out +=
       "Target: " + Text(target, "metric", "?") + " (" + Text(target, "goal", "?") + ")\n";

@@ -26,6 +26,7 @@ struct ClientOptions {
   std::string format = "text";  // report: text, json, env, sh
   int64_t warm_start_job = 0;   // run/submit: learn from this earlier job first
   bool allow_unknown = false;   // run/submit/check: unknown config keys only warn
+  std::vector<std::string> overrides;  // run/submit/check: --set KEY=VALUE
 };
 
 int CmdPing(const ClientOptions& options);

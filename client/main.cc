@@ -207,6 +207,11 @@ int main(int argc, char** argv) {
     if (required) opt->required();
   };
   auto add_allow_unknown = [&](CLI::App* sub) {
+    sub->add_option("--set", options.overrides,
+                    "KEY=VALUE: override a global_settings key or the strategy for this "
+                    "job (--set max_configs=40 --set seed=7); checked as the file's "
+                    "own, and shown in the report")
+        ->allow_extra_args(false);
     sub->add_flag("--allow-unknown", options.allow_unknown,
                   "run with unknown config keys ignored (each still a warning); "
                   "without it they are errors, since a typo or a misplaced key would "

@@ -74,6 +74,8 @@ class ConfigReader {
       : filename_(filename), spec_(spec) {}
 
   Status ReadRoot(const YAML::Node& root);
+  // `--set key=value`: a global_settings key, or strategy, read as in the file.
+  Status ReadOverride(const std::string& key, const std::string& value);
 
  private:
   Status ReadDomain(const YAML::Node& domain);
@@ -903,6 +905,59 @@ const MetricSpec* JobSpec::FindMetric(std::string_view name) const {
   for (const MetricSpec& m : metrics)
     if (m.name == name) return &m;
   return nullptr;
+}
+
+Status ConfigReader::ReadOverride(const std::string& key, const std::string& value) {
+  const KeyHome& global =
+      *std::find_if(KeyHomes().begin(), KeyHomes().end(), [](const KeyHome& home) {
+        return std::string(home.where) == "under global_settings";
+      });
+  bool known = std::find_if(global.keys.begin(), global.keys.end(),
+                            [&](const char* k) { return key == k; }) != global.keys.end();
+  if (key == "strategy") {
+    YAML::Node root;
+    root["strategy"] = value;
+    YAML::Node node = root["strategy"];
+    const std::string& name = value;
+    if (name != "model" && name != "random" && name != "exhaustive")
+      return Error(node, "strategy must be 'model', 'random' or 'exhaustive', not '" +
+                             Printable(name, 40) + "'");
+    spec_->settings.strategy = name;
+    return Status::OK();
+  }
+  if (!known) {
+    std::string keys;
+    for (const char* k : global.keys) keys += std::string(keys.empty() ? "" : ", ") + k;
+    return Status::InvalidArgument(filename_ + ": '" + Printable(key, 40) +
+                                   "' is not a setting; --set takes strategy or a "
+                                   "global_settings key: " +
+                                   keys);
+  }
+  YAML::Node settings;
+  settings[key] = value;
+  return ReadGlobalSettings(settings);
+}
+
+Status ApplyOverrides(const std::vector<std::string>& overrides, JobSpec* spec) {
+  if (overrides.size() > limits::kMaxOverrides)
+    return Status::InvalidArgument("more than " + std::to_string(limits::kMaxOverrides) +
+                                   " --set overrides");
+  for (const std::string& override : overrides) {
+    size_t eq = override.find('=');
+    if (override.size() > limits::kMaxValueBytes || eq == std::string::npos || eq == 0)
+      return Status::InvalidArgument("--set '" + Printable(override, 60) +
+                                     "': write it as KEY=VALUE (--set max_configs=40)");
+    std::string key = override.substr(0, eq), value = override.substr(eq + 1);
+    try {
+      ConfigReader reader("--set " + Printable(override, 60), spec);
+      Status s = reader.ReadOverride(key, value);
+      if (!s.ok()) return s;
+    } catch (const YAML::Exception& e) {
+      return Status::InvalidArgument("--set '" + Printable(override, 60) +
+                                     "': " + e.what());
+    }
+  }
+  return Status::OK();
 }
 
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec) {

@@ -226,6 +226,10 @@ constexpr size_t kMaxOptionsPerKnob = limits::kMaxOptionsPerKnob;
 // Parses `text`, the contents of the file `filename` (used only in messages).
 Status ParseConfig(std::string_view text, std::string_view filename, JobSpec* spec);
 
+// `--set KEY=VALUE` overrides, applied after the file: strategy or a global_settings
+// key, checked as the file's would be (errors name the override).
+Status ApplyOverrides(const std::vector<std::string>& overrides, JobSpec* spec);
+
 // An error naming every unknown key of `spec` (a typo or a misplaced key, which
 // would otherwise be ignored), with how to go on; OK when there is none.
 Status UnknownKeysError(const JobSpec& spec);

@@ -43,6 +43,8 @@ constexpr size_t kMaxGroups = 65536;
 // Metrics per job; warm_start configurations per job.
 constexpr size_t kMaxMetrics = 64;
 constexpr size_t kMaxWarmStart = 256;
+// `--set KEY=VALUE` overrides of one job (each at most kMaxValueBytes).
+constexpr size_t kMaxOverrides = 64;
 // The workload's command line (all arguments together), the submitter's
 // environment (all NAME=value together) and working directory.
 constexpr size_t kMaxCommandBytes = 128 << 10;

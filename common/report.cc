@@ -337,6 +337,12 @@ std::string FormatReportText(const json& report) {
               " configurations)";
     line("Warm start", text);
   }
+  if (json sets = Field(report, "overrides"); sets.is_array() && !sets.empty()) {
+    std::string text;
+    for (const json& set : sets)
+      if (set.is_string()) text += (text.empty() ? "" : " ") + set.get<std::string>();
+    line("Overrides (--set)", text);
+  }
   if (report.contains("elapsed_s"))
     line("Optimization time", FormatDuration(Real(report, "elapsed_s")));
   if (report.contains("resumed") && report["resumed"].is_object()) {

@@ -503,6 +503,40 @@ TEST_F(IntegrationTest, CheckDescribesAJobRunsNothingAndRefusesAMisplacedKey) {
   EXPECT_NE(allowed.err.find("warning: "), std::string::npos) << allowed.err;
 }
 
+// --set overrides the budget, the seed and the strategy for one job, checked like
+// the file's own keys, and the report says so.
+TEST_F(IntegrationTest, SetOverridesTheBudgetSeedAndStrategyAndTheReportSaysSo) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 10\n");
+  std::string workload =
+      dir_.Write("w.sh", SurfaceWorkload(dir_.path() + "/result.txt"), true);
+  CommandResult run =
+      honed_.Hone({"run", "--set", "max_configs=3", "--set", "seed=7", "--set",
+                   "strategy=random", config, "--json", "--", workload});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  json report = json::parse(run.out);
+  EXPECT_EQ(report["configs_explored"], 3);
+  EXPECT_EQ(report["seed"], 7);
+  EXPECT_EQ(report["strategy"], "random");
+  EXPECT_EQ(report["overrides"], json({"max_configs=3", "seed=7", "strategy=random"}));
+  EXPECT_NE(honed_.Hone({"report", "1"})
+                .out.find("Overrides (--set): max_configs=3 seed=7 strategy=random"),
+            std::string::npos);
+  // hone check shows the budget it would have.
+  CommandResult check = honed_.Hone({"check", "--set", "max_configs=4", config});
+  EXPECT_NE(check.out.find("Budget: up to 4 configurations (max_configs 4)"),
+            std::string::npos)
+      << check.out << check.err;
+  // A bad value or an unknown setting is refused, naming the override.
+  for (auto [set, why] : {std::pair{"max_configs=0", "--set max_configs=0"},
+                          std::pair{"colour=red", "'colour' is not a setting"},
+                          std::pair{"strategy=best", "strategy must be"},
+                          std::pair{"max_configs", "write it as KEY=VALUE"}}) {
+    CommandResult refused = honed_.Hone({"submit", "--set", set, config, "--", workload});
+    EXPECT_EQ(refused.exit_code, 2) << set;
+    EXPECT_NE(refused.err.find(why), std::string::npos) << set << ": " << refused.err;
+  }
+}
+
 // hone list and hone status show an improvement with its interval, or "not
 // established" when the samples cannot tell the baseline from the best.
 TEST_F(IntegrationTest, SummariesShowTheIntervalOrSayTheImprovementIsNotEstablished) {

@@ -170,6 +170,7 @@ void JobManager::LoadJob(JobRow row, const std::vector<int64_t>& crashed) {
 
 Status JobManager::ParseSpec(Job& job) const {
   Status s = ParseConfig(job.request.config_text, job.request.config_path, &job.spec);
+  if (s.ok()) s = ApplyOverrides(job.request.overrides, &job.spec);
   if (s.ok() && !job.request.allow_unknown) s = UnknownKeysError(job.spec);
   if (s.ok()) s = CompleteSpec(job.request.command, &job.spec);
   if (s.ok()) s = ResolveBuiltins(options_.catalog, &job.spec);
@@ -248,6 +249,7 @@ Status JobManager::Check(const Peer& peer, const json& args, json* result) const
   JobSpec spec;
   // A file that does not parse: nothing more can be said.
   s = ParseConfig(request.config_text, request.config_path, &spec);
+  if (s.ok()) s = ApplyOverrides(request.overrides, &spec);
   if (!s.ok()) return s;
   json errors = json::array();
   auto error = [&](const Status& status) {
@@ -319,6 +321,7 @@ Status JobManager::Check(const Peer& peer, const json& args, json* result) const
       {"errors", errors},
       {"warnings", spec.warnings},
       {"config_path", request.config_path},
+      {"overrides", request.overrides},
       {"target", {{"metric", spec.target.metric}, {"goal", GoalName(spec.target.goal)}}},
       {"metrics", metrics},
       {"knobs", knobs},

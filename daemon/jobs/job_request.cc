@@ -31,6 +31,20 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
       return Status::InvalidArgument("\"warm_start_job\" must be a job number");
     request->warm_start_job = warm->get<int64_t>();
   }
+  if (auto sets = args.find("overrides"); sets != args.end() && !sets->is_null()) {
+    if (!sets->is_array() || sets->size() > limits::kMaxOverrides)
+      return Status::InvalidArgument("\"overrides\" must be a list of at most " +
+                                     std::to_string(limits::kMaxOverrides) +
+                                     " KEY=VALUE strings");
+    for (const json& set : *sets) {
+      if (!set.is_string() ||
+          set.get_ref<const std::string&>().size() > limits::kMaxValueBytes)
+        return Status::InvalidArgument(
+            "\"overrides\" must be KEY=VALUE strings of at most " +
+            std::to_string(limits::kMaxValueBytes) + " bytes");
+      request->overrides.push_back(set.get<std::string>());
+    }
+  }
   if (auto allow = args.find("allow_unknown"); allow != args.end() && !allow->is_null()) {
     if (!allow->is_boolean())
       return Status::InvalidArgument("\"allow_unknown\" must be true or false");
@@ -108,6 +122,7 @@ json JobRequest::ToJson() const {
           {"env", env},
           {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
           {"allow_unknown", allow_unknown},
+          {"overrides", overrides},
           {"uid", user.uid},
           {"gid", user.gid},
           {"groups", user.groups}};

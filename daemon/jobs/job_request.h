@@ -26,6 +26,7 @@ struct JobRequest {
   std::map<std::string, std::string> env;  // the submitter's environment
   int64_t warm_start_job = 0;              // learn from this earlier job first; 0: none
   bool allow_unknown = false;  // run with unknown config keys ignored (else refused)
+  std::vector<std::string> overrides;      // `--set KEY=VALUE`, applied after the file
   Credentials user;                        // the submitter, from the peer
 
   // A client's `submit` arguments (bounded: limits.h); `user` stays empty.

@@ -182,9 +182,14 @@ json JobManager::ShortReport(const Job& job) const {
 }
 
 ReportContext JobManager::Context(const Job& job, JobState state, double elapsed) const {
-  ReportContext context{job.row.id, JobStateName(state), job.row.stop_reason,
-                        job.row.message, elapsed, ""};
+  ReportContext context;
+  context.job = job.row.id;
+  context.state = JobStateName(state);
+  context.stop_reason = job.row.stop_reason;
+  context.message = job.row.message;
+  context.elapsed_s = elapsed;
   context.warm_start_job = job.request.warm_start_job;
+  context.overrides = job.request.overrides;
   context.resumes = job.row.resumes;
   context.downtime_s = job.row.downtime_s;
   return context;

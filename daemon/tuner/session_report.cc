@@ -211,6 +211,8 @@ json TuningSession::Report(const ReportContext& context) const {
   if (settings_.race_pct > 0) report["samples_race"] = history_.samples_race();
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
+  report["seed"] = settings_.seed;
+  if (!context.overrides.empty()) report["overrides"] = context.overrides;
   if (context.warm_start_job) {
     report["warm_start"] = {{"job", context.warm_start_job}};
     if (prior_observations_) report["warm_start"]["observations"] = prior_observations_;

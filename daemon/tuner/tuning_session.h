@@ -59,6 +59,7 @@ struct ReportContext {
   double elapsed_s = 0;
   std::string settings_file;
   int64_t warm_start_job = 0;  // the job it learned from first; 0: none
+  std::vector<std::string> overrides = {};  // `--set KEY=VALUE` given at submit
   // Times the job was resumed after honed restarted, and honed's time down while it
   // waited (not in elapsed_s).
   int64_t resumes = 0;
