@@ -535,6 +535,22 @@ int CmdStatus(const ClientOptions& options, std::optional<int64_t> job) {
   return kExitOk;
 }
 
+int CmdRecheck(const ClientOptions& options, int64_t job, int64_t rounds,
+               std::optional<int64_t> trial, int64_t against) {
+  json args = {{"job", job}, {"rounds", rounds}, {"against", against}};
+  if (trial) args["trial"] = *trial;
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  json result;
+  if (s.ok()) s = connection->Call("recheck", args, &result);
+  if (!s.ok()) return Fail(s);
+  int64_t id = result.value("job", int64_t{0});
+  if (!options.quiet && !options.json)
+    std::cerr << "hone: job " << id << " re-checks job " << job << " (" << rounds
+              << " rounds); Ctrl-C cancels it\n";
+  return Follow(options, *connection, id);
+}
+
 int CmdWatch(const ClientOptions& options, int64_t job) {
   std::unique_ptr<Connection> connection;
   Status s = Connection::Open(options.socket, &connection);

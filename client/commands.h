@@ -48,6 +48,10 @@ int CmdPush(const ClientOptions& options, int64_t job, const std::string& metric
 // Deletes ended jobs, stopping at the first refusal.
 int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs);
 int CmdReport(const ClientOptions& options, int64_t job);
+// Queues a re-check of job `job` (its trial `trial`, by default its best, against
+// `against`) and follows it to its report.
+int CmdRecheck(const ClientOptions& options, int64_t job, int64_t rounds,
+               std::optional<int64_t> trial, int64_t against);
 // A job's trial history: a table, CSV (`csv`: "trials" or "samples") or JSON.
 int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv);
 // Two jobs side by side.

@@ -320,6 +320,36 @@ int main(int argc, char** argv) {
   report->footer(std::string(kReportFooter) + kFooter);
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 
+  int64_t recheck_rounds = 10, recheck_trial = 0, recheck_against = 0;
+  CLI::App* recheck = app.add_subcommand(
+      "recheck",
+      "measure a job's best (or --trial T) against its baseline (or --against A) "
+      "again, alternately, and report the difference with its interval as the final "
+      "comparison does; a new job, followed like run");
+  add_job_arg(recheck, true);
+  recheck
+      ->add_option("--samples", recheck_rounds,
+                   "rounds: each measures both configurations once (A B A B ... A)")
+      ->check(CLI::Range(int64_t{2}, int64_t{1000}))
+      ->capture_default_str();
+  recheck
+      ->add_option("--trial", recheck_trial,
+                   "the trial to measure (default: the job's best; hone trials lists "
+                   "them)")
+      ->check(CLI::NonNegativeNumber);
+  recheck
+      ->add_option("--against", recheck_against,
+                   "the trial to measure it against (default: 0, the baseline)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  recheck->add_flag("-q,--quiet", options.quiet, "no progress line");
+  recheck->footer(std::string(kReportFooter) + kFooter);
+  recheck->callback([&] {
+    std::optional<int64_t> trial;
+    if (recheck->count("--trial")) trial = recheck_trial;
+    exit_code = hone::CmdRecheck(options, job, recheck_rounds, trial, recheck_against);
+  });
+
   bool trials_csv = false, trials_samples = false;
   CLI::App* trials = app.add_subcommand(
       "trials",

@@ -132,6 +132,9 @@ struct Settings {
   // A B C A B C ... A, and the improvement's interval comes from those rounds
   // (docs/statistics.md). 0: no final comparison.
   int race_pct = 25;
+  // A re-check (`hone recheck`): the final comparison runs exactly this many rounds
+  // and keeps its one finalist; 0: an ordinary job. Never read from a file.
+  int recheck_rounds = 0;
   // Stop when the model expected less than 0.1% improvement from this many
   // proposals in a row (0: never; only the model strategy converges).
   int converge_after = 10;

@@ -45,6 +45,8 @@ constexpr size_t kMaxMetrics = 64;
 constexpr size_t kMaxWarmStart = 256;
 // `--set KEY=VALUE` overrides of one job (each at most kMaxValueBytes).
 constexpr size_t kMaxOverrides = 64;
+// Rounds of one `hone recheck` (each: one sample of each configuration).
+constexpr int64_t kMaxRecheckRounds = 1000;
 // The workload's command line (all arguments together), the submitter's
 // environment (all NAME=value together) and working directory.
 constexpr size_t kMaxCommandBytes = 128 << 10;

@@ -337,6 +337,11 @@ std::string FormatReportText(const json& report) {
               " configurations)";
     line("Warm start", text);
   }
+  if (json recheck = Field(report, "recheck"); recheck.is_object())
+    line("Re-check of", "job " + std::to_string(Int(recheck, "job")) + ": trial " +
+                            std::to_string(Int(recheck, "trial")) + " against trial " +
+                            std::to_string(Int(recheck, "against")) + ", " +
+                            std::to_string(Int(recheck, "rounds")) + " rounds");
   if (json sets = Field(report, "overrides"); sets.is_array() && !sets.empty()) {
     std::string text;
     for (const json& set : sets)

@@ -576,6 +576,63 @@ TEST_F(IntegrationTest, SummariesShowTheIntervalOrSayTheImprovementIsNotEstablis
   EXPECT_NE(honed_.Hone({"status", "2"}).out.find(interval), std::string::npos);
 }
 
+// hone recheck: the job's best against its baseline again, alternately, for the
+// rounds asked, reported with the final comparison's paired interval.
+TEST_F(IntegrationTest, RecheckMeasuresTheBestAgainstTheBaselineAlternately) {
+  std::string config = WriteConfig("global_settings:\n  max_configs: 6\n");
+  std::string log = dir_.path() + "/runs.log";
+  std::string workload =
+      dir_.Write("w.sh",
+                 SurfaceWorkload(dir_.path() + "/result.txt",
+                                 "echo \"$inter_op $intra_op\" >> " + log + "\n"),
+                 true);
+  CommandResult first = honed_.Hone({"run", config, "--json", "--", workload});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  json original = json::parse(first.out);
+  auto key = [](const json& config) {
+    return std::to_string(config["inter_op"].get<int>()) + " " +
+           std::to_string(config["intra_op"].get<int>());
+  };
+  const std::string best = key(original["best"]["config"]);
+  const std::string baseline = key(original["baseline"]["config"]);
+  ASSERT_NE(best, baseline);
+  std::filesystem::remove(log);
+
+  CommandResult recheck = honed_.Hone({"recheck", "1", "--samples", "3", "--json"});
+  ASSERT_EQ(recheck.exit_code, 0) << recheck.err << recheck.out;
+  json report = json::parse(recheck.out);
+  EXPECT_EQ(report["recheck"]["job"], 1);
+  EXPECT_EQ(report["recheck"]["trial"], original["best"]["trial"]);
+  EXPECT_EQ(report["recheck"]["against"], 0);
+  EXPECT_EQ(report["recheck"]["rounds"], 3);
+  EXPECT_EQ(report["configs_explored"], 2);
+  EXPECT_EQ(key(report["baseline"]["config"]), baseline);
+  EXPECT_EQ(report["improvement_method"]["rule"], "paired") << report;
+  EXPECT_TRUE(report["improvement_ci95_pct"].is_array());
+  // What ran: the baseline, the best, then three rounds A B closed by A.
+  std::vector<std::string> runs;
+  std::istringstream lines(ReadFile(log));
+  for (std::string line; std::getline(lines, line);) runs.push_back(line);
+  std::vector<std::string> expected = {baseline, best,     baseline, best,    baseline,
+                                       best,     baseline, best,     baseline};
+  EXPECT_EQ(runs, expected);
+  EXPECT_NE(honed_.Hone({"report", "2"}).out.find("Re-check of: job 1: trial "),
+            std::string::npos);
+
+  // Any two trials, by number; the same trial twice, or one that does not exist, is
+  // refused by name.
+  CommandResult pair = honed_.Hone(
+      {"recheck", "1", "--trial", "2", "--against", "1", "--samples", "2", "--json"});
+  ASSERT_EQ(pair.exit_code, 0) << pair.err;
+  EXPECT_EQ(json::parse(pair.out)["recheck"]["against"], 1);
+  CommandResult same = honed_.Hone({"recheck", "1", "--trial", "0"});
+  EXPECT_EQ(same.exit_code, 2);
+  EXPECT_NE(same.err.find("two different trials"), std::string::npos) << same.err;
+  CommandResult missing = honed_.Hone({"recheck", "1", "--trial", "99"});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_NE(missing.err.find("has no trial 99"), std::string::npos) << missing.err;
+}
+
 // hone trials: every configuration the job ran, with each of its samples, why it was
 // measured and its state, as the workload's own log of its runs shows them.
 TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {

@@ -173,6 +173,24 @@ Status JobManager::ParseSpec(Job& job) const {
   if (s.ok()) s = ApplyOverrides(job.request.overrides, &job.spec);
   if (s.ok() && !job.request.allow_unknown) s = UnknownKeysError(job.spec);
   if (s.ok()) s = CompleteSpec(job.request.command, &job.spec);
+  if (s.ok() && job.request.recheck.job > 0) {
+    // A re-check: its baseline (the space's default, set at start) and one other
+    // configuration, measured once each, then interleaved for exactly `rounds`
+    // rounds of the final comparison; nothing searched, no budget but the rounds.
+    Settings& set = job.spec.settings;
+    set.recheck_rounds = job.request.recheck.rounds;
+    set.max_configs = 2;
+    set.min_baseline_samples = 1;
+    set.min_samples_per_config = 1;
+    set.confirm_samples = 1;
+    set.race_pct = std::max(set.race_pct, 25);
+    set.max_samples = 0;
+    set.max_minutes = 0;
+    set.early_stop_pct = 0;
+    set.target_improvement_pct = 0;
+    set.converge_after = 0;
+    job.spec.warm_start = {job.request.recheck.config};
+  }
   if (s.ok()) s = ResolveBuiltins(options_.catalog, &job.spec);
   return s;
 }
@@ -227,11 +245,15 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
       s = Status::FailedPrecondition(what + " has not started; it has no measurements yet");
   }
   if (!s.ok()) return s;
+  return Enqueue(peer, std::move(job), result);
+}
+
+Status JobManager::Enqueue(const Peer& peer, std::unique_ptr<Job> job, json* result) {
   job->row.state = JobState::kQueued;
   job->row.submitted_at = Now();
   job->row.uid = peer.uid;
   job->row.request = job->request.ToJson();
-  s = store_->InsertJob(&job->row);
+  Status s = store_->InsertJob(&job->row);
   if (!s.ok()) return s;
   int64_t id = job->row.id;
   spdlog::info("job {}: submitted by uid {} (pid {}): {}", id, peer.uid, peer.pid,
@@ -240,6 +262,73 @@ Status JobManager::Submit(const Peer& peer, const json& args, json* result) {
   jobs_[id] = std::move(job);
   wake_.cancel();
   return Status::OK();
+}
+
+asio::awaitable<Status> JobManager::Recheck(const Peer& peer, const json& args,
+                                            json* result) {
+  if (stopping_) co_return Status::Unavailable("honed is shutting down");
+  int64_t id = 0, rounds = 10, trial = -1, against = 0;
+  for (auto [name, field, low, high] :
+       {std::tuple{"job", &id, int64_t{1}, INT64_MAX},
+        std::tuple{"rounds", &rounds, int64_t{2}, limits::kMaxRecheckRounds},
+        std::tuple{"trial", &trial, int64_t{0}, int64_t{INT32_MAX}},
+        std::tuple{"against", &against, int64_t{0}, int64_t{INT32_MAX}}}) {
+    auto it = args.find(name);
+    if (it == args.end() || it->is_null()) continue;
+    if (!it->is_number_integer() || it->get<int64_t>() < low || it->get<int64_t>() > high)
+      co_return Status::InvalidArgument(
+          std::string("\"") + name + "\" must be a number from " + std::to_string(low) +
+          " to " + std::to_string(high));
+    *field = it->get<int64_t>();
+  }
+  const Job* original = Find(id);
+  if (!original) co_return Status::NotFound("no job " + std::to_string(id));
+  Status s = policy_.MayActOnJob(peer, id, original->row.uid, "re-check");
+  if (!s.ok()) co_return s;
+  if (original->spec.workload.live)
+    co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                         " is a live job; a re-check measures a sync "
+                                         "job's configurations");
+  if (original->row.space.is_null())
+    co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                         " has not started; it has nothing to re-check");
+  const json& report = original->row.report;
+  if (trial < 0) {
+    if (!report.is_object() || !report.contains("best") || !report["best"].is_object() ||
+        !report["best"].contains("trial") || !report["best"]["trial"].is_number_integer())
+      co_return Status::FailedPrecondition("job " + std::to_string(id) +
+                                           " has no best configuration yet; name one "
+                                           "with --trial (hone trials shows them)");
+    trial = report["best"]["trial"].get<int64_t>();
+  }
+  if (trial == against)
+    co_return Status::InvalidArgument("a re-check needs two different trials, not " +
+                                      std::to_string(trial) + " twice");
+  std::vector<StoredTrial> stored;
+  s = store_->LoadTrials(id, &stored);
+  if (!s.ok()) co_return s;
+  json config, against_config;
+  for (const StoredTrial& t : stored) {
+    if (t.number == trial) config = t.config;
+    if (t.number == against) against_config = t.config;
+  }
+  for (auto [number, found] :
+       {std::pair{trial, &config}, std::pair{against, &against_config}})
+    if (!found->is_object())
+      co_return Status::NotFound("job " + std::to_string(id) + " has no trial " +
+                                 std::to_string(number) + " (hone trials " +
+                                 std::to_string(id) + " lists them)");
+  auto job = std::make_unique<Job>();
+  job->request = original->request;
+  job->request.allow_unknown = true;  // it was accepted once
+  job->request.warm_start_job = 0;
+  job->request.recheck = {id,     trial,         against, static_cast<int>(rounds),
+                          config, against_config};
+  // The workload runs as it did for the original job: as its submitter.
+  s = ParseSpec(*job);
+  if (s.ok()) s = policy_.MaySubmit(peer, job->spec);
+  if (!s.ok()) co_return s;
+  co_return Enqueue(peer, std::move(job), result);
 }
 
 Status JobManager::Check(const Peer& peer, const json& args, json* result) const {

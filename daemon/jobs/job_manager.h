@@ -110,6 +110,12 @@ class JobManager {
   // needs and whether `peer` has them, warnings, and every error found.
   Status Check(const Peer& peer, const nlohmann::json& args,
                nlohmann::json* result) const;
+  // `hone recheck`: queues a job that measures a trial of an ended or running job
+  // (its best by default) against another (its baseline by default), interleaved,
+  // for `rounds` rounds (args: job, rounds, trial, against), as that job's submitter
+  // ran it. Only the job's submitter or root may.
+  boost::asio::awaitable<Status> Recheck(const Peer& peer, const nlohmann::json& args,
+                                         nlohmann::json* result);
   // A page of jobs in order of their numbers (args: after, limit, newest_first);
   // "next" in the result is the cursor for the next page, null after the last.
   Status List(const nlohmann::json& args, nlohmann::json* result) const;
@@ -168,6 +174,8 @@ class JobManager {
   class ExclusiveKnobs;
 
   Job* Find(int64_t id) const;
+  // Stores a new job, queued, and wakes the queue.
+  Status Enqueue(const Peer& peer, std::unique_ptr<Job> job, nlohmann::json* result);
   double Now() const { return clock_->Now(); }
   // ---- job_run.cc: running a job.
   boost::asio::awaitable<void> RunQueue();

@@ -85,6 +85,29 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
 Status JobRequest::FromStored(const json& stored, JobRequest* request) {
   Status s = FromJson(stored, request);
   if (!s.ok()) return s;
+  // Written by ToJson for a re-check; the state directory is not trusted.
+  if (auto r = stored.find("recheck"); r != stored.end() && r->is_object()) {
+    auto number = [&](const char* key, int64_t low, int64_t high, int64_t* out) {
+      auto it = r->find(key);
+      if (it == r->end() || !it->is_number_integer() || it->get<int64_t>() < low ||
+          it->get<int64_t>() > high)
+        return false;
+      *out = it->get<int64_t>();
+      return true;
+    };
+    int64_t rounds = 0;
+    Recheck& recheck = request->recheck;
+    if (!number("job", 1, INT64_MAX, &recheck.job) ||
+        !number("trial", 0, INT32_MAX, &recheck.trial) ||
+        !number("against", 0, INT32_MAX, &recheck.against) ||
+        !number("rounds", 1, limits::kMaxRecheckRounds, &rounds) ||
+        !r->contains("config") || !(*r)["config"].is_object() ||
+        !r->contains("against_config") || !(*r)["against_config"].is_object())
+      return Status::InvalidArgument("the stored request's re-check is malformed");
+    recheck.rounds = static_cast<int>(rounds);
+    recheck.config = (*r)["config"];
+    recheck.against_config = (*r)["against_config"];
+  }
   // Jobs stored before unknown keys were refused were accepted with them.
   if (!stored.contains("allow_unknown")) request->allow_unknown = true;
   // Written by ToJson: the submitter's, as SO_PEERCRED gave them.
@@ -115,17 +138,24 @@ Status JobRequest::FromStored(const json& stored, JobRequest* request) {
 }
 
 json JobRequest::ToJson() const {
-  return {{"config_text", config_text},
-          {"config_path", config_path},
-          {"command", command},
-          {"cwd", cwd},
-          {"env", env},
-          {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
-          {"allow_unknown", allow_unknown},
-          {"overrides", overrides},
-          {"uid", user.uid},
-          {"gid", user.gid},
-          {"groups", user.groups}};
+  json stored = {
+      {"config_text", config_text},
+      {"config_path", config_path},
+      {"command", command},
+      {"cwd", cwd},
+      {"env", env},
+      {"warm_start_job", warm_start_job ? json(warm_start_job) : json(nullptr)},
+      {"allow_unknown", allow_unknown},
+      {"overrides", overrides},
+      {"uid", user.uid},
+      {"gid", user.gid},
+      {"groups", user.groups}};
+  if (recheck.job > 0)
+    stored["recheck"] = {
+        {"job", recheck.job},         {"trial", recheck.trial},
+        {"against", recheck.against}, {"rounds", recheck.rounds},
+        {"config", recheck.config},   {"against_config", recheck.against_config}};
+  return stored;
 }
 
 }  // namespace hone

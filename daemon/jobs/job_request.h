@@ -27,6 +27,18 @@ struct JobRequest {
   int64_t warm_start_job = 0;              // learn from this earlier job first; 0: none
   bool allow_unknown = false;  // run with unknown config keys ignored (else refused)
   std::vector<std::string> overrides;      // `--set KEY=VALUE`, applied after the file
+  // `hone recheck`: set by honed (never by a client's submit) for a job that
+  // measures trial `trial` of job `job` against its trial `against`, interleaved,
+  // for `rounds` rounds. job 0: an ordinary job.
+  struct Recheck {
+    int64_t job = 0;
+    int64_t trial = 0;
+    int64_t against = 0;
+    int rounds = 0;
+    nlohmann::json config;          // trial's configuration
+    nlohmann::json against_config;  // against's: the re-check's baseline
+  };
+  Recheck recheck;
   Credentials user;                        // the submitter, from the peer
 
   // A client's `submit` arguments (bounded: limits.h); `user` stays empty.

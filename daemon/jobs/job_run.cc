@@ -180,6 +180,36 @@ asio::awaitable<void> JobManager::RunJob(Job& job) {
   Prune();
 }
 
+namespace {
+
+// `stored` (a job's stored space) with each knob's default set to its value in
+// `baseline`, a configuration of that space.
+Status RecheckSpace(const json& stored, const json& baseline, SearchSpace* space) {
+  json copy = stored;
+  json* knobs = copy.is_array()                              ? &copy
+                : copy.is_object() && copy.contains("knobs") ? &copy["knobs"]
+                                                             : nullptr;
+  if (!knobs || !knobs->is_array() || !baseline.is_object())
+    return Status::InvalidArgument("the job's stored space is malformed");
+  for (json& knob : *knobs) {
+    if (!knob.is_object() || !knob.contains("name") || !knob["name"].is_string() ||
+        !knob.contains("values") || !knob["values"].is_array())
+      return Status::InvalidArgument("the job's stored space is malformed");
+    const std::string name = knob["name"];
+    const json& values = knob["values"];
+    auto at = baseline.find(name);
+    auto it = at == baseline.end() ? values.end()
+                                   : std::find(values.begin(), values.end(), *at);
+    if (it == values.end())
+      return Status::InvalidArgument("knob '" + name +
+                                     "' has no value of the trial to measure against");
+    knob["default_index"] = static_cast<uint64_t>(it - values.begin());
+  }
+  return SpaceFromJson(copy, space);
+}
+
+}  // namespace
+
 asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
   const bool resuming = !job.row.space.is_null();
   auto ended = [&](const Status& s) {
@@ -200,6 +230,17 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
     s = SpaceFromJson(job.row.space, &job.space);
     if (!s.ok()) co_return Outcome{JobState::kFailed, "cannot resume: " + s.message()};
   }
+  if (!resuming && job.request.recheck.job > 0) {
+    // A re-check measures the original job's values, with its `against` trial as
+    // the baseline (the space's default).
+    const Job* original = Find(job.request.recheck.job);
+    if (!original)
+      co_return Outcome{
+          JobState::kFailed,
+          "job " + std::to_string(job.request.recheck.job) + " to re-check was deleted"};
+    s = RecheckSpace(original->row.space, job.request.recheck.against_config, &job.space);
+    if (!s.ok()) co_return Outcome{JobState::kFailed, "cannot re-check: " + s.message()};
+  }
   job.row.space = SpaceToJson(job.space);
   Persist(job);
   if (job.spec.workload.live) co_return co_await RunLive(job);
@@ -208,10 +249,13 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
                                    processes_, &job.processes, &metric);
   if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
   job.metric = std::move(metric);
+  // A re-check searches nothing: its two configurations are all it measures.
   job.session = std::make_unique<TuningSession>(
       job.spec.settings, job.spec.target, &job.space,
-      MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
-                   job.spec.target.goal));
+      job.request.recheck.job > 0
+          ? nullptr
+          : MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
+                         job.spec.target.goal));
   std::vector<Config> warm_start;
   for (size_t i = 0; i < job.spec.warm_start.size(); ++i) {
     Config config;

@@ -190,6 +190,9 @@ ReportContext JobManager::Context(const Job& job, JobState state, double elapsed
   context.elapsed_s = elapsed;
   context.warm_start_job = job.request.warm_start_job;
   context.overrides = job.request.overrides;
+  if (const JobRequest::Recheck& r = job.request.recheck; r.job > 0)
+    context.recheck = {
+        {"job", r.job}, {"trial", r.trial}, {"against", r.against}, {"rounds", r.rounds}};
   context.resumes = job.row.resumes;
   context.downtime_s = job.row.downtime_s;
   return context;

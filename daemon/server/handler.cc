@@ -29,6 +29,10 @@ const std::vector<RequestHandler::Command>& RequestHandler::Commands() {
       {"help", "the commands honed understands", &RequestHandler::Help},
       {"submit", "queue a tuning job: config_text, config_path, command, cwd, env",
        &RequestHandler::Submit},
+      {"recheck",
+       "queue a job that measures one trial of a job against another, interleaved: "
+       "job, rounds, trial, against",
+       &RequestHandler::Recheck},
       {"check",
        "what submit would do with the same args, without queueing anything: the "
        "knobs, space, budget, privileges, warnings and errors",
@@ -86,6 +90,11 @@ asio::awaitable<Status> RequestHandler::Help(const Request&, Context&, json* res
     commands.push_back({{"name", command.name}, {"summary", command.summary}});
   *result = {{"commands", commands}};
   co_return Status::OK();
+}
+
+asio::awaitable<Status> RequestHandler::Recheck(const Request& request, Context& context,
+                                                json* result) {
+  co_return co_await jobs_->Recheck(context.peer, request.args, result);
 }
 
 asio::awaitable<Status> RequestHandler::Check(const Request& request, Context& context,

@@ -69,6 +69,8 @@ class RequestHandler {
   boost::asio::awaitable<Status> Delete(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Report(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Check(const Request&, Context&, nlohmann::json* result);
+  boost::asio::awaitable<Status> Recheck(const Request&, Context&,
+                                         nlohmann::json* result);
   boost::asio::awaitable<Status> Trials(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Knobs(const Request&, Context&, nlohmann::json* result);
   boost::asio::awaitable<Status> Restore(const Request&, Context&,

@@ -178,6 +178,9 @@ Step TuningSession::Next(double elapsed_s) {
            "); the " + std::to_string(left) + " left could not confirm another configuration";
   else if (configs_explored() >= settings_.max_configs)
     stop = "budget spent: max_configs (" + std::to_string(settings_.max_configs) + ")";
+  if (stop && settings_.recheck_rounds > 0)
+    stop = "the re-check measured its two configurations for " +
+           std::to_string(settings_.recheck_rounds) + " rounds";
   if (!stop && settings_.target_improvement_pct > 0) {
     const TrialRecord* best = Best();
     std::optional<double> pct = best ? ImprovementPct(*best->Mean()) : std::nullopt;
@@ -322,7 +325,11 @@ std::optional<Step> TuningSession::FinalStep() {
     final_.next = 1;
     return SampleStep(base, false, final_.round);
   }
-  if (final_.next == 1 && final_.round > 1) {
+  if (final_.next == 1 && final_.round > 1 && settings_.recheck_rounds > 0) {
+    // A re-check measures its pair for the rounds it was asked for, whatever they
+    // show (the budget, when there is one, still caps them).
+    if (final_.round - 1 >= settings_.recheck_rounds || left < 2) return over();
+  } else if (final_.next == 1 && final_.round > 1) {
     // A round is complete: go on only while it pays.
     NarrowFinalists();
     int complete = final_.round - 1;
