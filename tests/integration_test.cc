@@ -57,6 +57,15 @@ class IntegrationTest : public ::testing::Test {
             extra_settings);
   }
 
+  // The surface workload, which also appends "inter_op intra_op" to `log` at each
+  // run: the runs, in order, as the workload saw them.
+  std::string LoggingWorkload(const std::string& log) {
+    return dir_.Write("w.sh",
+                      SurfaceWorkload(dir_.path() + "/result.txt",
+                                      "echo \"$inter_op $intra_op\" >> " + log + "\n"),
+                      true);
+  }
+
   json WaitForState(int64_t job, const std::string& state, double seconds = 30) {
     json status;
     WaitFor(
@@ -336,11 +345,7 @@ TEST_F(IntegrationTest, ConstraintsKeepEveryRunInsideThem) {
       "constraints: ['inter_op * intra_op <= 120']\n"
       "global_settings:\n  max_configs: 12\n  min_baseline_samples: 1\n");
   std::string log = dir_.path() + "/runs.log";
-  std::string workload = dir_.Write(
-      "w.sh",
-      SurfaceWorkload(dir_.path() + "/result.txt",
-                      "echo \"$inter_op $intra_op\" >> " + log + "\n"),
-      true);
+  std::string workload = LoggingWorkload(log);
   CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   std::istringstream runs(ReadFile(log));
@@ -397,11 +402,7 @@ TEST_F(IntegrationTest, WarmStartFromAnEarlierJobLearnsFromItAndRemeasuresItsBes
   std::string config =
       WriteConfig("global_settings:\n  max_configs: 10\n  min_baseline_samples: 1\n");
   std::string log = dir_.path() + "/runs.log";
-  std::string workload = dir_.Write(
-      "w.sh",
-      SurfaceWorkload(dir_.path() + "/result.txt",
-                      "echo \"$inter_op $intra_op\" >> " + log + "\n"),
-      true);
+  std::string workload = LoggingWorkload(log);
   CommandResult first = honed_.Hone({"run", config, "--json", "--", workload});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   json earlier = json::parse(first.out);
@@ -581,11 +582,7 @@ TEST_F(IntegrationTest, SummariesShowTheIntervalOrSayTheImprovementIsNotEstablis
 TEST_F(IntegrationTest, RecheckMeasuresTheBestAgainstTheBaselineAlternately) {
   std::string config = WriteConfig("global_settings:\n  max_configs: 6\n");
   std::string log = dir_.path() + "/runs.log";
-  std::string workload =
-      dir_.Write("w.sh",
-                 SurfaceWorkload(dir_.path() + "/result.txt",
-                                 "echo \"$inter_op $intra_op\" >> " + log + "\n"),
-                 true);
+  std::string workload = LoggingWorkload(log);
   CommandResult first = honed_.Hone({"run", config, "--json", "--", workload});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   json original = json::parse(first.out);
@@ -639,11 +636,7 @@ TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {
   std::string config =
       WriteConfig("global_settings:\n  max_configs: 8\n  min_baseline_samples: 2\n");
   std::string log = dir_.path() + "/runs.log";
-  std::string workload =
-      dir_.Write("w.sh",
-                 SurfaceWorkload(dir_.path() + "/result.txt",
-                                 "echo \"$inter_op $intra_op\" >> " + log + "\n"),
-                 true);
+  std::string workload = LoggingWorkload(log);
   CommandResult run = honed_.Hone({"run", config, "--json", "--", workload});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json report = json::parse(run.out);
