@@ -641,6 +641,17 @@ int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv)
   return kExitOk;
 }
 
+int CmdPlot(const ClientOptions& options, int64_t job, int width, int height) {
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  json history;
+  if (s.ok()) s = FetchTrials(*connection, job, &history);
+  if (!s.ok()) return Fail(s);
+  if (PrintedJson(options, history)) return kExitOk;
+  std::cout << FormatPlotText(history, width, height);
+  return kExitOk;
+}
+
 int CmdCompare(const ClientOptions& options, int64_t a, int64_t b) {
   std::unique_ptr<Connection> connection;
   Status s = Connection::Open(options.socket, &connection);

@@ -54,6 +54,8 @@ int CmdRecheck(const ClientOptions& options, int64_t job, int64_t rounds,
                std::optional<int64_t> trial, int64_t against);
 // A job's trial history: a table, CSV (`csv`: "trials" or "samples") or JSON.
 int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv);
+// Every sample of a job over time, and the best so far, as a character chart.
+int CmdPlot(const ClientOptions& options, int64_t job, int width, int height);
 // Two jobs side by side.
 int CmdCompare(const ClientOptions& options, int64_t a, int64_t b);
 int CmdKnobs(const ClientOptions& options, const std::vector<std::string>& names);

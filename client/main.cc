@@ -373,6 +373,21 @@ int main(int argc, char** argv) {
         options, job, trials_csv ? (trials_samples ? "samples" : "trials") : "");
   });
 
+  int plot_width = 72, plot_height = 16;
+  CLI::App* plot = app.add_subcommand(
+      "plot",
+      "chart a job's samples over time and its best configuration's mean so far, in "
+      "the terminal (running or ended)");
+  add_job_arg(plot, true);
+  plot->add_option("--width", plot_width, "columns of the chart")
+      ->check(CLI::Range(20, 400))
+      ->capture_default_str();
+  plot->add_option("--height", plot_height, "rows of the chart")
+      ->check(CLI::Range(5, 100))
+      ->capture_default_str();
+  plot->callback(
+      [&] { exit_code = hone::CmdPlot(options, job, plot_width, plot_height); });
+
   std::vector<int64_t> compare_jobs;
   CLI::App* compare = app.add_subcommand(
       "compare",

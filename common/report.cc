@@ -70,7 +70,8 @@ std::string ChosenBy(const json& report) {
     return "the surface model, over trial " +
            std::to_string(Int(chosen, "best_mean_trial")) +
            " (a better mean, tied within the noise; the model weighs each against its "
-           "repeats and neighbours)";
+           "repeats and neighbours; `hone trials " +
+           std::to_string(Int(report, "job")) + "` lists both with their samples)";
   if (rule != "mean") return "";
   const json unfit = Field(chosen, "model_unfit");
   if (unfit.is_object())

@@ -1,5 +1,6 @@
 #include "common/trials.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -264,6 +265,93 @@ std::string FormatCompareText(const json& a, const json& b) {
   } else {
     out += "\n";
   }
+  return out;
+}
+
+std::string FormatPlotText(const json& history, int width, int height) {
+  width = std::clamp(width, 20, 400);
+  height = std::clamp(height, 5, 100);
+  bool maximize = Text(Field(history, "target"), "goal", "max") != "min";
+  struct Point {
+    double at;     // taken_at (0: unknown, then in order)
+    size_t order;  // position in the history, to keep ties stable
+    int64_t trial;
+    double value;
+    bool baseline;
+  };
+  std::vector<Point> points;
+  for (const json& trial : Array(history, "trials")) {
+    int64_t number = Int(trial, "trial");
+    for (const json& sample : Array(trial, "samples")) {
+      json value = Field(sample, "value");
+      if (!Flag(sample, "valid") || !value.is_number() ||
+          !std::isfinite(value.get<double>()))
+        continue;
+      points.push_back({Real(sample, "taken_at"), points.size(), number,
+                        value.get<double>(), Flag(trial, "baseline")});
+    }
+  }
+  std::string out = "Job " + std::to_string(Int(history, "job")) + ": " +
+                    Text(Field(history, "target"), "metric", "?") + " (" +
+                    (maximize ? "max" : "min") + "), " + std::to_string(points.size()) +
+                    " valid sample(s)\n";
+  if (points.empty()) return out + "Nothing to plot yet.\n";
+  std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
+    return a.at != b.at ? a.at < b.at : a.order < b.order;
+  });
+  // The best trial mean so far, after each sample.
+  std::map<int64_t, std::pair<double, int>> sums;
+  std::vector<double> best(points.size());
+  double low = points[0].value, high = points[0].value;
+  for (size_t i = 0; i < points.size(); ++i) {
+    auto& [sum, count] = sums[points[i].trial];
+    sum += points[i].value;
+    ++count;
+    bool first = true;
+    for (const auto& [trial, entry] : sums) {
+      double mean = entry.first / entry.second;
+      if (first || (maximize ? mean > best[i] : mean < best[i])) best[i] = mean;
+      first = false;
+    }
+    low = std::min(low, points[i].value);
+    high = std::max(high, points[i].value);
+  }
+  if (high == low) {
+    high += std::max(1.0, std::fabs(high)) * 0.01;
+    low -= std::max(1.0, std::fabs(low)) * 0.01;
+  }
+  std::vector<std::string> grid(height, std::string(width, ' '));
+  auto row = [&](double v) {
+    int r = static_cast<int>(std::lround((high - v) / (high - low) * (height - 1)));
+    return std::clamp(r, 0, height - 1);
+  };
+  for (size_t i = 0; i < points.size(); ++i) {
+    int col = static_cast<int>(i * width / points.size());
+    char& cell = grid[row(points[i].value)][col];
+    if (cell == ' ' || cell == '.') cell = points[i].baseline ? 'o' : '.';
+  }
+  for (size_t i = 0; i < points.size(); ++i) {
+    int col = static_cast<int>(i * width / points.size());
+    grid[row(best[i])][col] = '*';
+  }
+  for (int r = 0; r < height; ++r) {
+    std::string label;
+    if (r == 0 || r == height - 1 || r == height / 2) {
+      double v = high - (high - low) * r / (height - 1);
+      label = FormatValue(v);
+    }
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%10s |", Cut(label, 10).c_str());
+    out += prefix + grid[r] + "\n";
+  }
+  out += std::string(11, ' ') + "+" + std::string(width, '-') + "\n";
+  std::string span = "samples 1.." + std::to_string(points.size());
+  if (points.front().at > 0 && points.back().at > points.front().at)
+    span += ", over " + FormatDuration(points.back().at - points.front().at);
+  out += std::string(12, ' ') + span + "\n";
+  out +=
+      "* the best configuration's mean so far   . a sample   o a sample of the "
+      "baseline\n";
   return out;
 }
 

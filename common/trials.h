@@ -29,6 +29,11 @@ std::string FormatTrialsCsv(const nlohmann::json& history, bool samples);
 // `a` and `b` are {"report": ..., "trials": ...} for each job.
 std::string FormatCompareText(const nlohmann::json& a, const nlohmann::json& b);
 
+// Every valid sample in the order taken, and the best configuration's mean so far
+// (of the configurations measured until then), as a character chart `width` columns
+// by `height` rows, with the value axis and the time the samples span (`hone plot`).
+std::string FormatPlotText(const nlohmann::json& history, int width, int height);
+
 // `text` as one CSV field: quoted when it holds a comma, quote or line break.
 std::string CsvField(const std::string& text);
 

@@ -694,6 +694,17 @@ TEST_F(IntegrationTest, TrialsListEveryRunWithItsConfigurationStateAndWhy) {
   CommandResult per_sample = honed_.Hone({"trials", "1", "--csv", "--samples"});
   EXPECT_EQ(rows(per_sample.out), static_cast<long>(samples) + 1);
 
+  // hone plot charts the same samples.
+  CommandResult plot = honed_.Hone({"plot", "1", "--width", "40", "--height", "8"});
+  ASSERT_EQ(plot.exit_code, 0) << plot.err;
+  EXPECT_EQ(plot.out.rfind("Job 1: shell.my_target (max), " + std::to_string(samples) +
+                               " valid sample(s)\n",
+                           0),
+            0u)
+      << plot.out;
+  EXPECT_EQ(rows(plot.out), 1 + 8 + 3) << plot.out;
+  EXPECT_NE(plot.out.find('*'), std::string::npos) << plot.out;
+
   // A job that does not exist, or a live one, is refused by name.
   CommandResult none = honed_.Hone({"trials", "9"});
   EXPECT_EQ(none.exit_code, 4);

@@ -1,7 +1,9 @@
 // Specification of report formatting (common/report.h): the text a person reads
 // after a job and the environment assignments that apply its best settings.
 #include "common/report.h"
+#include "common/trials.h"
 
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -43,6 +45,45 @@ bool Contains(const std::string& haystack, const std::string& needle) {
 
 // ---------------------------------------------------------------------------
 // FormatReportText.
+
+// hone plot: samples in the order taken, the best mean so far as '*', the
+// baseline's samples as 'o'; the value axis runs from the highest to the lowest.
+TEST(ReportTest, ThePlotChartsEverySampleAndTheBestSoFar) {
+  json history = {{"job", 4},
+                  {"target", {{"metric", "m"}, {"goal", "max"}}},
+                  {"trials",
+                   {{{"trial", 0},
+                     {"baseline", true},
+                     {"samples",
+                      {{{"valid", true}, {"value", 10}, {"taken_at", 100}},
+                       {{"valid", true}, {"value", 10}, {"taken_at", 101}}}}},
+                    {{"trial", 1},
+                     {"samples",
+                      {{{"valid", true}, {"value", 20}, {"taken_at", 102}},
+                       {{"valid", false}, {"error", "x"}, {"taken_at", 103}},
+                       {{"valid", true}, {"value", 20}, {"taken_at", 104}}}}}}}};
+  std::string text = FormatPlotText(history, 20, 5);
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 1u + 5 + 3) << text;
+  EXPECT_EQ(lines[0], "Job 4: m (max), 4 valid sample(s)");
+  // Columns: 4 samples over 20 columns, at 0, 5, 10, 15. The baseline's two samples
+  // (10) sit on the bottom row, marked best so far; then trial 1 (20) leads.
+  const std::string top = lines[1].substr(12), bottom = lines[5].substr(12);
+  EXPECT_EQ(lines[1].substr(0, 12), "        20 |") << text;
+  EXPECT_EQ(lines[5].substr(0, 12), "        10 |") << text;
+  EXPECT_EQ(bottom[0], '*');
+  EXPECT_EQ(bottom[5], '*');
+  EXPECT_EQ(top[10], '*');
+  EXPECT_EQ(top[15], '*');
+  EXPECT_NE(text.find("samples 1..4, over 4.0s"), std::string::npos) << text;
+  history["target"]["goal"] = "min";
+  std::string min = FormatPlotText(history, 20, 5);
+  EXPECT_NE(min.find("(min)"), std::string::npos);
+  EXPECT_EQ(FormatPlotText(json::object(), 20, 5),
+            "Job 0: ? (max), 0 valid sample(s)\nNothing to plot yet.\n");
+}
 
 TEST(ReportTest, AnImprovementShowsItsIntervalOrThatItIsNotEstablished) {
   json established = {{"improvement_pct", 4.34},

@@ -67,6 +67,7 @@ void FuzzReport(std::string_view text) {
   // As a `trials` reply (hone trials, hone compare): a CSV row per trial, or per
   // sample, after the header, each ended by CRLF.
   hone::FormatTrialsText(report);
+  hone::FormatPlotText(report, 72, 16);
   for (bool per_sample : {false, true}) {
     std::string csv = hone::FormatTrialsCsv(report, per_sample);
     FUZZ_CHECK(csv.size() >= 2 && csv.ends_with("\r\n"));
