@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -625,31 +626,31 @@ Status FetchTrials(Connection& connection, int64_t job, json* history) {
   return Status::OK();
 }
 
-}  // namespace
-
-int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv) {
+// Prints job `job`'s whole trial history as `format` writes it (--json: as is).
+int PrintHistory(const ClientOptions& options, int64_t job,
+                 const std::function<std::string(const json&)>& format) {
   std::unique_ptr<Connection> connection;
   Status s = Connection::Open(options.socket, &connection);
   json history;
   if (s.ok()) s = FetchTrials(*connection, job, &history);
   if (!s.ok()) return Fail(s);
-  if (PrintedJson(options, history)) return kExitOk;
-  if (!csv.empty())
-    std::cout << FormatTrialsCsv(history, csv == "samples");
-  else
-    std::cout << FormatTrialsText(history);
+  if (!PrintedJson(options, history)) std::cout << format(history);
   return kExitOk;
 }
 
+}  // namespace
+
+int CmdTrials(const ClientOptions& options, int64_t job, const std::string& csv) {
+  return PrintHistory(options, job, [&](const json& history) {
+    return csv.empty() ? FormatTrialsText(history)
+                       : FormatTrialsCsv(history, csv == "samples");
+  });
+}
+
 int CmdPlot(const ClientOptions& options, int64_t job, int width, int height) {
-  std::unique_ptr<Connection> connection;
-  Status s = Connection::Open(options.socket, &connection);
-  json history;
-  if (s.ok()) s = FetchTrials(*connection, job, &history);
-  if (!s.ok()) return Fail(s);
-  if (PrintedJson(options, history)) return kExitOk;
-  std::cout << FormatPlotText(history, width, height);
-  return kExitOk;
+  return PrintHistory(options, job, [&](const json& history) {
+    return FormatPlotText(history, width, height);
+  });
 }
 
 int CmdCompare(const ClientOptions& options, int64_t a, int64_t b) {
