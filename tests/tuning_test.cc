@@ -90,6 +90,24 @@ TEST_F(TuningTest, MeasuresTheBaselineFirstWithItsOwnSampleCount) {
   EXPECT_EQ(told_->at(0).second, 11.0);
 }
 
+// The time left goes by samples: the baseline's three samples take three times one,
+// not one configuration's time (a job's ETA no longer triples during its baseline).
+TEST(EstimateSecondsLeftTest, GoesBySamplesNotConfigurations) {
+  Settings settings;
+  settings.min_baseline_samples = 3;
+  settings.min_samples_per_config = 1;
+  settings.race_pct = 25;
+  // 10 configurations: 3 + 9 samples, and a quarter more for the final comparison.
+  EXPECT_DOUBLE_EQ(*EstimateSecondsLeft(settings, 10, 1, 10), 150);  // 10 s a sample
+  EXPECT_DOUBLE_EQ(*EstimateSecondsLeft(settings, 10, 3, 30), 130);  // still 10 s
+  EXPECT_FALSE(EstimateSecondsLeft(settings, 10, 0, 0).has_value());
+  settings.max_samples = 8;
+  EXPECT_DOUBLE_EQ(*EstimateSecondsLeft(settings, 10, 3, 30), 50);
+  settings.max_minutes = 1;
+  EXPECT_DOUBLE_EQ(*EstimateSecondsLeft(settings, 10, 3, 30), 30);
+  EXPECT_DOUBLE_EQ(*EstimateSecondsLeft(settings, 10, 20, 90), 0);
+}
+
 // Before any configuration has two valid samples, the report gives no noise figure
 // (the statistics' 1% floor is not a measurement); then it gives the measured one.
 TEST_F(TuningTest, TheNoiseIsReportedOnlyOnceItIsMeasured) {

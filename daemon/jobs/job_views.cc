@@ -408,13 +408,12 @@ json JobManager::Progress(const Job& job, double elapsed) const {
   progress["elapsed_s"] = Round(elapsed, 1);
   int64_t explored = progress.value("configs_explored", int64_t{0});
   int64_t budget = progress.value("configs_budget", int64_t{0});
-  if (explored > 0 && budget > explored) {
-    double eta =
-        elapsed / static_cast<double>(explored) * static_cast<double>(budget - explored);
-    if (job.spec.settings.max_minutes > 0)
-      eta = std::min(eta, std::max(0.0, job.spec.settings.max_minutes * 60 - elapsed));
-    progress["eta_s"] = std::round(eta);
-  }
+  int64_t taken = progress.value("samples_valid", int64_t{0}) +
+                  progress.value("samples_invalid", int64_t{0});
+  if (explored > 0 && budget > explored)
+    if (std::optional<double> eta =
+            EstimateSecondsLeft(job.spec.settings, budget, taken, elapsed))
+      progress["eta_s"] = std::round(*eta);
   return progress;
 }
 

@@ -35,6 +35,22 @@ bool EveryRunWhole(const TrialRecord& t) {
 }
 }  // namespace
 
+std::optional<double> EstimateSecondsLeft(const Settings& settings, int64_t budget,
+                                          int64_t samples_taken, double elapsed_s) {
+  if (samples_taken <= 0 || elapsed_s <= 0) return std::nullopt;
+  double total = settings.min_baseline_samples +
+                 static_cast<double>(std::max<int64_t>(budget - 1, 0)) *
+                     settings.min_samples_per_config;
+  if (settings.race_pct > 0) total /= 1 - settings.race_pct / 100.0;
+  if (settings.max_samples > 0)
+    total = std::min(total, static_cast<double>(settings.max_samples));
+  double left = std::max(0.0, total - static_cast<double>(samples_taken)) * elapsed_s /
+                static_cast<double>(samples_taken);
+  if (settings.max_minutes > 0)
+    left = std::min(left, std::max(0.0, settings.max_minutes * 60 - elapsed_s));
+  return left;
+}
+
 TuningSession::TuningSession(const Settings& settings, const Target& target,
                              const SearchSpace* space, std::unique_ptr<Strategy> strategy)
     : settings_(settings),

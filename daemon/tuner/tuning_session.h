@@ -68,6 +68,15 @@ struct ReportContext {
   double downtime_s = 0;
 };
 
+// The seconds a sync job has left, from its time per sample so far and the samples
+// its budget of `budget` configurations takes: the baseline's, then
+// min_samples_per_config for each other, and the final comparison's share
+// (race_pct); capped by max_samples and max_minutes. Per sample, so that the
+// baseline's several samples do not read as one slow configuration. Nullopt before
+// the first sample.
+std::optional<double> EstimateSecondsLeft(const Settings& settings, int64_t budget,
+                                          int64_t samples_taken, double elapsed_s);
+
 class TuningSession {
  public:
   // `space` must outlive the session.
