@@ -22,10 +22,15 @@ std::string Number(const json& value) {
   return value.is_number() ? FormatValue(value.get<double>()) : std::string("-");
 }
 
-std::string ConfigLines(const json& config) {
+// One line per knob; with `descriptions` ({knob: text}), each knob's after it.
+std::string ConfigLines(const json& config, const json& descriptions = json()) {
   std::string lines;
-  for (const auto& [name, value] : config.items())
-    lines += "  " + name + ": " + ValueToString(value) + "\n";
+  for (const auto& [name, value] : config.items()) {
+    lines += "  " + name + ": " + ValueToString(value);
+    std::string about = Text(descriptions, name.c_str());
+    if (!about.empty()) lines += "    (" + about + ")";
+    lines += "\n";
+  }
   return lines;
 }
 
@@ -269,7 +274,8 @@ std::string FormatReportText(const json& report) {
   const json best = Field(report, "best");
   if (best.is_object()) {
     out +=
-        "Best known knob settings:\n" + ConfigLines(Field(best, "config", json::object()));
+        "Best known knob settings:\n" +
+        ConfigLines(Field(best, "config", json::object()), Field(report, "descriptions"));
   }
   const json baseline = Field(report, "baseline");
   if (baseline.is_object())

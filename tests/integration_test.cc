@@ -502,6 +502,8 @@ TEST_F(IntegrationTest, CheckDescribesAJobRunsNothingAndRefusesAMisplacedKey) {
       honed_.Hone({"run", misplaced, "--allow-unknown", "--", "true"});
   EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
   EXPECT_NE(allowed.err.find("warning: "), std::string::npos) << allowed.err;
+  // The report names each knob's description beside its best value.
+  EXPECT_NE(allowed.out.find("    (worker threads)\n"), std::string::npos) << allowed.out;
 }
 
 // --set overrides the budget, the seed and the strategy for one job, checked like

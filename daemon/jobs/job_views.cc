@@ -190,6 +190,8 @@ ReportContext JobManager::Context(const Job& job, JobState state, double elapsed
   context.elapsed_s = elapsed;
   context.warm_start_job = job.request.warm_start_job;
   context.overrides = job.request.overrides;
+  for (const KnobSpec& knob : job.spec.knobs)
+    if (!knob.description.empty()) context.descriptions[knob.name] = knob.description;
   if (const JobRequest::Recheck& r = job.request.recheck; r.job > 0)
     context.recheck = {
         {"job", r.job}, {"trial", r.trial}, {"against", r.against}, {"rounds", r.rounds}};

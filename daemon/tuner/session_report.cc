@@ -214,6 +214,7 @@ json TuningSession::Report(const ReportContext& context) const {
   report["seed"] = settings_.seed;
   if (!context.overrides.empty()) report["overrides"] = context.overrides;
   if (!context.recheck.is_null()) report["recheck"] = context.recheck;
+  if (!context.descriptions.is_null()) report["descriptions"] = context.descriptions;
   if (context.warm_start_job) {
     report["warm_start"] = {{"job", context.warm_start_job}};
     if (prior_observations_) report["warm_start"]["observations"] = prior_observations_;

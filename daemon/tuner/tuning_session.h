@@ -60,6 +60,8 @@ struct ReportContext {
   std::string settings_file;
   int64_t warm_start_job = 0;  // the job it learned from first; 0: none
   std::vector<std::string> overrides = {};  // `--set KEY=VALUE` given at submit
+  // The knobs' `description`s from the config, {knob: text}; null when none has one.
+  nlohmann::json descriptions = nullptr;
   // A re-check: {"job", "trial", "against", "rounds"}; null otherwise.
   nlohmann::json recheck = nullptr;
   // Times the job was resumed after honed restarted, and honed's time down while it
