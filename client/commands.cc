@@ -1,6 +1,7 @@
 #include "client/commands.h"
 
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "client/connection.h"
@@ -19,6 +21,7 @@
 #include "common/export.h"
 #include "common/json_read.h"
 #include "common/report.h"
+#include "common/report_html.h"
 #include "common/trials.h"
 
 extern char** environ;
@@ -133,18 +136,117 @@ int ExitForState(const std::string& state) {
   return state == "completed" ? kExitOk : kExitJobNotCompleted;
 }
 
-void PrintReport(const ClientOptions& options, const json& report) {
+// Every page of job `job`'s trial history, joined into one object.
+Status FetchTrials(Connection& connection, int64_t job, json* history) {
+  json page = {{"next", -1}};
+  json trials = json::array();
+  bool first = true;
+  while (page.contains("next") && page["next"].is_number_integer()) {
+    json args = {{"job", job}};
+    if (!first) args["after"] = page["next"];
+    Status s = connection.Call("trials", args, &page);
+    if (!s.ok()) return s;
+    if (first) *history = page;
+    first = false;
+    if (page.contains("trials") && page["trials"].is_array())
+      for (json& trial : page["trials"]) trials.push_back(std::move(trial));
+  }
+  (*history)["trials"] = std::move(trials);
+  history->erase("next");
+  return Status::OK();
+}
+
+// Whether `report` is printed with its job's trial history: as HTML, unless it is a
+// live job's (which keeps epochs, not trials).
+bool WantsHistory(const ClientOptions& options, const json& report) {
+  return !options.json && options.format == "html" &&
+         !(report.is_object() && report.value("kind", json()) == "live");
+}
+
+// `history`: the job's trial history, for --format html (else unused; may be {}).
+void PrintReport(const ClientOptions& options, const json& report,
+                 const json& history = json::object()) {
   if (options.json || options.format == "json") {
     std::cout << report.dump() << "\n";
   } else if (options.format == "env" || options.format == "sh") {
     std::cout << FormatReportEnv(report, options.format == "sh");
+  } else if (options.format == "html") {
+    std::cout << FormatReportHtml(report, history);
   } else {
     std::cout << FormatReportText(report);
   }
 }
 
+// `hone watch --plot`: the chart of `hone plot`, drawn on stderr above the progress
+// line and redrawn after each sample on a terminal; elsewhere drawn once, at the end.
+// The history starts as the job's stored trials and grows by its sample events, as
+// `hone plot` would read it then.
+class LivePlot {
+ public:
+  LivePlot(bool on, Connection& connection, int64_t job)
+      : on_(on), tty_(isatty(STDERR_FILENO)) {
+    if (!on_) return;
+    if (!FetchTrials(connection, job, &history_).ok()) history_ = json::object();
+    if (!history_.contains("trials") || !history_["trials"].is_array())
+      history_["trials"] = json::array();
+    const json& trials = history_["trials"];
+    for (size_t i = 0; i < trials.size(); ++i)
+      if (trials[i].is_object() && trials[i].contains("trial") &&
+          trials[i]["trial"].is_number_integer())
+        index_[trials[i]["trial"].get<int64_t>()] = i;
+    if (tty_) {
+      ProgressPrinter none(true);
+      Draw(none);  // what is stored so far, at once
+    }
+  }
+
+  // A `sample` event: one more point, and a redraw on a terminal.
+  void Add(const json& event, ProgressPrinter& progress) {
+    if (!on_ || !event.value("valid", false) || !event.contains("value")) return;
+    int64_t number = event.value("trial", int64_t{0});
+    json& trials = history_["trials"];
+    if (!index_.count(number)) {
+      if (trials.size() >= kMaxTrials) return;
+      index_[number] = trials.size();
+      trials.push_back({{"trial", number}, {"samples", json::array()}});
+    }
+    json& samples = trials[index_[number]]["samples"];
+    if (samples.size() >= kMaxSamplesPerTrial) return;
+    samples.push_back({{"valid", true},
+                       {"value", event["value"]},
+                       {"taken_at", static_cast<double>(std::time(nullptr))}});
+    if (tty_) Draw(progress);
+  }
+
+  // The chart as it stands: over the last one on a terminal, else printed once.
+  void Draw(ProgressPrinter& progress) {
+    if (!on_) return;
+    progress.Clear();
+    std::string chart = FormatPlotText(history_, Columns() - 14, 12);
+    if (tty_ && lines_ > 0) std::cerr << "\033[" << lines_ << "A\033[J";
+    std::cerr << chart << std::flush;
+    lines_ = static_cast<int>(std::count(chart.begin(), chart.end(), '\n'));
+  }
+  bool drawn() const { return lines_ > 0; }
+
+ private:
+  static constexpr size_t kMaxTrials = 100'000;
+  static constexpr size_t kMaxSamplesPerTrial = 10'000;
+  static int Columns() {
+    struct winsize size {};
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col >= 40)
+      return std::min<int>(size.ws_col, 200);
+    return 80;
+  }
+  bool on_, tty_;
+  json history_ = json::object();
+  std::map<int64_t, size_t> index_;
+  int lines_ = 0;
+};
+
 // Follows job `id` on `connection` until it ends, then prints its report.
 int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
+  LivePlot plot(options.plot && !options.json, connection, id);
   int64_t watch_id = 0;
   Status s = connection.Send("watch", {{"job", id}}, &watch_id);
   ProgressPrinter progress(options.quiet || options.json);
@@ -195,6 +297,8 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
                       ", measuring the baseline");
     } else if (type == "progress") {
       progress.Update("job " + std::to_string(id) + ": " + ProgressLine(body));
+    } else if (type == "sample" && body.value("valid", false)) {
+      plot.Add(body, progress);
     } else if (type == "sample" && !body.value("valid", true)) {
       progress.Note("hone: job " + std::to_string(id) + " trial " +
                     std::to_string(body.value("trial", 0)) + " (" +
@@ -212,6 +316,8 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
     }
   }
   progress.Clear();
+  // Elsewhere than on a terminal, and for a job that had ended, the chart comes once.
+  if (s.ok() && options.plot && !options.json && !plot.drawn()) plot.Draw(progress);
   if (!s.ok()) {
     std::cerr << "hone: " << s.message() << "; job " << id
               << " may have been interrupted: see `hone status " << id << "`\n";
@@ -220,7 +326,16 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
   if (report.contains("message") && !(options.json || options.format == "json"))
     std::cerr << "hone: job " << id << " " << state << ": "
               << report["message"].get<std::string>() << "\n";
-  PrintReport(options, report);
+  json history = json::object();
+  if (WantsHistory(options, report)) {
+    if (Status fetched = FetchTrials(connection, id, &history); !fetched.ok()) {
+      std::cerr << "hone: job " << id
+                << ": no trial history for the HTML report: " << fetched.message()
+                << "\n";
+      history = json::object();
+    }
+  }
+  PrintReport(options, report, history);
   if (cancel_sent) return kExitInterrupted;
   return ExitForState(state);
 }
@@ -606,26 +721,6 @@ int CmdDelete(const ClientOptions& options, const std::vector<int64_t>& jobs) {
 
 namespace {
 
-// Every page of job `job`'s trial history, joined into one object.
-Status FetchTrials(Connection& connection, int64_t job, json* history) {
-  json page = {{"next", -1}};
-  json trials = json::array();
-  bool first = true;
-  while (page.contains("next") && page["next"].is_number_integer()) {
-    json args = {{"job", job}};
-    if (!first) args["after"] = page["next"];
-    Status s = connection.Call("trials", args, &page);
-    if (!s.ok()) return s;
-    if (first) *history = page;
-    first = false;
-    if (page.contains("trials") && page["trials"].is_array())
-      for (json& trial : page["trials"]) trials.push_back(std::move(trial));
-  }
-  (*history)["trials"] = std::move(trials);
-  history->erase("next");
-  return Status::OK();
-}
-
 // Prints job `job`'s whole trial history as `format` writes it (--json: as is).
 int PrintHistory(const ClientOptions& options, int64_t job,
                  const std::function<std::string(const json&)>& format) {
@@ -675,15 +770,25 @@ int CmdCompare(const ClientOptions& options, int64_t a, int64_t b) {
 }
 
 int CmdReport(const ClientOptions& options, int64_t job) {
-  json result;
-  int code = CallOnce(options, "report", {{"job", job}}, &result);
-  if (code != kExitOk) return code;
+  std::unique_ptr<Connection> connection;
+  Status s = Connection::Open(options.socket, &connection);
+  json result, history = json::object();
+  if (s.ok()) s = connection->Call("report", {{"job", job}}, &result);
+  if (s.ok() && WantsHistory(options, result)) {
+    s = FetchTrials(*connection, job, &history);
+    // A live job that has not started yet says so only here: no history to draw.
+    if (s.code() == Status::Code::kFailedPrecondition) {
+      s = Status::OK();
+      history = json::object();
+    }
+  }
+  if (!s.ok()) return Fail(s);
   if ((options.format == "env" || options.format == "sh") &&
       (!result.contains("best") || result["best"].is_null())) {
     std::cerr << "hone: job " << job << " has no best configuration yet\n";
     return kExitRefused;
   }
-  PrintReport(options, result);
+  PrintReport(options, result, history);
   return kExitOk;
 }
 

@@ -23,10 +23,11 @@ struct ClientOptions {
   std::string socket;           // honed's socket
   bool json = false;            // print JSON on stdout
   bool quiet = false;           // no progress line
-  std::string format = "text";  // report: text, json, env, sh
+  std::string format = "text";  // report: text, json, env, sh, html
   int64_t warm_start_job = 0;   // run/submit: learn from this earlier job first
   bool allow_unknown = false;   // run/submit/check: unknown config keys only warn
   std::vector<std::string> overrides;  // run/submit/check: --set KEY=VALUE
+  bool plot = false;  // run/watch: a chart of the samples (live on a terminal)
 };
 
 int CmdPing(const ClientOptions& options);

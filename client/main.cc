@@ -52,14 +52,16 @@ constexpr const char* kReportFooter =
     "taken (invalid, stopped early, in the final race), the time, and why the job\n"
     "stopped. --format json gives all of it as one object (docs/protocol.md); env\n"
     "and sh give only the best settings, each knob as NAME=value and\n"
-    "HONE_KNOB_NAME=value (sh: exported and quoted, for eval).\n\n";
+    "HONE_KNOB_NAME=value (sh: exported and quoted, for eval); html gives one\n"
+    "self-contained HTML page (no script, nothing fetched) with the interval drawn\n"
+    "against zero and every valid sample charted with the best mean so far.\n\n";
 
 // ---- hone __complete WORD... (the shell completion scripts' helper) -------------
 
 // The values an option takes, by subcommand; empty: any (the shell completes files).
 std::vector<std::string> OptionValues(const std::string& sub, const std::string& option) {
   if (option == "--format" && sub == "export") return {"tuned", "sysctl", "env", "json"};
-  if (option == "--format") return {"text", "json", "env", "sh"};
+  if (option == "--format") return {"text", "json", "env", "sh", "html"};
   return {};
 }
 
@@ -236,8 +238,14 @@ int main(int argc, char** argv) {
       "print the report");
   add_config_args(run);
   run->add_flag("-q,--quiet", options.quiet, "no progress line");
-  run->add_option("--format", options.format, "report format: text, json, env or sh")
-      ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  run->add_flag(
+      "--plot", options.plot,
+      "a chart of every sample and of the best mean so far (as hone plot), "
+      "on stderr: redrawn after each sample on a terminal, else once at the end");
+  run->add_option("--format", options.format,
+                  "report format: text, json, env, sh or html (a self-contained page "
+                  "with charts)")
+      ->check(CLI::IsMember({"text", "json", "env", "sh", "html"}));
   run->footer(std::string(kReportFooter) + kFooter);
   run->callback([&] { exit_code = hone::CmdSubmit(options, config, command, true); });
 
@@ -273,6 +281,10 @@ int main(int argc, char** argv) {
       app.add_subcommand("watch", "follow a job until it ends, then print its report");
   add_job_arg(watch, true);
   watch->add_flag("-q,--quiet", options.quiet, "no progress line");
+  watch->add_flag(
+      "--plot", options.plot,
+      "a chart of every sample and of the best mean so far (as hone plot), "
+      "on stderr: redrawn after each sample on a terminal, else once at the end");
   watch->footer(std::string(kReportFooter) + kFooter);
   watch->callback([&] { exit_code = hone::CmdWatch(options, job); });
 
@@ -313,10 +325,14 @@ int main(int argc, char** argv) {
   CLI::App* report = app.add_subcommand(
       "report",
       "print a job's report; --format env|sh prints the best settings as "
-      "environment assignments");
+      "environment assignments, --format html a self-contained HTML page");
   add_job_arg(report, true);
-  report->add_option("--format", options.format, "text, json, env or sh")
-      ->check(CLI::IsMember({"text", "json", "env", "sh"}));
+  report
+      ->add_option("--format", options.format,
+                   "text, json, env, sh or html (a self-contained page: the report "
+                   "with its interval and every sample charted; hone report N "
+                   "--format html > report.html)")
+      ->check(CLI::IsMember({"text", "json", "env", "sh", "html"}));
   report->footer(std::string(kReportFooter) + kFooter);
   report->callback([&] { exit_code = hone::CmdReport(options, job); });
 

@@ -39,11 +39,27 @@ const std::vector<KeyHome>& KeyHomes() {
       {"under domain.common",
        {"knobs", "metrics", "target", "constraints", "include_metrics", "plugins"}},
       {"under global_settings",
-       {"min_baseline_samples", "min_samples_per_config", "sampling_interval",
-        "max_regression_pct", "min_dwell", "max_changes_per_hour", "mode",
-        "phase_signature", "target_improvement_pct", "early_stop_pct", "converge_after",
-        "confirm_samples", "race_pct", "max_configs", "max_samples", "max_minutes",
-        "seed", "script_timeout"}},
+       {"min_baseline_samples",
+        "min_samples_per_config",
+        "sampling_interval",
+        "max_regression_pct",
+        "min_dwell",
+        "max_changes_per_hour",
+        "mode",
+        "phase_signature",
+        "target_improvement_pct",
+        "early_stop_pct",
+        "converge_after",
+        "confirm_samples",
+        "race_pct",
+        "max_configs",
+        "max_samples",
+        "max_minutes",
+        "seed",
+        "script_timeout",
+        "max_interference_pct",
+        "interference_repeats",
+        "quiet_wait"}},
       {"under workload", {"kind", "run"}},
       {"under workload.run", {"command", "timeout"}},
       {"under a knob",
@@ -170,6 +186,38 @@ Status ConfigReader::ReadString(const YAML::Node& node, std::string_view what,
   if (!node.IsScalar()) return Error(node, std::string(what) + " must be a string");
   *out = node.Scalar();
   return Status::OK();
+}
+
+// "baseline", "baseline - 2%", "baseline+5 %": the offset in percent (0, -2, 5);
+// nullopt when `text` is not of that form or the offset is not finite.
+std::optional<double> BaselineOffsetPct(std::string_view text) {
+  auto skip = [&] {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+      text.remove_prefix(1);
+  };
+  if (!text.starts_with("baseline")) return std::nullopt;
+  text.remove_prefix(8);
+  skip();
+  if (text.empty()) return 0.0;
+  char sign = text.front();
+  if (sign != '+' && sign != '-') return std::nullopt;
+  text.remove_prefix(1);
+  skip();
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
+  if (!text.ends_with('%')) return std::nullopt;
+  text.remove_suffix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
+  if (text.empty() || text.size() > 32 ||
+      text.find_first_not_of("0123456789.") != std::string_view::npos)
+    return std::nullopt;
+  std::string number(text);
+  char* end = nullptr;
+  double pct = std::strtod(number.c_str(), &end);
+  if (end != number.c_str() + number.size() || !std::isfinite(pct) || pct > 1e6)
+    return std::nullopt;
+  return sign == '-' ? -pct : pct;
 }
 
 Status ConfigReader::ReadNumber(const YAML::Node& node, std::string_view what,
@@ -632,6 +680,21 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
           s = Error(g->first, what + ": guard takes min and max (the metric's limits)");
           break;
         }
+        if (g->second.IsScalar() && g->second.Scalar().starts_with("baseline")) {
+          // Relative to the baseline's own value (sync jobs): "baseline", or
+          // "baseline - 2%" / "baseline + 5%".
+          std::optional<double> pct = BaselineOffsetPct(g->second.Scalar());
+          if (!pct) {
+            s = Error(g->second,
+                      what + ": guard." + bound +
+                          " must be a number, 'baseline', or 'baseline - N%' / "
+                          "'baseline + N%' (relative to the baseline's value)");
+            break;
+          }
+          (bound == "min" ? metric.guard_min_baseline_pct
+                          : metric.guard_max_baseline_pct) = *pct;
+          continue;
+        }
         s = ReadNumber(g->second, what + ": guard." + bound, &limit);
         if (s.ok() && !std::isfinite(limit))
           s = Error(g->second, what + ": guard." + bound + " must be finite");
@@ -778,6 +841,21 @@ Status ConfigReader::ReadGlobalSettings(const YAML::Node& node) {
       if (s.ok() && !(settings.early_stop_pct > 0))
         s = Error(value, "early_stop_pct must be positive (leave it out to never stop "
                          "a run early)");
+    } else if (key == "max_interference_pct") {
+      s = ReadNumber(value, key, &settings.max_interference_pct);
+      if (s.ok() &&
+          !(settings.max_interference_pct >= 0 && settings.max_interference_pct <= 100))
+        s = Error(value,
+                  "max_interference_pct must be a percentage from 0 (never flag "
+                  "a sample) to 100");
+    } else if (key == "interference_repeats") {
+      s = ReadInt(value, key, 0, &n);
+      if (s.ok() && n > 10) s = Error(value, "interference_repeats must be at most 10");
+      settings.interference_repeats = static_cast<int>(std::min<int64_t>(n, 10));
+    } else if (key == "quiet_wait") {
+      s = ReadSeconds(value, key, &settings.quiet_wait_s);
+      if (s.ok() && settings.quiet_wait_s > 3600)
+        s = Error(value, "quiet_wait must be at most an hour");
     } else if (key == "converge_after") {
       s = ReadInt(value, key, 0, &n);
       settings.converge_after = static_cast<int>(std::min<int64_t>(n, 1000000));
@@ -1064,6 +1142,12 @@ Status CompleteLiveSpec(const std::vector<std::string>& command, JobSpec* spec) 
     return Status::InvalidArgument(
         "workload.kind is live: honed runs no workload, the service runs on its own; "
         "leave out the command after '--' and workload.run");
+  for (const MetricSpec& m : spec->metrics)
+    if (m.guard_min_baseline_pct || m.guard_max_baseline_pct)
+      return Status::InvalidArgument(
+          "metric '" + m.name +
+          "': a guard relative to the baseline is for sync jobs; a live job's guard "
+          "limits are numbers (its regressions are measured against the incumbent)");
   const std::string& target = spec->target.metric;
   const MetricSpec* made = spec->FindMetric(target);
   if (!spec->target_expression.empty() &&

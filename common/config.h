@@ -100,6 +100,13 @@ struct MetricSpec {
   // A guard: a live job reverts to the incumbent at once when a candidate's sample
   // of this metric is outside these limits.
   std::optional<double> guard_min, guard_max;
+  // A sync job's guard relative to the baseline: the limit is the baseline's mean
+  // of this metric, moved by this many percent (`guard: {min: "baseline - 2%"}`).
+  // A configuration with a sample outside it is infeasible.
+  std::optional<double> guard_min_baseline_pct, guard_max_baseline_pct;
+  bool guarded() const {
+    return guard_min || guard_max || guard_min_baseline_pct || guard_max_baseline_pct;
+  }
   // kExpression: the expression over other metrics' names (common/expression.h).
   std::string expression;
   SourcePos pos;
@@ -160,6 +167,15 @@ struct Settings {
   uint64_t seed = 1;
   // Seconds a sample_script or options_script may run (`script_timeout`).
   double script_timeout_s = 60;
+  // Measurement hygiene (sync jobs). A sample during which other processes kept more
+  // than this percent of the machine's CPUs busy is flagged as interfered (0: never).
+  double max_interference_pct = 20;
+  // How many times an interfered sample is taken again before one is kept, flagged
+  // (0: flag only).
+  int interference_repeats = 2;
+  // Seconds to wait, before each sample, for a quiet machine: one whose other
+  // processes stay under max_interference_pct over a second (0: don't wait).
+  double quiet_wait_s = 0;
   // Whether the file set min_samples_per_config (a live job's epochs default to 5
   // samples, a sync job's configurations to 1).
   bool min_samples_per_config_given = false;

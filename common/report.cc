@@ -6,9 +6,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "common/config.h"
 #include "common/json_read.h"
+#include "common/scan.h"
 #include "common/space.h"
 
 namespace hone {
@@ -104,6 +107,11 @@ std::string ImprovementMethod(const json& report) {
 
 }  // namespace
 
+std::string FormatChosenBy(const json& report) { return ChosenBy(report); }
+std::string FormatImprovementMethod(const json& report) {
+  return ImprovementMethod(report);
+}
+
 std::string FormatValue(double value) {
   char text[64];
   snprintf(text, sizeof text, "%.4g", value);
@@ -118,7 +126,10 @@ std::string FormatImprovement(const json& object) {
   char text[96];
   int n = snprintf(text, sizeof text, "%+.1f%%", pct.get<double>());
   json ci = Field(object, "improvement_ci95_pct");
-  if (n > 0 && ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number())
+  // n is what the number needed: a huge one (1e308) is cut at the buffer's end, and
+  // nothing may be written after it.
+  if (n > 0 && static_cast<size_t>(n) < sizeof text && ci.is_array() && ci.size() == 2 &&
+      ci[0].is_number() && ci[1].is_number())
     snprintf(text + n, sizeof text - n, " [%+.1f%%, %+.1f%%]", ci[0].get<double>(),
              ci[1].get<double>());
   json established = Field(object, "improvement_established");
@@ -236,6 +247,53 @@ std::string FormatLiveText(const json& live) {
   return out;
 }
 
+namespace {
+
+// "ratio 3.12 / 3.2, size 10 / 11": the other metrics' means of the best and the
+// baseline; empty when neither has any.
+std::string OtherMetrics(const json& best, const json& baseline) {
+  const json b = Field(best, "metrics"), a = Field(baseline, "metrics");
+  std::set<std::string> names;
+  for (const json* m : {&b, &a})
+    if (m->is_object())
+      for (const auto& [name, value] : m->items()) names.insert(name);
+  std::string text;
+  for (const std::string& name : names) {
+    if (names.size() > 16 && text.size() > 400) {
+      text += ", ...";
+      break;
+    }
+    text += (text.empty() ? "" : ", ") + Printable(name, 64) + " " +
+            Number(Field(b, name.c_str())) + " / " + Number(Field(a, name.c_str()));
+  }
+  return text;
+}
+
+// What other processes did to the samples (the report's `interference`); empty
+// when nothing is worth saying.
+std::string Interference(const json& report) {
+  const json i = Field(report, "interference");
+  if (!i.is_object()) return "";
+  int64_t measured = Int(i, "samples_measured"), set_aside = Int(i, "samples_set_aside"),
+          kept = Int(i, "samples_kept_interfered");
+  if (measured == 0)
+    return Int(report, "samples_valid") + Int(report, "samples_invalid") > 0
+               ? "not measured (/proc/stat could not be read)"
+               : "";
+  std::string limit = "max_interference_pct " + Number(Field(i, "max_interference_pct"));
+  if (set_aside == 0 && kept == 0) return "none seen (" + limit + ")";
+  std::string text;
+  if (set_aside > 0)
+    text = std::to_string(set_aside) +
+           " sample(s) set aside and measured again: other processes used the CPUs";
+  if (kept > 0)
+    text += (text.empty() ? "" : "; ") + std::to_string(kept) +
+            " kept, flagged, after their repeats ran out";
+  return text + " (" + limit + ")";
+}
+
+}  // namespace
+
 std::string FormatReportText(const json& report) {
   if (Text(report, "kind") == "live") {
     std::string out = "Job: " + std::to_string(Int(report, "job")) + " (" +
@@ -285,12 +343,15 @@ std::string FormatReportText(const json& report) {
   if (best.is_object())
     line("Best value", Number(Field(best, "value")) + " (" +
                            std::to_string(Int(best, "samples")) + " samples)");
+  if (std::string others = OtherMetrics(best, baseline); !others.empty())
+    line("Other metrics (best / baseline)", others);
   if (std::string chosen = ChosenBy(report); !chosen.empty()) line("Chosen by", chosen);
   if (report.contains("improvement_pct") && report["improvement_pct"].is_number()) {
     char pct[128];
     int n = snprintf(pct, sizeof pct, "%+.2f%%", report["improvement_pct"].get<double>());
     const json ci = Field(report, "improvement_ci95_pct");
-    if (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number() && n > 0)
+    if (ci.is_array() && ci.size() == 2 && ci[0].is_number() && ci[1].is_number() &&
+        n > 0 && static_cast<size_t>(n) < sizeof pct)
       snprintf(pct + n, sizeof pct - n, " (95%% CI %+.2f%% to %+.2f%%)",
                ci[0].get<double>(), ci[1].get<double>());
     line("Improvement", pct);
@@ -304,6 +365,17 @@ std::string FormatReportText(const json& report) {
   } else if (report.contains("noise_pct") && report["noise_pct"].is_null()) {
     line("Measurement noise", "not measured (no configuration has two valid samples)");
   }
+  if (int64_t outliers = Int(report, "samples_outliers"); outliers > 0)
+    line("  outliers",
+         std::to_string(outliers) +
+             " sample(s) far from their configuration's others, left out of "
+             "the noise (hone trials marks them)");
+  if (std::string interference = Interference(report); !interference.empty())
+    line("Interference", interference);
+  if (int64_t guarded = Int(report, "configs_guarded_out"); guarded > 0)
+    line("Guards", std::to_string(guarded) +
+                       " configuration(s) broke a guard and were left out (hone trials "
+                       "says which and why)");
   if (report.contains("knob_importance_pct") &&
       report["knob_importance_pct"].is_object()) {
     std::vector<std::pair<double, std::string>> ranked;

@@ -29,6 +29,11 @@ std::string FormatImprovement(const nlohmann::json& object);
 
 // "1h 02m", "3m 05s", "12.3s"
 std::string FormatDuration(double seconds);
+// How the recommendation was chosen (the report's `chosen_by`), and how the
+// improvement was measured (`improvement_method`), as the text report says them;
+// empty without them.
+std::string FormatChosenBy(const nlohmann::json& report);
+std::string FormatImprovementMethod(const nlohmann::json& report);
 // A report's or job summary's configurations: "24/672", or "24/672 (300 feasible)"
 // where it counts the feasible ones.
 std::string FormatExplored(const nlohmann::json& object);

@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "common/config.h"
 #include "common/json_read.h"
 #include "common/report.h"
+#include "common/scan.h"
 
 namespace hone {
 
@@ -83,6 +85,46 @@ std::vector<std::string> KnobNames(const json& history) {
   return names;
 }
 
+// The other metrics' names the history's trials hold, sorted.
+std::vector<std::string> MetricNames(const json& history) {
+  std::set<std::string> names;
+  for (const json& trial : Array(history, "trials")) {
+    json metrics = Field(trial, "metrics");
+    if (metrics.is_object())
+      for (const auto& [name, value] : metrics.items())
+        if (names.size() < 64) names.insert(name);
+    for (const json& sample : Array(trial, "samples")) {
+      json m = Field(sample, "metrics");
+      if (m.is_object())
+        for (const auto& [name, value] : m.items())
+          if (names.size() < 64) names.insert(name);
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+// What the table has no column for: "ratio 3.1, size 12; 1 set aside (interference);
+// 1 outlier; infeasible: guard: ..."; empty when there is nothing.
+std::string TrialNotes(const json& trial) {
+  std::vector<std::string> parts;
+  json metrics = Field(trial, "metrics");
+  if (metrics.is_object() && !metrics.empty()) {
+    std::string text;
+    for (const auto& [name, value] : metrics.items())
+      text += (text.empty() ? "" : ", ") + Printable(name, 64) + " " + Number(value);
+    parts.push_back(text);
+  }
+  if (int64_t n = Int(trial, "set_aside"); n > 0)
+    parts.push_back(std::to_string(n) + " set aside for interference, measured again");
+  if (int64_t n = Int(trial, "outliers"); n > 0)
+    parts.push_back(std::to_string(n) + " outlier(s)");
+  if (std::string why = Text(trial, "infeasible"); !why.empty())
+    parts.push_back("infeasible: " + Printable(why, 200));
+  std::string out;
+  for (const std::string& part : parts) out += (out.empty() ? "" : "; ") + part;
+  return out;
+}
+
 }  // namespace
 
 std::string CsvField(const std::string& text) {
@@ -125,22 +167,30 @@ std::string FormatTrialsText(const json& history) {
            Pad(Spread(trial), 9) + Pad(vs, 10) +
            Pad(Cut(Text(trial, "reason", "-"), 34), 35) +
            FormatConfigInline(Field(trial, "config", json::object())) + "\n";
+    if (std::string more = TrialNotes(trial); !more.empty())
+      out += std::string(7, ' ') + Cut(more, 300) + "\n";
   }
   out +=
       "\nSAMPLES: valid ones (+N! failed). SPREAD: one sample's standard deviation, as "
       "a percent of the mean. VS BASE: the mean against the baseline's (the report's "
       "interval says how sure that is). *: measured again in the final comparison. "
+      "Below a trial: its other metrics' means, samples set aside for interference "
+      "(measured again), outliers (left out of the noise) and a broken guard. "
       "`hone --json trials N` has every sample.\n";
   return out;
 }
 
 std::string FormatTrialsCsv(const json& history, bool samples) {
   std::vector<std::string> knobs = KnobNames(history);
+  std::vector<std::string> metrics = MetricNames(history);
   std::string out = samples
-                        ? "trial,seq,valid,value,error,duration_s,taken_at,round"
+                        ? "trial,seq,valid,value,error,duration_s,taken_at,round,"
+                          "other_cpu,interfered,set_aside,outlier"
                         : "trial,baseline,state,valid,invalid,mean,sd,improvement_pct,"
-                          "finalist,reason";
+                          "finalist,reason,set_aside,outliers,infeasible";
   for (const std::string& knob : knobs) out += "," + CsvField(knob);
+  // The other metrics after the knobs, as "metric:NAME" (a knob may share a name).
+  for (const std::string& metric : metrics) out += "," + CsvField("metric:" + metric);
   out += "\r\n";
   for (const json& trial : Array(history, "trials")) {
     json config = Field(trial, "config");
@@ -153,6 +203,12 @@ std::string FormatTrialsCsv(const json& history, bool samples) {
                  ? json(value.get<double>()).dump()
                  : std::string();
     };
+    auto metric_fields = [&](const json& values) {
+      std::string fields;
+      for (const std::string& metric : metrics)
+        fields += "," + real(Field(values, metric.c_str()));
+      return fields;
+    };
     if (!samples) {
       out += number + "," + (Flag(trial, "baseline") ? "1" : "0") + "," +
              CsvField(Text(trial, "state")) + "," + std::to_string(Int(trial, "valid")) +
@@ -160,7 +216,11 @@ std::string FormatTrialsCsv(const json& history, bool samples) {
              real(Field(trial, "mean")) + "," + real(Field(trial, "sd")) + "," +
              real(Field(trial, "improvement_pct")) + "," +
              (Flag(trial, "finalist") ? "1" : "0") + "," +
-             CsvField(Text(trial, "reason")) + knob_fields + "\r\n";
+             CsvField(Text(trial, "reason")) + "," +
+             std::to_string(Int(trial, "set_aside")) + "," +
+             std::to_string(Int(trial, "outliers")) + "," +
+             CsvField(Text(trial, "infeasible")) + knob_fields +
+             metric_fields(Field(trial, "metrics")) + "\r\n";
       continue;
     }
     int64_t seq = 0;
@@ -171,7 +231,11 @@ std::string FormatTrialsCsv(const json& history, bool samples) {
              real(Field(sample, "duration_s")) + "," + real(Field(sample, "taken_at")) +
              "," +
              (Int(sample, "round") > 0 ? std::to_string(Int(sample, "round")) : "") +
-             knob_fields + "\r\n";
+             "," + real(Field(sample, "other_cpu")) + "," +
+             (Flag(sample, "interfered") ? "1" : "0") + "," +
+             (Flag(sample, "set_aside") ? "1" : "0") + "," +
+             (Flag(sample, "outlier") ? "1" : "0") + knob_fields +
+             metric_fields(Field(sample, "metrics")) + "\r\n";
     }
   }
   return out;
@@ -268,53 +332,54 @@ std::string FormatCompareText(const json& a, const json& b) {
   return out;
 }
 
-std::string FormatPlotText(const json& history, int width, int height) {
-  width = std::clamp(width, 20, 400);
-  height = std::clamp(height, 5, 100);
-  bool maximize = Text(Field(history, "target"), "goal", "max") != "min";
-  struct Point {
-    double at;     // taken_at (0: unknown, then in order)
-    size_t order;  // position in the history, to keep ties stable
-    int64_t trial;
-    double value;
-    bool baseline;
-  };
-  std::vector<Point> points;
+std::vector<SamplePoint> SamplesOverTime(const json& history, bool maximize) {
+  std::vector<SamplePoint> points;
   for (const json& trial : Array(history, "trials")) {
     int64_t number = Int(trial, "trial");
+    bool baseline = Flag(trial, "baseline");
     for (const json& sample : Array(trial, "samples")) {
       json value = Field(sample, "value");
       if (!Flag(sample, "valid") || !value.is_number() ||
           !std::isfinite(value.get<double>()))
         continue;
-      points.push_back({Real(sample, "taken_at"), points.size(), number,
-                        value.get<double>(), Flag(trial, "baseline")});
+      double at = Real(sample, "taken_at");
+      points.push_back(
+          {std::isfinite(at) ? at : 0.0, number, value.get<double>(), baseline, 0.0});
     }
   }
+  // In the order taken; stable, so that equal (or unknown) times keep the history's.
+  std::stable_sort(
+      points.begin(), points.end(),
+      [](const SamplePoint& a, const SamplePoint& b) { return a.taken_at < b.taken_at; });
+  // Each trial's running sum and count, and every trial's mean so far, ordered.
+  std::map<int64_t, std::pair<double, int64_t>> sums;
+  std::multiset<double> means;
+  for (SamplePoint& point : points) {
+    auto& [sum, count] = sums[point.trial];
+    if (count > 0)
+      if (auto it = means.find(sum / count); it != means.end()) means.erase(it);
+    sum += point.value;
+    ++count;
+    means.insert(sum / count);
+    point.best_so_far = maximize ? *means.rbegin() : *means.begin();
+  }
+  return points;
+}
+
+std::string FormatPlotText(const json& history, int width, int height) {
+  width = std::clamp(width, 20, 400);
+  height = std::clamp(height, 5, 100);
+  bool maximize = Text(Field(history, "target"), "goal", "max") != "min";
+  const std::vector<SamplePoint> points = SamplesOverTime(history, maximize);
   std::string out = "Job " + std::to_string(Int(history, "job")) + ": " +
                     Text(Field(history, "target"), "metric", "?") + " (" +
                     (maximize ? "max" : "min") + "), " + std::to_string(points.size()) +
                     " valid sample(s)\n";
   if (points.empty()) return out + "Nothing to plot yet.\n";
-  std::stable_sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
-    return a.at != b.at ? a.at < b.at : a.order < b.order;
-  });
-  // The best trial mean so far, after each sample.
-  std::map<int64_t, std::pair<double, int>> sums;
-  std::vector<double> best(points.size());
   double low = points[0].value, high = points[0].value;
-  for (size_t i = 0; i < points.size(); ++i) {
-    auto& [sum, count] = sums[points[i].trial];
-    sum += points[i].value;
-    ++count;
-    bool first = true;
-    for (const auto& [trial, entry] : sums) {
-      double mean = entry.first / entry.second;
-      if (first || (maximize ? mean > best[i] : mean < best[i])) best[i] = mean;
-      first = false;
-    }
-    low = std::min(low, points[i].value);
-    high = std::max(high, points[i].value);
+  for (const SamplePoint& point : points) {
+    low = std::min(low, point.value);
+    high = std::max(high, point.value);
   }
   if (high == low) {
     high += std::max(1.0, std::fabs(high)) * 0.01;
@@ -332,7 +397,7 @@ std::string FormatPlotText(const json& history, int width, int height) {
   }
   for (size_t i = 0; i < points.size(); ++i) {
     int col = static_cast<int>(i * width / points.size());
-    grid[row(best[i])][col] = '*';
+    grid[row(points[i].best_so_far)][col] = '*';
   }
   for (int r = 0; r < height; ++r) {
     std::string label;
@@ -346,8 +411,8 @@ std::string FormatPlotText(const json& history, int width, int height) {
   }
   out += std::string(11, ' ') + "+" + std::string(width, '-') + "\n";
   std::string span = "samples 1.." + std::to_string(points.size());
-  if (points.front().at > 0 && points.back().at > points.front().at)
-    span += ", over " + FormatDuration(points.back().at - points.front().at);
+  if (points.front().taken_at > 0 && points.back().taken_at > points.front().taken_at)
+    span += ", over " + FormatDuration(points.back().taken_at - points.front().taken_at);
   out += std::string(12, ' ') + span + "\n";
   out +=
       "* the best configuration's mean so far   . a sample   o a sample of the "

@@ -6,7 +6,9 @@
 // reply is read as untrusted): what is missing prints as "-".
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -33,6 +35,21 @@ std::string FormatCompareText(const nlohmann::json& a, const nlohmann::json& b);
 // (of the configurations measured until then), as a character chart `width` columns
 // by `height` rows, with the value axis and the time the samples span (`hone plot`).
 std::string FormatPlotText(const nlohmann::json& history, int width, int height);
+
+// One valid sample of a history, with the best configuration's mean so far.
+struct SamplePoint {
+  double taken_at = 0;     // Unix seconds; 0 when unknown
+  int64_t trial = 0;       // the trial it belongs to
+  double value = 0;        // the sample's value (finite)
+  bool baseline = false;   // a sample of the baseline
+  double best_so_far = 0;  // the best trial mean, by `maximize`, after this sample
+};
+
+// Every valid sample (finite value) of `history` in the order taken: by taken_at,
+// ties (and unknown times) in the history's order. Each carries the best mean of
+// the trials measured until then, counting only the samples taken so far, as
+// `hone plot` and the HTML report draw it. O(samples * log trials).
+std::vector<SamplePoint> SamplesOverTime(const nlohmann::json& history, bool maximize);
 
 // `text` as one CSV field: quoted when it holds a comma, quote or line break.
 std::string CsvField(const std::string& text);

@@ -1682,6 +1682,76 @@ TEST(ConfigTest, PartialPatternMetricsCanBeWatched) {
   EXPECT_TRUE(Contains(s.message(), "partial applies to pattern metrics only")) << s.message();
 }
 
+TEST(ConfigTest, SyncGuardsMayBeRelativeToTheBaselineAndHygieneSettingsAreChecked) {
+  JobSpec spec;
+  Status s = ParseConfig(
+      "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+      "    metrics:\n"
+      "      speed: {pattern: 'speed (\\d+)'}\n"
+      "      ratio: {pattern: 'ratio ([0-9.]+)', guard: {min: baseline - 2%}}\n"
+      "      size: {sample_script: echo 3, guard: {max: 'baseline+5 %', min: 1}}\n"
+      "      same: {pattern: 'x (\\d+)', guard: {min: baseline}}\n"
+      "    target: speed:max\n"
+      "global_settings: {max_interference_pct: 30, interference_repeats: 3, "
+      "quiet_wait: 20s}\n",
+      "k.yaml", &spec);
+  ASSERT_TRUE(s.ok()) << s.message();
+  ASSERT_TRUE(CompleteSpec({"true"}, &spec).ok());
+  EXPECT_EQ(*spec.FindMetric("ratio")->guard_min_baseline_pct, -2);
+  EXPECT_EQ(*spec.FindMetric("size")->guard_max_baseline_pct, 5);
+  EXPECT_EQ(*spec.FindMetric("size")->guard_min, 1);
+  EXPECT_EQ(*spec.FindMetric("same")->guard_min_baseline_pct, 0);
+  EXPECT_FALSE(spec.FindMetric("speed")->guarded());
+  EXPECT_EQ(spec.settings.max_interference_pct, 30);
+  EXPECT_EQ(spec.settings.interference_repeats, 3);
+  EXPECT_EQ(spec.settings.quiet_wait_s, 20);
+  JobSpec defaults;
+  EXPECT_EQ(defaults.settings.max_interference_pct, 20);
+  EXPECT_EQ(defaults.settings.interference_repeats, 2);
+  EXPECT_EQ(defaults.settings.quiet_wait_s, 0);
+
+  struct Case {
+    const char* text;
+    const char* message;
+  } cases[] = {
+      {"    metrics:\n      m: {pattern: 'm (\\d+)', guard: {min: baseline * 2}}\n",
+       "guard.min must be a number, 'baseline', or 'baseline - N%'"},
+      {"    metrics:\n      m: {pattern: 'm (\\d+)', guard: {min: baseline - 2}}\n",
+       "guard.min must be a number, 'baseline'"},
+      {"    metrics:\n      m: {pattern: 'm', guard: {max: baselines}}\n",
+       "guard.max must be a number"},
+      {"global_settings: {max_interference_pct: 120}\n",
+       "max_interference_pct must be a percentage from 0"},
+      {"global_settings: {interference_repeats: 11}\n",
+       "interference_repeats must be at most 10"},
+      {"global_settings: {quiet_wait: 2h}\n", "quiet_wait must be at most an hour"},
+  };
+  for (const Case& c : cases) {
+    JobSpec bad;
+    std::string text =
+        std::string("domain:\n  common:\n    knobs:\n      k: {options: [1]}\n") +
+        (std::string(c.text).starts_with("global")
+             ? std::string("    target: duration:min\n") + c.text
+             : std::string(c.text) + "    target: duration:min\n");
+    Status bs = ParseConfig(text, "k.yaml", &bad);
+    EXPECT_FALSE(bs.ok()) << c.text;
+    EXPECT_TRUE(Contains(bs.message(), c.message)) << c.text << ": " << bs.message();
+  }
+  // A live job measures regressions against its incumbent: no baseline to be
+  // relative to.
+  JobSpec live;
+  ASSERT_TRUE(ParseConfig("workload: {kind: live}\n"
+                          "domain:\n  common:\n    knobs:\n      k: {options: [1, 2]}\n"
+                          "    metrics:\n      m: {push: true, guard: {min: baseline}}\n"
+                          "    target: m:max\n",
+                          "live.yaml", &live)
+                  .ok());
+  Status ls = CompleteSpec({}, &live);
+  EXPECT_FALSE(ls.ok());
+  EXPECT_TRUE(Contains(ls.message(), "a guard relative to the baseline is for sync jobs"))
+      << ls.message();
+}
+
 }  // namespace
 // ---------------------------------------------------------------------------
 // Hostile input (issue 14): every limit is enforced with an error that names it.

@@ -609,5 +609,25 @@ TEST_F(KernelMetricsTest, NoProcIsAnErrorThatSaysWhatItWasFor) {
   EXPECT_TRUE(Contains(s.message(), "which programs use the CPU")) << s.message();
 }
 
+TEST(ProcStatTest, GivesTheMachinesBusyTimeAndItsCpus) {
+  CpuTotals totals;
+  ASSERT_TRUE(ParseCpuTotals("cpu  100 5 50 9000 30 1 2 3 7 0\n"
+                             "cpu0 50 2 25 4500 15 1 1 2 3 0\n"
+                             "cpu1 50 3 25 4500 15 0 1 1 4 0\n"
+                             "intr 12345 0 0\nctxt 99\n",
+                             &totals)
+                  .ok());
+  // user + nice + system + irq + softirq + steal; idle, iowait and guest are not.
+  EXPECT_EQ(totals.busy_ticks, 100u + 5 + 50 + 1 + 2 + 3);
+  EXPECT_EQ(totals.cpus, 2);
+  for (const char* bad :
+       {"", "intr 1\n", "cpu 1 2 3\ncpu0 1 2 3 4 5 6 7 8\n",
+        "cpu 1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3 4 5 6 7 8\n"}) {
+    Status s = ParseCpuTotals(bad, &totals);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace hone

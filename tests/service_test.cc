@@ -214,7 +214,7 @@ TEST_F(ServiceTest, CompletionOffersSubcommandsOptionsValuesAndJobNumbers) {
     EXPECT_TRUE(Contains(all, std::string(sub) + "\n")) << all;
   EXPECT_FALSE(Contains(all, "__complete")) << all;
   EXPECT_EQ(complete({"report", "--f"}), "--format\n");
-  EXPECT_EQ(complete({"report", "1", "--format", ""}), "env\njson\nsh\ntext\n");
+  EXPECT_EQ(complete({"report", "1", "--format", ""}), "env\nhtml\njson\nsh\ntext\n");
   EXPECT_EQ(complete({"export", "1", "--format", "s"}), "sysctl\n");
   EXPECT_EQ(complete({"status", ""}), std::to_string(job) + "\n");
   EXPECT_EQ(complete({"status", std::to_string(job), ""}), "") << "one job already";

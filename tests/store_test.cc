@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "common/limits.h"
 #include "tests/test_util.h"
 
 namespace hone {
@@ -251,6 +252,59 @@ TEST(StoreTest, ARoundFromTheDatabaseIsKeptInRange) {
   ASSERT_EQ(trials[0].samples.size(), 2u);
   EXPECT_EQ(trials[0].samples[0].round, 0);
   EXPECT_EQ(trials[0].samples[1].round, INT32_MAX);
+}
+
+// A sample's other metrics, CPU interference and flag survive reopening; what the
+// database holds in their place is read as untrusted: only finite numbers under
+// printable names, at most limits::kMaxMetrics of them, and no negative CPUs.
+TEST(StoreTest, ASamplesMetricsAndInterferenceAreKeptAndReadBackBounded) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/honed.db";
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  Store::NewTrial trial0{{{"n", 1}}, true, ""};
+  SampleResult sample{true, 1, "", 0.1};
+  sample.metrics = {{"ratio", 3.25}, {"size", 12}};
+  sample.other_cpu = 1.5;
+  sample.interfered = true;
+  ASSERT_TRUE(store->AddSample(1, 0, 0, sample, &trial0).ok());
+  for (int seq = 1; seq <= 5; ++seq)
+    ASSERT_TRUE(store->AddSample(1, 0, seq, {true, 2, "", 0.1}).ok());
+  store.reset();
+  std::string many = "{";
+  for (int i = 0; i < 500; ++i)
+    many += (i ? "," : "") + ("\"m" + std::to_string(i) + "\": 1");
+  many += "}";
+  ExecOutsideTheStore(
+      path,
+      "UPDATE samples SET metrics = '[1, 2]', other_cpu = -4 WHERE seq = 1; "
+      "UPDATE samples SET metrics = '{\"ok\": 2, \"bad\\u0001name\": 3, \"text\": \"x\", "
+      "\"nested\": {\"a\": 1}, \"\": 5}', other_cpu = 1e999 WHERE seq = 2; "
+      "UPDATE samples SET metrics = 'not json{' WHERE seq = 3; "
+      "UPDATE samples SET metrics = '" +
+          many +
+          "' WHERE seq = 4; "
+          "UPDATE samples SET metrics = '{\"huge\": 1e999}', interfered = 77 WHERE seq = "
+          "5");
+  ASSERT_TRUE(Store::Open(path, &store).ok());
+  std::vector<StoredTrial> trials;
+  ASSERT_TRUE(store->LoadTrials(1, &trials).ok());
+  ASSERT_EQ(trials.size(), 1u);
+  const std::vector<SampleResult>& read = trials[0].samples;
+  ASSERT_EQ(read.size(), 6u);
+  EXPECT_EQ(read[0].metrics,
+            (std::map<std::string, double>{{"ratio", 3.25}, {"size", 12}}));
+  EXPECT_EQ(read[0].other_cpu, 1.5);
+  EXPECT_TRUE(read[0].interfered);
+  EXPECT_TRUE(read[1].metrics.empty());
+  EXPECT_EQ(read[1].other_cpu, 0.0);
+  EXPECT_EQ(read[2].metrics, (std::map<std::string, double>{{"ok", 2}}));
+  EXPECT_FALSE(read[2].other_cpu.has_value()) << "an infinite count is not a count";
+  EXPECT_TRUE(read[3].metrics.empty());
+  EXPECT_EQ(read[4].metrics.size(), limits::kMaxMetrics);
+  EXPECT_TRUE(read[5].metrics.empty());
+  EXPECT_TRUE(read[5].interfered);
+  EXPECT_FALSE(read[5].SetAside()) << "valid: kept, flagged";
 }
 
 }  // namespace

@@ -1023,6 +1023,115 @@ TEST_F(TuningTest, TheReportSaysNothingIsTiedWhenTheBestStandsApart) {
   EXPECT_EQ(tied, (json{{"count", 0}, {"configs", json::array()}}));
 }
 
+// One sample far from its configuration's others (another program took the CPU)
+// is flagged as an outlier and does not set the noise on its own.
+TEST_F(TuningTest, AnOutlierIsFlaggedAndLeftOutOfTheNoise) {
+  settings_.min_baseline_samples = 4;
+  TuningSession session = Make({});
+  for (double v : {70.4, 70.6, 70.9, 7.5}) {
+    ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+    session.Record(Valid(v));
+  }
+  std::vector<bool> outlier = Outliers(session.trials()[0].samples);
+  EXPECT_EQ(outlier, (std::vector<bool>{false, false, false, true}));
+  // The spread of 70.4, 70.6 and 70.9 alone: well under 1% (the floor); with the
+  // outlier it would be over 40%.
+  EXPECT_LT(session.RelativeNoise(), 0.011);
+  json report = session.Report({});
+  EXPECT_EQ(report["samples_outliers"], 1) << report;
+  json trials = session.Trials(std::nullopt, -1, 10, 10, 1 << 20);
+  EXPECT_EQ(trials["trials"][0]["outliers"], 1);
+  EXPECT_EQ(trials["trials"][0]["samples"][3]["outlier"], true) << trials;
+  EXPECT_FALSE(trials["trials"][0]["samples"][0].contains("outlier"));
+  // Its mean is still every sample's: the outlier is flagged, not hidden.
+  EXPECT_NEAR(*session.trials()[0].Mean(), (70.4 + 70.6 + 70.9 + 7.5) / 4, 1e-9);
+  // Two samples cannot tell which one is off; a tight cluster flags nothing.
+  EXPECT_EQ(Outliers({Valid(70), Valid(7)}), (std::vector<bool>{false, false}));
+  EXPECT_EQ(Outliers({Valid(100), Valid(101), Valid(102)}),
+            (std::vector<bool>{false, false, false}));
+}
+
+// A sample set aside for interference stays in the trial's history but not in its
+// statistics: the trial is measured again, and the strategy is told the new value.
+TEST_F(TuningTest, ASetAsideSampleIsKeptApartAndTheTrialIsMeasuredAgain) {
+  settings_.min_baseline_samples = 1;
+  TuningSession session = Make({{1, 0}});
+  ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+  session.Record(Valid(100));
+  Step step = session.Next(0);
+  ASSERT_EQ(step.kind, Step::Kind::kSample);
+  SampleResult interfered = Valid(40);
+  interfered.interfered = true;
+  interfered.valid = false;
+  interfered.error = "set aside";
+  interfered.other_cpu = 1.5;
+  session.SetAside(interfered);
+  session.Record(Valid(120));
+  ASSERT_EQ(session.trials().size(), 2u);
+  EXPECT_EQ(session.trials()[1].samples.size(), 1u);
+  EXPECT_EQ(session.trials()[1].set_aside.size(), 1u);
+  EXPECT_EQ(session.trials()[1].recorded(), 2);
+  EXPECT_EQ(*session.trials()[1].Mean(), 120);
+  EXPECT_EQ(session.samples_invalid(), 0);
+  json report = session.Report({});
+  EXPECT_EQ(report["interference"]["samples_set_aside"], 1) << report;
+  EXPECT_EQ(report["interference"]["samples_measured"], 1) << report;
+  json trials = session.Trials(std::nullopt, -1, 10, 10, 1 << 20);
+  EXPECT_EQ(trials["trials"][1]["set_aside"], 1);
+  EXPECT_EQ(trials["trials"][1]["samples"].size(), 2u) << trials;
+  EXPECT_EQ(trials["trials"][1]["invalid"], 0);
+  session.Next(0);  // finishes the trial: the strategy learns the valid sample
+  ASSERT_FALSE(told_->empty());
+  EXPECT_EQ(told_->back().second, 120);
+}
+
+// Guards judge every configuration but the baseline: an absolute limit, and one
+// relative to the baseline's mean of the metric, each with a reason that says which.
+TEST_F(TuningTest, GuardsMakeAConfigurationInfeasibleAndSayWhy) {
+  settings_.min_baseline_samples = 2;
+  TuningSession session = Make({{1, 0}});
+  MetricSpec ratio;
+  ratio.name = "ratio";
+  ratio.guard_min_baseline_pct = -2;
+  MetricSpec size;
+  size.name = "size";
+  size.guard_max = 50;
+  MetricSpec free_metric;  // no guard: not checked
+  free_metric.name = "free";
+  session.SetGuards({ratio, size, free_metric});
+  auto with = [](double value, double r, double z) {
+    SampleResult s = Valid(value);
+    s.metrics = {{"ratio", r}, {"size", z}};
+    return s;
+  };
+  for (double r : {3.0, 3.2}) {
+    ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+    // The baseline itself is never judged, even past an absolute limit.
+    EXPECT_FALSE(session.GuardViolation(with(1, r, 99), true));
+    session.Record(with(100, r, 40));
+  }
+  // The baseline's ratio is 3.1: the limit is 3.1 - 2% = 3.038.
+  EXPECT_FALSE(session.GuardViolation(with(1, 3.05, 40), false));
+  std::optional<std::string> low = session.GuardViolation(with(1, 3.0, 40), false);
+  ASSERT_TRUE(low);
+  EXPECT_EQ(
+      *low,
+      "guard: metric 'ratio' was 3, below its guard.min 3.038 (the baseline's 3.1 - "
+      "2%)");
+  std::optional<std::string> big = session.GuardViolation(with(1, 3.1, 51), false);
+  ASSERT_TRUE(big);
+  EXPECT_EQ(*big, "guard: metric 'size' was 51, above its guard.max 50");
+  SampleResult missing = Valid(1);
+  missing.metrics = {{"size", 1}};
+  EXPECT_EQ(session.GuardViolation(missing, false).value_or(""),
+            "guard: metric 'ratio' was not read");
+  // An invalid sample is already out.
+  EXPECT_FALSE(session.GuardViolation(Invalid("x"), false));
+  // The best and the baseline carry their other metrics' means in the report.
+  json report = session.Report({});
+  EXPECT_NEAR(report["baseline"]["metrics"]["ratio"].get<double>(), 3.1, 1e-9) << report;
+}
+
 }  // namespace
 // Issue 14: the recommendation's model took one point per trial past 400 samples,
 // so its memory grew with the square of the trials a budget allowed (10,000 trials:

@@ -246,7 +246,7 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
   if (job.spec.workload.live) co_return co_await RunLive(job);
   std::unique_ptr<WorkloadMetricSource> metric;
   s = WorkloadMetricSource::Create(job.row.id, &job.spec, &job.request, &job.space,
-                                   processes_, &job.processes, &metric);
+                                   processes_, &job.processes, options_.machine, &metric);
   if (!s.ok()) co_return Outcome{JobState::kFailed, s.message()};
   job.metric = std::move(metric);
   // A re-check searches nothing: its two configurations are all it measures.
@@ -256,6 +256,7 @@ asio::awaitable<Outcome> JobManager::RunTrials(Job& job) {
           ? nullptr
           : MakeStrategy(job.spec.settings.strategy, &job.space, job.spec.settings.seed,
                          job.spec.target.goal));
+  job.session->SetGuards(job.spec.metrics);
   std::vector<Config> warm_start;
   for (size_t i = 0; i < job.spec.warm_start.size(); ++i) {
     Config config;
@@ -384,8 +385,7 @@ Status JobManager::ResumeSession(Job& job, std::map<int64_t, int>* taken) {
   std::vector<TrialRecord> trials;
   s = TrialRecords(job.space, std::move(stored), &trials);
   if (!s.ok()) return s;
-  for (const TrialRecord& trial : trials)
-    (*taken)[trial.number] = static_cast<int>(trial.samples.size());
+  for (const TrialRecord& trial : trials) (*taken)[trial.number] = trial.recorded();
   std::string note = "resumed after honed restarted, from " +
                      std::to_string(trials.size()) + " recorded trial(s)";
   spdlog::info("job {}: {}", job.row.id, note);
@@ -425,7 +425,8 @@ Status JobManager::WarmStartFromJob(Job& job, std::vector<Config>* measure_first
   size_t skipped = 0;
   for (StoredTrial& t : stored) {
     TrialRecord record;
-    record.samples = std::move(t.samples);
+    for (SampleResult& sample : t.samples)
+      if (!sample.SetAside()) record.samples.push_back(std::move(sample));
     // Values outside this job's options, or outside its constraints, teach nothing
     // the search can use.
     if (!job.space.FromJson(t.config, &record.config).ok() ||

@@ -29,7 +29,9 @@ Status TrialRecords(const SearchSpace& space, std::vector<StoredTrial> stored,
     record.number = t.number;
     record.baseline = t.baseline;
     record.reason = std::move(t.reason);
-    record.samples = std::move(t.samples);
+    for (SampleResult& sample : t.samples)
+      (sample.SetAside() ? record.set_aside : record.samples)
+          .push_back(std::move(sample));
     Status s = space.FromJson(t.config, &record.config);
     if (!s.ok()) return s.WithContext("stored trial " + std::to_string(t.number));
     trials->push_back(std::move(record));

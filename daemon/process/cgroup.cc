@@ -295,6 +295,15 @@ bool CgroupPopulated(const std::string& path) {
   return false;
 }
 
+std::optional<double> CgroupCpuSeconds(const std::string& path) {
+  std::ifstream in(path + "/cpu.stat");
+  std::string key;
+  int64_t value;
+  while (in >> key >> value)
+    if (key == "usage_usec" && value >= 0) return static_cast<double>(value) / 1e6;
+  return std::nullopt;
+}
+
 Status RemoveCgroup(const std::string& path) {
   for (const std::string& child : ChildCgroups(path)) {
     Status s = RemoveCgroup(child);

@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,9 @@ std::vector<pid_t> CgroupProcesses(const std::string& path);
 // Whether a process is left in `path` or below ("populated 1" in cgroup.events);
 // false when the cgroup does not exist.
 bool CgroupPopulated(const std::string& path);
+// The CPU time the processes of `path` and below have used, in seconds (usage_usec
+// in its cpu.stat); nullopt when it cannot be read.
+std::optional<double> CgroupCpuSeconds(const std::string& path);
 // Removes `path` and the cgroups below it, deepest first (rmdir); they must be
 // empty of processes. OK when `path` does not exist.
 Status RemoveCgroup(const std::string& path);

@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -67,6 +68,7 @@ struct Child {
   bool leader_exited = false;
   bool timed_out = false;
   bool stopped_early = false;
+  double cpu_s = 0;  // ProcessResult::cpu_s
   stream_descriptor out, err, exited;
   asio::steady_timer timeout, stop, drain;
 
@@ -220,13 +222,22 @@ asio::awaitable<void> WaitUntilEmpty(std::shared_ptr<Child> child) {
 // grandchild that escaped a process group could hold them open).
 asio::awaitable<void> WaitForExit(std::shared_ptr<Child> child, int* wait_status) {
   co_await child->exited.async_wait(stream_descriptor::wait_read, use_tuple);
-  while (waitpid(child->pid, wait_status, 0) < 0 && errno == EINTR) {
+  struct rusage usage {};
+  while (wait4(child->pid, wait_status, 0, &usage) < 0 && errno == EINTR) {
   }
+  child->cpu_s =
+      static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+      static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   child->leader_exited = true;
   child->timeout.cancel();
   child->stop.cancel();
   child->Kill();
-  if (!child->cgroup.empty()) co_await WaitUntilEmpty(child);
+  if (!child->cgroup.empty()) {
+    co_await WaitUntilEmpty(child);
+    // The cgroup counts every process of the run, also those nobody waited for.
+    if (std::optional<double> used = CgroupCpuSeconds(child->cgroup))
+      child->cpu_s = std::max(child->cpu_s, *used);
+  }
   child->drain.expires_after(kDrainAfterExit);
   child->drain.async_wait([child](boost::system::error_code ec) {
     if (ec) return;
@@ -506,6 +517,7 @@ asio::awaitable<ProcessResult> RunProcess(ProcessSpec spec, ProcessGroups* group
   result.elapsed_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at)
           .count();
+  result.cpu_s = child->cpu_s;
   result.timed_out = child->timed_out;
   result.stopped_early = child->stopped_early && !child->timed_out;
   if (WIFEXITED(wait_status)) result.exit_code = WEXITSTATUS(wait_status);

@@ -68,6 +68,9 @@ struct ProcessResult {
   size_t err_bytes = 0;
   std::string error;  // why it did not start (chdir, setuid, exec)
   double elapsed_s = 0;
+  // CPU time (user and system) the run used: its cgroup's count when it had one,
+  // else the leader's and that of the children it waited for (wait4).
+  double cpu_s = 0;
 
   bool Succeeded() const {
     return started && !timed_out && !cancelled && !stopped_early && exit_code == 0;

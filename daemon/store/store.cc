@@ -3,11 +3,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <set>
 #include <string>
 
+#include "common/limits.h"
 #include "common/scan.h"
 
 namespace hone {
@@ -18,6 +20,22 @@ namespace {
 
 // A stored trial's reason is read back at most this long.
 constexpr size_t kMaxTrialReasonBytes = 200;
+
+// A stored sample's other metrics, read as untrusted: an object of finite numbers
+// under printable names, bounded in count and length; anything else is left out.
+std::map<std::string, double> SampleMetrics(const nlohmann::json& stored) {
+  std::map<std::string, double> metrics;
+  if (!stored.is_object()) return metrics;
+  for (const auto& [name, value] : stored.items()) {
+    if (metrics.size() >= limits::kMaxMetrics) break;
+    if (name.empty() || Printable(name, limits::kMaxNameBytes) != name ||
+        !value.is_number())
+      continue;
+    double v = value.get<double>();
+    if (std::isfinite(v)) metrics[name] = v;
+  }
+  return metrics;
+}
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS jobs (
@@ -72,6 +90,9 @@ CREATE TABLE IF NOT EXISTS samples (
   race INTEGER NOT NULL DEFAULT 0,
   taken_at REAL NOT NULL DEFAULT 0,
   round INTEGER NOT NULL DEFAULT 0,
+  metrics TEXT,
+  other_cpu REAL,
+  interfered INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (job_id, trial, seq)
 );
 )sql";
@@ -181,6 +202,9 @@ Status Store::Migrate() {
                           {"samples", "race", "INTEGER NOT NULL DEFAULT 0"},
                           {"samples", "taken_at", "REAL NOT NULL DEFAULT 0"},
                           {"samples", "round", "INTEGER NOT NULL DEFAULT 0"},
+                          {"samples", "metrics", "TEXT"},
+                          {"samples", "other_cpu", "REAL"},
+                          {"samples", "interfered", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "resumes", "INTEGER NOT NULL DEFAULT 0"},
                           {"jobs", "downtime_s", "REAL NOT NULL DEFAULT 0"},
                           {"jobs", "crashes", "INTEGER NOT NULL DEFAULT 0"},
@@ -340,7 +364,8 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   Statement st(
       db_,
       "INSERT INTO samples (job_id, trial, seq, valid, value, error, duration_s, "
-      "stopped_early, race, taken_at, round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "stopped_early, race, taken_at, round, metrics, other_cpu, interfered) VALUES (?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.Bind(1, job).Bind(2, trial).Bind(3, int64_t{seq}).Bind(4, int64_t{sample.valid});
   if (sample.valid)
     st.Bind(5, sample.value);
@@ -349,6 +374,15 @@ Status Store::InsertSample(int64_t job, int64_t trial, int seq,
   st.Bind(6, sample.error).Bind(7, sample.duration_s);
   st.Bind(8, int64_t{sample.stopped_early}).Bind(9, int64_t{sample.race});
   st.Bind(10, sample.taken_at).Bind(11, int64_t{sample.round});
+  if (sample.metrics.empty())
+    st.BindNull(12);
+  else
+    st.Bind(12, Dump(json(sample.metrics)));
+  if (sample.other_cpu)
+    st.Bind(13, *sample.other_cpu);
+  else
+    st.BindNull(13);
+  st.Bind(14, int64_t{sample.interfered});
   return st.Run();
 }
 
@@ -406,7 +440,8 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
   if (!s.ok()) return s;
   Statement samples(db_,
                     "SELECT trial, valid, value, error, duration_s, stopped_early, race, "
-                    "taken_at, round FROM samples WHERE job_id = ? ORDER BY trial, seq");
+                    "taken_at, round, metrics, other_cpu, interfered FROM samples WHERE "
+                    "job_id = ? ORDER BY trial, seq");
   samples.Bind(1, job);
   size_t at = 0;
   while (samples.Step()) {
@@ -423,6 +458,10 @@ Status Store::LoadTrials(int64_t job, std::vector<StoredTrial>* trials) {
     sample.taken_at = samples.Double(7);
     // The state directory is not trusted: a round is a small positive count.
     sample.round = static_cast<int>(std::clamp<int64_t>(samples.Int(8), 0, INT32_MAX));
+    sample.metrics = SampleMetrics(samples.Json(9));
+    if (!samples.IsNull(10) && std::isfinite(samples.Double(10)))
+      sample.other_cpu = std::clamp(samples.Double(10), 0.0, 1e6);
+    sample.interfered = samples.Int(11) != 0;
     (*trials)[at].samples.push_back(std::move(sample));
   }
   return samples.status();

@@ -167,6 +167,44 @@ Status ParseProcStat(std::string_view text, std::string* comm, uint64_t* ticks) 
   return Status::OK();
 }
 
+Status ParseCpuTotals(std::string_view text, CpuTotals* totals) {
+  CpuTotals found;
+  bool total_line = false;
+  Status s = Status::OK();
+  FindLine(text, [&](const std::vector<std::string_view>& words) {
+    if (words.empty()) return false;
+    std::string_view name = words[0];
+    if (name == "cpu" && !total_line) {
+      // user nice system idle iowait irq softirq steal [guest guest_nice]
+      if (words.size() < 9) {
+        s = Status::InvalidArgument("too few fields in /proc/stat's cpu line");
+        return true;
+      }
+      for (size_t i : {1, 2, 3, 6, 7, 8}) {
+        std::string_view field = words[i];
+        if (field.empty() || field.size() > 18 ||
+            field.find_first_not_of("0123456789") != std::string_view::npos) {
+          s = Status::InvalidArgument("CPU time '" + Printable(field, kExcerptBytes) +
+                                      "' in /proc/stat is not a whole number");
+          return true;
+        }
+        found.busy_ticks += std::strtoull(std::string(field).c_str(), nullptr, 10);
+      }
+      total_line = true;
+    } else if (name.size() > 3 && name.starts_with("cpu") &&
+               name.find_first_not_of("0123456789", 3) == std::string_view::npos &&
+               found.cpus < (1 << 20)) {
+      ++found.cpus;
+    }
+    return false;
+  });
+  if (!s.ok()) return s;
+  if (!total_line) return Status::InvalidArgument("/proc/stat has no cpu line");
+  if (found.cpus == 0) return Status::InvalidArgument("/proc/stat lists no cpuN line");
+  *totals = found;
+  return Status::OK();
+}
+
 Status ProcessSignature::Sample(std::string* signature) {
   signature->clear();
   std::vector<std::string> names;

@@ -57,6 +57,17 @@ Status ReadFlatKeyed(Machine& machine, const std::string& path, std::string_view
 // whole numbers of at most 18 digits.
 Status ParseProcStat(std::string_view text, std::string* comm, uint64_t* ticks);
 
+// The machine's CPU time so far, from /proc/stat: `busy_ticks`, every CPU's time
+// not idle (user, nice, system, irq, softirq and steal of the "cpu" line; guest time
+// is counted in user already), in clock ticks, and `cpus`, the "cpuN" lines.
+struct CpuTotals {
+  uint64_t busy_ticks = 0;
+  int cpus = 0;
+};
+// Errors: InvalidArgument when there is no "cpu" line, or it has fewer than eight
+// whole numbers of at most 18 digits, or no "cpuN" line follows.
+Status ParseCpuTotals(std::string_view text, CpuTotals* totals);
+
 // Which programs use the CPU: a workload signature for a live job's phases
 // (phase_signature: processes). Each Sample reads /proc/PID/stat of every process
 // (at most kMaxProcesses) through the Machine and returns the names of the programs

@@ -1,11 +1,16 @@
 #include "daemon/tuner/metric_source.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <memory>
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace hone {
 
@@ -17,6 +22,34 @@ namespace {
 constexpr size_t kErrorTail = 400;
 
 }  // namespace
+
+CpuMeter::CpuMeter(Machine* machine) : machine_(machine) {
+  long ticks = sysconf(_SC_CLK_TCK);
+  tick_s_ = ticks > 0 ? 1.0 / static_cast<double>(ticks) : 0.01;
+}
+
+std::optional<CpuTotals> CpuMeter::Read() const {
+  if (!machine_) return std::nullopt;
+  std::string text;
+  CpuTotals totals;
+  if (!machine_->ReadFile("/proc/stat", &text).ok() ||
+      !ParseCpuTotals(text, &totals).ok())
+    return std::nullopt;
+  return totals;
+}
+
+double CpuMeter::OtherCpus(const CpuTotals& before, const CpuTotals& after,
+                           double own_cpu_s, double wall_s) const {
+  if (after.busy_ticks < before.busy_ticks || wall_s <= 0) return 0;
+  double busy_s = static_cast<double>(after.busy_ticks - before.busy_ticks) * tick_s_;
+  return std::max(0.0, busy_s - own_cpu_s) / wall_s;
+}
+
+bool CpuMeter::Interfered(double other_cpus, double wall_s, int cpus, double limit_pct) {
+  if (limit_pct <= 0 || cpus <= 0 || wall_s < kMinJudgedS) return false;
+  return other_cpus > limit_pct / 100 * cpus &&
+         other_cpus * wall_s > kMinInterferenceCpuS;
+}
 
 std::string Tail(const std::string& text, size_t limit) {
   size_t end = text.find_last_not_of(" \n\t\r");
@@ -46,6 +79,7 @@ ProcessSpec BaseProcess(const JobRequest& request, const SearchSpace& space,
 Status WorkloadMetricSource::Create(int64_t job, const JobSpec* spec,
                                     const JobRequest* request, const SearchSpace* space,
                                     ProcessRunner* runner, ProcessGroups* groups,
+                                    Machine* machine,
                                     std::unique_ptr<WorkloadMetricSource>* out) {
   std::unique_ptr<WorkloadMetricSource> source(new WorkloadMetricSource());
   source->job_ = job;
@@ -61,6 +95,19 @@ Status WorkloadMetricSource::Create(int64_t job, const JobSpec* spec,
     Status s = Pattern::Compile(source->metric_->pattern, &source->pattern_);
     if (!s.ok()) return s.WithContext("metric '" + source->metric_->name + "'");
   }
+  for (const MetricSpec& other : spec->metrics) {
+    if (&other == source->metric_) continue;
+    if (other.kind != MetricKind::kDuration && other.kind != MetricKind::kPattern &&
+        other.kind != MetricKind::kScript)
+      continue;  // live jobs only (CompleteSpec refuses them in a sync job)
+    Pattern pattern;
+    if (other.kind == MetricKind::kPattern) {
+      Status s = Pattern::Compile(other.pattern, &pattern);
+      if (!s.ok()) return s.WithContext("metric '" + other.name + "'");
+    }
+    source->others_.emplace_back(&other, std::move(pattern));
+  }
+  source->cpu_ = CpuMeter(machine);
   *out = std::move(source);
   return Status::OK();
 }
@@ -112,6 +159,47 @@ class PartialWatch {
 
 asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
                                                           std::optional<double> cutoff) {
+  std::optional<CpuTotals> before = cpu_.Read();
+  auto started = std::chrono::steady_clock::now();
+  double own_cpu_s = 0;
+  SampleResult sample = co_await Measure(config, cutoff, &own_cpu_s);
+  std::optional<CpuTotals> after = cpu_.Read();
+  double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (before && after && wall_s > 0) {
+    sample.other_cpu = cpu_.OtherCpus(*before, *after, own_cpu_s, wall_s);
+    sample.interfered = CpuMeter::Interfered(*sample.other_cpu, wall_s, after->cpus,
+                                             spec_->settings.max_interference_pct);
+  }
+  co_return sample;
+}
+
+asio::awaitable<QuietWait> WorkloadMetricSource::WaitForQuiet(double max_s) {
+  QuietWait wait;
+  std::optional<CpuTotals> before = cpu_.Read();
+  if (!before || max_s <= 0) co_return wait;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  auto started = std::chrono::steady_clock::now();
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(asio::use_awaitable);
+    std::optional<CpuTotals> after = cpu_.Read();
+    auto now = std::chrono::steady_clock::now();
+    wait.waited_s = std::chrono::duration<double>(now - started).count();
+    if (!after) co_return wait;
+    wait.other_cpus = cpu_.OtherCpus(*before, *after, 0, 1.0);
+    // Over one second, judged by the share alone: the floor is for short samples.
+    wait.quiet =
+        after->cpus <= 0 ||
+        wait.other_cpus <= spec_->settings.max_interference_pct / 100 * after->cpus;
+    if (wait.quiet || wait.waited_s >= max_s) co_return wait;
+    before = after;
+  }
+}
+
+asio::awaitable<SampleResult> WorkloadMetricSource::Measure(const Config& config,
+                                                            std::optional<double> cutoff,
+                                                            double* cpu_s) {
   const WorkloadSpec& workload = spec_->workload;
   const MetricSpec& metric = *metric_;
   ProcessSpec process = BaseProcess(*request_, *space_, config);
@@ -131,6 +219,7 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
     };
   }
   ProcessResult run = co_await runner_->Run(process, groups_);
+  *cpu_s += run.cpu_s;
   SampleResult sample;
   sample.duration_s = run.elapsed_s;
   if (run.stopped_early) {
@@ -150,6 +239,7 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
     case MetricKind::kDuration:
       sample.valid = true;
       sample.value = run.elapsed_s;
+      co_await MeasureOthers(process, run, &sample, cpu_s);
       co_return sample;
     case MetricKind::kPattern: {
       const std::string& text = metric.source == "stderr" ? run.err : run.out;
@@ -161,11 +251,14 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
       }
       sample.valid = true;
       sample.value = *value;
+      co_await MeasureOthers(process, run, &sample, cpu_s);
       co_return sample;
     }
     case MetricKind::kScript: {
-      SampleResult measured = co_await MeasureScript(process);
+      SampleResult measured = co_await RunSampleScript(
+          metric, process, spec_->settings.script_timeout_s, runner_, groups_, cpu_s);
       measured.duration_s = run.elapsed_s;
+      if (measured.valid) co_await MeasureOthers(process, run, &measured, cpu_s);
       co_return measured;
     }
     case MetricKind::kPush:
@@ -179,21 +272,60 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Sample(const Config& config,
   co_return sample;
 }
 
-asio::awaitable<SampleResult> WorkloadMetricSource::MeasureScript(
-    const ProcessSpec& base) {
-  SampleResult sample = co_await RunSampleScript(
-      *metric_, base, spec_->settings.script_timeout_s, runner_, groups_);
-  co_return sample;
+asio::awaitable<void> WorkloadMetricSource::MeasureOthers(const ProcessSpec& process,
+                                                          const ProcessResult& run,
+                                                          SampleResult* sample,
+                                                          double* cpu_s) {
+  for (const auto& [metric, pattern] : others_) {
+    std::optional<double> value;
+    std::string error;
+    switch (metric->kind) {
+      case MetricKind::kDuration:
+        value = run.elapsed_s;
+        break;
+      case MetricKind::kPattern: {
+        const std::string& text = metric->source == "stderr" ? run.err : run.out;
+        value = pattern.LastValue(text);
+        if (!value)
+          error = "pattern /" + metric->pattern + "/ found no number in the workload's " +
+                  metric->source;
+        break;
+      }
+      case MetricKind::kScript: {
+        SampleResult read = co_await RunSampleScript(
+            *metric, process, spec_->settings.script_timeout_s, runner_, groups_, cpu_s);
+        if (read.valid)
+          value = read.value;
+        else
+          error = read.error;
+        break;
+      }
+      default:
+        continue;
+    }
+    if (value && std::isfinite(*value)) {
+      sample->metrics[metric->name] = *value;
+    } else if (metric->guarded()) {
+      // A guard that cannot be checked cannot let the configuration through.
+      sample->valid = false;
+      sample->error = "metric '" + metric->name + "' (guarded) could not be read: " +
+                      (error.empty() ? "not a finite number" : error);
+      co_return;
+    } else {
+      spdlog::warn("job {}: metric '{}' not recorded: {}", job_, metric->name, error);
+    }
+  }
 }
 
 asio::awaitable<SampleResult> RunSampleScript(const MetricSpec& metric,
                                               const ProcessSpec& base, double timeout_s,
                                               ProcessRunner* runner,
-                                              ProcessGroups* groups) {
+                                              ProcessGroups* groups, double* cpu_s) {
   ProcessSpec process = base;
   process.argv = ShellArgv(metric.script);
   process.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   ProcessResult result = co_await runner->Run(process, groups);
+  if (cpu_s) *cpu_s += result.cpu_s;
   SampleResult sample;
   std::string where = "metric '" + metric.name + "': sample_script";
   if (!result.Succeeded()) {

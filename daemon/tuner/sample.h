@@ -2,6 +2,8 @@
 // the store keeps it. A leaf header: the store and the tuner both use it.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
 
 namespace hone {
@@ -25,6 +27,20 @@ struct SampleResult {
   // not part of it. A finalist's sample of round r pairs with the baseline's samples
   // of rounds r and r + 1, taken just before and after it (PairsFromRounds).
   int round = 0;
+  // The job's other metrics, read with this sample, by name (those that could be
+  // read): shown beside the target in the report and `hone trials`, and checked by
+  // their guards.
+  std::map<std::string, double> metrics = {};
+  // How many CPUs processes other than the sample's own kept busy, on average, while
+  // it ran (/proc/stat, less the workload's own CPU time); nullopt: not measured.
+  std::optional<double> other_cpu = std::nullopt;
+  // other_cpu was above the job's interference limit (max_interference_pct). A
+  // sample measured again for it is set aside: invalid, with an error saying so, and
+  // never in the statistics (TrialRecord::set_aside). One kept because its repeats
+  // ran out is valid and stays flagged.
+  bool interfered = false;
+  // Set aside for interference and measured again (see `interfered`).
+  bool SetAside() const { return interfered && !valid; }
 };
 
 }  // namespace hone

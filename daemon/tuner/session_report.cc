@@ -28,6 +28,8 @@ json TuningSession::Describe(const TrialRecord* t) const {
                 {"samples", t->valid_count()}};
   std::optional<double> mean = t->Mean();
   entry["value"] = mean ? json(*mean) : json(nullptr);
+  std::map<std::string, double> metrics = t->MetricMeans();
+  if (!metrics.empty()) entry["metrics"] = metrics;
   return entry;
 }
 
@@ -71,10 +73,21 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
     json samples = json::array();
     bool stopped_early = false, finalist = false;
     double sum = 0, squares = 0;
-    int valid = 0;
-    for (const SampleResult& s : t.samples) {
+    int valid = 0, outliers = 0;
+    std::vector<bool> outlier = Outliers(t.samples);
+    // The samples in the order taken, the set-aside ones among them.
+    std::vector<std::pair<const SampleResult*, bool>> listed;
+    for (size_t i = 0; i < t.samples.size(); ++i)
+      listed.emplace_back(&t.samples[i], outlier[i]);
+    for (const SampleResult& s : t.set_aside) listed.emplace_back(&s, false);
+    std::stable_sort(listed.begin(), listed.end(), [](const auto& a, const auto& b) {
+      return a.first->taken_at < b.first->taken_at;
+    });
+    for (const auto& [sp, is_outlier] : listed) {
+      const SampleResult& s = *sp;
       stopped_early = stopped_early || s.stopped_early;
       finalist = finalist || s.race;
+      outliers += is_outlier;
       if (s.valid) {
         ++valid;
         sum += s.value;
@@ -89,10 +102,24 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
       if (s.taken_at > 0) sample["taken_at"] = Round(s.taken_at, 3);
       if (s.race) sample["round"] = s.round;
       if (s.stopped_early) sample["stopped_early"] = true;
+      if (!s.metrics.empty()) sample["metrics"] = s.metrics;
+      if (s.other_cpu) sample["other_cpu"] = Round(*s.other_cpu, 3);
+      if (s.interfered) sample["interfered"] = true;
+      if (s.SetAside()) sample["set_aside"] = true;
+      if (is_outlier) sample["outlier"] = true;
       samples.push_back(std::move(sample));
     }
-    if (samples.size() < t.samples.size())
-      entry["samples_omitted"] = t.samples.size() - samples.size();
+    std::map<std::string, double> metric_means = t.MetricMeans();
+    if (!metric_means.empty()) entry["metrics"] = metric_means;
+    if (!t.set_aside.empty()) entry["set_aside"] = t.set_aside.size();
+    if (outliers > 0) entry["outliers"] = outliers;
+    for (const SampleResult& s : t.samples)
+      if (!s.valid && s.error.starts_with("guard:")) {
+        entry["infeasible"] = s.error.substr(0, kTrialsErrorBytes);
+        break;
+      }
+    if (samples.size() < listed.size())
+      entry["samples_omitted"] = listed.size() - samples.size();
     entry["valid"] = valid;
     entry["invalid"] = static_cast<int64_t>(t.samples.size()) - valid;
     std::optional<double> mean = t.Mean();
@@ -209,6 +236,26 @@ json TuningSession::Report(const ReportContext& context) const {
   report["samples_invalid"] = history_.samples_invalid();
   if (settings_.early_stop_pct > 0) report["samples_stopped_early"] = history_.samples_stopped_early();
   if (settings_.race_pct > 0) report["samples_race"] = history_.samples_race();
+  // Measurement hygiene: what other processes did to the samples, and the outliers.
+  int64_t measured = 0, kept_interfered = 0, outliers = 0, guarded_out = 0;
+  for (const TrialRecord& t : history_.trials()) {
+    std::vector<bool> outlier = Outliers(t.samples);
+    outliers += std::count(outlier.begin(), outlier.end(), true);
+    bool guard_failed = false;
+    for (const SampleResult& s : t.samples) {
+      measured += s.other_cpu.has_value();
+      kept_interfered += s.valid && s.interfered;
+      guard_failed = guard_failed || (!s.valid && s.error.starts_with("guard:"));
+    }
+    for (const SampleResult& s : t.set_aside) measured += s.other_cpu.has_value();
+    guarded_out += guard_failed;
+  }
+  report["interference"] = {{"max_interference_pct", settings_.max_interference_pct},
+                            {"samples_measured", measured},
+                            {"samples_set_aside", history_.samples_set_aside()},
+                            {"samples_kept_interfered", kept_interfered}};
+  report["samples_outliers"] = outliers;
+  if (guarded_out > 0) report["configs_guarded_out"] = guarded_out;
   report["elapsed_s"] = Round(context.elapsed_s, 1);
   report["strategy"] = settings_.strategy;
   report["seed"] = settings_.seed;

@@ -26,6 +26,46 @@ std::optional<double> TrialRecord::Mean() const {
   return sum / n;
 }
 
+std::map<std::string, double> TrialRecord::MetricMeans() const {
+  std::map<std::string, std::pair<double, int>> sums;
+  for (const SampleResult& s : samples)
+    if (s.valid)
+      for (const auto& [name, value] : s.metrics) {
+        sums[name].first += value;
+        ++sums[name].second;
+      }
+  std::map<std::string, double> means;
+  for (const auto& [name, sum] : sums) means[name] = sum.first / sum.second;
+  return means;
+}
+
+std::vector<bool> Outliers(const std::vector<SampleResult>& samples) {
+  std::vector<bool> outlier(samples.size(), false);
+  std::vector<double> values;
+  for (const SampleResult& s : samples)
+    if (s.valid) values.push_back(s.value);
+  if (values.size() < 3) return outlier;
+  auto median = [](std::vector<double> v) {
+    size_t mid = v.size() / 2;
+    std::nth_element(v.begin(), v.begin() + mid, v.end());
+    double upper = v[mid];
+    if (v.size() % 2) return upper;
+    double lower = *std::max_element(v.begin(), v.begin() + mid);
+    return (lower + upper) / 2;
+  };
+  double m = median(values);
+  std::vector<double> deviations;
+  for (double v : values) deviations.push_back(std::fabs(v - m));
+  double spread = 5 * 1.4826 * median(deviations);
+  double floor = 0.03 * std::fabs(m);
+  for (size_t i = 0; i < samples.size(); ++i)
+    if (samples[i].valid) {
+      double d = std::fabs(samples[i].value - m);
+      outlier[i] = d > spread && d > floor;
+    }
+  return outlier;
+}
+
 bool TrialHistory::Confirmed(const TrialRecord& trial) const {
   int needed = std::max(1, most_measured_);
   if (!final_comparison_)
@@ -78,11 +118,19 @@ double TrialHistory::RelativeNoise() const {
   double sum = 0;
   int dof = 0;
   for (const TrialRecord& t : trials_) {
-    std::optional<double> mean = t.Mean();
-    if (!mean || *mean == 0 || t.valid_count() < 2) continue;
-    for (const SampleResult& s : t.samples)
-      if (s.valid) sum += std::pow((s.value - *mean) / *mean, 2);
-    dof += t.valid_count() - 1;
+    // An outlier does not set the noise on its own: each trial's spread is that of
+    // its other samples.
+    std::vector<bool> outlier = Outliers(t.samples);
+    double total = 0;
+    int n = 0;
+    for (size_t i = 0; i < t.samples.size(); ++i)
+      if (t.samples[i].valid && !outlier[i]) total += t.samples[i].value, ++n;
+    if (n < 2 || total == 0) continue;
+    double mean = total / n;
+    for (size_t i = 0; i < t.samples.size(); ++i)
+      if (t.samples[i].valid && !outlier[i])
+        sum += std::pow((t.samples[i].value - mean) / mean, 2);
+    dof += n - 1;
   }
   double noise = dof > 0 ? std::sqrt(sum / dof) : 0;
   noise_dof_ = dof;
@@ -164,6 +212,7 @@ void TrialHistory::Replace(std::vector<TrialRecord> trials) {
   Changed();
   by_key_.clear();
   samples_valid_ = samples_invalid_ = samples_stopped_early_ = race_samples_ = 0;
+  samples_set_aside_ = 0;
   most_measured_ = 0;
   for (size_t i = 0; i < trials_.size(); ++i) {
     by_key_[SearchSpace::Key(trials_[i].config)] = i;
@@ -171,6 +220,7 @@ void TrialHistory::Replace(std::vector<TrialRecord> trials) {
     if (!trials_[i].baseline) most_measured_ = std::max(most_measured_, valid);
     samples_valid_ += valid;
     samples_invalid_ += static_cast<int64_t>(trials_[i].samples.size()) - valid;
+    samples_set_aside_ += static_cast<int64_t>(trials_[i].set_aside.size());
     for (const SampleResult& sample : trials_[i].samples) {
       samples_stopped_early_ += sample.stopped_early;
       race_samples_ += sample.race;

@@ -20,14 +20,28 @@
 
 namespace hone {
 
+// Which of `samples` are outliers: with three valid samples or more, a valid sample
+// farther from their median than five times their scaled median absolute deviation
+// (1.4826 MAD, the standard deviation of a normal sample) and than 3% of the median.
+// Outliers are flagged and left out of the noise figure (RelativeNoise); they stay in
+// the means.
+std::vector<bool> Outliers(const std::vector<SampleResult>& samples);
+
 struct TrialRecord {
   int64_t number = 0;  // 0 is the baseline
   Config config;
   bool baseline = false;
   std::string reason;  // why it was measured: the baseline, a warm start, a proposal
   std::vector<SampleResult> samples;
+  // Samples taken under interference and measured again (SampleResult::SetAside):
+  // shown in the trial history, never in the statistics.
+  std::vector<SampleResult> set_aside = {};
 
   int valid_count() const;
+  // The mean of each of the job's other metrics over the valid samples that have it.
+  std::map<std::string, double> MetricMeans() const;
+  // Every sample recorded for the trial, set-aside ones included (their numbering).
+  int recorded() const { return static_cast<int>(samples.size() + set_aside.size()); }
   // Mean of the valid samples; nullopt when there are none.
   std::optional<double> Mean() const;
 };
@@ -47,6 +61,11 @@ class TrialHistory {
   size_t Add(TrialRecord trial);
   // Adds a sample to the trial at `index`.
   void AddSample(size_t index, SampleResult sample);
+  // Adds a set-aside sample to the trial at `index` (TrialRecord::set_aside).
+  void SetAside(size_t index, SampleResult sample) {
+    trials_[index].set_aside.push_back(std::move(sample));
+    ++samples_set_aside_;
+  }
   // The index of the trial of `config`, if it was measured.
   std::optional<size_t> Find(const Config& config) const;
   size_t IndexOf(const TrialRecord& trial) const {
@@ -111,6 +130,7 @@ class TrialHistory {
   int64_t samples_invalid() const { return samples_invalid_; }
   int64_t samples_stopped_early() const { return samples_stopped_early_; }
   int64_t samples_race() const { return race_samples_; }
+  int64_t samples_set_aside() const { return samples_set_aside_; }
   int64_t samples_taken() const { return samples_valid_ + samples_invalid_; }
 
  private:
@@ -128,6 +148,7 @@ class TrialHistory {
   int64_t samples_invalid_ = 0;
   int64_t samples_stopped_early_ = 0;
   int64_t race_samples_ = 0;
+  int64_t samples_set_aside_ = 0;
   int most_measured_ = 0;  // the most valid samples of a trial other than the baseline
   mutable std::optional<double> noise_;         // RelativeNoise()
   mutable int noise_dof_ = 0;                   // ... and its degrees of freedom

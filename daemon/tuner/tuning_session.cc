@@ -6,6 +6,8 @@
 #include <limits>
 #include <map>
 
+#include "common/report.h"
+
 namespace hone {
 
 using nlohmann::json;
@@ -442,6 +444,76 @@ void TuningSession::Record(SampleResult sample) {
   sample.race = round_ > 0;
   sample.round = round_;
   history_.AddSample(sampling_, std::move(sample));
+}
+
+void TuningSession::SetGuards(const std::vector<MetricSpec>& metrics) {
+  guards_.clear();
+  for (const MetricSpec& m : metrics)
+    if (m.guarded()) guards_.push_back(m);
+}
+
+std::optional<std::string> TuningSession::GuardViolation(const SampleResult& sample,
+                                                         bool baseline) const {
+  if (baseline || !sample.valid) return std::nullopt;
+  for (const MetricSpec& m : guards_) {
+    std::optional<double> value;
+    if (m.name == target_.metric)
+      value = sample.value;
+    else if (auto it = sample.metrics.find(m.name); it != sample.metrics.end())
+      value = it->second;
+    if (!value) return "guard: metric '" + m.name + "' was not read";
+    // The baseline's mean of the metric, for the limits relative to it.
+    std::optional<double> base;
+    if (const TrialRecord* b = Baseline();
+        b && (m.guard_min_baseline_pct || m.guard_max_baseline_pct)) {
+      double sum = 0;
+      int n = 0;
+      for (const SampleResult& s : b->samples) {
+        if (!s.valid) continue;
+        if (m.name == target_.metric) {
+          sum += s.value;
+          ++n;
+        } else if (auto it = s.metrics.find(m.name); it != s.metrics.end()) {
+          sum += it->second;
+          ++n;
+        }
+      }
+      if (n > 0) base = sum / n;
+    }
+    auto relative = [&](double pct) {
+      std::string text = "the baseline's " + FormatValue(*base);
+      if (pct != 0) text += (pct < 0 ? " - " : " + ") + FormatValue(std::fabs(pct)) + "%";
+      return text;
+    };
+    auto check = [&](std::optional<double> limit, std::optional<double> pct,
+                     bool is_min) -> std::optional<std::string> {
+      std::string why;
+      if (pct) {
+        if (!base)
+          return "guard: metric '" + m.name + "' has no baseline value to compare with";
+        limit = *base + std::fabs(*base) * *pct / 100;
+        why = " (" + relative(*pct) + ")";
+      }
+      if (!limit) return std::nullopt;
+      if (is_min ? *value >= *limit : *value <= *limit) return std::nullopt;
+      return "guard: metric '" + m.name + "' was " + FormatValue(*value) +
+             (is_min ? ", below its guard.min " : ", above its guard.max ") +
+             FormatValue(*limit) + why;
+    };
+    if (auto v = check(m.guard_min, std::nullopt, true)) return v;
+    if (auto v = check(m.guard_max, std::nullopt, false)) return v;
+    if (auto v = check(std::nullopt, m.guard_min_baseline_pct, true)) return v;
+    if (auto v = check(std::nullopt, m.guard_max_baseline_pct, false)) return v;
+  }
+  return std::nullopt;
+}
+
+void TuningSession::SetAside(SampleResult sample) {
+  if (history_.trials().empty()) return;
+  if (sampling_ >= history_.trials().size()) sampling_ = history_.trials().size() - 1;
+  sample.race = round_ > 0;
+  sample.round = round_;
+  history_.SetAside(sampling_, std::move(sample));
 }
 
 void TuningSession::AddPrior(

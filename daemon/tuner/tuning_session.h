@@ -89,6 +89,17 @@ class TuningSession {
   // strategy's own proposals (duplicates are skipped).
   void SetWarmStart(std::vector<Config> configs) { warm_start_ = std::move(configs); }
 
+  // The job's guarded metrics (MetricSpec::guarded): a configuration with a sample
+  // outside a guard is infeasible (GuardViolation).
+  void SetGuards(const std::vector<MetricSpec>& metrics);
+  // Why `sample` of a configuration other than the baseline breaks a guard: the
+  // metric, its value and the limit ("guard: metric 'ratio' was 2.41, below its
+  // guard.min 2.45 (the baseline's 2.50 - 2%)"); nullopt when it keeps them all.
+  // The baseline is what the machine had: guards keep the search from making it
+  // worse, and a limit relative to the baseline is its mean of that metric.
+  std::optional<std::string> GuardViolation(const SampleResult& sample,
+                                            bool baseline) const;
+
   // Measurements of an earlier job over the same knobs (a configuration and the
   // mean of its valid samples, nullopt when it failed): the strategy learns from
   // them before it proposes anything. They are not this job's samples: they never
@@ -105,6 +116,9 @@ class TuningSession {
   Step Next(double elapsed_s);
   // The outcome of the sample that the last kSample step asked for.
   void Record(SampleResult sample);
+  // A sample of the same step set aside for interference (SampleResult::SetAside):
+  // kept with the trial for its history; the step is measured again.
+  void SetAside(SampleResult sample);
 
   const std::vector<TrialRecord>& trials() const { return history_.trials(); }
   const TrialHistory& history() const { return history_; }
@@ -189,6 +203,7 @@ class TuningSession {
   const SearchSpace* space_;
   std::unique_ptr<Strategy> strategy_;
   std::optional<uint64_t> feasible_;  // configs_feasible()
+  std::vector<MetricSpec> guards_;    // SetGuards
   TrialHistory history_;
   Recommendation recommendation_{&history_, space_, goal_};
   bool current_told_ = false;  // the last trial has been told to the strategy

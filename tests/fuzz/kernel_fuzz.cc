@@ -1,6 +1,7 @@
 // Fuzz target: the kernel metric parsers (daemon/tuner/kernel_metrics.h), which read
 // pressure stall files, cgroup v2 flat keyed files (cpu.stat, memory.stat) and
-// /proc/PID/stat (phase_signature) every sampling interval of a live job. Processes
+// /proc/PID/stat (phase_signature) every sampling interval of a live job, and
+// /proc/stat around every sample of a sync job (interference). Processes
 // name themselves, and under honed --root the files are anyone's.
 //
 // The input's first byte picks the pressure line and field; the rest is the file.
@@ -95,5 +96,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     CheckError(s);
   }
+  // /proc/stat (measurement hygiene, every sample of a sync job): six whole numbers
+  // of at most 18 digits each cannot wrap, and there is at least one CPU. A good
+  // "cpu" line in front is the one read.
+  hone::CpuTotals totals;
+  s = hone::ParseCpuTotals(text, &totals);
+  if (s.ok()) {
+    FUZZ_CHECK(totals.cpus >= 1 && totals.busy_ticks < 6000000000000000000u);
+  } else {
+    CheckError(s);
+  }
+  s = hone::ParseCpuTotals(
+      "cpu 1 2 3 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n" + std::string(text), &totals);
+  FUZZ_CHECK(s.ok() && totals.busy_ticks == 1 + 2 + 3 + 6 + 7 + 8 && totals.cpus >= 1);
   return 0;
 }

@@ -9,8 +9,10 @@
 // its settings file, hone prints the text and env forms of what honed sends.
 // Neither checks the report's shape first, so a formatter that throws on a field of
 // an unexpected type aborts hone: a crash here. The same JSON is also an `export`
-// reply for hone export's formats (common/export.h), and a `trials` reply for hone
-// trials and hone compare (common/trials.h).
+// reply for hone export's formats (common/export.h), a `trials` reply for hone
+// trials and hone compare (common/trials.h), and both the report and the history of
+// the HTML report (common/report_html.h), which must stay one bounded page that no
+// string of the input turns into markup.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -19,6 +21,7 @@
 #include "common/config.h"
 #include "common/export.h"
 #include "common/report.h"
+#include "common/report_html.h"
 #include "common/trials.h"
 #include "tests/fuzz/fuzz_check.h"
 
@@ -74,6 +77,13 @@ void FuzzReport(std::string_view text) {
   }
   hone::FormatCompareText({{"report", report}, {"trials", report}},
                           {{"report", report}, {"trials", report}});
+  // As the HTML report: with itself as the history, and with none (a live job's).
+  for (const json& history : {report, json::object()}) {
+    const std::string html = hone::FormatReportHtml(report, history);
+    FUZZ_CHECK(html.starts_with("<!DOCTYPE html>\n") && html.ends_with("</html>\n"));
+    FUZZ_CHECK(html.find("<script") == std::string::npos);
+    FUZZ_CHECK(html.size() < 512 * 1024 + 64 * text.size());
+  }
   if (report.is_number()) {
     hone::FormatValue(report.get<double>());
     hone::FormatDuration(report.get<double>());
