@@ -62,7 +62,8 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
       sample.race = step.race;
       sample.round = step.round;
       sample.taken_at = context.clock->Now();
-      if (sample.valid) {
+      // A run stopped early read no other metric, and is out already.
+      if (sample.valid && !sample.stopped_early) {
         std::optional<std::string> broken = co_await OnWorker(*context.worker, [&] {
           return session.GuardViolation(sample, step.baseline);
         });
