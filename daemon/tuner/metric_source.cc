@@ -235,32 +235,38 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Measure(const Config& config
     sample.error = WithOutput("workload " + run.Describe(), run.err);
     co_return sample;
   }
+  SampleResult read = co_await ReadMetric(metric, pattern, process, run, cpu_s);
+  read.duration_s = run.elapsed_s;
+  if (read.valid) co_await MeasureOthers(process, run, &read, cpu_s);
+  co_return read;
+}
+
+asio::awaitable<SampleResult> WorkloadMetricSource::ReadMetric(const MetricSpec& metric,
+                                                               const Pattern& pattern,
+                                                               const ProcessSpec& process,
+                                                               const ProcessResult& run,
+                                                               double* cpu_s) {
+  SampleResult read;
   switch (metric.kind) {
     case MetricKind::kDuration:
-      sample.valid = true;
-      sample.value = run.elapsed_s;
-      co_await MeasureOthers(process, run, &sample, cpu_s);
-      co_return sample;
+      read.valid = true;
+      read.value = run.elapsed_s;
+      co_return read;
     case MetricKind::kPattern: {
       const std::string& text = metric.source == "stderr" ? run.err : run.out;
       std::optional<double> value = pattern.LastValue(text);
       if (!value) {
-        sample.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
-                       "/ found no number in the workload's " + metric.source;
-        co_return sample;
+        read.error = "metric '" + metric.name + "': pattern /" + metric.pattern +
+                     "/ found no number in the workload's " + metric.source;
+        co_return read;
       }
-      sample.valid = true;
-      sample.value = *value;
-      co_await MeasureOthers(process, run, &sample, cpu_s);
-      co_return sample;
+      read.valid = true;
+      read.value = *value;
+      co_return read;
     }
-    case MetricKind::kScript: {
-      SampleResult measured = co_await RunSampleScript(
+    case MetricKind::kScript:
+      co_return co_await RunSampleScript(
           metric, process, spec_->settings.script_timeout_s, runner_, groups_, cpu_s);
-      measured.duration_s = run.elapsed_s;
-      if (measured.valid) co_await MeasureOthers(process, run, &measured, cpu_s);
-      co_return measured;
-    }
     case MetricKind::kPush:
     case MetricKind::kPressure:
     case MetricKind::kCgroupStat:
@@ -268,8 +274,8 @@ asio::awaitable<SampleResult> WorkloadMetricSource::Measure(const Config& config
     case MetricKind::kExpression:
       break;  // live jobs only (CompleteSpec refuses them in a sync job)
   }
-  sample.error = "metric '" + metric.name + "' is read by live jobs only";
-  co_return sample;
+  read.error = "metric '" + metric.name + "' is read by live jobs only";
+  co_return read;
 }
 
 asio::awaitable<void> WorkloadMetricSource::MeasureOthers(const ProcessSpec& process,
@@ -277,42 +283,18 @@ asio::awaitable<void> WorkloadMetricSource::MeasureOthers(const ProcessSpec& pro
                                                           SampleResult* sample,
                                                           double* cpu_s) {
   for (const auto& [metric, pattern] : others_) {
-    std::optional<double> value;
-    std::string error;
-    switch (metric->kind) {
-      case MetricKind::kDuration:
-        value = run.elapsed_s;
-        break;
-      case MetricKind::kPattern: {
-        const std::string& text = metric->source == "stderr" ? run.err : run.out;
-        value = pattern.LastValue(text);
-        if (!value)
-          error = "pattern /" + metric->pattern + "/ found no number in the workload's " +
-                  metric->source;
-        break;
-      }
-      case MetricKind::kScript: {
-        SampleResult read = co_await RunSampleScript(
-            *metric, process, spec_->settings.script_timeout_s, runner_, groups_, cpu_s);
-        if (read.valid)
-          value = read.value;
-        else
-          error = read.error;
-        break;
-      }
-      default:
-        continue;
-    }
-    if (value && std::isfinite(*value)) {
-      sample->metrics[metric->name] = *value;
+    SampleResult read = co_await ReadMetric(*metric, pattern, process, run, cpu_s);
+    if (read.valid && std::isfinite(read.value)) {
+      sample->metrics[metric->name] = read.value;
     } else if (metric->guarded()) {
       // A guard that cannot be checked cannot let the configuration through.
       sample->valid = false;
-      sample->error = "metric '" + metric->name + "' (guarded) could not be read: " +
-                      (error.empty() ? "not a finite number" : error);
+      sample->error = "guarded " +
+                      (read.valid ? "metric '" + metric->name + "' is not a finite number"
+                                  : read.error);
       co_return;
     } else {
-      spdlog::warn("job {}: metric '{}' not recorded: {}", job_, metric->name, error);
+      spdlog::warn("job {}: not recorded: {}", job_, read.error);
     }
   }
 }

@@ -112,6 +112,13 @@ class WorkloadMetricSource : public MetricSource {
   boost::asio::awaitable<SampleResult> Measure(const Config& config,
                                                std::optional<double> cutoff,
                                                double* cpu_s);
+  // One metric of a successful `run`, for the target and the others alike: its
+  // duration, a pattern in its output, or its sample_script (run from `process`).
+  boost::asio::awaitable<SampleResult> ReadMetric(const MetricSpec& metric,
+                                                  const Pattern& pattern,
+                                                  const ProcessSpec& process,
+                                                  const ProcessResult& run,
+                                                  double* cpu_s);
   // The other metrics of a successful run into `sample->metrics`; a guarded one that
   // cannot be read makes the sample invalid.
   boost::asio::awaitable<void> MeasureOthers(const ProcessSpec& process,
