@@ -1125,8 +1125,14 @@ TEST_F(TuningTest, GuardsMakeAConfigurationInfeasibleAndSayWhy) {
   missing.metrics = {{"size", 1}};
   EXPECT_EQ(session.GuardViolation(missing, false).value_or(""),
             "guard: metric 'ratio' was not read");
-  // An invalid sample is already out.
+  // An invalid sample is already out, and so is a run stopped early, which read no
+  // other metric.
   EXPECT_FALSE(session.GuardViolation(Invalid("x"), false));
+  SampleResult stopped = Valid(1);
+  stopped.stopped_early = true;
+  EXPECT_FALSE(session.GuardViolation(stopped, false));
+  EXPECT_TRUE(Invalid(*low).BrokeGuard());
+  EXPECT_FALSE(Invalid("workload exited with status 1").BrokeGuard());
   // The best and the baseline carry their other metrics' means in the report.
   json report = session.Report({});
   EXPECT_NEAR(report["baseline"]["metrics"]["ratio"].get<double>(), 3.1, 1e-9) << report;

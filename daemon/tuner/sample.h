@@ -41,6 +41,16 @@ struct SampleResult {
   bool interfered = false;
   // Set aside for interference and measured again (see `interfered`).
   bool SetAside() const { return interfered && !valid; }
+  // Made invalid by a broken guard (TuningSession::GuardViolation): its error says
+  // which, after kGuardError.
+  bool BrokeGuard() const;
 };
+
+// How the error of a sample that broke a guard begins.
+inline constexpr const char* kGuardError = "guard: ";
+
+inline bool SampleResult::BrokeGuard() const {
+  return !valid && error.starts_with(kGuardError);
+}
 
 }  // namespace hone

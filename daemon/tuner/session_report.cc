@@ -114,7 +114,7 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
     if (!t.set_aside.empty()) entry["set_aside"] = t.set_aside.size();
     if (outliers > 0) entry["outliers"] = outliers;
     for (const SampleResult& s : t.samples)
-      if (!s.valid && s.error.starts_with("guard:")) {
+      if (s.BrokeGuard()) {
         entry["infeasible"] = s.error.substr(0, kTrialsErrorBytes);
         break;
       }
@@ -245,7 +245,7 @@ json TuningSession::Report(const ReportContext& context) const {
     for (const SampleResult& s : t.samples) {
       measured += s.other_cpu.has_value();
       kept_interfered += s.valid && s.interfered;
-      guard_failed = guard_failed || (!s.valid && s.error.starts_with("guard:"));
+      guard_failed = guard_failed || s.BrokeGuard();
     }
     for (const SampleResult& s : t.set_aside) measured += s.other_cpu.has_value();
     guarded_out += guard_failed;

@@ -1,5 +1,6 @@
 #include "daemon/tuner/sync_runner.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,11 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
   const SearchSpace& space = *context.space;
   TuningSession& session = *context.session;
   std::map<int64_t, int>& seq = context.taken;  // samples recorded per trial
+  const Settings& settings = context.spec->settings;
+  // Without a guard, no sample needs the session's judgement before it is stored.
+  const bool guarded =
+      std::any_of(context.spec->metrics.begin(), context.spec->metrics.end(),
+                  [](const MetricSpec& m) { return m.guarded(); });
   for (;;) {
     if (std::optional<Outcome> stop = context.stop()) co_return *stop;
     double elapsed = context.elapsed();
@@ -35,7 +41,6 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
     if (step.first_sample || step.revisit)
       prepared = co_await SetSystemKnobs(context, step.config,
                                          "trial " + std::to_string(step.trial));
-    const Settings& settings = context.spec->settings;
     SampleResult sample;
     Store::NewTrial new_trial{space.ToJson(step.config), step.baseline, step.reason};
     // A sample taken while other processes used the CPU is set aside and taken again,
@@ -62,8 +67,7 @@ asio::awaitable<Outcome> SyncRunner::Run(RunContext& context) {
       sample.race = step.race;
       sample.round = step.round;
       sample.taken_at = context.clock->Now();
-      // A run stopped early read no other metric, and is out already.
-      if (sample.valid && !sample.stopped_early) {
+      if (sample.valid && guarded) {
         std::optional<std::string> broken = co_await OnWorker(*context.worker, [&] {
           return session.GuardViolation(sample, step.baseline);
         });

@@ -454,56 +454,53 @@ void TuningSession::SetGuards(const std::vector<MetricSpec>& metrics) {
 
 std::optional<std::string> TuningSession::GuardViolation(const SampleResult& sample,
                                                          bool baseline) const {
-  if (baseline || !sample.valid) return std::nullopt;
+  // A run stopped early read no other metric, and is out already.
+  if (baseline || !sample.valid || sample.stopped_early) return std::nullopt;
+  const TrialRecord* base_trial = Baseline();
   for (const MetricSpec& m : guards_) {
-    std::optional<double> value;
-    if (m.name == target_.metric)
-      value = sample.value;
-    else if (auto it = sample.metrics.find(m.name); it != sample.metrics.end())
-      value = it->second;
-    if (!value) return "guard: metric '" + m.name + "' was not read";
-    // The baseline's mean of the metric, for the limits relative to it.
+    // A metric's value in a sample, and its mean over the baseline's.
+    const bool target = m.name == target_.metric;
+    auto it = sample.metrics.find(m.name);
+    if (!target && it == sample.metrics.end())
+      return std::string(kGuardError) + "metric '" + m.name + "' was not read";
+    const double value = target ? sample.value : it->second;
     std::optional<double> base;
-    if (const TrialRecord* b = Baseline();
-        b && (m.guard_min_baseline_pct || m.guard_max_baseline_pct)) {
-      double sum = 0;
-      int n = 0;
-      for (const SampleResult& s : b->samples) {
-        if (!s.valid) continue;
-        if (m.name == target_.metric) {
-          sum += s.value;
-          ++n;
-        } else if (auto it = s.metrics.find(m.name); it != s.metrics.end()) {
-          sum += it->second;
-          ++n;
-        }
+    if (base_trial) {
+      if (target) {
+        base = base_trial->Mean();
+      } else {
+        std::map<std::string, double> means = base_trial->MetricMeans();
+        if (auto mean = means.find(m.name); mean != means.end()) base = mean->second;
       }
-      if (n > 0) base = sum / n;
     }
-    auto relative = [&](double pct) {
-      std::string text = "the baseline's " + FormatValue(*base);
-      if (pct != 0) text += (pct < 0 ? " - " : " + ") + FormatValue(std::fabs(pct)) + "%";
-      return text;
+    struct Limit {
+      std::optional<double> value;
+      std::optional<double> baseline_pct;  // relative to the baseline instead
+      bool is_min;
     };
-    auto check = [&](std::optional<double> limit, std::optional<double> pct,
-                     bool is_min) -> std::optional<std::string> {
+    for (const Limit& limit :
+         {Limit{m.guard_min, std::nullopt, true}, Limit{m.guard_max, std::nullopt, false},
+          Limit{std::nullopt, m.guard_min_baseline_pct, true},
+          Limit{std::nullopt, m.guard_max_baseline_pct, false}}) {
+      std::optional<double> bound = limit.value;
       std::string why;
-      if (pct) {
+      if (limit.baseline_pct) {
         if (!base)
-          return "guard: metric '" + m.name + "' has no baseline value to compare with";
-        limit = *base + std::fabs(*base) * *pct / 100;
-        why = " (" + relative(*pct) + ")";
+          return std::string(kGuardError) + "metric '" + m.name +
+                 "' has no baseline value to compare with";
+        double pct = *limit.baseline_pct;
+        bound = *base + std::fabs(*base) * pct / 100;
+        why = " (the baseline's " + FormatValue(*base) +
+              (pct == 0 ? ""
+                        : (pct < 0 ? " - " : " + ") + FormatValue(std::fabs(pct)) + "%") +
+              ")";
       }
-      if (!limit) return std::nullopt;
-      if (is_min ? *value >= *limit : *value <= *limit) return std::nullopt;
-      return "guard: metric '" + m.name + "' was " + FormatValue(*value) +
-             (is_min ? ", below its guard.min " : ", above its guard.max ") +
-             FormatValue(*limit) + why;
-    };
-    if (auto v = check(m.guard_min, std::nullopt, true)) return v;
-    if (auto v = check(m.guard_max, std::nullopt, false)) return v;
-    if (auto v = check(std::nullopt, m.guard_min_baseline_pct, true)) return v;
-    if (auto v = check(std::nullopt, m.guard_max_baseline_pct, false)) return v;
+      if (!bound || (limit.is_min ? value >= *bound : value <= *bound)) continue;
+      return std::string(kGuardError) + "metric '" + m.name + "' was " +
+             FormatValue(value) +
+             (limit.is_min ? ", below its guard.min " : ", above its guard.max ") +
+             FormatValue(*bound) + why;
+    }
   }
   return std::nullopt;
 }
