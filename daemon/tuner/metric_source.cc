@@ -45,9 +45,13 @@ double CpuMeter::OtherCpus(const CpuTotals& before, const CpuTotals& after,
   return std::max(0.0, busy_s - own_cpu_s) / wall_s;
 }
 
+bool CpuMeter::AboveLimit(double other_cpus, int cpus, double limit_pct) {
+  return other_cpus > limit_pct / 100 * cpus;
+}
+
 bool CpuMeter::Interfered(double other_cpus, double wall_s, int cpus, double limit_pct) {
-  if (limit_pct <= 0 || cpus <= 0 || wall_s < kMinJudgedS) return false;
-  return other_cpus > limit_pct / 100 * cpus &&
+  if (limit_pct <= 0 || wall_s < kMinJudgedS) return false;
+  return AboveLimit(other_cpus, cpus, limit_pct) &&
          other_cpus * wall_s > kMinInterferenceCpuS;
 }
 
@@ -189,9 +193,8 @@ asio::awaitable<QuietWait> WorkloadMetricSource::WaitForQuiet(double max_s) {
     if (!after) co_return wait;
     wait.other_cpus = cpu_.OtherCpus(*before, *after, 0, 1.0);
     // Over one second, judged by the share alone: the floor is for short samples.
-    wait.quiet =
-        after->cpus <= 0 ||
-        wait.other_cpus <= spec_->settings.max_interference_pct / 100 * after->cpus;
+    wait.quiet = !CpuMeter::AboveLimit(wait.other_cpus, after->cpus,
+                                       spec_->settings.max_interference_pct);
     if (wait.quiet || wait.waited_s >= max_s) co_return wait;
     before = after;
   }

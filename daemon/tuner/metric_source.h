@@ -67,6 +67,9 @@ class CpuMeter {
   // than kMinInterferenceCpuS in all, over a sample of kMinJudgedS at least (over
   // less, the kernel's clock ticks are too coarse to tell).
   static bool Interfered(double other_cpus, double wall_s, int cpus, double limit_pct);
+  // Whether `other_cpus` is above `limit_pct` of the machine's `cpus` (ParseCpuTotals
+  // gives one at least).
+  static bool AboveLimit(double other_cpus, int cpus, double limit_pct);
   static constexpr double kMinInterferenceCpuS = 0.25;
   static constexpr double kMinJudgedS = 0.5;
 
