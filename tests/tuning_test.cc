@@ -1138,6 +1138,31 @@ TEST_F(TuningTest, GuardsMakeAConfigurationInfeasibleAndSayWhy) {
   EXPECT_NEAR(report["baseline"]["metrics"]["ratio"].get<double>(), 3.1, 1e-9) << report;
 }
 
+// Other metrics make each sample larger: one trial's samples are listed up to the
+// page's byte budget, and the rest counted, so that a page stays under a protocol
+// line whatever the job measured.
+TEST_F(TuningTest, ATrialsSamplesAreListedWithinThePagesBytes) {
+  settings_.min_baseline_samples = 1000;
+  TuningSession session = Make({});
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(session.Next(0).kind, Step::Kind::kSample);
+    SampleResult sample = Valid(100 + i % 3);
+    for (int m = 0; m < 64; ++m)
+      sample.metrics[std::string(200, 'a' + m % 26) + std::to_string(m)] = m;
+    session.Record(sample);
+  }
+  const size_t max_bytes = 1 << 20;
+  json page = session.Trials(std::nullopt, -1, 500, 5000, max_bytes);
+  ASSERT_EQ(page["trials"].size(), 1u);
+  const json& trial = page["trials"][0];
+  size_t listed = trial["samples"].size();
+  EXPECT_GT(listed, 0u);
+  EXPECT_LT(listed, 1000u);
+  EXPECT_EQ(trial["samples_omitted"], 1000 - listed);
+  EXPECT_EQ(trial["valid"], 1000) << "the counts cover every sample";
+  EXPECT_LT(page.dump().size(), 2 * max_bytes);
+}
+
 }  // namespace
 // Issue 14: the recommendation's model took one point per trial past 400 samples,
 // so its memory grew with the square of the trials a budget allowed (10,000 trials:

@@ -74,6 +74,7 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
     bool stopped_early = false, finalist = false;
     double sum = 0, squares = 0;
     int valid = 0, outliers = 0;
+    size_t sample_bytes = 0;
     std::vector<bool> outlier = Outliers(t.samples);
     // The samples in the order taken, the set-aside ones among them.
     std::vector<std::pair<const SampleResult*, bool>> listed;
@@ -93,7 +94,9 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
         sum += s.value;
         squares += s.value * s.value;
       }
-      if (samples.size() >= max_samples) continue;
+      // A sample's other metrics can make it large: a trial's list stops at
+      // max_samples, or at max_bytes, so that one trial fits a page too.
+      if (samples.size() >= max_samples || sample_bytes >= max_bytes) continue;
       json sample = {{"valid", s.valid}, {"duration_s", Round(s.duration_s, 3)}};
       if (s.valid)
         sample["value"] = s.value;
@@ -107,6 +110,7 @@ json TuningSession::Trials(std::optional<int64_t> best_trial, int64_t after, siz
       if (s.interfered) sample["interfered"] = true;
       if (s.SetAside()) sample["set_aside"] = true;
       if (is_outlier) sample["outlier"] = true;
+      sample_bytes += sample.dump().size();
       samples.push_back(std::move(sample));
     }
     std::map<std::string, double> metric_means = t.MetricMeans();
