@@ -24,6 +24,7 @@ namespace {
 using nlohmann::json;
 using test::CommandResult;
 using test::Honed;
+using test::HtmlDataField;
 using test::ReadFile;
 using test::TempDir;
 using test::WaitFor;
@@ -728,17 +729,6 @@ std::string FindOnPath(const std::string& name) {
   return "";
 }
 
-// The text of the element with data-field="name" in an HTML page; "<missing>"
-// without one, "<twice>" with two.
-std::string DataField(const std::string& html, const std::string& name) {
-  const std::string key = "data-field=\"" + name + "\">";
-  size_t at = html.find(key);
-  if (at == std::string::npos) return "<missing>";
-  if (html.find(key, at + 1) != std::string::npos) return "<twice>";
-  at += key.size();
-  return html.substr(at, html.find('<', at) - at);
-}
-
 // The names of the start tags of an HTML page, in order.
 std::vector<std::string> StartTags(const std::string& html) {
   std::vector<std::string> tags;
@@ -807,36 +797,36 @@ TEST_F(IntegrationTest, HtmlReportRendersInChromiumWithTheReportsNumbers) {
     snprintf(text, sizeof text, "%+.2f", value.get<double>());
     return std::string(text);
   };
-  EXPECT_EQ(DataField(dom.out, "job"), "1");
-  EXPECT_EQ(DataField(dom.out, "state"), report["state"].get<std::string>());
-  EXPECT_EQ(DataField(dom.out, "metric"), "shell.my_target");
-  EXPECT_EQ(DataField(dom.out, "goal"), "max");
-  EXPECT_EQ(DataField(dom.out, "best_mean"),
+  EXPECT_EQ(HtmlDataField(dom.out, "job"), "1");
+  EXPECT_EQ(HtmlDataField(dom.out, "state"), report["state"].get<std::string>());
+  EXPECT_EQ(HtmlDataField(dom.out, "metric"), "shell.my_target");
+  EXPECT_EQ(HtmlDataField(dom.out, "goal"), "max");
+  EXPECT_EQ(HtmlDataField(dom.out, "best_mean"),
             FormatValue(report["best"]["value"].get<double>()));
-  EXPECT_EQ(DataField(dom.out, "baseline_mean"),
+  EXPECT_EQ(HtmlDataField(dom.out, "baseline_mean"),
             FormatValue(report["baseline"]["value"].get<double>()));
-  EXPECT_EQ(DataField(dom.out, "best_samples"),
+  EXPECT_EQ(HtmlDataField(dom.out, "best_samples"),
             std::to_string(report["best"]["samples"].get<int64_t>()));
-  EXPECT_EQ(DataField(dom.out, "improvement_pct"), pct(report["improvement_pct"]));
-  EXPECT_EQ(DataField(dom.out, "ci_low"), pct(report["improvement_ci95_pct"][0]));
-  EXPECT_EQ(DataField(dom.out, "ci_high"), pct(report["improvement_ci95_pct"][1]));
-  EXPECT_EQ(DataField(dom.out, "improvement"), FormatImprovement(report));
-  EXPECT_EQ(DataField(dom.out, "samples_valid"),
+  EXPECT_EQ(HtmlDataField(dom.out, "improvement_pct"), pct(report["improvement_pct"]));
+  EXPECT_EQ(HtmlDataField(dom.out, "ci_low"), pct(report["improvement_ci95_pct"][0]));
+  EXPECT_EQ(HtmlDataField(dom.out, "ci_high"), pct(report["improvement_ci95_pct"][1]));
+  EXPECT_EQ(HtmlDataField(dom.out, "improvement"), FormatImprovement(report));
+  EXPECT_EQ(HtmlDataField(dom.out, "samples_valid"),
             std::to_string(report["samples_valid"].get<int64_t>()));
   const std::string text = honed_.Hone({"report", "1"}).out;
-  EXPECT_NE(text.find("Best value: " + DataField(dom.out, "best_mean") + " ("),
+  EXPECT_NE(text.find("Best value: " + HtmlDataField(dom.out, "best_mean") + " ("),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("Improvement: " + DataField(dom.out, "improvement_pct") + "%"),
+  EXPECT_NE(text.find("Improvement: " + HtmlDataField(dom.out, "improvement_pct") + "%"),
             std::string::npos)
       << text;
 
   // Every valid sample of the history, drawn; hone run --format html fetched the
   // same history at the job's end.
-  EXPECT_EQ(DataField(run.out, "samples"), std::to_string(valid)) << run.out;
-  EXPECT_EQ(DataField(run.out, "best_mean"), DataField(dom.out, "best_mean"));
-  EXPECT_EQ(DataField(dom.out, "samples"), std::to_string(valid));
-  EXPECT_EQ(DataField(dom.out, "samples_drawn"), std::to_string(valid));
+  EXPECT_EQ(HtmlDataField(run.out, "samples"), std::to_string(valid)) << run.out;
+  EXPECT_EQ(HtmlDataField(run.out, "best_mean"), HtmlDataField(dom.out, "best_mean"));
+  EXPECT_EQ(HtmlDataField(dom.out, "samples"), std::to_string(valid));
+  EXPECT_EQ(HtmlDataField(dom.out, "samples_drawn"), std::to_string(valid));
   size_t circles = 0;
   for (size_t at = dom.out.find("<circle class=\"sample"); at != std::string::npos;
        at = dom.out.find("<circle class=\"sample", at + 1))

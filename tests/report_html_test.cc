@@ -13,11 +13,13 @@
 
 #include "common/report.h"
 #include "common/trials.h"
+#include "tests/test_util.h"
 
 namespace hone {
 namespace {
 
 using nlohmann::json;
+using test::HtmlDataField;
 
 json CompletedReport() {
   return json::parse(R"({
@@ -66,17 +68,6 @@ json SmallHistory() {
         {"valid": true, "value": 5, "taken_at": 104},
         {"valid": true, "value": 30, "taken_at": 105}]}]
   })");
-}
-
-// The text of the one element with data-field="name"; "<missing>" without one,
-// "<twice>" with more than one.
-std::string FieldText(const std::string& html, const std::string& name) {
-  const std::string key = "data-field=\"" + name + "\">";
-  size_t at = html.find(key);
-  if (at == std::string::npos) return "<missing>";
-  if (html.find(key, at + 1) != std::string::npos) return "<twice>";
-  at += key.size();
-  return html.substr(at, html.find('<', at) - at);
 }
 
 size_t Count(const std::string& haystack, const std::string& needle) {
@@ -137,34 +128,35 @@ TEST(ReportHtmlTest, NumbersAreTheTextReportsNumbers) {
   const json report = CompletedReport();
   const std::string html = FormatReportHtml(report, SmallHistory());
   ExpectOnlyOwnMarkup(html);
-  EXPECT_EQ(FieldText(html, "job"), "3");
-  EXPECT_EQ(FieldText(html, "state"), "completed");
-  EXPECT_EQ(FieldText(html, "metric"), "m");
-  EXPECT_EQ(FieldText(html, "goal"), "max");
-  EXPECT_EQ(FieldText(html, "baseline_mean"), FormatValue(70.123456));
-  EXPECT_EQ(FieldText(html, "baseline_mean"), "70.12");
-  EXPECT_EQ(FieldText(html, "best_mean"), "124");
-  EXPECT_EQ(FieldText(html, "baseline_samples"), "2");
-  EXPECT_EQ(FieldText(html, "best_samples"), "5");
-  EXPECT_EQ(FieldText(html, "improvement_pct"), "+76.83");
-  EXPECT_EQ(FieldText(html, "ci_low"), "+12.34");
-  EXPECT_EQ(FieldText(html, "ci_high"), "+140.50");
-  EXPECT_EQ(FieldText(html, "improvement"), FormatImprovement(report));
-  EXPECT_EQ(FieldText(html, "established"), "yes");
-  EXPECT_EQ(FieldText(html, "noise_pct"), "1.23");
-  EXPECT_EQ(FieldText(html, "samples_valid"), "40");
-  EXPECT_EQ(FieldText(html, "samples_invalid"), "1");
-  EXPECT_EQ(FieldText(html, "samples"), "5");
-  EXPECT_EQ(FieldText(html, "samples_drawn"), "5");
+  EXPECT_EQ(HtmlDataField(html, "job"), "3");
+  EXPECT_EQ(HtmlDataField(html, "state"), "completed");
+  EXPECT_EQ(HtmlDataField(html, "metric"), "m");
+  EXPECT_EQ(HtmlDataField(html, "goal"), "max");
+  EXPECT_EQ(HtmlDataField(html, "baseline_mean"), FormatValue(70.123456));
+  EXPECT_EQ(HtmlDataField(html, "baseline_mean"), "70.12");
+  EXPECT_EQ(HtmlDataField(html, "best_mean"), "124");
+  EXPECT_EQ(HtmlDataField(html, "baseline_samples"), "2");
+  EXPECT_EQ(HtmlDataField(html, "best_samples"), "5");
+  EXPECT_EQ(HtmlDataField(html, "improvement_pct"), "+76.83");
+  EXPECT_EQ(HtmlDataField(html, "ci_low"), "+12.34");
+  EXPECT_EQ(HtmlDataField(html, "ci_high"), "+140.50");
+  EXPECT_EQ(HtmlDataField(html, "improvement"), FormatImprovement(report));
+  EXPECT_EQ(HtmlDataField(html, "established"), "yes");
+  EXPECT_EQ(HtmlDataField(html, "noise_pct"), "1.23");
+  EXPECT_EQ(HtmlDataField(html, "samples_valid"), "40");
+  EXPECT_EQ(HtmlDataField(html, "samples_invalid"), "1");
+  EXPECT_EQ(HtmlDataField(html, "samples"), "5");
+  EXPECT_EQ(HtmlDataField(html, "samples_drawn"), "5");
 
   // The same text as the text report's lines.
   const std::string text = FormatReportText(report);
   for (const std::string& line :
-       {"Baseline value: " + FieldText(html, "baseline_mean") + " (2 samples)",
-        "Best value: " + FieldText(html, "best_mean") + " (5 samples)",
-        "Improvement: " + FieldText(html, "improvement_pct") + "% (95% CI " +
-            FieldText(html, "ci_low") + "% to " + FieldText(html, "ci_high") + "%)",
-        "Measurement noise: " + FieldText(html, "noise_pct") + "% per sample"})
+       {"Baseline value: " + HtmlDataField(html, "baseline_mean") + " (2 samples)",
+        "Best value: " + HtmlDataField(html, "best_mean") + " (5 samples)",
+        "Improvement: " + HtmlDataField(html, "improvement_pct") + "% (95% CI " +
+            HtmlDataField(html, "ci_low") + "% to " + HtmlDataField(html, "ci_high") +
+            "%)",
+        "Measurement noise: " + HtmlDataField(html, "noise_pct") + "% per sample"})
     EXPECT_NE(text.find(line), std::string::npos) << line << "\n" << text;
 }
 
@@ -188,16 +180,17 @@ TEST(ReportHtmlTest, ShowsTheBestConfigurationTiesImportanceAndTheInterval) {
   weak["improvement_ci95_pct"] = {-3.0, 150.0};
   const std::string not_established = FormatReportHtml(weak, json::object());
   EXPECT_EQ(Count(not_established, "class=\"interval not-established\""), 1u);
-  EXPECT_EQ(FieldText(not_established, "established"), "no");
-  EXPECT_EQ(FieldText(not_established, "improvement").rfind("not established (", 0), 0u);
+  EXPECT_EQ(HtmlDataField(not_established, "established"), "no");
+  EXPECT_EQ(HtmlDataField(not_established, "improvement").rfind("not established (", 0),
+            0u);
   EXPECT_NE(not_established.find("No valid sample to draw"), std::string::npos);
 
   json no_interval = CompletedReport();
   no_interval.erase("improvement_ci95_pct");
   const std::string bare = FormatReportHtml(no_interval, json::object());
   EXPECT_EQ(Count(bare, "class=\"interval "), 0u);
-  EXPECT_EQ(FieldText(bare, "ci_low"), "<missing>");
-  EXPECT_EQ(FieldText(bare, "improvement_pct"), "+76.83");
+  EXPECT_EQ(HtmlDataField(bare, "ci_low"), "<missing>");
+  EXPECT_EQ(HtmlDataField(bare, "improvement_pct"), "+76.83");
 }
 
 TEST(ReportHtmlTest, OneCirclePerValidSampleAndTheBestMeanSoFar) {
@@ -256,7 +249,7 @@ TEST(ReportHtmlTest, HostileStringsAreEscapedEverywhere) {
             std::string::npos);
   EXPECT_NE(html.find("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;&amp;amp;"),
             std::string::npos);
-  EXPECT_EQ(FieldText(html, "state"), HtmlEscape(kAttr));
+  EXPECT_EQ(HtmlDataField(html, "state"), HtmlEscape(kAttr));
 }
 
 TEST(ReportHtmlTest, BadBytesAndLongStringsAreCleanedAndCut) {
@@ -319,8 +312,8 @@ TEST(ReportHtmlTest, MissingOrWrongTypedFieldsStillGiveAValidPage) {
       {{"job", 4}, {"state", "failed"}, {"message", "options_script failed"}}, json());
   ExpectOnlyOwnMarkup(failed);
   EXPECT_NE(failed.find("options_script failed"), std::string::npos);
-  EXPECT_EQ(FieldText(failed, "best_mean"), "<missing>");
-  EXPECT_EQ(FieldText(failed, "improvement_pct"), "<missing>");
+  EXPECT_EQ(HtmlDataField(failed, "best_mean"), "<missing>");
+  EXPECT_EQ(HtmlDataField(failed, "improvement_pct"), "<missing>");
   // Values no chart can place are still drawn somewhere, as numbers.
   json extreme = full;
   extreme["improvement_pct"] = 1e308;
@@ -361,11 +354,11 @@ TEST(ReportHtmlTest, AHundredThousandSamplesGiveABoundedPage) {
   history["trials"] = trials;
   const std::string html = FormatReportHtml(CompletedReport(), history);
   ExpectOnlyOwnMarkup(html);
-  EXPECT_EQ(FieldText(html, "samples"), "100000");
+  EXPECT_EQ(HtmlDataField(html, "samples"), "100000");
   size_t circles = Count(html, "<circle class=\"sample");
   EXPECT_LE(circles, kMaxDrawnSamples);
   EXPECT_GE(circles, kMaxDrawnSamples / 2);
-  EXPECT_EQ(FieldText(html, "samples_drawn"), std::to_string(circles));
+  EXPECT_EQ(HtmlDataField(html, "samples_drawn"), std::to_string(circles));
   EXPECT_NE(html.find("too many to draw each"), std::string::npos);
   EXPECT_LT(html.size(), 600u * 1024) << "bounded: " << html.size() << " bytes";
 }

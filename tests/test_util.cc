@@ -43,6 +43,15 @@ std::string TempDir::Write(const std::string& name, const std::string& text,
   return path;
 }
 
+std::string HtmlDataField(const std::string& html, const std::string& name) {
+  const std::string key = "data-field=\"" + name + "\">";
+  size_t at = html.find(key);
+  if (at == std::string::npos) return "<missing>";
+  if (html.find(key, at + 1) != std::string::npos) return "<twice>";
+  at += key.size();
+  return html.substr(at, html.find('<', at) - at);
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream buffer;

@@ -57,6 +57,10 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 
 std::string ReadFile(const std::string& path);
 
+// The text of the one element with data-field="name" in an HTML page (hone report
+// --format html): "<missing>" without one, "<twice>" with more than one.
+std::string HtmlDataField(const std::string& html, const std::string& name);
+
 // A honed on `dir`/honed.sock with state in `dir`/state.
 class Honed {
  public:
