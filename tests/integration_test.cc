@@ -391,6 +391,19 @@ TEST_F(IntegrationTest, ABaselineOutsideTheConstraintsFailsTheJobBeforeAnyRun) {
             std::string::npos)
       << run.err;
   EXPECT_FALSE(std::filesystem::exists(ran));
+  // hone check says the same of a space it can see whole, and runs nothing.
+  std::string listed = dir_.Write(
+      "listed.yaml",
+      "domain:\n  common:\n    knobs:\n      n: {options: [1, 2], default: 1}\n"
+      "    target: duration:min\nconstraints: ['n > 1']\n");
+  CommandResult check = honed_.Hone({"check", listed, "--", workload});
+  EXPECT_EQ(check.exit_code, 2) << check.out << check.err;
+  EXPECT_NE((check.out + check.err)
+                .find("the baseline {\"n\":1} violates constraint 'n > 1'; hone measures "
+                      "the baseline first, so change the knobs' defaults"),
+            std::string::npos)
+      << check.out << check.err;
+  EXPECT_FALSE(std::filesystem::exists(ran));
 }
 
 TEST_F(IntegrationTest, AConstraintComparingANumberKnobWithTextIsRefused) {

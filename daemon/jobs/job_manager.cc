@@ -379,10 +379,8 @@ Status JobManager::Check(const Peer& peer, const json& args, json* result) const
             2);
     }
     if (!builtin && !script)
-      if (const Expression* violated = space->Violated(space->Default()))
-        errors.push_back("the baseline " + space->ToJson(space->Default()).dump() +
-                         " violates constraint '" + violated->text() +
-                         "'; hone measures the baseline first");
+      if (Status baseline = BaselineFeasible(*space); !baseline.ok())
+        errors.push_back(baseline.message());
   } else {
     space_view["size"] = nullptr;  // an options_script's values come at start
   }

@@ -33,10 +33,7 @@ json TuningSession::Describe(const TrialRecord* t) const {
   return entry;
 }
 
-json TuningSession::TiedWith(const TrialRecord& best) const {
-  // The confirmed trials (the baseline too) that the samples cannot tell apart from
-  // the recommendation: the same test as the race's.
-  std::vector<const TrialRecord*> tied = history_.TiedTrials(best);
+json TuningSession::DescribeTied(const std::vector<const TrialRecord*>& tied) const {
   json configs = json::array();
   for (size_t i = 0; i < tied.size() && i < kReportTied; ++i) {
     json entry = Describe(tied[i]);
@@ -219,10 +216,14 @@ json TuningSession::Report(const ReportContext& context) const {
   report["noise_pct"] = history_.NoiseDegreesOfFreedom() > 0
                             ? json(Round(RelativeNoise() * 100, 2))
                             : json(nullptr);
-  if (best) report["tied"] = TiedWith(*best);
-  if (established)
-    for (const TrialRecord* tied : history_.TiedTrials(*best))
-      established = established && !tied->baseline;
+  if (best) {
+    // The confirmed trials (the baseline too) that the samples cannot tell apart from
+    // the recommendation: the same test as the race's.
+    std::vector<const TrialRecord*> tied = history_.TiedTrials(*best);
+    report["tied"] = DescribeTied(tied);
+    established = established && std::none_of(tied.begin(), tied.end(),
+                                               [](const TrialRecord* t) { return t->baseline; });
+  }
   report["improvement_established"] = established;
   std::vector<std::pair<std::string, double>> importance = KnobImportance();
   if (!importance.empty()) {

@@ -125,6 +125,16 @@ Status PreviewSpace(const JobSpec& spec, const std::vector<CatalogEntry>* catalo
   return Status::OK();
 }
 
+Status BaselineFeasible(const SearchSpace& space) {
+  const Expression* violated = space.Violated(space.Default());
+  if (!violated) return Status::OK();
+  return Status::InvalidArgument(
+      "the baseline " + space.ToJson(space.Default()).dump() + " violates constraint '" +
+      violated->text() +
+      "'; hone measures the baseline first, so change the knobs' defaults (or, for "
+      "system knobs, their current values) or the constraint");
+}
+
 asio::awaitable<Status> ResolveSpace(const SpaceSources& sources, SearchSpace* space,
                                      std::unique_ptr<KnobBindings>* bindings_out) {
   const JobSpec& job_spec = *sources.spec;
@@ -201,12 +211,8 @@ asio::awaitable<Status> ResolveSpace(const SpaceSources& sources, SearchSpace* s
   for (const ConstraintSpec& c : job_spec.constraints) constraints.push_back(c.text);
   Status s = SearchSpace::Create(std::move(knobs), constraints, space);
   if (!s.ok()) co_return s;
-  if (const Expression* violated = space->Violated(space->Default()))
-    co_return Status::InvalidArgument(
-        "the baseline " + space->ToJson(space->Default()).dump() +
-        " violates constraint '" + violated->text() +
-        "'; hone measures the baseline first, so change the knobs' defaults (or, for "
-        "system knobs, their current values) or the constraint");
+  s = BaselineFeasible(*space);
+  if (!s.ok()) co_return s;
   *bindings_out = std::move(bindings);
   co_return Status::OK();
 }

@@ -42,6 +42,11 @@ Status ResolveBuiltins(const std::vector<CatalogEntry>* catalog, JobSpec* spec);
 Status PreviewSpace(const JobSpec& spec, const std::vector<CatalogEntry>* catalog,
                     nlohmann::json* knobs, std::optional<SearchSpace>* space);
 
+// OK when the space's default configuration, the baseline, satisfies its
+// constraints; otherwise InvalidArgument naming the constraint and what to change
+// (hone measures the baseline first). ResolveSpace and `hone check` both ask.
+Status BaselineFeasible(const SearchSpace& space);
+
 // What ResolveSpace needs; everything must outlive the call.
 struct SpaceSources {
   int64_t job = 0;

@@ -194,9 +194,10 @@ class TuningSession {
   bool Better(double a, double b) const { return history_.Better(a, b); }
   // A trial as the report gives it: config, trial number, valid samples, mean.
   nlohmann::json Describe(const TrialRecord* trial) const;
-  // The report's `tied`: the confirmed trials statistically tied with `best`, best
-  // mean first (at most kReportTied of them), and their count.
-  nlohmann::json TiedWith(const TrialRecord& best) const;
+  // The report's `tied` from the confirmed trials statistically tied with the best
+  // (TrialHistory::TiedTrials, best mean first): at most kReportTied of them, and
+  // their count.
+  nlohmann::json DescribeTied(const std::vector<const TrialRecord*>& tied) const;
   Settings settings_;
   Target target_;
   Goal goal_;
