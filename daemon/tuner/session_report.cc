@@ -221,8 +221,9 @@ json TuningSession::Report(const ReportContext& context) const {
     // the recommendation: the same test as the race's.
     std::vector<const TrialRecord*> tied = history_.TiedTrials(*best);
     report["tied"] = DescribeTied(tied);
-    established = established && std::none_of(tied.begin(), tied.end(),
-                                               [](const TrialRecord* t) { return t->baseline; });
+    established =
+        established && std::none_of(tied.begin(), tied.end(),
+                                    [](const TrialRecord* t) { return t->baseline; });
   }
   report["improvement_established"] = established;
   std::vector<std::pair<std::string, double>> importance = KnobImportance();
