@@ -194,10 +194,7 @@ class LivePlot {
       if (trials[i].is_object() && trials[i].contains("trial") &&
           trials[i]["trial"].is_number_integer())
         index_[trials[i]["trial"].get<int64_t>()] = i;
-    if (tty_) {
-      ProgressPrinter none(true);
-      Draw(none);  // what is stored so far, at once
-    }
+    if (tty_) Draw(nullptr);  // what is stored so far, at once
   }
 
   // A `sample` event: one more point, and a redraw on a terminal.
@@ -215,13 +212,14 @@ class LivePlot {
     samples.push_back({{"valid", true},
                        {"value", event["value"]},
                        {"taken_at", static_cast<double>(std::time(nullptr))}});
-    if (tty_) Draw(progress);
+    if (tty_) Draw(&progress);
   }
 
   // The chart as it stands: over the last one on a terminal, else printed once.
-  void Draw(ProgressPrinter& progress) {
+  // `progress` (when there is one yet) is cleared first: the chart goes above it.
+  void Draw(ProgressPrinter* progress) {
     if (!on_) return;
-    progress.Clear();
+    if (progress) progress->Clear();
     std::string chart = FormatPlotText(history_, Columns() - 14, 12);
     if (tty_ && lines_ > 0) std::cerr << "\033[" << lines_ << "A\033[J";
     std::cerr << chart << std::flush;
@@ -317,7 +315,7 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
   }
   progress.Clear();
   // Elsewhere than on a terminal, and for a job that had ended, the chart comes once.
-  if (s.ok() && options.plot && !options.json && !plot.drawn()) plot.Draw(progress);
+  if (s.ok() && options.plot && !options.json && !plot.drawn()) plot.Draw(&progress);
   if (!s.ok()) {
     std::cerr << "hone: " << s.message() << "; job " << id
               << " may have been interrupted: see `hone status " << id << "`\n";
