@@ -146,6 +146,8 @@ Status FetchTrials(Connection& connection, int64_t job, json* history) {
     if (!first) args["after"] = page["next"];
     Status s = connection.Call("trials", args, &page);
     if (!s.ok()) return s;
+    if (!page.is_object())
+      return Status::Internal("honed's reply to trials is not a JSON object");
     if (first) *history = page;
     first = false;
     if (page.contains("trials") && page["trials"].is_array())
@@ -321,7 +323,8 @@ int Follow(const ClientOptions& options, Connection& connection, int64_t id) {
               << " may have been interrupted: see `hone status " << id << "`\n";
     return kExitUnavailable;
   }
-  if (report.contains("message") && !(options.json || options.format == "json"))
+  if (report.is_object() && report.contains("message") && report["message"].is_string() &&
+      !(options.json || options.format == "json"))
     std::cerr << "hone: job " << id << " " << state << ": "
               << report["message"].get<std::string>() << "\n";
   json history = json::object();
