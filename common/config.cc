@@ -740,7 +740,9 @@ Status ConfigReader::ReadMetric(const std::string& name, const YAML::Node& node)
     return Error(node, what +
                            ": cgroup_stat needs the cgroup directory and the key to read "
                            "(cgroup: /sys/fs/cgroup/..., key: usage_usec)");
-  if (metric.guard_min && metric.guard_max && *metric.guard_min > *metric.guard_max)
+  if ((metric.guard_min && metric.guard_max && *metric.guard_min > *metric.guard_max) ||
+      (metric.guard_min_baseline_pct && metric.guard_max_baseline_pct &&
+       *metric.guard_min_baseline_pct > *metric.guard_max_baseline_pct))
     return Error(node, what + ": guard.min is above guard.max");
   if (metric.partial && has_script)
     return Error(node, what + ": partial applies to pattern metrics only (hone reads "

@@ -1720,6 +1720,9 @@ TEST(ConfigTest, SyncGuardsMayBeRelativeToTheBaselineAndHygieneSettingsAreChecke
        "guard.min must be a number, 'baseline'"},
       {"    metrics:\n      m: {pattern: 'm', guard: {max: baselines}}\n",
        "guard.max must be a number"},
+      {"    metrics:\n      m: {pattern: 'm', guard: {min: baseline + 5%, max: "
+       "baseline}}\n",
+       "guard.min is above guard.max"},
       {"global_settings: {max_interference_pct: 120}\n",
        "max_interference_pct must be a percentage from 0"},
       {"global_settings: {interference_repeats: 11}\n",
