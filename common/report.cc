@@ -21,10 +21,6 @@ using namespace json_read;
 
 namespace {
 
-std::string Number(const json& value) {
-  return value.is_number() ? FormatValue(value.get<double>()) : std::string("-");
-}
-
 // One line per knob; with `descriptions` ({knob: text}), each knob's after it.
 std::string ConfigLines(const json& config, const json& descriptions = json()) {
   std::string lines;
@@ -54,7 +50,7 @@ std::string TiedLines(const json& report) {
     if (!entry.is_object()) continue;
     std::string text = "  trial " + std::to_string(Int(entry, "trial")) +
                        (Flag(entry, "baseline") ? " (baseline)" : "") + ": " +
-                       Number(Field(entry, "value")) + " (" +
+                       FormatNumber(Field(entry, "value")) + " (" +
                        std::to_string(Int(entry, "samples")) + " samples)";
     std::string differs;
     const json config = Field(entry, "config", json::object());
@@ -98,14 +94,21 @@ std::string ImprovementMethod(const json& report) {
   if (rule == "paired")
     return "over " + std::to_string(Int(method, "rounds")) +
            " rounds after the search, the best and the baseline measured alternately "
-           "(" + Number(Field(method, "best_value")) + " against " +
-           Number(Field(method, "baseline_value")) + ")";
+           "(" +
+           FormatNumber(Field(method, "best_value")) + " against " +
+           FormatNumber(Field(method, "baseline_value")) + ")";
   if (rule == "means")
     return "from the means of all samples, at the pooled noise (no final comparison)";
   return "";
 }
 
 }  // namespace
+
+std::string FormatNumber(const json& value) {
+  return value.is_number() && std::isfinite(value.get<double>())
+             ? FormatValue(value.get<double>())
+             : std::string("-");
+}
 
 std::string FormatChosenBy(const json& report) { return ChosenBy(report); }
 std::string FormatImprovementMethod(const json& report) {
@@ -185,7 +188,8 @@ std::string FormatLiveText(const json& live) {
   const json incumbent = Field(live, "incumbent");
   if (incumbent.is_object()) {
     std::string text = FormatConfigInline(Field(incumbent, "config"));
-    if (incumbent.contains("value")) text += ", " + Number(Field(incumbent, "value"));
+    if (incumbent.contains("value"))
+      text += ", " + FormatNumber(Field(incumbent, "value"));
     line("Incumbent", text);
   }
   const json trial = Field(live, "trial");
@@ -200,13 +204,14 @@ std::string FormatLiveText(const json& live) {
                          std::to_string(Int(live, "job")) + " tries it)");
   const json guard = Field(live, "guard");
   if (guard.is_object()) {
-    std::string text = "max_regression_pct " + Number(Field(guard, "max_regression_pct"));
+    std::string text =
+        "max_regression_pct " + FormatNumber(Field(guard, "max_regression_pct"));
     if (guard.contains("first_sample_limit"))
       text += " (a candidate's first sample in an epoch past " +
-              Number(Field(guard, "first_sample_limit")) + ", a later one past " +
-              Number(Field(guard, "limit")) + " reverts)";
+              FormatNumber(Field(guard, "first_sample_limit")) + ", a later one past " +
+              FormatNumber(Field(guard, "limit")) + " reverts)";
     else if (guard.contains("limit"))
-      text += " (a sample past " + Number(Field(guard, "limit")) + " reverts)";
+      text += " (a sample past " + FormatNumber(Field(guard, "limit")) + " reverts)";
     text += ", " + std::to_string(Int(guard, "reverts")) + " revert(s)";
     line("Guard", text);
     if (guard.contains("last_revert")) line("  last revert", Text(guard, "last_revert"));
@@ -264,7 +269,8 @@ std::string OtherMetrics(const json& best, const json& baseline) {
       break;
     }
     text += (text.empty() ? "" : ", ") + Printable(name, 64) + " " +
-            Number(Field(b, name.c_str())) + " / " + Number(Field(a, name.c_str()));
+            FormatNumber(Field(b, name.c_str())) + " / " +
+            FormatNumber(Field(a, name.c_str()));
   }
   return text;
 }
@@ -280,7 +286,8 @@ std::string Interference(const json& report) {
     return Int(report, "samples_valid") + Int(report, "samples_invalid") > 0
                ? "not measured (/proc/stat could not be read)"
                : "";
-  std::string limit = "max_interference_pct " + Number(Field(i, "max_interference_pct"));
+  std::string limit =
+      "max_interference_pct " + FormatNumber(Field(i, "max_interference_pct"));
   if (set_aside == 0 && kept == 0) return "none seen (" + limit + ")";
   std::string text;
   if (set_aside > 0)
@@ -337,11 +344,10 @@ std::string FormatReportText(const json& report) {
   }
   const json baseline = Field(report, "baseline");
   if (baseline.is_object())
-    line("Baseline value", Number(Field(baseline, "value")) + " (" +
-                               std::to_string(Int(baseline, "samples")) +
-                               " samples)");
+    line("Baseline value", FormatNumber(Field(baseline, "value")) + " (" +
+                               std::to_string(Int(baseline, "samples")) + " samples)");
   if (best.is_object())
-    line("Best value", Number(Field(best, "value")) + " (" +
+    line("Best value", FormatNumber(Field(best, "value")) + " (" +
                            std::to_string(Int(best, "samples")) + " samples)");
   if (std::string others = OtherMetrics(best, baseline); !others.empty())
     line("Other metrics (best / baseline)", others);

@@ -47,6 +47,9 @@ std::string FormatLiveText(const nlohmann::json& live);
 
 // 124.0 -> "124", 0.123456 -> "0.1235": four significant digits, no noise.
 std::string FormatValue(double value);
+// A JSON number as FormatValue writes it; "-" for anything else (a missing field, a
+// string, a number too large for a double).
+std::string FormatNumber(const nlohmann::json& value);
 
 // `value` rounded to `digits` decimals, as reports and status replies carry numbers,
 // so that JSON shows 48.05, not 48.050000000000004.

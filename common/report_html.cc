@@ -11,6 +11,7 @@
 
 #include "common/json_read.h"
 #include "common/report.h"
+#include "common/scan.h"
 #include "common/trials.h"
 
 namespace hone {
@@ -23,39 +24,6 @@ namespace {
 constexpr size_t kMaxRows = 200;          // rows of any one table or list
 constexpr size_t kMaxDescription = 1000;  // bytes of a knob's description
 constexpr size_t kMaxValue = 300;         // bytes of a knob's value
-
-// The next code point of `text` at `*at` (advanced past it), or -1 for a byte that
-// does not begin a valid UTF-8 sequence (advanced by one).
-int32_t NextCodePoint(std::string_view text, size_t* at) {
-  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
-  unsigned char lead = byte(*at);
-  int length = lead < 0x80                    ? 1
-               : lead >= 0xC2 && lead <= 0xDF ? 2
-               : lead >= 0xE0 && lead <= 0xEF ? 3
-               : lead >= 0xF0 && lead <= 0xF4 ? 4
-                                              : 0;
-  if (length == 0 || *at + length > text.size()) {
-    ++*at;
-    return -1;
-  }
-  int32_t cp = length == 1 ? lead : lead & (0x7F >> length);
-  for (int i = 1; i < length; ++i) {
-    unsigned char c = byte(*at + i);
-    if ((c & 0xC0) != 0x80) {
-      ++*at;
-      return -1;
-    }
-    cp = (cp << 6) | (c & 0x3F);
-  }
-  // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
-  static constexpr int32_t kLeast[5] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kLeast[length] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-    ++*at;
-    return -1;
-  }
-  *at += length;
-  return cp;
-}
 
 // Whether HTML's parser takes `cp` as a character without complaint.
 bool AllowedInHtml(int32_t cp) {
@@ -78,10 +46,6 @@ std::string E(const std::string& text, size_t limit = 2000) {
 
 bool Finite(const json& value) {
   return value.is_number() && std::isfinite(value.get<double>());
-}
-
-std::string Number(const json& value) {
-  return Finite(value) ? FormatValue(value.get<double>()) : std::string("-");
 }
 
 std::string Printf(const char* format, double value) {
@@ -218,7 +182,7 @@ void Cards(const json& report, std::string& out) {
     out += std::string("<div class=\"card\"><div class=\"label\">") + label +
            "</div><div class=\"big\">";
     out += Finite(Field(entry, "value"))
-               ? FieldSpan(mean_field, Number(Field(entry, "value")))
+               ? FieldSpan(mean_field, FormatNumber(Field(entry, "value")))
                : std::string("-");
     out += "</div><div class=\"label\">mean of " +
            FieldSpan(samples_field, std::to_string(Int(entry, "samples"))) + " samples";
@@ -540,7 +504,7 @@ void Tied(const json& report, std::string& out) {
       }
       out += "<tr><td>" + std::to_string(Int(entry, "trial")) +
              (Flag(entry, "baseline") ? " (baseline)" : "") +
-             "</td><td class=\"value\">" + E(Number(Field(entry, "value"))) +
+             "</td><td class=\"value\">" + E(FormatNumber(Field(entry, "value"))) +
              "</td><td>" + std::to_string(Int(entry, "samples")) + "</td><td>" + differs +
              "</td></tr>\n";
     }

@@ -57,27 +57,43 @@ bool IsInteger(std::string_view text) {
   return at < text.size() && Digits(text, at) == text.size() - at;
 }
 
-bool IsUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
-                    : c >= 0xf0 && c <= 0xf4                ? 4
-                                                            : 0;
-    if (length == 0 || i + length > text.size()) return false;
-    unsigned char second = static_cast<unsigned char>(text[i + 1]);
-    // The second byte's range excludes overlong forms, surrogates and > U+10FFFF.
-    unsigned char low = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-    unsigned char high = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-    if (second < low || second > high) return false;
-    for (size_t k = 2; k < length; ++k)
-      if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;
-    i += length;
+// The next code point of `text` at `*at` (advanced past it), or -1 for a byte that
+// does not begin a valid UTF-8 sequence (advanced by one).
+int32_t NextCodePoint(std::string_view text, size_t* at) {
+  auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(*at);
+  int length = lead < 0x80                    ? 1
+               : lead >= 0xC2 && lead <= 0xDF ? 2
+               : lead >= 0xE0 && lead <= 0xEF ? 3
+               : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                              : 0;
+  if (length == 0 || *at + length > text.size()) {
+    ++*at;
+    return -1;
   }
+  int32_t cp = length == 1 ? lead : lead & (0x7F >> length);
+  for (int i = 1; i < length; ++i) {
+    unsigned char c = byte(*at + i);
+    if ((c & 0xC0) != 0x80) {
+      ++*at;
+      return -1;
+    }
+    cp = (cp << 6) | (c & 0x3F);
+  }
+  // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+  static constexpr int32_t kLeast[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kLeast[length] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
+    ++*at;
+    return -1;
+  }
+  *at += length;
+  return cp;
+}
+
+bool IsUtf8(std::string_view text) {
+  size_t at = 0;
+  while (at < text.size())
+    if (NextCodePoint(text, &at) < 0) return false;
   return true;
 }
 

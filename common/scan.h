@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +38,11 @@ bool IsInteger(std::string_view text);
 // True when `text` is valid UTF-8 (no overlong forms, no surrogates, at most
 // U+10FFFF). Values honed stores and sends as JSON must be.
 bool IsUtf8(std::string_view text);
+// The code point of `text` at `*at` (which must be inside it), advancing `*at` past
+// it; -1, advancing by one byte, for a byte that does not begin a valid UTF-8
+// sequence (a bad lead or continuation, cut short, overlong, a surrogate, past
+// U+10FFFF).
+int32_t NextCodePoint(std::string_view text, size_t* at);
 
 // The last finite number in `text`, as a metric script prints it: numbers are
 // found left to right, each scan resuming after the previous number.

@@ -25,12 +25,6 @@ json Array(const json& object, const char* key) {
   return value.is_array() ? value : json::array();
 }
 
-std::string Number(const json& value) {
-  return value.is_number() && std::isfinite(value.get<double>())
-             ? FormatValue(value.get<double>())
-             : std::string("-");
-}
-
 std::string Percent(const json& value, bool sign) {
   if (!value.is_number() || !std::isfinite(value.get<double>())) return "-";
   char text[48];
@@ -111,7 +105,8 @@ std::string TrialNotes(const json& trial) {
   if (metrics.is_object() && !metrics.empty()) {
     std::string text;
     for (const auto& [name, value] : metrics.items())
-      text += (text.empty() ? "" : ", ") + Printable(name, 64) + " " + Number(value);
+      text +=
+          (text.empty() ? "" : ", ") + Printable(name, 64) + " " + FormatNumber(value);
     parts.push_back(text);
   }
   if (int64_t n = Int(trial, "set_aside"); n > 0)
@@ -163,7 +158,7 @@ std::string FormatTrialsText(const json& history) {
     std::string vs =
         Flag(trial, "baseline") ? "" : Percent(Field(trial, "improvement_pct"), true);
     out += Pad(std::to_string(Int(trial, "trial")), 7) + Pad(Cut(state, 14), 15) +
-           Pad(samples, 9) + Pad(Number(Field(trial, "mean")), 11) +
+           Pad(samples, 9) + Pad(FormatNumber(Field(trial, "mean")), 11) +
            Pad(Spread(trial), 9) + Pad(vs, 10) +
            Pad(Cut(Text(trial, "reason", "-"), 34), 35) +
            FormatConfigInline(Field(trial, "config", json::object())) + "\n";
@@ -261,8 +256,8 @@ std::string FormatCompareText(const json& a, const json& b) {
     json target = Field(r, "target");
     cells[i][0] = Text(target, "metric", "?") + " (" + Text(target, "goal", "?") + ")";
     cells[i][1] = Text(r, "state", "?");
-    cells[i][2] = Number(Field(Field(r, "baseline"), "value"));
-    cells[i][3] = Number(Field(Field(r, "best"), "value"));
+    cells[i][2] = FormatNumber(Field(Field(r, "baseline"), "value"));
+    cells[i][3] = FormatNumber(Field(Field(r, "best"), "value"));
     json ci = Field(r, "improvement_ci95_pct");
     cells[i][4] = Percent(Field(r, "improvement_pct"), true);
     if (ci.is_array() && ci.size() == 2)
@@ -316,8 +311,8 @@ std::string FormatCompareText(const json& a, const json& b) {
     ++count;
     if (count > 20) continue;
     snprintf(line, sizeof line, "  %-12s %-12s ",
-             Number(Field(pair.first, "mean")).c_str(),
-             Number(Field(pair.second, "mean")).c_str());
+             FormatNumber(Field(pair.first, "mean")).c_str(),
+             FormatNumber(Field(pair.second, "mean")).c_str());
     both += line + FormatConfigInline(Field(pair.first, "config")) + "\n";
   }
   out += "\nConfigurations both measured: " + std::to_string(count);
