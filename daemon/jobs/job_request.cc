@@ -1,5 +1,7 @@
 #include "daemon/jobs/job_request.h"
 
+#include <tuple>
+
 #include "common/limits.h"
 
 namespace hone {
@@ -13,8 +15,14 @@ Status JobRequest::FromJson(const json& args, JobRequest* request) {
     return Status::InvalidArgument(
         "submit needs \"config_text\", the config file's contents");
   request->config_text = text->get<std::string>();
-  request->config_path = args.value("config_path", std::string("config"));
-  request->cwd = args.value("cwd", std::string("/"));
+  for (auto [name, field, fallback] :
+       {std::tuple{"config_path", &request->config_path, "config"},
+        std::tuple{"cwd", &request->cwd, "/"}}) {
+    auto it = args.find(name);
+    if (it != args.end() && !it->is_string())
+      return Status::InvalidArgument(std::string("\"") + name + "\" must be a string");
+    *field = it != args.end() ? it->get<std::string>() : fallback;
+  }
   if (request->cwd.empty() || request->cwd[0] != '/')
     return Status::InvalidArgument("\"cwd\" must be an absolute path");
   if (auto cmd = args.find("command"); cmd != args.end()) {
