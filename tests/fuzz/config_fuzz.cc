@@ -5,7 +5,8 @@
 // where it is wrong. A config that parses then goes on as in the daemon:
 // CompleteSpec with and without a command, and, when every knob lists its own
 // values (nothing to run or probe), the search space with its constraints and the
-// baseline's environment, as JobManager builds them.
+// baseline's environment, as JobManager builds them. Lines beginning "#set " are
+// `--set` overrides, applied as honed applies them (ApplyOverrides).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -72,6 +73,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!hone::ParseConfig(text, "fuzz.yaml", &spec).ok()) return 0;
   for (const hone::KnobSpec& knob : spec.knobs)
     for (const nlohmann::json& option : knob.options) hone::ValueToString(option);
+  // `--set KEY=VALUE` overrides come with the config in the same submit request, and
+  // honed applies them after parsing: the input's lines that begin "#set " (YAML
+  // comments, so the config still parses) are tried as overrides.
+  std::vector<std::string> overrides;
+  for (size_t at = 0; at < text.size() && overrides.size() < 8;) {
+    size_t end = text.find('\n', at);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(at, end - at);
+    if (line.starts_with("#set ")) overrides.emplace_back(line.substr(5));
+    at = end + 1;
+  }
+  if (!overrides.empty()) {
+    hone::Status applied = hone::ApplyOverrides(overrides, &spec);
+    if (!applied.ok()) {
+      FUZZ_CHECK(!applied.message().empty());
+      return 0;  // honed refuses the job
+    }
+  }
   hone::JobSpec from_file = spec;
   hone::CompleteSpec({}, &from_file);
   if (!hone::CompleteSpec({"./bench", "--fast"}, &spec).ok()) return 0;
